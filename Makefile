@@ -1,0 +1,55 @@
+# parentbot: `make run` and `make test` are all a new user needs (see README.md).
+# uv creates .venv with Python 3.10 from uv.lock; when uv is missing it is installed from PyPI into
+# .tools/ (a small virtual environment, so no system Python is touched).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.DEFAULT_GOAL := help
+.PHONY: help run chat test lint format train evaluate cross-validate validate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+run: .venv/.synced ## start the bot: Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat
+	$(RUN) parentbot run
+
+chat: .venv/.synced ## talk to the bot in this terminal
+	$(RUN) parentbot chat
+
+test: .venv/.synced ## run the whole test suite (trains the model first when the data changed)
+	$(RUN) pytest
+
+lint: .venv/.synced ## ruff (lint and format check) and mypy
+	$(RUN) ruff check bot tests
+	$(RUN) ruff format --check bot tests
+	$(RUN) mypy bot
+
+format: .venv/.synced ## format the code with ruff
+	$(RUN) ruff format bot tests
+	$(RUN) ruff check --fix bot tests
+
+train: .venv/.synced ## train the NLU model if the data changed
+	$(RUN) parentbot train
+
+evaluate: .venv/.synced ## model quality on the development set
+	$(RUN) parentbot evaluate ../shared/nlu-dev/nlu_dev.tsv
+
+cross-validate: .venv/.synced ## 5-fold cross-validation on the training data (about 10 minutes)
+	$(RUN) parentbot evaluate --cross-validation --folds 5
+
+validate: .venv/.synced ## rasa data validate with the project's paths
+	$(RUN) rasa data validate --data nlu --domain domain.yml --config config.yml
+
+clean: ## remove the environment, models and caches
+	rm -rf .venv .tools models .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,175 @@
+"""The `parentbot` command line: train, chat, evaluate, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+
+from bot.config import ConfigError, Schools, Settings, load_schools, load_settings
+from bot.logs import configure_logging
+from bot.nlu.model import ProjectPaths
+
+log = logging.getLogger("parentbot")
+EXAMPLE_SCHOOLS = Path("schools.example.yml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        settings = load_settings()
+        return int(args.command(args, settings) or 0)
+    except ConfigError as error:
+        print(f"parentbot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parentbot",
+        description="A chat bot guiding parents through a school trust's Social Media Code of Conduct.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (shows message text)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train the NLU model from nlu/, config.yml and domain.yml")
+    train.add_argument("--force", action="store_true", help="train even if an up-to-date model exists")
+    train.set_defaults(command=_train)
+
+    chat = commands.add_parser("chat", help="talk to the bot in this terminal (no Telegram needed)")
+    chat.set_defaults(command=_chat)
+
+    evaluate = commands.add_parser("evaluate", help="measure the model on a file of intent<TAB>text lines")
+    evaluate.add_argument("file", nargs="?", type=Path, help="test file (intent<TAB>text per line)")
+    evaluate.add_argument("--errors", action="store_true", help="list every misclassified message")
+    evaluate.add_argument(
+        "--cross-validation", action="store_true", help="k-fold cross-validation on the training data"
+    )
+    evaluate.add_argument("--folds", type=int, default=5)
+    evaluate.set_defaults(command=_evaluate)
+
+    run = commands.add_parser(
+        "run", help="start the Telegram bot (the console chat when TELEGRAM_BOT_TOKEN is not set)"
+    )
+    run.set_defaults(command=_run)
+    return parser
+
+
+def _paths(settings: Settings) -> ProjectPaths:
+    return ProjectPaths(settings.project_dir.resolve())
+
+
+def _model(settings: Settings) -> Path:
+    """RASA_MODEL when set; otherwise the model of the current data, trained first if needed."""
+    from bot.nlu.model import ensure_model
+
+    if settings.rasa_model is not None:
+        if not settings.rasa_model.is_file():
+            raise ConfigError(f"RASA_MODEL: {settings.rasa_model} is not a file")
+        return settings.rasa_model
+    return ensure_model(_paths(settings))
+
+
+def _load_nlu(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.nlu.client import HttpNlu, InProcessNlu
+
+    if settings.rasa_url:
+        return HttpNlu(settings.rasa_url)
+    model = _model(settings)
+    nlu = InProcessNlu.load(model)
+    log.info("NLU model %s loaded in %.1f s", model.name, nlu.load_seconds)
+    return nlu
+
+
+def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.nlu.model import current_model, train
+
+    paths = _paths(settings)
+    existing = current_model(paths)
+    if existing is not None and not args.force:
+        print(f"Model is up to date: {existing}")
+        return 0
+    started = time.perf_counter()
+    model = train(paths)
+    print(f"Trained {model} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _schools_for_console(settings: Settings) -> Schools:
+    if settings.schools_file.exists() or not EXAMPLE_SCHOOLS.exists():
+        return load_schools(settings.schools_file)
+    print(f"({settings.schools_file} not found: using the made-up schools of {EXAMPLE_SCHOOLS})")
+    return load_schools(EXAMPLE_SCHOOLS)
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.console import ConsoleChat
+    from bot.dialogue.engine import DialogueEngine
+    from bot.dialogue.responses import ResponseBook
+    from bot.dialogue.state import MemoryStateStore
+
+    schools = _schools_for_console(settings)
+    nlu = _load_nlu(settings)
+    engine = DialogueEngine(
+        nlu=nlu,
+        responses=ResponseBook.from_domain(_paths(settings).domain),
+        schools=schools,
+        store=MemoryStateStore(),
+        retention_hours=settings.message_retention_hours,
+    )
+    asyncio.run(ConsoleChat(engine, sys.stdin, sys.stdout).run())
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.nlu.evaluate import (
+        EvaluationFileError,
+        cross_validate,
+        format_report,
+        predict,
+        read_examples,
+        score,
+    )
+
+    if args.cross_validation:
+        reports = cross_validate(_paths(settings).root, folds=args.folds)
+        n = len(reports)
+        print(f"\n{n}-fold cross-validation on the training data:")
+        print(f"  accuracy  mean {sum(r.accuracy for r in reports) / n:.3f}")
+        print(f"  macro-F1  mean {sum(r.macro_f1 for r in reports) / n:.3f}")
+        urgent = [r.urgent_recall for r in reports if r.urgent_recall is not None]
+        print(f"  urgent_safeguarding recall mean {sum(urgent) / len(urgent):.3f}")
+        return 0
+    if args.file is None:
+        print("parentbot evaluate: give a FILE.tsv or --cross-validation", file=sys.stderr)
+        return 2
+    try:
+        examples = read_examples(args.file)
+    except (OSError, EvaluationFileError) as error:
+        print(f"parentbot evaluate: {error}", file=sys.stderr)
+        return 2
+    nlu = _load_nlu(settings)
+    started = time.perf_counter()
+    predicted = asyncio.run(predict(nlu, examples))
+    elapsed = time.perf_counter() - started
+    print(format_report(score(examples, predicted), show_errors=args.errors))
+    print(f"\nparsed {len(examples)} messages in {elapsed:.2f} s")
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.telegram_bot_token is None:
+        print("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.")
+        return _chat(args, settings)
+    print("The Telegram front end is not built yet: unset TELEGRAM_BOT_TOKEN to use the console chat.")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

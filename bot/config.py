@@ -1,0 +1,117 @@
+"""Settings from the environment (and `.env`), and the trust's schools from a YAML file.
+
+Both are read once, at start-up, by the command line; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
+
+
+class ConfigError(Exception):
+    """A missing or invalid setting: the message names it, in one line."""
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment (SPEC §6)."""
+
+    telegram_bot_token: SecretStr | None = None
+    database_url: str = "sqlite:///parentbot.db"
+    rasa_model: Path | None = None
+    rasa_url: str | None = None
+    webhook_url: str | None = None
+    telegram_base_url: str | None = None
+    schools_file: Path = Path("schools.yml")
+    message_retention_hours: int = Field(24, ge=1)
+    case_retention_days: int = Field(365, ge=1)
+    project_dir: Path = Path(".")
+
+    class Config:
+        env_file = ".env"
+        env_file_encoding = "utf-8"
+
+    @validator("telegram_bot_token", "rasa_url", "webhook_url", "telegram_base_url", pre=True)
+    def _blank_is_unset(cls, value: object) -> object:  # noqa: N805 (pydantic validator)
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class Trust(BaseModel):
+    name: str
+    website: str
+    code_of_conduct_url: str
+    complaints_policy_url: str
+    email: str
+    phone: str
+
+
+class School(BaseModel):
+    id: str = Field(regex=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    name: str
+    aliases: list[str] = []
+    staff_chat_id: int
+    staff_user_ids: list[int] = []
+    complaints_policy_url: str
+    email: str
+    phone: str
+
+
+class Schools(BaseModel):
+    """The trust and its schools, as configured in the schools file."""
+
+    trust: Trust
+    schools: list[School]
+
+    @validator("schools")
+    def _unique_ids(cls, schools: list[School]) -> list[School]:  # noqa: N805
+        if not schools:
+            raise ValueError("at least one school is needed")
+        ids = [school.id for school in schools]
+        if len(set(ids)) != len(ids):
+            raise ValueError("school ids must be unique")
+        return schools
+
+    def get(self, school_id: str | None) -> School | None:
+        return next((s for s in self.schools if s.id == school_id), None)
+
+    def match(self, mention: str) -> School | None:
+        """The school a parent's mention (an NLU entity value, id, name or alias) refers to."""
+        wanted = _simplify(mention)
+        for school in self.schools:
+            names = [school.id, school.name, *school.aliases]
+            if wanted in {_simplify(name) for name in names}:
+                return school
+        return None
+
+
+def _simplify(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        setting = str(first["loc"][0]).upper()
+        raise ConfigError(f"Invalid setting {setting}: {first['msg']}") from error
+
+
+def load_schools(path: Path) -> Schools:
+    """Read and check the schools file; any problem becomes one clear ConfigError line."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"SCHOOLS_FILE: {path} does not exist (copy schools.example.yml to start)"
+        ) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"SCHOOLS_FILE: {path} is not valid YAML ({error})") from None
+    try:
+        return Schools.parse_obj(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"SCHOOLS_FILE: {path}: {where}: {first['msg']}") from None

@@ -1,0 +1,1 @@
+"""The dialogue engine: channel-free conversation logic, answer texts from domain.yml."""

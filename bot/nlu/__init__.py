@@ -1,0 +1,1 @@
+"""Natural-language understanding: training the Rasa model, parsing messages, measuring quality."""

@@ -1,0 +1,117 @@
+"""Parsing a parent's message into an intent and entities, in-process or through a Rasa server."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+FALLBACK_INTENT = "nlu_fallback"
+OUT_OF_SCOPE_INTENT = "out_of_scope"
+MAX_PARSE_CHARS = 1000
+"""Longer messages are cut before parsing: the start says what the message is about, and DIET's cost
+grows with length."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    entity: str
+    value: str
+
+
+@dataclass(frozen=True)
+class NluResult:
+    intent: str
+    confidence: float
+    entities: tuple[Entity, ...] = ()
+    ranking: tuple[tuple[str, float], ...] = field(default=())
+
+    def entity(self, name: str) -> str | None:
+        return next((e.value for e in self.entities if e.entity == name), None)
+
+    def confidence_of(self, intent: str) -> float:
+        return next((conf for name, conf in self.ranking if name == intent), 0.0)
+
+    @classmethod
+    def from_rasa(cls, data: dict[str, Any]) -> NluResult:
+        """Build from Rasa's parse output (the same JSON in-process and from `POST /model/parse`)."""
+        intent = data.get("intent") or {}
+        entities = tuple(
+            Entity(str(e["entity"]), str(e["value"]))
+            for e in data.get("entities", [])
+            if e.get("entity") and e.get("value") is not None
+        )
+        ranking = tuple(
+            (str(r["name"]), float(r.get("confidence") or 0.0))
+            for r in data.get("intent_ranking", [])
+        )
+        return cls(
+            intent=str(intent.get("name") or FALLBACK_INTENT),
+            confidence=float(intent.get("confidence") or 0.0),
+            entities=entities,
+            ranking=ranking,
+        )
+
+
+class NluClient(Protocol):
+    async def parse(self, text: str) -> NluResult: ...
+
+    async def close(self) -> None: ...
+
+
+def _prepare(text: str) -> str:
+    """Collapse whitespace, cut to length, and drop leading slashes: Rasa reads "/intent" as an
+    intent given directly, which a parent's typed text must never be able to do."""
+    return " ".join(text.split())[:MAX_PARSE_CHARS].lstrip("/ ")
+
+
+class InProcessNlu:
+    """A trained Rasa model loaded into this process once, at start-up."""
+
+    def __init__(self, agent: Any, load_seconds: float = 0.0) -> None:
+        self._agent = agent
+        self.load_seconds = load_seconds
+
+    @classmethod
+    def load(cls, model_path: Path) -> InProcessNlu:
+        from rasa.core.agent import Agent
+
+        started = time.perf_counter()
+        agent = Agent.load(str(model_path))
+        if not agent.is_ready():
+            raise RuntimeError(f"RASA_MODEL: {model_path} could not be loaded")
+        return cls(agent, time.perf_counter() - started)
+
+    async def parse(self, text: str) -> NluResult:
+        prepared = _prepare(text)
+        if not prepared:
+            return NluResult(FALLBACK_INTENT, 0.0)
+        return NluResult.from_rasa(await self._agent.parse_message(prepared))
+
+    async def close(self) -> None:
+        return None
+
+
+class HttpNlu:
+    """A Rasa server started with `rasa run --enable-api`, reached at RASA_URL."""
+
+    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+        # httpx retries failed connections (a Rasa server restarting); an HTTP error is raised.
+        transport = httpx.AsyncHTTPTransport(retries=3)
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    async def parse(self, text: str) -> NluResult:
+        prepared = _prepare(text)
+        if not prepared:
+            return NluResult(FALLBACK_INTENT, 0.0)
+        response = await self._client.post("/model/parse", json={"text": prepared})
+        response.raise_for_status()
+        return NluResult.from_rasa(response.json())
+
+    async def close(self) -> None:
+        await self._client.aclose()

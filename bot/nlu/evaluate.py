@@ -1,0 +1,142 @@
+"""Measuring the model: accuracy, macro-F1, per-intent recall, confusions, and the safety figures."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.dialogue.intents import OUT_OF_SCOPE, POLICY_INTENTS, URGENT
+from bot.nlu.client import FALLBACK_INTENT, NluClient
+
+
+class EvaluationFileError(ValueError):
+    """A test file line that is not `intent<TAB>text`."""
+
+
+@dataclass(frozen=True)
+class Example:
+    intent: str
+    text: str
+
+
+@dataclass
+class Report:
+    total: int
+    accuracy: float
+    macro_f1: float
+    recall: dict[str, float]
+    support: dict[str, int]
+    confusions: list[tuple[str, str, int]]
+    urgent_recall: float | None
+    oos_as_policy: float | None
+    errors: list[tuple[Example, str]] = field(default_factory=list)
+
+
+def read_examples(path: Path) -> list[Example]:
+    """Lines `intent<TAB>text`; blank lines and lines starting with # are skipped."""
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        intent, sep, text = line.partition("\t")
+        if not sep or not intent.strip() or not text.strip():
+            raise EvaluationFileError(f"{path}:{number}: expected 'intent<TAB>text'")
+        examples.append(Example(intent.strip(), text.strip()))
+    if not examples:
+        raise EvaluationFileError(f"{path}: no examples")
+    return examples
+
+
+def normalise(intent: str) -> str:
+    """nlu_fallback counts as out_of_scope (SPEC §3)."""
+    return OUT_OF_SCOPE if intent == FALLBACK_INTENT else intent
+
+
+async def predict(nlu: NluClient, examples: Sequence[Example]) -> list[str]:
+    return [normalise((await nlu.parse(example.text)).intent) for example in examples]
+
+
+def score(examples: Sequence[Example], predicted: Sequence[str]) -> Report:
+    from sklearn.metrics import f1_score
+
+    gold = [normalise(example.intent) for example in examples]
+    labels = sorted(set(gold))
+    support = Counter(gold)
+    hits = Counter(g for g, p in zip(gold, predicted) if g == p)
+    recall = {label: hits[label] / support[label] for label in labels}
+    confusions = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
+    oos = [p for g, p in zip(gold, predicted) if g == OUT_OF_SCOPE]
+    return Report(
+        total=len(gold),
+        accuracy=sum(hits.values()) / len(gold),
+        macro_f1=float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)),
+        recall=recall,
+        support=dict(support),
+        confusions=[(g, p, n) for (g, p), n in confusions.most_common()],
+        urgent_recall=recall.get(URGENT),
+        oos_as_policy=(sum(p in POLICY_INTENTS for p in oos) / len(oos)) if oos else None,
+        errors=[(ex, p) for ex, g, p in zip(examples, gold, predicted) if g != p],
+    )
+
+
+def format_report(report: Report, *, show_errors: bool = False, top_confusions: int = 10) -> str:
+    lines = [
+        f"examples:                 {report.total}",
+        f"accuracy:                 {report.accuracy:.3f}",
+        f"macro-F1:                 {report.macro_f1:.3f}",
+        f"urgent_safeguarding recall: {_maybe(report.urgent_recall)}",
+        f"out-of-scope answered as policy: {_maybe(report.oos_as_policy)}",
+        "",
+        "per-intent recall:",
+    ]
+    for intent in sorted(report.recall):
+        lines.append(
+            f"  {intent:<24} {report.recall[intent]:.2f}  (n={report.support[intent]})"
+        )
+    lines += ["", "most confused (gold -> predicted):"]
+    lines += [f"  {g} -> {p}: {n}" for g, p, n in report.confusions[:top_confusions]] or ["  none"]
+    if show_errors and report.errors:
+        lines += ["", "misclassified:"]
+        lines += [f"  {ex.intent} -> {p}: {ex.text}" for ex, p in report.errors]
+    return "\n".join(lines)
+
+
+def _maybe(value: float | None) -> str:
+    return "n/a (no such examples)" if value is None else f"{value:.3f}"
+
+
+def cross_validate(root: Path, folds: int = 5, seed: int = 2024) -> list[Report]:
+    """Stratified k-fold cross-validation on the training data, one Rasa model per fold."""
+    import asyncio
+
+    from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+    from sklearn.model_selection import StratifiedKFold
+
+    from bot.nlu.client import InProcessNlu
+    from bot.nlu.model import ProjectPaths, train
+
+    paths = ProjectPaths(root)
+    data = load_data(str(paths.nlu))
+    messages = data.intent_examples
+    labels = [m.get("intent") for m in messages]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    reports = []
+    for number, (train_idx, test_idx) in enumerate(splitter.split(messages, labels), start=1):
+        fold_train = TrainingData(
+            training_examples=[messages[i] for i in train_idx],
+            entity_synonyms=data.entity_synonyms,
+        )
+        held_out = [Example(labels[i], messages[i].get("text")) for i in test_idx]
+        with tempfile.TemporaryDirectory() as tmp:
+            nlu_file = Path(tmp) / "fold.yml"
+            nlu_file.write_text(fold_train.nlu_as_yaml(), encoding="utf-8")
+            model = train(paths, nlu_data=nlu_file, output=Path(tmp))
+            nlu = InProcessNlu.load(model)
+            report = score(held_out, asyncio.run(predict(nlu, held_out)))
+        print(f"fold {number}/{folds}: accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}")
+        reports.append(report)
+    return reports

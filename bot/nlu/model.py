@@ -1,0 +1,103 @@
+"""Which trained model belongs to the current training data, and training one when none does.
+
+A model's file name carries a fingerprint of `nlu/`, `config.yml` and `domain.yml`, so "is the model up to
+date?" is a file lookup, and a test session or `make run` after an unchanged checkout trains nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MODEL_PREFIX = "nlu-"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """Where the Rasa files of a project live."""
+
+    root: Path
+
+    @property
+    def nlu(self) -> Path:
+        return self.root / "nlu"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yml"
+
+    @property
+    def domain(self) -> Path:
+        return self.root / "domain.yml"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def training_files(self) -> list[Path]:
+        return [*sorted(self.nlu.rglob("*.yml")), self.config, self.domain]
+
+
+def fingerprint(paths: ProjectPaths) -> str:
+    """A short hash of every file the model is trained from (names and contents)."""
+    digest = hashlib.sha256()
+    for file in paths.training_files():
+        digest.update(file.relative_to(paths.root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(file.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_path_for(paths: ProjectPaths) -> Path:
+    return paths.models / f"{MODEL_PREFIX}{fingerprint(paths)}.tar.gz"
+
+
+def current_model(paths: ProjectPaths) -> Path | None:
+    """The trained model matching the current training data, if there is one."""
+    path = model_path_for(paths)
+    return path if path.exists() else None
+
+
+def newest_model(models_dir: Path) -> Path | None:
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
+
+
+def train(paths: ProjectPaths, *, nlu_data: Path | None = None, output: Path | None = None) -> Path:
+    """Train an NLU model with Rasa and return its path; also used for cross-validation folds."""
+    from rasa.model_training import train_nlu
+
+    out_dir = output or paths.models
+    name = model_path_for(paths).name.removesuffix(".tar.gz") if output is None else "fold"
+    started = time.perf_counter()
+    result = train_nlu(
+        config=str(paths.config),
+        nlu_data=str(nlu_data or paths.nlu),
+        output=str(out_dir),
+        fixed_model_name=name,
+        domain=str(paths.domain),
+    )
+    if result is None:
+        raise RuntimeError("Rasa did not produce a model")
+    log.info("Model trained in %.1f s: %s", time.perf_counter() - started, result)
+    return Path(result)
+
+
+def ensure_model(paths: ProjectPaths, *, announce: bool = True) -> Path:
+    """The up-to-date model, training it first when the data has changed since the last one."""
+    existing = current_model(paths)
+    if existing is not None:
+        return existing
+    if announce:
+        print(
+            "No trained model matches the current nlu/, config.yml and domain.yml: "
+            "training one now, this takes a minute or two...",
+            flush=True,
+        )
+    return train(paths)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.config import ConfigError, Schools, Settings, load_schools, load_settings
 from bot.logs import configure_logging
+from bot.nlu.client import NluClient
 from bot.nlu.model import ProjectPaths
 
 log = logging.getLogger("parentbot")
@@ -76,7 +77,7 @@ def _model(settings: Settings) -> Path:
     return ensure_model(_paths(settings))
 
 
-def _load_nlu(settings: Settings):  # type: ignore[no-untyped-def]
+def _load_nlu(settings: Settings) -> NluClient:
     from bot.nlu.client import HttpNlu, InProcessNlu
 
     if settings.rasa_url:

@@ -92,7 +92,7 @@ def _simplify(name: str) -> str:
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as error:
         first = error.errors()[0]
         setting = str(first["loc"][0]).upper()

@@ -18,9 +18,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     import structlog
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     library_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)

@@ -55,8 +55,5 @@ class ResponseBook:
         texts = [str(variation.get("text", ""))]
         texts += [str(b["title"]) for b in variation.get("buttons") or []]
         return {
-            field
-            for text in texts
-            for _, field, _, _ in string.Formatter().parse(text)
-            if field is not None
+            field for text in texts for _, field, _, _ in string.Formatter().parse(text) if field is not None
         }

@@ -20,7 +20,8 @@ _DANGER = re.compile(
     r"end (?:his|her|their) life|overdose|"
     r"(?:gone|is|went|been) missing|ran away from home|"
     r"threaten\w* to (?:kill|stab|hurt|rape)|stab|"
-    r"blackmail\w*|send (?:him|her|them) (?:pics|pictures|photos)|meet (?:up )?with (?:a|an|some) (?:man|adult|stranger)"
+    r"blackmail\w*|send (?:him|her|them) (?:pics|pictures|photos)|"
+    r"meet (?:up )?with (?:a|an|some) (?:man|adult|stranger)"
     r")\b",
     re.IGNORECASE,
 )

@@ -45,8 +45,7 @@ class NluResult:
             if e.get("entity") and e.get("value") is not None
         )
         ranking = tuple(
-            (str(r["name"]), float(r.get("confidence") or 0.0))
-            for r in data.get("intent_ranking", [])
+            (str(r["name"]), float(r.get("confidence") or 0.0)) for r in data.get("intent_ranking", [])
         )
         return cls(
             intent=str(intent.get("name") or FALLBACK_INTENT),
@@ -101,9 +100,7 @@ class HttpNlu:
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         # httpx retries failed connections (a Rasa server restarting); an HTTP error is raised.
         transport = httpx.AsyncHTTPTransport(retries=3)
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
 
     async def parse(self, text: str) -> NluResult:
         prepared = _prepare(text)

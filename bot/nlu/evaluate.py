@@ -65,10 +65,10 @@ def score(examples: Sequence[Example], predicted: Sequence[str]) -> Report:
     gold = [normalise(example.intent) for example in examples]
     labels = sorted(set(gold))
     support = Counter(gold)
-    hits = Counter(g for g, p in zip(gold, predicted) if g == p)
+    hits = Counter(g for g, p in zip(gold, predicted, strict=True) if g == p)
     recall = {label: hits[label] / support[label] for label in labels}
-    confusions = Counter((g, p) for g, p in zip(gold, predicted) if g != p)
-    oos = [p for g, p in zip(gold, predicted) if g == OUT_OF_SCOPE]
+    confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
+    oos = [p for g, p in zip(gold, predicted, strict=True) if g == OUT_OF_SCOPE]
     return Report(
         total=len(gold),
         accuracy=sum(hits.values()) / len(gold),
@@ -78,7 +78,7 @@ def score(examples: Sequence[Example], predicted: Sequence[str]) -> Report:
         confusions=[(g, p, n) for (g, p), n in confusions.most_common()],
         urgent_recall=recall.get(URGENT),
         oos_as_policy=(sum(p in POLICY_INTENTS for p in oos) / len(oos)) if oos else None,
-        errors=[(ex, p) for ex, g, p in zip(examples, gold, predicted) if g != p],
+        errors=[(ex, p) for ex, g, p in zip(examples, gold, predicted, strict=True) if g != p],
     )
 
 
@@ -93,9 +93,7 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
         "per-intent recall:",
     ]
     for intent in sorted(report.recall):
-        lines.append(
-            f"  {intent:<24} {report.recall[intent]:.2f}  (n={report.support[intent]})"
-        )
+        lines.append(f"  {intent:<24} {report.recall[intent]:.2f}  (n={report.support[intent]})")
     lines += ["", "most confused (gold -> predicted):"]
     lines += [f"  {g} -> {p}: {n}" for g, p, n in report.confusions[:top_confusions]] or ["  none"]
     if show_errors and report.errors:

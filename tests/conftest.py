@@ -1,0 +1,61 @@
+"""Shared fixtures: one real NLU model per test session, trained from the project's own data.
+
+The model is cached in models/ under a fingerprint of the training data, so a second run with
+unchanged data trains nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.config import Schools, load_schools
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.responses import ResponseBook
+from bot.dialogue.state import MemoryStateStore
+from bot.logs import configure_logging
+from bot.nlu.client import InProcessNlu
+from bot.nlu.model import ProjectPaths, ensure_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def paths() -> ProjectPaths:
+    return ProjectPaths(ROOT)
+
+
+@pytest.fixture(scope="session")
+def model_path(paths: ProjectPaths) -> Path:
+    configure_logging()
+    return ensure_model(paths)
+
+
+@pytest.fixture(scope="session")
+def nlu(model_path: Path) -> InProcessNlu:
+    return InProcessNlu.load(model_path)
+
+
+@pytest.fixture(scope="session")
+def schools() -> Schools:
+    return load_schools(ROOT / "schools.example.yml")
+
+
+@pytest.fixture(scope="session")
+def responses(paths: ProjectPaths) -> ResponseBook:
+    return ResponseBook.from_domain(paths.domain)
+
+
+@pytest.fixture
+def make_engine(nlu: InProcessNlu, responses: ResponseBook, schools: Schools) -> Callable[[], DialogueEngine]:
+    def make() -> DialogueEngine:
+        return DialogueEngine(nlu=nlu, responses=responses, schools=schools, store=MemoryStateStore())
+
+    return make
+
+
+@pytest.fixture
+def engine(make_engine: Callable[[], DialogueEngine]) -> DialogueEngine:
+    return make_engine()

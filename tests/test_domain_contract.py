@@ -1,0 +1,124 @@
+"""domain.yml, nlu/ and the Python code agree, and every answer renders as a parent would see it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import Schools
+from bot.dialogue.engine import CHOOSE_SCHOOL, PLATFORM_NAMES, DialogueEngine
+from bot.dialogue.intents import ALL_INTENTS, CODE_QUESTIONS
+from bot.dialogue.responses import ResponseBook
+from bot.nlu.model import ProjectPaths
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC_INTENTS = [
+    "greet", "goodbye", "thank", "affirm", "deny", "bot_help", "human_handoff", "code_overview",
+    "code_scope", "post_about_staff", "complain_online", "share_misinformation",
+    "contact_staff_social", "group_chats", "breach_consequences", "removal_request", "legal_basis",
+    "school_view_messages", "online_safety_children", "how_to_complain", "report_cyberbullying",
+    "cyberbullying_advice", "report_breach", "urgent_safeguarding", "privacy_info", "forget_me",
+    "out_of_scope",
+]  # fmt: skip
+ENGINE_RESPONSES = [
+    "utter_fallback", "utter_fallback_offer_handoff", "utter_handoff_unavailable", "utter_welcome",
+    "utter_choose_school", "utter_school_set", "utter_cancelled", "utter_platform_note",
+    "utter_emergency_reminder", "utter_forgotten",
+]  # fmt: skip
+POLICY_SECTIONS = [
+    "Statement of intent",
+    "Application of the code of conduct",
+    "Legal framework",
+    "Expected social media conduct",
+    "Actions to be considered in the event of noncompliance",
+]
+MAX_WORDS = 125
+
+
+def _nlu_intents(paths: ProjectPaths) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for file in paths.nlu.glob("*.yml"):
+        for block in yaml.safe_load(file.read_text())["nlu"]:
+            if "intent" in block:
+                lines = [ln for ln in block["examples"].splitlines() if ln.strip().startswith("- ")]
+                counts[block["intent"]] = counts.get(block["intent"], 0) + len(lines)
+    return counts
+
+
+def test_the_27_intents_are_the_same_in_spec_domain_nlu_and_code(paths: ProjectPaths) -> None:
+    domain = yaml.safe_load(paths.domain.read_text())
+    assert domain["intents"] == SPEC_INTENTS
+    assert set(_nlu_intents(paths)) == set(SPEC_INTENTS)
+    assert set(SPEC_INTENTS) == ALL_INTENTS
+
+
+def test_every_intent_has_at_least_40_training_examples(paths: ProjectPaths) -> None:
+    thin = {intent: n for intent, n in _nlu_intents(paths).items() if n < 40}
+    assert thin == {}
+
+
+def _variables(schools: Schools) -> dict[str, str]:
+    school = schools.schools[0]
+    return {
+        "trust_name": schools.trust.name,
+        "code_url": schools.trust.code_of_conduct_url,
+        "school_name": school.name,
+        "complaints_url": school.complaints_policy_url,
+        "school_email": school.email,
+        "school_phone": school.phone,
+        "retention_hours": "24",
+        "platform": "WhatsApp",
+    }
+
+
+@pytest.mark.parametrize("response", [f"utter_{i}" for i in SPEC_INTENTS] + ENGINE_RESPONSES)
+def test_response_exists_and_renders_fully(response: str, responses: ResponseBook, schools: Schools) -> None:
+    reply = responses.render(response, _variables(schools))
+    assert reply.text
+    assert not re.search(r"\{\w+\}", reply.text), "a template variable was left unfilled"
+    assert len(reply.text.split()) <= MAX_WORDS
+    for button in reply.buttons:
+        name = button.payload.removeprefix("/").split("{", 1)[0]
+        assert button.payload.startswith("/")
+        assert name in ALL_INTENTS | {CHOOSE_SCHOOL}
+        assert 0 < len(button.title) <= 28
+        assert len(button.payload.encode()) <= 64  # Telegram's callback_data limit
+
+
+@pytest.mark.parametrize("intent", sorted(CODE_QUESTIONS))
+def test_code_answers_name_a_real_section_of_the_code_and_offer_next_steps(
+    intent: str, responses: ResponseBook, schools: Schools
+) -> None:
+    policy = (ROOT / "docs/social-media-code-of-conduct.txt").read_text()
+    reply = responses.render(f"utter_{intent}", _variables(schools))
+    cited = re.findall(r'\(Code: "([^"]+)"\)', reply.text)
+    assert cited, "the answer names no section of the code"
+    for section in cited:
+        assert section in POLICY_SECTIONS
+        assert section.split(" in the event")[0] in policy
+    assert reply.buttons
+
+
+def test_no_trust_or_school_contact_is_hard_coded_in_the_answers(schools: Schools) -> None:
+    text = (ROOT / "domain.yml").read_text()
+    for school in schools.schools:
+        assert school.name not in text
+        assert school.email not in text
+        assert school.phone not in text
+    assert schools.trust.name not in text
+
+
+def test_platform_names_cover_every_platform_in_the_training_data(paths: ProjectPaths) -> None:
+    values = set()
+    for file in paths.nlu.glob("*.yml"):
+        values |= set(re.findall(r'"entity": "platform", "value": "([a-z_]+)"', file.read_text()))
+        values |= set(re.findall(r"\[([a-z_]+)\]\(platform\)", file.read_text()))
+    assert values <= set(PLATFORM_NAMES)
+
+
+def test_school_buttons_fit_telegram_callback_data(engine: DialogueEngine) -> None:
+    for button in engine.school_buttons():
+        assert len(button.payload.encode()) <= 64

@@ -1,0 +1,185 @@
+"""The dialogue engine with the real trained model: questions, buttons, fallbacks, safety, handoffs."""
+
+from __future__ import annotations
+
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.messages import Reply
+from bot.dialogue.responses import ResponseBook
+
+PARENT = "parent-1"
+
+
+def _texts(replies: list[Reply]) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+async def test_start_welcomes_and_offers_every_school_as_a_button(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "/start")
+    assert "Embrace Multi Academy Trust" in replies[0].text
+    assert [b.title for b in replies[0].buttons] == [
+        "Oakfield Primary School",
+        "St Aidan's CE Primary School",
+        "Riverside Academy",
+        "Hollybrook Infant and Nursery School",
+    ]
+
+
+async def test_choosing_a_school_is_remembered_and_used_in_later_answers(engine: DialogueEngine) -> None:
+    start = await engine.handle(PARENT, "/start")
+    riverside = next(b for b in start[0].buttons if b.title == "Riverside Academy")
+    chosen = await engine.handle(PARENT, riverside.payload)
+    assert "Riverside Academy" in chosen[0].text
+    complaint = await engine.handle(PARENT, "/how_to_complain")
+    assert "riverside-academy.example.org.uk/complaints" in _texts(complaint)
+
+
+async def test_a_typed_question_gets_the_matching_answer_citing_the_code(
+    engine: DialogueEngine, responses: ResponseBook
+) -> None:
+    replies = await engine.handle(PARENT, "can i add my sons teacher as a friend on facebook")
+    expected = responses.render("utter_contact_staff_social", {}).text[:60]
+    assert replies[0].text.startswith(expected)
+    assert '(Code: "' in replies[0].text
+    assert replies[0].buttons
+
+
+async def test_a_named_platform_is_mentioned_in_the_answer(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "is it ok to put a bad review of the school on facebook")
+    assert "Facebook" in replies[-1].text
+
+
+async def test_a_button_payload_is_handled_like_the_intent_it_names(
+    engine: DialogueEngine, responses: ResponseBook
+) -> None:
+    replies = await engine.handle(PARENT, "/legal_basis")
+    assert replies[0].text.startswith(responses.render("utter_legal_basis", {}).text[:40])
+
+
+async def test_one_fallback_says_what_the_bot_can_do(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "when is half term this year")
+    assert len(replies) == 1
+    assert "Yes, pass it on" not in [b.title for b in replies[0].buttons]
+    assert replies[0].buttons
+
+
+async def test_two_fallbacks_in_a_row_offer_to_pass_the_question_to_staff(engine: DialogueEngine) -> None:
+    await engine.handle(PARENT, "when is half term this year")
+    replies = await engine.handle(PARENT, "how much is dinner money")
+    assert [b.payload for b in replies[-1].buttons] == ["/human_handoff", "/deny"]
+
+
+async def test_an_understood_message_resets_the_fallback_count(engine: DialogueEngine) -> None:
+    await engine.handle(PARENT, "/out_of_scope")
+    await engine.handle(PARENT, "/code_overview")
+    replies = await engine.handle(PARENT, "/out_of_scope")
+    assert "/deny" not in [b.payload for b in replies[-1].buttons]
+
+
+async def test_yes_to_the_handoff_offer_is_honest_that_nothing_is_sent_yet(
+    engine: DialogueEngine, responses: ResponseBook
+) -> None:
+    await engine.handle(PARENT, "/out_of_scope")
+    await engine.handle(PARENT, "/out_of_scope")
+    replies = await engine.handle(PARENT, "yes please")
+    unavailable = responses.render("utter_handoff_unavailable", {}).text[:40]
+    assert replies[-1].text.startswith(unavailable)
+    assert "reference" not in _texts(replies).lower()
+
+
+async def test_no_to_the_handoff_offer_hands_nothing_over(
+    engine: DialogueEngine, responses: ResponseBook
+) -> None:
+    await engine.handle(PARENT, "/out_of_scope")
+    await engine.handle(PARENT, "/out_of_scope")
+    replies = await engine.handle(PARENT, "no thanks")
+    assert replies == [responses.render("utter_deny", engine_vars(engine))]
+
+
+def engine_vars(engine: DialogueEngine) -> dict[str, str]:
+    from bot.dialogue.state import ParentState
+    from bot.nlu.client import NluResult
+
+    return dict(engine._turn(PARENT, ParentState(), NluResult("deny", 1.0)).variables)
+
+
+async def test_yes_without_a_question_pending_is_not_a_handoff(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "/affirm")
+    assert len(replies) == 1
+    assert "not switched on" not in replies[0].text
+
+
+async def test_urgent_message_gets_emergency_guidance_first(engine: DialogueEngine) -> None:
+    replies = await engine.handle(
+        PARENT, "a man on snapchat keeps asking my 12 year old daughter to send him photos"
+    )
+    assert "999" in replies[0].text
+    assert "0800 1111" in replies[0].text
+    assert "CEOP" in replies[0].text
+
+
+async def test_danger_words_are_never_answered_as_small_talk(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "hi, someone sent my son nudes of a girl in his class")
+    assert "999" in replies[0].text
+
+
+async def test_handoff_intents_give_guidance_and_say_plainly_that_nothing_was_sent(
+    engine: DialogueEngine, responses: ResponseBook
+) -> None:
+    for intent in ("how_to_complain", "report_cyberbullying", "report_breach", "human_handoff"):
+        replies = await engine.handle(PARENT, f"/{intent}")
+        assert len(replies) == 2
+        assert replies[0].text.startswith(responses.render(f"utter_{intent}", {}).text[:30])
+        assert "nothing has been sent" in replies[1].text.lower()
+
+
+async def test_forget_deletes_what_the_bot_remembers(engine: DialogueEngine) -> None:
+    start = await engine.handle(PARENT, "/start")
+    await engine.handle(PARENT, start[0].buttons[0].payload)
+    await engine.handle(PARENT, "/forget")
+    replies = await engine.handle(PARENT, "/how_to_complain")
+    assert "oakfield-primary" not in _texts(replies)
+
+
+async def test_forget_me_intent_explains_before_anything_is_deleted(engine: DialogueEngine) -> None:
+    start = await engine.handle(PARENT, "/start")
+    await engine.handle(PARENT, start[0].buttons[0].payload)
+    replies = await engine.handle(PARENT, "/forget_me")
+    assert "/forget" in replies[0].text
+    after = await engine.handle(PARENT, "/how_to_complain")
+    assert "oakfield-primary" in _texts(after)
+
+
+async def test_forged_or_unknown_payloads_get_the_fallback(
+    engine: DialogueEngine, responses: ResponseBook
+) -> None:
+    for forged in ("/nonsense", '/choose_school{"school":"nowhere"}', '/greet{"bad json', "/"):
+        replies = await engine.handle(PARENT, forged)
+        assert replies
+        assert all(r.text for r in replies)
+
+
+async def test_commands_with_bot_name_and_junk_arguments_still_work(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "/help@ParentBot please and thank you")
+    plain = await engine.handle("someone-else", "/help")
+    assert replies == plain
+
+
+async def test_cancel_clears_a_pending_offer(engine: DialogueEngine) -> None:
+    await engine.handle(PARENT, "/out_of_scope")
+    await engine.handle(PARENT, "/out_of_scope")
+    await engine.handle(PARENT, "/cancel")
+    replies = await engine.handle(PARENT, "/affirm")
+    assert "not switched on" not in _texts(replies)
+
+
+async def test_each_parent_has_their_own_state(engine: DialogueEngine) -> None:
+    await engine.handle("a", "/out_of_scope")
+    replies = await engine.handle("b", "/out_of_scope")
+    assert "/deny" not in [b.payload for b in replies[-1].buttons]
+
+
+async def test_empty_and_odd_text_gets_a_friendly_answer(engine: DialogueEngine) -> None:
+    for text in ("", "   ", "🙂🙂🙂", "x" * 10_000, "مرحبا", "你好", "a\x00b"):
+        replies = await engine.handle(PARENT, text)
+        assert replies
+        assert all(r.text for r in replies)

@@ -1,0 +1,89 @@
+"""Model-quality figures: the scoring arithmetic and the `parentbot evaluate` command."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.nlu.evaluate import EvaluationFileError, Example, read_examples, score
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_scores_are_computed_from_gold_and_predicted_labels() -> None:
+    examples = [
+        Example("greet", "hi"),
+        Example("greet", "hello"),
+        Example("urgent_safeguarding", "help"),
+        Example("urgent_safeguarding", "danger"),
+        Example("out_of_scope", "half term"),
+        Example("out_of_scope", "weather"),
+    ]
+    predicted = [
+        "greet",
+        "thank",
+        "urgent_safeguarding",
+        "report_cyberbullying",
+        "out_of_scope",
+        "legal_basis",
+    ]
+    report = score(examples, predicted)
+    assert report.accuracy == pytest.approx(3 / 6)
+    assert report.recall == {"greet": 0.5, "urgent_safeguarding": 0.5, "out_of_scope": 0.5}
+    assert report.urgent_recall == 0.5
+    assert report.oos_as_policy == 0.5
+    assert ("greet", "thank", 1) in report.confusions
+    assert report.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_nlu_fallback_counts_as_out_of_scope() -> None:
+    report = score(
+        [Example("out_of_scope", "x"), Example("nlu_fallback", "y")], ["out_of_scope", "out_of_scope"]
+    )
+    assert report.accuracy == 1.0
+
+
+def test_a_malformed_line_is_named_in_the_error(tmp_path: Path) -> None:
+    file = tmp_path / "bad.tsv"
+    file.write_text("greet\thello\nno tab here\n")
+    with pytest.raises(EvaluationFileError, match=r"bad.tsv:2"):
+        read_examples(file)
+
+
+def test_parentbot_evaluate_prints_the_figures_of_a_small_file(model_path: Path, tmp_path: Path) -> None:
+    file = tmp_path / "small.tsv"
+    # The first two lines are training examples labelled correctly; the third is deliberately mislabelled
+    # (a training example of greet, claimed to be legal_basis), so accuracy is exactly 2/3.
+    file.write_text(
+        f"urgent_safeguarding\t{_first_example('urgent_safeguarding')}\n"
+        f"greet\t{_first_example('greet')}\n"
+        f"legal_basis\t{_first_example('greet')}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "evaluate", str(file)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROJECT_DIR": str(ROOT), "RASA_MODEL": str(model_path)},
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "accuracy:                 0.667" in result.stdout
+    assert "urgent_safeguarding recall: 1.000" in result.stdout
+    assert "legal_basis -> greet: 1" in result.stdout
+
+
+def _first_example(intent: str) -> str:
+    import yaml
+
+    for file in sorted((ROOT / "nlu").glob("*.yml")):
+        for block in yaml.safe_load(file.read_text())["nlu"]:
+            if block.get("intent") == intent:
+                line = next(ln for ln in block["examples"].splitlines() if ln.strip().startswith("- "))
+                return re.sub(r"\[([^\]]+)\](\{[^}]*\}|\([^)]*\))", r"\1", line.strip()[2:])
+    raise LookupError(intent)

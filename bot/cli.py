@@ -11,7 +11,6 @@ from pathlib import Path
 
 from bot.config import ConfigError, Schools, Settings, load_schools, load_settings
 from bot.logs import configure_logging
-from bot.nlu.client import NluClient
 from bot.nlu.model import ProjectPaths
 
 log = logging.getLogger("parentbot")
@@ -66,28 +65,6 @@ def _paths(settings: Settings) -> ProjectPaths:
     return ProjectPaths(settings.project_dir.resolve())
 
 
-def _model(settings: Settings) -> Path:
-    """RASA_MODEL when set; otherwise the model of the current data, trained first if needed."""
-    from bot.nlu.model import ensure_model
-
-    if settings.rasa_model is not None:
-        if not settings.rasa_model.is_file():
-            raise ConfigError(f"RASA_MODEL: {settings.rasa_model} is not a file")
-        return settings.rasa_model
-    return ensure_model(_paths(settings))
-
-
-def _load_nlu(settings: Settings) -> NluClient:
-    from bot.nlu.client import HttpNlu, InProcessNlu
-
-    if settings.rasa_url:
-        return HttpNlu(settings.rasa_url)
-    model = _model(settings)
-    nlu = InProcessNlu.load(model)
-    log.info("NLU model %s loaded in %.1f s", model.name, nlu.load_seconds)
-    return nlu
-
-
 def _train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.nlu.model import current_model, train
 
@@ -111,20 +88,17 @@ def _schools_for_console(settings: Settings) -> Schools:
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ConsoleChat
-    from bot.dialogue.engine import DialogueEngine
-    from bot.dialogue.responses import ResponseBook
-    from bot.dialogue.state import MemoryStateStore
+    from bot.services import build_services
 
-    schools = _schools_for_console(settings)
-    nlu = _load_nlu(settings)
-    engine = DialogueEngine(
-        nlu=nlu,
-        responses=ResponseBook.from_domain(_paths(settings).domain),
-        schools=schools,
-        store=MemoryStateStore(),
-        retention_hours=settings.message_retention_hours,
-    )
-    asyncio.run(ConsoleChat(engine, sys.stdin, sys.stdout).run())
+    services = build_services(settings, _schools_for_console(settings))
+
+    async def chat() -> None:
+        try:
+            await ConsoleChat(services.engine, sys.stdin, sys.stdout).run()
+        finally:
+            await services.close()
+
+    asyncio.run(chat())
     return 0
 
 
@@ -137,6 +111,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         read_examples,
         score,
     )
+    from bot.services import load_nlu
 
     if args.cross_validation:
         reports = cross_validate(_paths(settings).root, folds=args.folds)
@@ -155,7 +130,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, EvaluationFileError) as error:
         print(f"parentbot evaluate: {error}", file=sys.stderr)
         return 2
-    nlu = _load_nlu(settings)
+    nlu = load_nlu(settings)
     started = time.perf_counter()
     predicted = asyncio.run(predict(nlu, examples))
     elapsed = time.perf_counter() - started
@@ -168,8 +143,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.telegram_bot_token is None:
         print("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.")
         return _chat(args, settings)
-    print("The Telegram front end is not built yet: unset TELEGRAM_BOT_TOKEN to use the console chat.")
-    return 2
+    from bot.services import build_services
+    from bot.telegram.app import run
+
+    schools = load_schools(settings.schools_file)
+    services = build_services(settings, schools)
+    try:
+        run(services)
+    finally:
+        asyncio.run(services.close())
+    return 0
 
 
 if __name__ == "__main__":

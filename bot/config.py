@@ -5,6 +5,7 @@ Both are read once, at start-up, by the command line; nothing here runs at impor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     rasa_model: Path | None = None
     rasa_url: str | None = None
     webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"  # noqa: S104 (a webhook server must be reachable by the proxy)
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
     telegram_base_url: str | None = None
     schools_file: Path = Path("schools.yml")
     message_retention_hours: int = Field(24, ge=1)
@@ -33,9 +37,23 @@ class Settings(BaseSettings):
         env_file = ".env"
         env_file_encoding = "utf-8"
 
-    @validator("telegram_bot_token", "rasa_url", "webhook_url", "telegram_base_url", pre=True)
+    @validator(
+        "telegram_bot_token", "rasa_url", "webhook_url", "telegram_base_url", "webhook_secret", pre=True
+    )
     def _blank_is_unset(cls, value: object) -> object:  # noqa: N805 (pydantic validator)
         return None if isinstance(value, str) and not value.strip() else value
+
+    @validator("telegram_bot_token")
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:  # noqa: N805
+        if value is not None and not re.fullmatch(r"\d+:[\w-]+", value.get_secret_value()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return value
+
+    @validator("rasa_url", "webhook_url", "telegram_base_url")
+    def _http_url(cls, value: str | None) -> str | None:  # noqa: N805
+        if value is not None and not re.match(r"https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
 
 class Trust(BaseModel):

@@ -26,7 +26,8 @@ SPEC_INTENTS = [
 ENGINE_RESPONSES = [
     "utter_fallback", "utter_fallback_offer_handoff", "utter_handoff_unavailable", "utter_welcome",
     "utter_choose_school", "utter_school_set", "utter_cancelled", "utter_platform_note",
-    "utter_emergency_reminder", "utter_forgotten",
+    "utter_emergency_reminder", "utter_forgotten", "utter_non_text", "utter_private_only",
+    "utter_error",
 ]  # fmt: skip
 POLICY_SECTIONS = [
     "Statement of intent",

@@ -1,0 +1,83 @@
+"""Building the parts every channel shares: database, NLU, answers, the dialogue engine."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import ConfigError, Schools, Settings
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.responses import ResponseBook
+from bot.nlu.client import HttpNlu, InProcessNlu, NluClient
+from bot.nlu.model import ProjectPaths, ensure_model
+from bot.storage.database import make_engine, migrate, session_factory
+from bot.storage.parents import SqlStateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    schools: Schools
+    db: Engine
+    store: SqlStateStore
+    nlu: NluClient
+    responses: ResponseBook
+    engine: DialogueEngine
+
+    async def close(self) -> None:
+        await self.nlu.close()
+        self.db.dispose()
+
+
+def resolve_model(settings: Settings) -> Path:
+    """RASA_MODEL when set; otherwise the model of the current data, trained first if needed."""
+    if settings.rasa_model is not None:
+        if not settings.rasa_model.is_file():
+            raise ConfigError(f"RASA_MODEL: {settings.rasa_model} is not a file")
+        return settings.rasa_model
+    return ensure_model(ProjectPaths(settings.project_dir.resolve()))
+
+
+def load_nlu(settings: Settings) -> NluClient:
+    if settings.rasa_url:
+        log.info("NLU: Rasa server at %s", settings.rasa_url)
+        return HttpNlu(settings.rasa_url)
+    model = resolve_model(settings)
+    try:
+        nlu = InProcessNlu.load(model)
+    except Exception as error:
+        raise ConfigError(f"RASA_MODEL: {model} could not be loaded ({type(error).__name__})") from error
+    log.info("NLU model %s loaded in %.1f s", model.name, nlu.load_seconds)
+    return nlu
+
+
+def open_database(settings: Settings) -> Engine:
+    db = make_engine(settings.database_url)
+    try:
+        migrate(db)
+    except SQLAlchemyError as error:
+        raise ConfigError(
+            f"DATABASE_URL: cannot open or migrate the database ({type(error).__name__}: {error.args[0]})"
+        ) from error
+    return db
+
+
+def build_services(settings: Settings, schools: Schools, nlu: NluClient | None = None) -> Services:
+    db = open_database(settings)
+    store = SqlStateStore(session_factory(db))
+    nlu = nlu or load_nlu(settings)
+    responses = ResponseBook.from_domain(ProjectPaths(settings.project_dir.resolve()).domain)
+    engine = DialogueEngine(
+        nlu=nlu,
+        responses=responses,
+        schools=schools,
+        store=store,
+        retention_hours=settings.message_retention_hours,
+    )
+    return Services(settings, schools, db, store, nlu, responses, engine)

@@ -1,0 +1,67 @@
+"""The parent's profile and conversation state, kept in the database (so restarts lose nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.dialogue.state import ParentState, Pending
+from bot.storage.models import Parent
+
+
+class SqlStateStore:
+    """The engine's StateStore on SQLAlchemy; blocking database work runs in a worker thread."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    async def load(self, parent_id: str) -> ParentState:
+        return await asyncio.to_thread(self._load, parent_id)
+
+    async def save(self, parent_id: str, state: ParentState) -> None:
+        await asyncio.to_thread(self._save, parent_id, state)
+
+    async def forget(self, parent_id: str) -> None:
+        await asyncio.to_thread(self._forget, parent_id)
+
+    async def mark_blocked(self, parent_id: str) -> None:
+        """Telegram answered 403: the parent blocked the bot."""
+        await asyncio.to_thread(self._set_blocked, parent_id, datetime.now(timezone.utc))
+
+    async def is_blocked(self, parent_id: str) -> bool:
+        return await asyncio.to_thread(self._is_blocked, parent_id)
+
+    def _load(self, parent_id: str) -> ParentState:
+        with self._sessions() as session:
+            row = session.get(Parent, parent_id)
+            if row is None:
+                return ParentState()
+            pending = Pending(row.pending) if row.pending in Pending._value2member_map_ else None
+            return ParentState(row.school_id, row.fallback_streak, pending)
+
+    def _save(self, parent_id: str, state: ParentState) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(Parent, parent_id) or Parent(id=parent_id)
+            row.school_id = state.school_id
+            row.fallback_streak = state.fallback_streak
+            row.pending = state.pending.value if state.pending else None
+            row.blocked_at = None  # a parent who writes to the bot has unblocked it
+            session.add(row)
+
+    def _forget(self, parent_id: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(delete(Parent).where(Parent.id == parent_id))
+
+    def _set_blocked(self, parent_id: str, when: datetime) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(Parent, parent_id) or Parent(id=parent_id)
+            row.blocked_at = when
+            session.add(row)
+
+    def _is_blocked(self, parent_id: str) -> bool:
+        with self._sessions() as session:
+            row = session.get(Parent, parent_id)
+            return row is not None and row.blocked_at is not None

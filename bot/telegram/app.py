@@ -1,0 +1,148 @@
+"""The one place that wires the Telegram bot: handlers in an explicit order, error handler, start-up."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.services import Services
+from bot.telegram.handlers import ParentHandlers
+from bot.telegram.sending import send_replies
+
+log = logging.getLogger(__name__)
+
+PARENT_COMMANDS = {
+    "start": "Start again and choose your child's school",
+    "help": "What I can help with",
+    "school": "Change your child's school",
+    "cancel": "Stop what we are doing",
+    "privacy": "What happens to your messages",
+    "forget": "Delete what I have stored about you",
+}
+OTHER_CONTENT = (
+    filters.PHOTO
+    | filters.Sticker.ALL
+    | filters.VOICE
+    | filters.AUDIO
+    | filters.VIDEO
+    | filters.VIDEO_NOTE
+    | filters.ANIMATION
+    | filters.Document.ALL
+    | filters.LOCATION
+    | filters.VENUE
+    | filters.CONTACT
+    | filters.POLL
+    | filters.Dice.ALL
+)
+
+
+def build_application(services: Services, *, rate_limit: bool = True) -> Application:
+    settings = services.settings
+    token = settings.telegram_bot_token
+    if token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is needed to build the Telegram application")
+    builder = ApplicationBuilder().token(token.get_secret_value()).concurrent_updates(True)
+    if settings.telegram_base_url:
+        base = settings.telegram_base_url.rstrip("/")
+        builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
+    app = builder.post_init(_register_commands).build()
+
+    staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
+    parents = ParentHandlers(services.engine, services.store, services.responses, staff_chats)
+    private = filters.ChatType.PRIVATE
+
+    # Group -1 runs first: anything outside a private chat is answered (at most once) and stops there.
+    app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(parents.on_group_message)), group=-1)
+
+    # Group 0: parents in their private chat with the bot.
+    for command in PARENT_COMMANDS:
+        app.add_handler(CommandHandler(command, parents.on_text, filters=private))
+    app.add_handler(CallbackQueryHandler(parents.on_button))
+    app.add_handler(MessageHandler(private & filters.TEXT, parents.on_text))  # incl. unknown /commands
+    app.add_handler(MessageHandler(private & OTHER_CONTENT, parents.on_other_content))
+
+    app.add_error_handler(_error_handler(services))
+    return app
+
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def _stop_after(handler: Handler) -> Handler:
+    async def run_then_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await handler(update, context)
+        raise ApplicationHandlerStop
+
+    return run_then_stop
+
+
+async def _register_commands(app: Application) -> None:
+    await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
+    log.info("Bot @%s is ready", app.bot.username)
+
+
+def _error_handler(
+    services: Services,
+) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the failure by ids only (never text), and tell the parent where we can."""
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error(
+            "Error handling update %s: %s",
+            update_id,
+            type(error).__name__,
+            exc_info=(type(error), error, error.__traceback__) if error else None,
+        )
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        if update.effective_chat.type != "private":
+            return
+        sorry = services.responses.render("utter_error", {})
+        try:
+            await send_replies(context.bot, update.effective_chat.id, [sorry])
+        except Exception:  # noqa: BLE001 - the error handler must never raise
+            log.warning("Could not tell chat %s about the error", update.effective_chat.id)
+
+    return on_error
+
+
+def webhook_secret(services: Services) -> str:
+    configured = services.settings.webhook_secret
+    return configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+
+
+def run(services: Services) -> None:
+    """Run until stopped: webhook when WEBHOOK_URL is set, long polling otherwise."""
+    app = build_application(services)
+    settings = services.settings
+    if settings.webhook_url:
+        log.info("Receiving updates by webhook on %s:%d", settings.webhook_listen, settings.webhook_port)
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path="telegram",
+            webhook_url=settings.webhook_url,
+            secret_token=webhook_secret(services),
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        log.info("Receiving updates by long polling")
+        app.run_polling(allowed_updates=Update.ALL_TYPES)

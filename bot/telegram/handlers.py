@@ -1,0 +1,100 @@
+"""Parent-side Telegram handlers: each turns an Update into (parent id, text) for the engine and sends
+back what the engine answers. No conversation logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from telegram import Update
+from telegram.constants import ChatAction, ChatType
+from telegram.ext import ContextTypes
+
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.messages import Reply
+from bot.dialogue.responses import ResponseBook
+from bot.storage.parents import SqlStateStore
+from bot.telegram.sending import BotBlockedError, send_replies, with_retries
+
+log = logging.getLogger(__name__)
+
+
+class ParentHandlers:
+    """Handlers for parents' private chats, plus the polite refusal in other groups."""
+
+    def __init__(
+        self,
+        engine: DialogueEngine,
+        store: SqlStateStore,
+        responses: ResponseBook,
+        staff_chat_ids: frozenset[int],
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._responses = responses
+        self._staff_chat_ids = staff_chat_ids
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._groups_told: set[int] = set()
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A typed message or a /command (edited messages too: the corrected text is answered)."""
+        message = update.effective_message
+        if message is None or message.text is None or update.effective_user is None:
+            return
+        await self._converse(update, context, message.text)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A quick-reply button: acknowledged, then handled exactly as if its choice had been sent."""
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            await with_retries(query.answer)
+        except BotBlockedError:
+            return
+        if query.data and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+            await self._converse(update, context, query.data)
+
+    async def on_other_content(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Photos, stickers, voice notes and the rest: say what the bot can take."""
+        await self._send(update, context, [self._responses.render("utter_non_text", {})])
+
+    async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """In a group that is not a staff chat: ask once to be messaged privately, then stay quiet."""
+        chat = update.effective_chat
+        if chat is None or chat.id in self._staff_chat_ids or chat.id in self._groups_told:
+            return
+        self._groups_told.add(chat.id)
+        await self._send(update, context, [self._responses.render("utter_private_only", {})])
+
+    async def _converse(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+        user = update.effective_user
+        chat = update.effective_chat
+        if user is None or chat is None:
+            return
+        parent_id = str(user.id)
+        async with self._locks[parent_id]:  # one parent's messages are answered in order
+            typing = asyncio.create_task(self._typing(context, chat.id))
+            try:
+                replies = await self._engine.handle(parent_id, text)
+            finally:
+                typing.cancel()
+            await self._send(update, context, replies)
+
+    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+        try:
+            await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except Exception:
+            log.debug("typing indicator not sent", exc_info=True)
+
+    async def _send(self, update: Update, context: ContextTypes.DEFAULT_TYPE, replies: list[Reply]) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        try:
+            await send_replies(context.bot, chat.id, replies)
+        except BotBlockedError:
+            log.info("chat %s blocked the bot; marked", chat.id)
+            if update.effective_user is not None:
+                await self._store.mark_blocked(str(update.effective_user.id))

@@ -1,0 +1,101 @@
+"""Turning the engine's replies into Telegram messages, and sending them reliably.
+
+Timeouts, network errors, 5xx answers and 429 (after its retry_after) are retried with backoff; a 403
+means the parent blocked the bot, which is recorded and ends the sending for this turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from bot.dialogue.messages import Reply
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
+ATTEMPTS = 6
+
+
+class BotBlockedError(Exception):
+    """Telegram refused to deliver because the parent blocked the bot (403)."""
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut a long text into pieces Telegram accepts, at paragraph, line or word boundaries if possible."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if cut < limit // 2:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(button.title, callback_data=button.payload)] for button in reply.buttons]
+    )
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, BadRequest):
+        return False  # our request is wrong: sending it again cannot help
+    return isinstance(error, (TimedOut, NetworkError, RetryAfter))
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, RetryAfter):
+        retry_after = error.retry_after
+        seconds = retry_after.total_seconds() if hasattr(retry_after, "total_seconds") else retry_after
+        return float(seconds) + 0.1
+    return min(0.25 * 2 ** (state.attempt_number - 1), 8.0)
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
+    """Run a Bot API call, retrying what Telegram or the network may get right next time."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(_retryable), wait=_wait, stop=stop_after_attempt(attempts), reraise=True
+    )
+    async for attempt in retrying:
+        with attempt:
+            try:
+                return await call()
+            except Forbidden as error:
+                raise BotBlockedError(str(error)) from error
+            except NetworkError as error:
+                log.warning(
+                    "Bot API call failed (%s), attempt %d",
+                    type(error).__name__,
+                    attempt.retry_state.attempt_number,
+                )
+                raise
+    raise AssertionError("unreachable")
+
+
+async def send_replies(bot: Bot, chat_id: int, replies: Sequence[Reply]) -> list[Message]:
+    """Send each reply in order, long texts split, its buttons on the last piece."""
+    sent: list[Message] = []
+    for reply in replies:
+        pieces = split_text(reply.text)
+        for number, piece in enumerate(pieces, start=1):
+            markup = keyboard(reply) if number == len(pieces) else None
+            message = await with_retries(partial(bot.send_message, chat_id, piece, reply_markup=markup))
+            sent.append(message)
+    return sent

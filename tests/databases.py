@@ -1,0 +1,56 @@
+"""Database URLs for tests: a fresh SQLite file, and PostgreSQL when one answers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_POSTGRES)
+
+
+def postgres_available() -> bool:
+    try:
+        engine = create_engine(postgres_admin_url(), connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except OperationalError:
+        return False
+    return True
+
+
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """A URL whose search_path is a brand-new schema, dropped afterwards: tests never share tables."""
+    if not postgres_available():
+        pytest.skip(f"PostgreSQL does not answer at {postgres_admin_url()} (set TEST_DATABASE_URL)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_admin_url())
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_admin_url() else "?"
+    try:
+        yield f"{postgres_admin_url()}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def database_url(kind: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{os.fspath(tmp_path)}/parentbot-test.db"
+    else:
+        with fresh_postgres_schema() as url:
+            yield url

@@ -1,0 +1,67 @@
+"""Settings and the schools file: good values load, bad ones give one clear line naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_schools, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_example_schools_file_loads_and_matches_mentions() -> None:
+    schools = load_schools(ROOT / "schools.example.yml")
+    assert len(schools.schools) == 4
+    assert schools.match("saint aidans").id == "st-aidans"
+    assert schools.match("St Aidan's CE Primary School").id == "st-aidans"
+    assert schools.match("nowhere high") is None
+
+
+def test_a_missing_schools_file_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^SCHOOLS_FILE: .*does not exist"):
+        load_schools(tmp_path / "schools.yml")
+
+
+def test_a_schools_file_with_a_missing_field_says_which(tmp_path: Path) -> None:
+    broken = tmp_path / "schools.yml"
+    text = (ROOT / "schools.example.yml").read_text().replace("    staff_chat_id: -1001000000002\n", "", 1)
+    broken.write_text(text)
+    with pytest.raises(ConfigError, match=r"schools\.1\.staff_chat_id"):
+        load_schools(broken)
+
+
+def test_an_invalid_yaml_schools_file_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "schools.yml"
+    broken.write_text("trust: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_schools(broken)
+
+
+def test_token_shape_is_checked_and_the_token_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token-secret-value")
+    with pytest.raises(ConfigError, match="TELEGRAM_BOT_TOKEN") as caught:
+        load_settings()
+    assert "secret-value" not in str(caught.value)
+
+
+def test_a_blank_token_means_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "  ")
+    assert load_settings().telegram_bot_token is None
+
+
+def test_urls_must_be_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BASE_URL", "ftp://example.org/bot")
+    with pytest.raises(ConfigError, match="TELEGRAM_BASE_URL"):
+        load_settings()
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABC-def_ghi")
+    monkeypatch.setenv("MESSAGE_RETENTION_HOURS", "48")
+    settings = load_settings()
+    assert settings.telegram_bot_token is not None
+    assert settings.telegram_bot_token.get_secret_value() == "123456:ABC-def_ghi"
+    assert "ABC-def" not in repr(settings)
+    assert settings.message_retention_hours == 48

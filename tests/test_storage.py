@@ -1,0 +1,72 @@
+"""Storage on SQLite and PostgreSQL: migrations match the models, parent state survives a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from bot.config import ConfigError
+from bot.dialogue.state import ParentState, Pending
+from bot.storage.database import make_engine, migrate, session_factory
+from bot.storage.models import Base
+from bot.storage.parents import SqlStateStore
+from tests.databases import database_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with database_url(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        yield engine
+        engine.dispose()
+
+
+def test_migrations_build_exactly_the_schema_of_the_models(db: Engine) -> None:
+    with db.connect() as connection:
+        diff = compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+        )
+    assert diff == []
+
+
+def test_migrating_twice_is_harmless(db: Engine) -> None:
+    migrate(db)
+
+
+async def test_parent_state_is_saved_and_read_back_by_a_new_store(db: Engine) -> None:
+    await SqlStateStore(session_factory(db)).save(
+        "42", ParentState(school_id="riverside", fallback_streak=1, pending=Pending.HANDOFF_OFFER)
+    )
+    restarted = SqlStateStore(session_factory(db))
+    assert await restarted.load("42") == ParentState("riverside", 1, Pending.HANDOFF_OFFER)
+    assert await restarted.load("unknown") == ParentState()
+
+
+async def test_forget_removes_only_that_parent(db: Engine) -> None:
+    store = SqlStateStore(session_factory(db))
+    await store.save("1", ParentState(school_id="oakfield"))
+    await store.save("2", ParentState(school_id="hollybrook"))
+    await store.forget("1")
+    assert await store.load("1") == ParentState()
+    assert (await store.load("2")).school_id == "hollybrook"
+
+
+async def test_a_blocked_parent_is_marked_until_they_write_again(db: Engine) -> None:
+    store = SqlStateStore(session_factory(db))
+    await store.save("7", ParentState(school_id="oakfield"))
+    await store.mark_blocked("7")
+    assert await store.is_blocked("7")
+    assert (await store.load("7")).school_id == "oakfield"
+    await store.save("7", await store.load("7"))
+    assert not await store.is_blocked("7")
+
+
+def test_a_bad_database_url_is_a_clear_config_error() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        make_engine("not a url at all")

@@ -1,0 +1,49 @@
+"""A local stand-in for Telegram's Bot API, for end-to-end tests and demos of the PTB bot.
+
+    async with BotApiServer(token="123:ABC") as server:
+        app = ApplicationBuilder().token("123:ABC").base_url(server.base_url) \\
+            .base_file_url(server.base_file_url).build()
+
+Run it alone with ``python -m bot.devserver --port 8081``.
+"""
+
+from bot.devserver.formatting import detect_entities, parse_formatted
+from bot.devserver.server import (
+    BotApiServer,
+    Call,
+    Fault,
+    FaultKind,
+    MediaKind,
+    SimChat,
+    SimUser,
+    SpecViolationError,
+    StoredFile,
+    WebhookDelivery,
+)
+from bot.devserver.spec import (
+    ApiRequestError,
+    ApiSpec,
+    ApiSpecNotFoundError,
+    UploadedFile,
+    find_spec_path,
+)
+
+__all__ = [
+    "ApiRequestError",
+    "ApiSpec",
+    "ApiSpecNotFoundError",
+    "BotApiServer",
+    "Call",
+    "Fault",
+    "FaultKind",
+    "MediaKind",
+    "SimChat",
+    "SimUser",
+    "SpecViolationError",
+    "StoredFile",
+    "UploadedFile",
+    "WebhookDelivery",
+    "detect_entities",
+    "find_spec_path",
+    "parse_formatted",
+]

@@ -1,0 +1,109 @@
+"""Running the real parentbot Application against the local Bot API server, in polling or webhook mode."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telegram.ext import Application
+
+from bot.config import Schools, Settings
+from bot.devserver import BotApiServer, SimUser
+from bot.nlu.client import NluClient
+from bot.services import Services, build_services
+from bot.telegram.app import build_application
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "424242:parentbot-test-token"
+SECRET = "webhook-secret-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningBot:
+    server: BotApiServer
+    app: Application
+    services: Services
+
+    def parent(self, name: str = "Parent") -> SimUser:
+        return self.server.create_user(name)
+
+    async def say(self, user: SimUser, text: str, timeout: float = 20) -> dict[str, Any]:
+        """The parent types `text`; returns the last message of the bot's answer (the one with buttons,
+        if any)."""
+        self.server.user_sends_text(user, text)
+        return await self.last_answer(user, timeout)
+
+    async def press(
+        self, user: SimUser, message: dict[str, Any], title: str, timeout: float = 20
+    ) -> dict[str, Any]:
+        data = button_data(message, title)
+        self.server.user_presses_button(user, message, data)
+        return await self.last_answer(user, timeout)
+
+    async def last_answer(self, user: SimUser, timeout: float = 20) -> dict[str, Any]:
+        first = await self.server.wait_for_message(user.id, timeout=timeout)
+        latest = first
+        while True:  # an answer may be several messages; collect until the bot goes quiet
+            try:
+                latest = await self.server.wait_for_message(user.id, timeout=0.5)
+            except TimeoutError:
+                return latest
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
+    return {button["text"]: button["callback_data"] for row in rows for button in row}
+
+
+def button_data(message: dict[str, Any], title: str) -> str:
+    found = buttons(message)
+    assert title in found, f"no button {title!r} in {list(found)}"
+    return found[title]
+
+
+@asynccontextmanager
+async def running_bot(
+    nlu: NluClient, schools: Schools, tmp_path: Path, mode: str = "polling", **server_options: Any
+) -> AsyncIterator[RunningBot]:
+    async with BotApiServer(token=TOKEN, **server_options) as server:
+        settings = Settings(  # type: ignore[call-arg]
+            telegram_bot_token=TOKEN,
+            telegram_base_url=server.base_url,
+            database_url=f"sqlite:///{tmp_path}/bot.db",
+            project_dir=ROOT,
+        )
+        services = build_services(settings, schools, nlu=nlu)
+        app = build_application(services)
+        await app.initialize()
+        if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves
+            await app.post_init(app)
+        assert app.updater is not None
+        if mode == "webhook":
+            port = free_port()
+            await app.updater.start_webhook(
+                listen="127.0.0.1",
+                port=port,
+                url_path="telegram",
+                webhook_url=f"http://127.0.0.1:{port}/telegram",
+                secret_token=SECRET,
+            )
+        else:
+            await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        await app.start()
+        try:
+            yield RunningBot(server, app, services)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+            services.db.dispose()

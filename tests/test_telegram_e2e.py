@@ -1,0 +1,147 @@
+"""End to end: the real Application, over real HTTP, against the local Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Schools
+from bot.nlu.client import InProcessNlu
+from tests.telegram_harness import RunningBot, buttons, running_bot
+
+pytestmark = pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else []
+
+
+@pytest.fixture(params=["polling", "webhook"])
+async def bot(
+    request: pytest.FixtureRequest, nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> AsyncIterator[RunningBot]:
+    async with running_bot(nlu, schools, tmp_path, mode=request.param) as running:
+        yield running
+
+
+@pytest.fixture
+async def polling_bot(nlu: InProcessNlu, schools: Schools, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(nlu, schools, tmp_path, timeout_fault_delay=8.0) as running:
+        yield running
+
+
+async def test_start_choose_school_ask_press_button_and_follow_up(bot: RunningBot) -> None:
+    parent = bot.parent("Sam")
+    welcome = await bot.say(parent, "/start")
+    assert "Riverside Academy" in buttons(welcome)
+
+    chosen = await bot.press(parent, welcome, "Riverside Academy")
+    assert "Riverside Academy" in chosen["text"]
+    assert bot.server.calls_to("answerCallbackQuery")
+
+    answer = await bot.say(parent, "can i leave a bad review of the school on facebook")
+    assert '(Code: "' in answer["text"] or any(
+        '(Code: "' in m["text"] for m in bot.server.sent_messages(parent.id)[-2:]
+    )
+    assert "How do I complain?" in buttons(answer)
+
+    follow_up = await bot.press(parent, answer, "How do I complain?")
+    assert "riverside-academy.example.org.uk/complaints" in "\n".join(
+        m["text"] for m in bot.server.sent_messages(parent.id)[-3:]
+    )
+    assert follow_up["text"]
+    assert bot.server.calls_to("sendChatAction", parent.id)
+
+
+async def test_commands_are_registered_at_start(bot: RunningBot) -> None:
+    call = bot.server.calls_to("setMyCommands")[0]
+    names = [command["command"] for command in call.params["commands"]]
+    assert {"start", "help", "school", "cancel", "privacy", "forget"} <= set(names)
+
+
+async def test_school_cancel_and_privacy_commands(polling_bot: RunningBot) -> None:
+    parent = polling_bot.parent()
+    school = await polling_bot.say(parent, "/school")
+    assert "Oakfield Primary School" in buttons(school)
+    cancelled = await polling_bot.say(parent, "/cancel")
+    assert "Nothing has been sent" in cancelled["text"]
+    privacy = await polling_bot.say(parent, "/privacy")
+    assert "24 hours" in privacy["text"]
+
+
+async def test_the_school_choice_is_stored_in_the_database(polling_bot: RunningBot) -> None:
+    parent = polling_bot.parent()
+    welcome = await polling_bot.say(parent, "/start")
+    await polling_bot.press(parent, welcome, "Hollybrook Infant and Nursery School")
+    state = await polling_bot.services.store.load(str(parent.id))
+    assert state.school_id == "hollybrook"
+
+
+@pytest.mark.parametrize(
+    "kind", ["photo", "sticker", "voice", "video", "document", "location", "contact", "poll"]
+)
+async def test_non_text_messages_get_a_friendly_line(polling_bot: RunningBot, kind: str) -> None:
+    parent = polling_bot.parent()
+    polling_bot.server.user_sends(parent, kind)  # type: ignore[arg-type]
+    answer = await polling_bot.last_answer(parent)
+    assert "only read typed messages" in answer["text"]
+
+
+async def test_an_edited_message_is_answered_as_new_text(polling_bot: RunningBot) -> None:
+    parent = polling_bot.parent()
+    original = polling_bot.server.user_sends_text(parent, "hiya")
+    await polling_bot.last_answer(parent)
+    polling_bot.server.user_edits_message(parent, original, "what is the social media code about")
+    answer = await polling_bot.last_answer(parent)
+    assert '(Code: "' in answer["text"]
+
+
+async def test_a_group_is_asked_once_to_message_privately_then_ignored(polling_bot: RunningBot) -> None:
+    parent = polling_bot.parent()
+    group = polling_bot.server.create_group("Year 6 parents", members=[parent])
+    polling_bot.server.user_sends_text(parent, "hello bot", chat=group)
+    first = await polling_bot.server.wait_for_message(group.id)
+    assert "message me privately" in first["text"]
+    polling_bot.server.user_sends_text(parent, "can I post about a teacher", chat=group)
+    await asyncio.sleep(1.5)
+    assert len(polling_bot.server.sent_messages(group.id)) == 1
+
+
+async def test_a_staff_chat_gets_no_parent_answers(polling_bot: RunningBot, schools: Schools) -> None:
+    member = polling_bot.parent("Staff")
+    staff_id = schools.schools[0].staff_chat_id
+    staff = polling_bot.server.create_group("Oakfield staff", members=[member], chat_id=staff_id)
+    polling_bot.server.user_sends_text(member, "hello", chat=staff)
+    await asyncio.sleep(1.5)
+    assert polling_bot.server.sent_messages(staff_id) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [("flood", {"retry_after": 1}), ("server_error", {"status": 502}), ("network", {}), ("timeout", {})],
+)
+async def test_parent_still_gets_the_answer_after_a_send_failure(
+    polling_bot: RunningBot, kind: str, options: dict[str, int]
+) -> None:
+    parent = polling_bot.parent()
+    polling_bot.server.inject_fault("sendMessage", parent.id, kind=kind, times=1, **options)  # type: ignore[arg-type]
+    answer = await polling_bot.say(parent, "/privacy", timeout=40)
+    assert "24 hours" in answer["text"]
+    statuses = [call.status for call in polling_bot.server.calls_to("sendMessage", parent.id)]
+    assert statuses[-1] == 200
+    assert len(statuses) >= 2
+
+
+async def test_a_blocked_parent_is_marked_and_others_are_still_served(polling_bot: RunningBot) -> None:
+    blocked = polling_bot.parent("Blocked")
+    polling_bot.server.inject_fault("sendMessage", blocked.id, kind="blocked", times=None)
+    polling_bot.server.user_sends_text(blocked, "/help")
+    await polling_bot.server.wait_for_call("sendMessage", blocked.id, predicate=lambda c: c.status == 403)
+    for _ in range(50):
+        if await polling_bot.services.store.is_blocked(str(blocked.id)):
+            break
+        await asyncio.sleep(0.1)
+    assert await polling_bot.services.store.is_blocked(str(blocked.id))
+
+    other = polling_bot.parent("Other")
+    answer = await polling_bot.say(other, "/help")
+    assert answer["text"]

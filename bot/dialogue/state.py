@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Pending(str, enum.Enum):
@@ -18,6 +19,10 @@ class ParentState:
     school_id: str | None = None
     fallback_streak: int = 0
     pending: Pending | None = None
+    flow: dict[str, Any] | None = None
+    """The handoff flow in progress: {"name": ..., "step": ..., and what was collected so far}."""
+    relay_case_id: int | None = None
+    """While set, what the parent types goes to that case's staff thread."""
 
 
 class StateStore(Protocol):
@@ -36,10 +41,10 @@ class MemoryStateStore:
 
     async def load(self, parent_id: str) -> ParentState:
         stored = self._states.get(parent_id)
-        return ParentState(**vars(stored)) if stored else ParentState()
+        return copy.deepcopy(stored) if stored else ParentState()
 
     async def save(self, parent_id: str, state: ParentState) -> None:
-        self._states[parent_id] = ParentState(**vars(state))
+        self._states[parent_id] = copy.deepcopy(state)
 
     async def forget(self, parent_id: str) -> None:
         self._states.pop(parent_id, None)

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Integer, MetaData, String, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,6 +32,49 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    """Enums stored as their values in a VARCHAR: portable, and readable in the database."""
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class CaseKind(str, enum.Enum):
+    COMPLAINT = "complaint"
+    CYBERBULLYING = "cyberbullying"
+    BREACH = "breach"
+    GENERAL = "general"
+    SAFEGUARDING = "safeguarding"
+
+
+class Priority(str, enum.Enum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class CaseStatus(str, enum.Enum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+
+
+class Author(str, enum.Enum):
+    PARENT = "parent"
+    BOT = "bot"
+    STAFF = "staff"
+
+
+class DeliveryStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 class Parent(Base):
@@ -30,9 +87,131 @@ class Parent(Base):
     school_id: Mapped[str | None] = mapped_column(String(32))
     fallback_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     pending: Mapped[str | None] = mapped_column(String(32))
+    flow: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The handoff flow in progress (its name, step and what was collected), so a restart resumes it."""
+    relay_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    """While set, the parent's messages go to this case's staff thread instead of to the bot."""
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When Telegram said the parent blocked the bot (403): nothing more is sent until they write again."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class ConversationMessage(Base):
+    """One line of a parent's chat with the bot: the material of a transcript.
+
+    Lines not attached to a case are deleted after the retention window (SPEC §5).
+    """
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (Index("ix_conversation_messages_parent_created", "parent_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[str] = mapped_column(String(64))
+    author: Mapped[Author] = mapped_column(_enum(Author))
+    text: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Case(Base):
+    """A concern the parent agreed to share with their school's staff."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    school_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind))
+    priority: Mapped[Priority] = mapped_column(_enum(Priority))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    contact_method: Mapped[str] = mapped_column(String(16))
+    contact_detail: Mapped[str | None] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    """None once the case is anonymised after the retention period."""
+    parent_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    staff_chat_id: Mapped[int] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger)
+    claimed_by_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_reminder_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    messages: Mapped[list[CaseMessage]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseMessage.id"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+
+
+class CaseMessage(Base):
+    """What was said about a case after it was opened: parent, staff and bot."""
+
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    author: Mapped[Author] = mapped_column(_enum(Author))
+    author_name: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    case: Mapped[Case] = relationship(back_populates="messages")
+
+
+class Attachment(Base):
+    """Evidence a parent sent (a screenshot): Telegram's file id, never the image itself."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[str] = mapped_column(String(64), index=True)
+    file_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="photo")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    case: Mapped[Case | None] = relationship(back_populates="attachments")
+
+
+class AuditEvent(Base):
+    """A staff action (view, claim, reply, resolve) or a refused attempt, for the audit log (SPEC §5)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    allowed: Mapped[bool] = mapped_column(default=True)
+
+
+class Delivery(Base):
+    """A message waiting to be delivered (the outbox): written in the same transaction as what caused it,
+    sent by a background worker, retried until Telegram accepts it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    sent_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -40,7 +40,9 @@ class SqlStateStore:
             if row is None:
                 return ParentState()
             pending = Pending(row.pending) if row.pending in Pending._value2member_map_ else None
-            return ParentState(row.school_id, row.fallback_streak, pending)
+            return ParentState(
+                row.school_id, row.fallback_streak, pending, row.flow, row.relay_case_id
+            )
 
     def _save(self, parent_id: str, state: ParentState) -> None:
         with self._sessions.begin() as session:
@@ -48,6 +50,8 @@ class SqlStateStore:
             row.school_id = state.school_id
             row.fallback_streak = state.fallback_streak
             row.pending = state.pending.value if state.pending else None
+            row.flow = state.flow
+            row.relay_case_id = state.relay_case_id
             row.blocked_at = None  # a parent who writes to the bot has unblocked it
             session.add(row)
 

@@ -1,0 +1,570 @@
+"""Cases, transcripts, the staff audit log and the outbox: everything a handoff writes.
+
+A case and the deliveries that announce it are written in one transaction, before anything is sent,
+so a crash or a Telegram outage can delay a case but never lose it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot.storage.models import (
+    Attachment,
+    AuditEvent,
+    Author,
+    Case,
+    CaseKind,
+    CaseMessage,
+    CaseStatus,
+    ConversationMessage,
+    Delivery,
+    DeliveryStatus,
+    Parent,
+    Priority,
+)
+
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
+TRANSCRIPT_WINDOW = timedelta(hours=2)
+TRANSCRIPT_MAX_LINES = 60
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (SQLAlchemy types execute() more loosely than it returns)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_reference(school_id: str) -> str:
+    prefix = "".join(ch for ch in school_id.upper() if ch.isalnum())[:3]
+    return f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4))
+
+
+@dataclass(frozen=True)
+class CaseDraft:
+    """What a flow collected, ready to become a case once the parent consents."""
+
+    parent_id: str
+    parent_chat_id: int | None
+    school_id: str
+    staff_chat_id: int
+    kind: CaseKind
+    priority: Priority
+    summary: str
+    contact_method: str
+    contact_detail: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    author: Author
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """A case as staff and parents see it (detached from the database session)."""
+
+    id: int
+    reference: str
+    school_id: str
+    kind: CaseKind
+    priority: Priority
+    status: CaseStatus
+    summary: str
+    details: dict[str, Any]
+    contact_method: str
+    contact_detail: str | None
+    parent_id: str | None
+    parent_chat_id: int | None
+    staff_chat_id: int
+    card_message_id: int | None
+    claimed_by_name: str | None
+    created_at: datetime
+    transcript: tuple[TranscriptLine, ...]
+    attachments: tuple[str, ...]
+    """Telegram file ids of the evidence photos."""
+
+    @classmethod
+    def of(cls, case: Case, transcript: Sequence[ConversationMessage] = ()) -> CaseView:
+        lines = [TranscriptLine(m.author, m.text, m.created_at) for m in transcript]
+        lines += [TranscriptLine(m.author, m.text, m.created_at) for m in case.messages]
+        return cls(
+            id=case.id,
+            reference=case.reference,
+            school_id=case.school_id,
+            kind=case.kind,
+            priority=case.priority,
+            status=case.status,
+            summary=case.summary,
+            details=dict(case.details or {}),
+            contact_method=case.contact_method,
+            contact_detail=case.contact_detail,
+            parent_id=case.parent_id,
+            parent_chat_id=case.parent_chat_id,
+            staff_chat_id=case.staff_chat_id,
+            card_message_id=case.card_message_id,
+            claimed_by_name=case.claimed_by_name,
+            created_at=case.created_at,
+            transcript=tuple(lines),
+            attachments=tuple(a.file_id for a in case.attachments),
+        )
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    id: int
+    kind: str
+    chat_id: int
+    case_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    messages: int
+    attachments: int
+    cases: int
+
+
+class CaseStore:
+    """Blocking SQLAlchemy work behind async methods (run in a worker thread)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    # ---- transcripts ---------------------------------------------------------------------------------
+
+    async def record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None:
+        """Add one turn of the conversation (what the parent said and what the bot answered)."""
+        if lines:
+            await asyncio.to_thread(self._record, parent_id, lines)
+
+    def _record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None:
+        with self._sessions.begin() as session:
+            session.add_all(ConversationMessage(parent_id=parent_id, author=a, text=t) for a, t in lines)
+
+    async def add_attachment(self, parent_id: str, file_id: str, kind: str = "photo") -> None:
+        await asyncio.to_thread(self._add_attachment, parent_id, file_id, kind)
+
+    def _add_attachment(self, parent_id: str, file_id: str, kind: str) -> None:
+        with self._sessions.begin() as session:
+            session.add(Attachment(parent_id=parent_id, file_id=file_id, kind=kind))
+
+    # ---- opening a case --------------------------------------------------------------------------------
+
+    async def open_case(self, draft: CaseDraft) -> CaseView:
+        """Create the case, attach the transcript and evidence, and queue its staff card: one transaction."""
+        for _ in range(5):
+            try:
+                return await asyncio.to_thread(self._open_case, draft, new_reference(draft.school_id))
+            except IntegrityError:
+                continue  # a reference collision: draw another
+        raise RuntimeError("could not draw a unique case reference")
+
+    def _open_case(self, draft: CaseDraft, reference: str) -> CaseView:
+        with self._sessions.begin() as session:
+            case = Case(
+                reference=reference,
+                school_id=draft.school_id,
+                kind=draft.kind,
+                priority=draft.priority,
+                status=CaseStatus.OPEN,
+                summary=draft.summary,
+                details=draft.details,
+                contact_method=draft.contact_method,
+                contact_detail=draft.contact_detail,
+                parent_id=draft.parent_id,
+                parent_chat_id=draft.parent_chat_id,
+                staff_chat_id=draft.staff_chat_id,
+            )
+            session.add(case)
+            session.flush()
+            since = utcnow() - TRANSCRIPT_WINDOW
+            recent = session.scalars(
+                select(ConversationMessage.id)
+                .where(
+                    ConversationMessage.parent_id == draft.parent_id,
+                    ConversationMessage.case_id.is_(None),
+                    ConversationMessage.created_at >= since,
+                )
+                .order_by(ConversationMessage.id.desc())
+                .limit(TRANSCRIPT_MAX_LINES)
+            ).all()
+            session.execute(
+                update(ConversationMessage).where(ConversationMessage.id.in_(recent)).values(case_id=case.id)
+            )
+            session.execute(
+                update(Attachment)
+                .where(Attachment.parent_id == draft.parent_id, Attachment.case_id.is_(None))
+                .values(case_id=case.id)
+            )
+            session.add(Delivery(kind="case_card", case_id=case.id, chat_id=draft.staff_chat_id))
+            session.flush()
+            return self._view(session, case.id)
+
+    # ---- reading ------------------------------------------------------------------------------------------
+
+    async def get(self, case_id: int) -> CaseView | None:
+        return await asyncio.to_thread(self._get, case_id)
+
+    def _get(self, case_id: int) -> CaseView | None:
+        with self._sessions() as session:
+            return self._view(session, case_id) if session.get(Case, case_id) else None
+
+    async def by_reference(self, reference: str, school_id: str | None = None) -> CaseView | None:
+        return await asyncio.to_thread(self._by_reference, reference.strip().upper(), school_id)
+
+    def _by_reference(self, reference: str, school_id: str | None) -> CaseView | None:
+        with self._sessions() as session:
+            query = select(Case.id).where(Case.reference == reference)
+            if school_id is not None:
+                query = query.where(Case.school_id == school_id)
+            case_id = session.scalar(query)
+            return self._view(session, case_id) if case_id is not None else None
+
+    async def by_card(self, staff_chat_id: int, message_id: int) -> CaseView | None:
+        """The case whose staff card (or a relayed parent message in its thread) is this message."""
+        return await asyncio.to_thread(self._by_card, staff_chat_id, message_id)
+
+    def _by_card(self, staff_chat_id: int, message_id: int) -> CaseView | None:
+        with self._sessions() as session:
+            case_id = session.scalar(
+                select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.card_message_id == message_id)
+            )
+            if case_id is None:
+                case_id = session.scalar(
+                    select(Delivery.case_id).where(
+                        Delivery.chat_id == staff_chat_id, Delivery.sent_message_id == message_id
+                    )
+                )
+            return self._view(session, case_id) if case_id is not None else None
+
+    async def open_cases(self, school_id: str) -> list[CaseView]:
+        """Open and claimed cases of a school: urgent first, then oldest first."""
+        return await asyncio.to_thread(self._open_cases, school_id)
+
+    def _open_cases(self, school_id: str) -> list[CaseView]:
+        with self._sessions() as session:
+            ids = session.scalars(
+                select(Case.id)
+                .where(Case.school_id == school_id, Case.status != CaseStatus.RESOLVED)
+                .order_by((Case.priority == Priority.URGENT).desc(), Case.created_at, Case.id)
+            ).all()
+            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    async def parent_cases(self, parent_id: str) -> list[CaseView]:
+        return await asyncio.to_thread(self._parent_cases, parent_id)
+
+    def _parent_cases(self, parent_id: str) -> list[CaseView]:
+        with self._sessions() as session:
+            ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
+            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    def _view(self, session: Session, case_id: int, with_transcript: bool = True) -> CaseView:
+        case = session.scalars(
+            select(Case)
+            .where(Case.id == case_id)
+            .options(selectinload(Case.messages), selectinload(Case.attachments))
+        ).one()
+        transcript: Sequence[ConversationMessage] = ()
+        if with_transcript:
+            transcript = session.scalars(
+                select(ConversationMessage)
+                .where(ConversationMessage.case_id == case_id)
+                .order_by(ConversationMessage.id)
+            ).all()
+        return CaseView.of(case, transcript)
+
+    # ---- staff actions ------------------------------------------------------------------------------------
+
+    async def set_card(self, case_id: int, message_id: int) -> None:
+        await asyncio.to_thread(self._set_card, case_id, message_id)
+
+    def _set_card(self, case_id: int, message_id: int) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(Case).where(Case.id == case_id).values(card_message_id=message_id))
+
+    async def claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
+        """Claim an open case; False when it was already claimed or resolved."""
+        return await asyncio.to_thread(self._claim, case_id, staff_id, staff_name)
+
+    def _claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == CaseStatus.OPEN)
+                .values(
+                    status=CaseStatus.CLAIMED,
+                    claimed_by=staff_id,
+                    claimed_by_name=staff_name,
+                    claimed_at=utcnow(),
+                )
+            )
+            if _rowcount(result):
+                session.add(
+                    Delivery(
+                        kind="case_card_update", case_id=case_id, chat_id=self._staff_chat(session, case_id)
+                    )
+                )
+                self._notify_parent(session, case_id, "parent_claimed", {"staff_name": staff_name})
+            return bool(_rowcount(result))
+
+    async def resolve(self, case_id: int, staff_id: int, staff_name: str) -> bool:
+        return await asyncio.to_thread(self._resolve, case_id, staff_id, staff_name)
+
+    def _resolve(self, case_id: int, staff_id: int, staff_name: str) -> bool:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status != CaseStatus.RESOLVED)
+                .values(status=CaseStatus.RESOLVED, resolved_at=utcnow())
+            )
+            if _rowcount(result):
+                session.execute(
+                    update(Parent).where(Parent.relay_case_id == case_id).values(relay_case_id=None)
+                )
+                session.add(
+                    Delivery(
+                        kind="case_card_update", case_id=case_id, chat_id=self._staff_chat(session, case_id)
+                    )
+                )
+                self._notify_parent(session, case_id, "parent_resolved", {"staff_name": staff_name})
+            return bool(_rowcount(result))
+
+    async def staff_reply(self, case_id: int, staff_name: str, text: str) -> bool:
+        """A staff member's reply to the card: kept with the case and queued for the parent."""
+        return await asyncio.to_thread(self._staff_reply, case_id, staff_name, text)
+
+    def _staff_reply(self, case_id: int, staff_name: str, text: str) -> bool:
+        with self._sessions.begin() as session:
+            case = session.get(Case, case_id)
+            if case is None or case.status == CaseStatus.RESOLVED or case.parent_id is None:
+                return False
+            session.add(CaseMessage(case_id=case_id, author=Author.STAFF, author_name=staff_name, text=text))
+            session.execute(update(Parent).where(Parent.id == case.parent_id).values(relay_case_id=case_id))
+            self._notify_parent(session, case_id, "staff_reply", {"staff_name": staff_name, "text": text})
+            return True
+
+    async def parent_reply(self, case_id: int, text: str) -> bool:
+        """The parent's message in an open case's thread: kept with the case and queued for the staff chat."""
+        return await asyncio.to_thread(self._parent_reply, case_id, text)
+
+    def _parent_reply(self, case_id: int, text: str) -> bool:
+        with self._sessions.begin() as session:
+            case = session.get(Case, case_id)
+            if case is None or case.status == CaseStatus.RESOLVED:
+                return False
+            session.add(CaseMessage(case_id=case_id, author=Author.PARENT, text=text))
+            session.add(
+                Delivery(
+                    kind="parent_reply", case_id=case_id, chat_id=case.staff_chat_id, payload={"text": text}
+                )
+            )
+            return True
+
+    def _staff_chat(self, session: Session, case_id: int) -> int:
+        return int(session.scalar(select(Case.staff_chat_id).where(Case.id == case_id)) or 0)
+
+    def _notify_parent(self, session: Session, case_id: int, kind: str, payload: dict[str, Any]) -> None:
+        case = session.get(Case, case_id)
+        if case is not None and case.parent_chat_id is not None:
+            session.add(Delivery(kind=kind, case_id=case_id, chat_id=case.parent_chat_id, payload=payload))
+
+    async def audit(
+        self,
+        action: str,
+        *,
+        actor_id: int | None,
+        chat_id: int | None,
+        case_id: int | None = None,
+        allowed: bool = True,
+    ) -> None:
+        await asyncio.to_thread(self._audit, action, actor_id, chat_id, case_id, allowed)
+
+    def _audit(
+        self, action: str, actor_id: int | None, chat_id: int | None, case_id: int | None, allowed: bool
+    ) -> None:
+        with self._sessions.begin() as session:
+            session.add(
+                AuditEvent(
+                    action=action, actor_id=actor_id, chat_id=chat_id, case_id=case_id, allowed=allowed
+                )
+            )
+
+    async def audit_events(self) -> list[AuditEvent]:
+        return await asyncio.to_thread(self._audit_events)
+
+    def _audit_events(self) -> list[AuditEvent]:
+        with self._sessions() as session:
+            events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all())
+            session.expunge_all()
+            return events
+
+    async def due_urgent_reminders(self, every: timedelta) -> list[int]:
+        """Urgent cases unclaimed since their card or last reminder, `every` ago: queue a reminder."""
+        return await asyncio.to_thread(self._due_urgent_reminders, every)
+
+    def _due_urgent_reminders(self, every: timedelta) -> list[int]:
+        cutoff = utcnow() - every
+        with self._sessions.begin() as session:
+            cases = session.scalars(
+                select(Case)
+                .where(
+                    Case.priority == Priority.URGENT,
+                    Case.status == CaseStatus.OPEN,
+                    Case.created_at <= cutoff,
+                    or_(Case.last_reminder_at.is_(None), Case.last_reminder_at <= cutoff),
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            for case in cases:
+                case.last_reminder_at = utcnow()
+                session.add(Delivery(kind="urgent_reminder", case_id=case.id, chat_id=case.staff_chat_id))
+            return [case.id for case in cases]
+
+    # ---- the outbox ----------------------------------------------------------------------------------------
+
+    async def claim_due(self, limit: int = 20, lease: timedelta = timedelta(seconds=60)) -> list[DueDelivery]:
+        """Take up to `limit` due deliveries for this worker, leasing them so no other worker sends them.
+
+        On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers take disjoint rows; on
+        SQLite the single writer serialises the same UPDATE.
+        """
+        return await asyncio.to_thread(self._claim_due, limit, lease)
+
+    def _claim_due(self, limit: int, lease: timedelta) -> list[DueDelivery]:
+        now = utcnow()
+        with self._sessions.begin() as session:
+            rows = session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.status == DeliveryStatus.PENDING,
+                    Delivery.next_attempt_at <= now,
+                    or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
+                )
+                .order_by(Delivery.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                row.locked_until = now + lease
+                row.attempts += 1
+            return [
+                DueDelivery(r.id, r.kind, r.chat_id, r.case_id, dict(r.payload or {}), r.attempts)
+                for r in rows
+            ]
+
+    async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+        await asyncio.to_thread(self._mark_sent, delivery_id, message_id)
+
+    def _mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status=DeliveryStatus.SENT,
+                    sent_at=utcnow(),
+                    sent_message_id=message_id,
+                    locked_until=None,
+                )
+            )
+
+    async def mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool = False) -> None:
+        await asyncio.to_thread(self._mark_retry, delivery_id, error, delay, give_up)
+
+    def _mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
+                    last_error=error[:200],
+                    next_attempt_at=utcnow() + delay,
+                    locked_until=None,
+                )
+            )
+
+    async def deliveries(self, case_id: int | None = None) -> list[Delivery]:
+        return await asyncio.to_thread(self._deliveries, case_id)
+
+    def _deliveries(self, case_id: int | None) -> list[Delivery]:
+        with self._sessions() as session:
+            query = select(Delivery).order_by(Delivery.id)
+            if case_id is not None:
+                query = query.where(Delivery.case_id == case_id)
+            rows = list(session.scalars(query).all())
+            session.expunge_all()
+            return rows
+
+    # ---- privacy ---------------------------------------------------------------------------------------
+
+    async def forget_parent(self, parent_id: str) -> None:
+        """/forget: the profile, and every message and photo not attached to a case (cases stay with
+        the school, which the parent is told how to ask about)."""
+        await asyncio.to_thread(self._forget_parent, parent_id)
+
+    def _forget_parent(self, parent_id: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                delete(ConversationMessage).where(
+                    ConversationMessage.parent_id == parent_id, ConversationMessage.case_id.is_(None)
+                )
+            )
+            session.execute(
+                delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None))
+            )
+            session.execute(delete(Parent).where(Parent.id == parent_id))
+
+    async def purge(self, message_retention: timedelta, case_retention: timedelta) -> PurgeCounts:
+        """Delete messages not attached to a case after `message_retention`, and resolved cases (with their
+        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved."""
+        return await asyncio.to_thread(self._purge, message_retention, case_retention)
+
+    def _purge(self, message_retention: timedelta, case_retention: timedelta) -> PurgeCounts:
+        now = utcnow()
+        with self._sessions.begin() as session:
+            messages = _rowcount(
+                session.execute(
+                    delete(ConversationMessage).where(
+                        ConversationMessage.case_id.is_(None),
+                        ConversationMessage.created_at < now - message_retention,
+                    )
+                )
+            )
+            attachments = _rowcount(
+                session.execute(
+                    delete(Attachment).where(
+                        Attachment.case_id.is_(None), Attachment.created_at < now - message_retention
+                    )
+                )
+            )
+            old_cases = session.scalars(
+                select(Case.id).where(
+                    and_(Case.status == CaseStatus.RESOLVED, Case.resolved_at < now - case_retention)
+                )
+            ).all()
+            for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
+                session.execute(delete(model).where(model.case_id.in_(old_cases)))
+            session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
+            session.execute(
+                update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None)
+            )
+            cases = _rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
+            return PurgeCounts(messages, attachments, cases)

@@ -14,6 +14,7 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
+from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
 
@@ -26,6 +27,7 @@ class Services:
     schools: Schools
     db: Engine
     store: SqlStateStore
+    cases: CaseStore
     nlu: NluClient
     responses: ResponseBook
     engine: DialogueEngine
@@ -70,7 +72,9 @@ def open_database(settings: Settings) -> Engine:
 
 def build_services(settings: Settings, schools: Schools, nlu: NluClient | None = None) -> Services:
     db = open_database(settings)
-    store = SqlStateStore(session_factory(db))
+    sessions = session_factory(db)
+    store = SqlStateStore(sessions)
+    cases = CaseStore(sessions)
     nlu = nlu or load_nlu(settings)
     responses = ResponseBook.from_domain(ProjectPaths(settings.project_dir.resolve()).domain)
     engine = DialogueEngine(
@@ -78,6 +82,7 @@ def build_services(settings: Settings, schools: Schools, nlu: NluClient | None =
         responses=responses,
         schools=schools,
         store=store,
+        cases=cases,
         retention_hours=settings.message_retention_hours,
     )
-    return Services(settings, schools, db, store, nlu, responses, engine)
+    return Services(settings, schools, db, store, cases, nlu, responses, engine)

@@ -6,18 +6,21 @@ unchanged data trains nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools, load_schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
-from bot.dialogue.state import MemoryStateStore
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu
 from bot.nlu.model import ProjectPaths, ensure_model
+from bot.storage.cases import CaseStore
+from bot.storage import database
+from bot.storage.parents import SqlStateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,9 +52,33 @@ def responses(paths: ProjectPaths) -> ResponseBook:
 
 
 @pytest.fixture
-def make_engine(nlu: InProcessNlu, responses: ResponseBook, schools: Schools) -> Callable[[], DialogueEngine]:
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """A fresh, migrated SQLite database for one test."""
+    db = database.make_engine(f"sqlite:///{tmp_path}/engine.db")
+    database.migrate(db)
+    yield database.session_factory(db)
+    db.dispose()
+
+
+@pytest.fixture
+def cases(sessions: sessionmaker[Session]) -> CaseStore:
+    return CaseStore(sessions)
+
+
+@pytest.fixture
+def make_engine(
+    nlu: InProcessNlu, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> Callable[[], DialogueEngine]:
+    """An engine on the real model and a real database; each call is a "restarted" engine, same data."""
+
     def make() -> DialogueEngine:
-        return DialogueEngine(nlu=nlu, responses=responses, schools=schools, store=MemoryStateStore())
+        return DialogueEngine(
+            nlu=nlu,
+            responses=responses,
+            schools=schools,
+            store=SqlStateStore(sessions),
+            cases=CaseStore(sessions),
+        )
 
     return make
 

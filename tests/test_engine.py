@@ -75,15 +75,13 @@ async def test_an_understood_message_resets_the_fallback_count(engine: DialogueE
     assert "/deny" not in [b.payload for b in replies[-1].buttons]
 
 
-async def test_yes_to_the_handoff_offer_is_honest_that_nothing_is_sent_yet(
-    engine: DialogueEngine, responses: ResponseBook
-) -> None:
+async def test_yes_to_the_handoff_offer_starts_collecting_the_question(engine: DialogueEngine) -> None:
     await engine.handle(PARENT, "/out_of_scope")
     await engine.handle(PARENT, "/out_of_scope")
     replies = await engine.handle(PARENT, "yes please")
-    unavailable = responses.render("utter_handoff_unavailable", {}).text[:40]
-    assert replies[-1].text.startswith(unavailable)
-    assert "reference" not in _texts(replies).lower()
+    assert "Oakfield Primary School" in [b.title for b in replies[-1].buttons]  # which school?
+    start = await engine.handle(PARENT, replies[-1].buttons[0].payload)
+    assert "What would you like to ask or tell the school?" in start[-1].text
 
 
 async def test_no_to_the_handoff_offer_hands_nothing_over(
@@ -105,7 +103,7 @@ def engine_vars(engine: DialogueEngine) -> dict[str, str]:
 async def test_yes_without_a_question_pending_is_not_a_handoff(engine: DialogueEngine) -> None:
     replies = await engine.handle(PARENT, "/affirm")
     assert len(replies) == 1
-    assert "not switched on" not in replies[0].text
+    assert "/deny" not in [b.payload for b in replies[0].buttons]
 
 
 async def test_urgent_message_gets_emergency_guidance_first(engine: DialogueEngine) -> None:
@@ -122,14 +120,20 @@ async def test_danger_words_are_never_answered_as_small_talk(engine: DialogueEng
     assert "999" in replies[0].text
 
 
-async def test_handoff_intents_give_guidance_and_say_plainly_that_nothing_was_sent(
+async def test_handoff_intents_give_guidance_then_ask_before_anything_is_shared(
     engine: DialogueEngine, responses: ResponseBook
 ) -> None:
-    for intent in ("how_to_complain", "report_cyberbullying", "report_breach", "human_handoff"):
+    for intent in ("how_to_complain", "report_breach", "human_handoff"):
+        await engine.handle(PARENT, "/cancel")
         replies = await engine.handle(PARENT, f"/{intent}")
-        assert len(replies) == 2
         assert replies[0].text.startswith(responses.render(f"utter_{intent}", {}).text[:30])
-        assert "nothing has been sent" in replies[1].text.lower()
+        assert [b.payload for b in replies[-1].buttons] == ["/affirm", "/deny"]
+
+
+async def test_a_bullying_report_first_asks_whether_a_child_is_in_danger(engine: DialogueEngine) -> None:
+    replies = await engine.handle(PARENT, "/report_cyberbullying")
+    assert "immediate danger" in replies[-1].text
+    assert [b.payload for b in replies[-1].buttons] == ["/affirm", "/deny"]
 
 
 async def test_forget_deletes_what_the_bot_remembers(engine: DialogueEngine) -> None:
@@ -169,7 +173,7 @@ async def test_cancel_clears_a_pending_offer(engine: DialogueEngine) -> None:
     await engine.handle(PARENT, "/out_of_scope")
     await engine.handle(PARENT, "/cancel")
     replies = await engine.handle(PARENT, "/affirm")
-    assert "not switched on" not in _texts(replies)
+    assert "Which school" not in _texts(replies)
 
 
 async def test_each_parent_has_their_own_state(engine: DialogueEngine) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,20 +30,3 @@ class StateStore(Protocol):
     async def save(self, parent_id: str, state: ParentState) -> None: ...
 
     async def forget(self, parent_id: str) -> None: ...
-
-
-class MemoryStateStore:
-    """Keeps state in this process only: for the console channel and tests of the engine."""
-
-    def __init__(self) -> None:
-        self._states: dict[str, ParentState] = {}
-
-    async def load(self, parent_id: str) -> ParentState:
-        stored = self._states.get(parent_id)
-        return copy.deepcopy(stored) if stored else ParentState()
-
-    async def save(self, parent_id: str, state: ParentState) -> None:
-        self._states[parent_id] = copy.deepcopy(state)
-
-    async def forget(self, parent_id: str) -> None:
-        self._states.pop(parent_id, None)

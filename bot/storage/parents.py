@@ -40,9 +40,7 @@ class SqlStateStore:
             if row is None:
                 return ParentState()
             pending = Pending(row.pending) if row.pending in Pending._value2member_map_ else None
-            return ParentState(
-                row.school_id, row.fallback_streak, pending, row.flow, row.relay_case_id
-            )
+            return ParentState(row.school_id, row.fallback_streak, pending, row.flow, row.relay_case_id)
 
     def _save(self, parent_id: str, state: ParentState) -> None:
         with self._sessions.begin() as session:

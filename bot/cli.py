@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--folds", type=int, default=5)
     evaluate.set_defaults(command=_evaluate)
 
+    purge = commands.add_parser(
+        "purge", help="delete messages and cases past their retention period (also runs on a schedule)"
+    )
+    purge.set_defaults(command=_purge)
+
     run = commands.add_parser(
         "run", help="start the Telegram bot (the console chat when TELEGRAM_BOT_TOKEN is not set)"
     )
@@ -121,6 +126,10 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  macro-F1  mean {sum(r.macro_f1 for r in reports) / n:.3f}")
         urgent = [r.urgent_recall for r in reports if r.urgent_recall is not None]
         print(f"  urgent_safeguarding recall mean {sum(urgent) / len(urgent):.3f}")
+        guided = [r.urgent_guided for r in reports if r.urgent_guided is not None]
+        print(f"  urgent messages given emergency guidance mean {sum(guided) / len(guided):.3f}")
+        oos = [r.oos_as_policy for r in reports if r.oos_as_policy is not None]
+        print(f"  out-of-scope answered as policy mean {sum(oos) / len(oos):.3f}")
         return 0
     if args.file is None:
         print("parentbot evaluate: give a FILE.tsv or --cross-validation", file=sys.stderr)
@@ -136,6 +145,31 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
     elapsed = time.perf_counter() - started
     print(format_report(score(examples, predicted), show_errors=args.errors))
     print(f"\nparsed {len(examples)} messages in {elapsed:.2f} s")
+    return 0
+
+
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from bot.services import open_database
+    from bot.storage.cases import CaseStore
+    from bot.storage.database import session_factory
+
+    db = open_database(settings)
+    try:
+        counts = asyncio.run(
+            CaseStore(session_factory(db)).purge(
+                timedelta(hours=settings.message_retention_hours),
+                timedelta(days=settings.case_retention_days),
+            )
+        )
+    finally:
+        db.dispose()
+    print(
+        f"Deleted {counts.messages} messages and {counts.attachments} photos older than "
+        f"{settings.message_retention_hours} h not attached to a case, and {counts.cases} cases resolved "
+        f"more than {settings.case_retention_days} days ago."
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.dialogue.intents import OUT_OF_SCOPE, POLICY_INTENTS, URGENT
-from bot.nlu.client import FALLBACK_INTENT, NluClient
+from bot.nlu.client import FALLBACK_INTENT, NluClient, NluResult
 
 
 class EvaluationFileError(ValueError):
@@ -31,6 +31,9 @@ class Report:
     support: dict[str, int]
     confusions: list[tuple[str, str, int]]
     urgent_recall: float | None
+    urgent_guided: float | None
+    """Share of urgent messages that get the emergency guidance: classified urgent, or caught by the
+    bot's safety net (danger words, or an urgent score above its hint threshold)."""
     oos_as_policy: float | None
     errors: list[tuple[Example, str]] = field(default_factory=list)
 
@@ -55,11 +58,16 @@ def normalise(intent: str) -> str:
     return OUT_OF_SCOPE if intent == FALLBACK_INTENT else intent
 
 
-async def predict(nlu: NluClient, examples: Sequence[Example]) -> list[str]:
-    return [normalise((await nlu.parse(example.text)).intent) for example in examples]
+async def predict(nlu: NluClient, examples: Sequence[Example]) -> list[NluResult]:
+    return [await nlu.parse(example.text) for example in examples]
 
 
-def score(examples: Sequence[Example], predicted: Sequence[str]) -> Report:
+def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Report:
+    """Figures for gold `examples` against the model's results (or bare predicted intent names)."""
+    from bot.dialogue.safety import needs_emergency_line
+
+    results = [p if isinstance(p, NluResult) else NluResult(p, 1.0) for p in parsed]
+    predicted = [normalise(r.intent) for r in results]
     from sklearn.metrics import f1_score
 
     gold = [normalise(example.intent) for example in examples]
@@ -69,6 +77,11 @@ def score(examples: Sequence[Example], predicted: Sequence[str]) -> Report:
     recall = {label: hits[label] / support[label] for label in labels}
     confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     oos = [p for g, p in zip(gold, predicted, strict=True) if g == OUT_OF_SCOPE]
+    urgent = [
+        r.intent == URGENT or needs_emergency_line(ex.text, r)
+        for ex, g, r in zip(examples, gold, results, strict=True)
+        if g == URGENT
+    ]
     return Report(
         total=len(gold),
         accuracy=sum(hits.values()) / len(gold),
@@ -77,6 +90,7 @@ def score(examples: Sequence[Example], predicted: Sequence[str]) -> Report:
         support=dict(support),
         confusions=[(g, p, n) for (g, p), n in confusions.most_common()],
         urgent_recall=recall.get(URGENT),
+        urgent_guided=(sum(urgent) / len(urgent)) if urgent else None,
         oos_as_policy=(sum(p in POLICY_INTENTS for p in oos) / len(oos)) if oos else None,
         errors=[(ex, p) for ex, g, p in zip(examples, gold, predicted, strict=True) if g != p],
     )
@@ -88,6 +102,7 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
         f"accuracy:                 {report.accuracy:.3f}",
         f"macro-F1:                 {report.macro_f1:.3f}",
         f"urgent_safeguarding recall: {_maybe(report.urgent_recall)}",
+        f"urgent messages given emergency guidance (model + safety net): {_maybe(report.urgent_guided)}",
         f"out-of-scope answered as policy: {_maybe(report.oos_as_policy)}",
         "",
         "per-intent recall:",

@@ -56,6 +56,17 @@ class ParentHandlers:
         if query.data and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
             await self._converse(update, context, query.data)
 
+    async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A photo: evidence when a bullying report is collecting screenshots (the largest size is kept)."""
+        message = update.effective_message
+        user = update.effective_user
+        if message is None or not message.photo or user is None:
+            return
+        parent_id = str(user.id)
+        async with self._locks[parent_id]:
+            replies = await self._engine.handle_photo(parent_id, message.photo[-1].file_id)
+            await self._send(update, context, replies)
+
     async def on_other_content(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, stickers, voice notes and the rest: say what the bot can take."""
         await self._send(update, context, [self._responses.render("utter_non_text", {})])

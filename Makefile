@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help run chat test lint format train evaluate cross-validate validate clean
+.PHONY: help run chat test lint format train evaluate cross-validate purge validate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ evaluate: .venv/.synced ## model quality on the development set
 
 cross-validate: .venv/.synced ## 5-fold cross-validation on the training data (about 10 minutes)
 	$(RUN) parentbot evaluate --cross-validation --folds 5
+
+purge: .venv/.synced ## delete messages and cases past their retention period
+	$(RUN) parentbot purge
 
 validate: .venv/.synced ## rasa data validate with the project's paths
 	$(RUN) rasa data validate --data nlu --domain domain.yml --config config.yml

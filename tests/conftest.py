@@ -18,8 +18,8 @@ from bot.dialogue.responses import ResponseBook
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu
 from bot.nlu.model import ProjectPaths, ensure_model
-from bot.storage.cases import CaseStore
 from bot.storage import database
+from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""`parentbot run` (what `make run` starts with a token) as a real process against the local Bot API server."""
+"""`parentbot run` (what `make run` starts with a token), a real process, against the local Bot API server."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def test_parentbot_run_answers_a_parent_through_the_configured_bot_api(
         env = _env(
             tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url, RASA_MODEL=str(model_path)
         )
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: ASYNC220 - started once; the test awaits the server, not it
             [sys.executable, "-m", "bot.cli", "run"],
             env=env,
             cwd=tmp_path,

@@ -72,6 +72,8 @@ class TranscriptLine:
     author: Author
     text: str
     at: datetime
+    author_name: str | None = None
+    """The staff member's name on staff lines (what staff see as "Staff (name): ...")."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class CaseView:
     @classmethod
     def of(cls, case: Case, transcript: Sequence[ConversationMessage] = ()) -> CaseView:
         lines = [TranscriptLine(m.author, m.text, m.created_at) for m in transcript]
-        lines += [TranscriptLine(m.author, m.text, m.created_at) for m in case.messages]
+        lines += [TranscriptLine(m.author, m.text, m.created_at, m.author_name) for m in case.messages]
         return cls(
             id=case.id,
             reference=case.reference,
@@ -427,6 +429,7 @@ class CaseStore:
                 .where(
                     Case.priority == Priority.URGENT,
                     Case.status == CaseStatus.OPEN,
+                    Case.card_message_id.is_not(None),  # while the card itself waits, reminders would pile up
                     Case.created_at <= cutoff,
                     or_(Case.last_reminder_at.is_(None), Case.last_reminder_at <= cutoff),
                 )
@@ -449,25 +452,36 @@ class CaseStore:
 
     def _claim_due(self, limit: int, lease: timedelta) -> list[DueDelivery]:
         now = utcnow()
+        free = and_(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
+        )
         with self._sessions.begin() as session:
             rows = session.scalars(
                 select(Delivery)
-                .where(
-                    Delivery.status == DeliveryStatus.PENDING,
-                    Delivery.next_attempt_at <= now,
-                    or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
-                )
+                .where(free)
                 .order_by(Delivery.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
+            taken: list[DueDelivery] = []
             for row in rows:
-                row.locked_until = now + lease
-                row.attempts += 1
-            return [
-                DueDelivery(r.id, r.kind, r.chat_id, r.case_id, dict(r.payload or {}), r.attempts)
-                for r in rows
-            ]
+                # A conditional UPDATE per row: SQLite has no FOR UPDATE and pysqlite runs the SELECT
+                # outside the write transaction, so two workers can read the same rows; only the one
+                # whose UPDATE still finds the row free takes it.
+                leased = session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == row.id, free)
+                    .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if _rowcount(leased):
+                    payload = dict(row.payload or {})
+                    taken.append(
+                        DueDelivery(row.id, row.kind, row.chat_id, row.case_id, payload, row.attempts + 1)
+                    )
+            return taken
 
     async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
         await asyncio.to_thread(self._mark_sent, delivery_id, message_id)
@@ -501,6 +515,52 @@ class CaseStore:
                 )
             )
 
+    async def mark_card_sent(
+        self,
+        delivery_id: int,
+        case_id: int,
+        message_id: int,
+        followups: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> None:
+        """A staff card was posted: mark its delivery sent, record the card and queue what replies to it
+        (evidence photos, transcript file, pin), all in one transaction. Each follow-up is its own
+        outbox row, so a retry after a partial failure never posts the card twice."""
+        await asyncio.to_thread(self._mark_card_sent, delivery_id, case_id, message_id, followups)
+
+    def _mark_card_sent(
+        self,
+        delivery_id: int,
+        case_id: int,
+        message_id: int,
+        followups: Sequence[tuple[str, dict[str, Any]]],
+    ) -> None:
+        with self._sessions.begin() as session:
+            card = session.get(Delivery, delivery_id)
+            if card is None:
+                return  # purged meanwhile
+            card.status = DeliveryStatus.SENT
+            card.sent_at = utcnow()
+            card.sent_message_id = message_id
+            card.locked_until = None
+            chat_id = card.chat_id
+            session.execute(update(Case).where(Case.id == case_id).values(card_message_id=message_id))
+            session.add_all(
+                Delivery(kind=kind, case_id=case_id, chat_id=chat_id, payload=dict(payload))
+                for kind, payload in followups
+            )
+
+    async def queue_card(self, case_id: int) -> bool:
+        """Post a case's card again in its staff chat (/case REF); False when there is no such case."""
+        return await asyncio.to_thread(self._queue_card, case_id)
+
+    def _queue_card(self, case_id: int) -> bool:
+        with self._sessions.begin() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                return False
+            session.add(Delivery(kind="case_card", case_id=case_id, chat_id=case.staff_chat_id))
+            return True
+
     async def deliveries(self, case_id: int | None = None) -> list[Delivery]:
         return await asyncio.to_thread(self._deliveries, case_id)
 
@@ -514,6 +574,16 @@ class CaseStore:
             return rows
 
     # ---- privacy ---------------------------------------------------------------------------------------
+
+    async def discard_pending_evidence(self, parent_id: str) -> None:
+        """A report was cancelled: its screenshots, not yet part of any case, are deleted."""
+        await asyncio.to_thread(self._discard_pending_evidence, parent_id)
+
+    def _discard_pending_evidence(self, parent_id: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None))
+            )
 
     async def forget_parent(self, parent_id: str) -> None:
         """/forget: the profile, and every message and photo not attached to a case (cases stay with

@@ -21,6 +21,9 @@ from telegram.ext import (
 )
 
 from bot.services import Services
+from bot.staff import StaffOptions
+from bot.staff.delivery import DeliveryWorker
+from bot.staff.handlers import StaffHandlers
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.sending import send_replies
 
@@ -51,7 +54,9 @@ OTHER_CONTENT = (
 )
 
 
-def build_application(services: Services, *, rate_limit: bool = True) -> Application:
+def build_application(
+    services: Services, *, rate_limit: bool = True, staff_options: StaffOptions | None = None
+) -> Application:
     settings = services.settings
     token = settings.telegram_bot_token
     if token is None:
@@ -68,7 +73,11 @@ def build_application(services: Services, *, rate_limit: bool = True) -> Applica
     parents = ParentHandlers(services.engine, services.store, services.responses, staff_chats)
     private = filters.ChatType.PRIVATE
 
-    # Group -1 runs first: anything outside a private chat is answered (at most once) and stops there.
+    # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
+    staff = StaffHandlers(services.cases, services.schools, services.responses)
+    _add_staff_handlers(app, staff, staff_chats)
+
+    # Group -1 runs next: anything else outside a private chat is answered (at most once) and stops there.
     app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(parents.on_group_message)), group=-1)
 
     # Group 0: parents in their private chat with the bot.
@@ -79,7 +88,67 @@ def build_application(services: Services, *, rate_limit: bool = True) -> Applica
     app.add_handler(MessageHandler(private & OTHER_CONTENT, parents.on_other_content))
 
     app.add_error_handler(_error_handler(services))
+
+    # Background jobs (bot/staff): the outbox delivery worker and the urgent-case reminders.
+    _schedule_staff_jobs(app, services, staff_options or StaffOptions())
     return app
+
+
+def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: frozenset[int]) -> None:
+    """Staff handlers, group -2 (before the group -1 guard that answers groups which are not staff chats).
+
+    A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
+    chat it is refused and audited, never read as a parent's button. /cases and /case are refused (and
+    audited) outside the staff chats. Everything handled here stops further handling.
+    """
+    in_staff_chat = filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
+    elsewhere = ~filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
+    handlers = [
+        CallbackQueryHandler(_stop_after(staff.on_button), pattern=r"^staff:"),
+        CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
+        CommandHandler("case", _stop_after(staff.on_case), filters=in_staff_chat),
+        CommandHandler(["cases", "case"], _stop_after(staff.on_command_elsewhere), filters=elsewhere),
+        MessageHandler(in_staff_chat & filters.REPLY & ~filters.COMMAND, _stop_after(staff.on_reply)),
+    ]
+    app.add_handlers(handlers, group=-2)
+
+
+def _schedule_staff_jobs(app: Application, services: Services, options: StaffOptions) -> None:
+    """The delivery worker every `delivery_interval` seconds (started and stopped with the Application);
+    a tick that finds the previous pass still sending returns at once, hence max_instances=2."""
+    if app.job_queue is None:
+        raise RuntimeError("python-telegram-bot's job queue (APScheduler) is needed for deliveries")
+    worker = DeliveryWorker(
+        services.cases,
+        app.bot,
+        services.schools,
+        services.responses,
+        options=options,
+        on_parent_blocked=services.store.mark_blocked,
+    )
+
+    async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
+        await worker.tick()
+
+    async def remind(_: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            queued = await services.cases.due_urgent_reminders(options.urgent_reminder_every)
+        except Exception as error:  # noqa: BLE001 - the repeating job must keep running
+            log.error("Urgent reminder check failed: %s", type(error).__name__)
+            return
+        if queued:
+            log.info("Reminders queued for unclaimed urgent cases %s", queued)
+
+    app.job_queue.run_repeating(
+        deliver,
+        interval=options.delivery_interval,
+        first=0,
+        name="deliveries",
+        job_kwargs={"max_instances": 2, "coalesce": True},
+    )
+    app.job_queue.run_repeating(
+        remind, interval=options.reminder_check_interval, first=0, name="urgent_reminders"
+    )
 
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]

@@ -1,0 +1,23 @@
+"""The staff side: case cards in each school's staff chat, staff commands and buttons, and the delivery
+worker that sends everything the outbox holds (SPEC §4.8, §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class StaffOptions:
+    """How often the background jobs run; the defaults suit production, tests shorten them."""
+
+    delivery_interval: float = 1.0
+    """Seconds between passes of the delivery worker over the outbox."""
+    reminder_check_interval: float = 60.0
+    """Seconds between checks for urgent cases nobody has claimed."""
+    urgent_reminder_every: timedelta = timedelta(minutes=5)
+    """An unclaimed urgent case is announced again this long after its card or its last reminder."""
+    retry_base: float = 1.0
+    """First retry delay of a failed delivery in seconds; it doubles on each failure ..."""
+    retry_max: float = 300.0
+    """... up to this many seconds (Telegram's retry_after is honoured whatever it says)."""

@@ -1,0 +1,227 @@
+"""What staff see: a case as a plain-text card with its buttons, the transcript file, the /cases lines.
+
+Cards are sent without parse_mode, so whatever a parent typed (HTML, Markdown, links) shows literally.
+Every label and fixed sentence comes from domain.yml (`utter_staff_*`); nothing here talks to Telegram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import Schools
+from bot.dialogue.messages import Button
+from bot.dialogue.responses import ResponseBook
+from bot.storage.cases import CaseView, TranscriptLine
+from bot.storage.models import Author, CaseStatus, Priority
+
+CARD_LIMIT = 3500
+"""Longer cards show a short version, and the full text follows as a .txt document."""
+SHORT_SUMMARY = 1500
+SHORT_DETAIL = 300
+TELEGRAM_TEXT_LIMIT = 4096
+
+CALLBACK_PREFIX = "staff"
+CLAIM = "claim"
+RESOLVE = "resolve"
+ACTIONS = (CLAIM, RESOLVE)
+BUTTONS_BY_STATUS = {
+    CaseStatus.OPEN: (CLAIM, RESOLVE),
+    CaseStatus.CLAIMED: (RESOLVE,),
+    CaseStatus.RESOLVED: (),
+}
+LINE_RESPONSES = {
+    Author.PARENT: "utter_staff_line_parent",
+    Author.BOT: "utter_staff_line_bot",
+    Author.STAFF: "utter_staff_line_staff",
+}
+STATUS_RESPONSES = {
+    CaseStatus.OPEN: "utter_staff_status_open",
+    CaseStatus.CLAIMED: "utter_staff_status_claimed",
+    CaseStatus.RESOLVED: "utter_staff_status_resolved",
+}
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    text: str
+    """What the card message shows (the short version when the whole card is too long)."""
+    buttons: tuple[Button, ...]
+    """Claim / Resolve, as the case's status allows; payloads are callback data."""
+    full_text: str
+    """The whole card with the full transcript: the .txt document when the card is long."""
+
+    @property
+    def long(self) -> bool:
+        return self.text != self.full_text
+
+
+def callback_data(action: str, case_id: int) -> str:
+    return f"{CALLBACK_PREFIX}:{action}:{case_id}"
+
+
+def parse_callback(data: str | None) -> tuple[str, int] | None:
+    """("claim" | "resolve", case id) from a staff button's data; None for anything else."""
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != CALLBACK_PREFIX or parts[1] not in ACTIONS or not parts[2].isdigit():
+        return None
+    return parts[1], int(parts[2])
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored in UTC); PostgreSQL aware ones."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+@cache
+def school_time_zone() -> tzinfo:
+    try:
+        return ZoneInfo("Europe/London")
+    except ZoneInfoNotFoundError:
+        return timezone.utc
+
+
+def format_age(age: timedelta) -> str:
+    minutes = max(int(age.total_seconds() // 60), 0)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} days"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class StaffTexts:
+    """Renders cards, transcripts and staff-chat lines from domain.yml responses."""
+
+    def __init__(self, responses: ResponseBook, schools: Schools) -> None:
+        self._responses = responses
+        self._schools = schools
+
+    def say(self, name: str, **variables: str) -> str:
+        return self._responses.render(name, variables).text
+
+    def school_name(self, school_id: str) -> str:
+        school = self._schools.get(school_id)
+        return school.name if school is not None else school_id
+
+    def school_email(self, school_id: str) -> str:
+        school = self._schools.get(school_id)
+        return school.email if school is not None else self._schools.trust.email
+
+    # ---- the card ----------------------------------------------------------------------------------------
+
+    def card(self, view: CaseView) -> StaffCard:
+        variables = self._card_variables(view)
+        full = self._with_urgent_line(view, self.say("utter_staff_card", **variables))
+        buttons = self._buttons(view)
+        if len(full) <= CARD_LIMIT:
+            return StaffCard(full, buttons, full)
+        short_variables = {
+            **variables,
+            "summary": clip(view.summary, SHORT_SUMMARY),
+            "details": self._details(view, SHORT_DETAIL),
+            "lines": str(len(view.transcript)),
+        }
+        short = self._with_urgent_line(view, self.say("utter_staff_card_short", **short_variables))
+        return StaffCard(clip(short, TELEGRAM_TEXT_LIMIT), buttons, full)
+
+    def transcript_document(self, view: CaseView) -> tuple[str, bytes]:
+        """The file name and UTF-8 text of the full card, for sendDocument."""
+        return f"{view.reference}-transcript.txt", self.card(view).full_text.encode("utf-8")
+
+    def _card_variables(self, view: CaseView) -> dict[str, str]:
+        return {
+            "reference": view.reference,
+            "school_name": self.school_name(view.school_id),
+            "kind": self._label(f"utter_kind_{view.kind.value}", view.kind.value),
+            "priority": self.priority(view),
+            "status": self.status(view),
+            "opened": self.local_time(view.created_at),
+            "contact": self.contact(view),
+            "evidence": str(len(view.attachments)),
+            "summary": view.summary,
+            "details": self._details(view, None),
+            "transcript": self.transcript(view),
+        }
+
+    def _with_urgent_line(self, view: CaseView, text: str) -> str:
+        if view.priority is not Priority.URGENT:
+            return text
+        return f"{self.say('utter_staff_card_urgent')}\n{text}"
+
+    def _buttons(self, view: CaseView) -> tuple[Button, ...]:
+        allowed = BUTTONS_BY_STATUS[view.status]
+        template = self._responses.render("utter_staff_card", {}).buttons
+        return tuple(
+            Button(button.title, callback_data(button.payload.split(":")[-1], view.id))
+            for button in template
+            if button.payload.split(":")[-1] in allowed
+        )
+
+    def _details(self, view: CaseView, limit: int | None) -> str:
+        lines = []
+        for key, value in view.details.items():
+            label = self._label(f"utter_label_{key}", key.replace("_", " ").capitalize())
+            text = str(value) if limit is None else clip(str(value), limit)
+            lines.append(f"{label}: {text}")
+        return "".join(f"\n{line}" for line in lines)
+
+    def _label(self, name: str, default: str) -> str:
+        """A label the parent side also uses (utter_kind_*, utter_label_*), or the raw value."""
+        return self._responses.render(name, {}).text if name in self._responses else default
+
+    # ---- pieces ------------------------------------------------------------------------------------------
+
+    def priority(self, view: CaseView) -> str:
+        return view.priority.value.upper() if view.priority is Priority.URGENT else view.priority.value
+
+    def status(self, view: CaseView) -> str:
+        return self.say(STATUS_RESPONSES[view.status], staff_name=view.claimed_by_name or "?")
+
+    def contact(self, view: CaseView) -> str:
+        method = view.contact_method
+        detail = view.contact_detail or ""
+        name = f"utter_contact_{method}"
+        if name in self._responses:
+            return self._responses.render(name, {"detail": detail}).text
+        return f"{method}: {detail}" if detail else method
+
+    def transcript(self, view: CaseView) -> str:
+        if not view.transcript:
+            return self.say("utter_staff_no_transcript")
+        return "\n".join(self.transcript_line(line) for line in view.transcript)
+
+    def transcript_line(self, line: TranscriptLine) -> str:
+        return self.say(LINE_RESPONSES[line.author], text=line.text, staff_name=line.author_name or "?")
+
+    def local_time(self, moment: datetime) -> str:
+        return as_utc(moment).astimezone(school_time_zone()).strftime("%d %b %Y, %H:%M %Z")
+
+    def age(self, view: CaseView, now: datetime) -> str:
+        return format_age(now - as_utc(view.created_at))
+
+    # ---- /cases ------------------------------------------------------------------------------------------
+
+    def case_list(self, school_id: str, views: list[CaseView], now: datetime) -> str:
+        school_name = self.school_name(school_id)
+        if not views:
+            return self.say("utter_staff_no_cases", school_name=school_name)
+        lines = [self.say("utter_staff_cases_header", school_name=school_name, count=str(len(views)))]
+        lines += [self.case_line(view, now) for view in views]
+        return "\n".join(lines)
+
+    def case_line(self, view: CaseView, now: datetime) -> str:
+        return self.say(
+            "utter_staff_case_line",
+            reference=view.reference,
+            priority=self.priority(view),
+            kind=self._label(f"utter_kind_{view.kind.value}", view.kind.value),
+            age=self.age(view, now),
+            status=self.status(view),
+        )

@@ -1,0 +1,376 @@
+"""The delivery worker: sends what the outbox holds, retrying until Telegram accepts it (SPEC §5).
+
+Every outbox row produces one Telegram message (or one edit / pin). A staff card that needs more than one
+message is split into rows: when the card is posted, the same transaction that marks it sent queues a
+row for each evidence photo, the transcript file and the pin, all replying to (or pinning) the card. So
+a failure after the card was posted retries only what is missing and never posts the card again.
+
+Failures are retried with exponential backoff (Telegram's retry_after honoured); a request Telegram
+refuses for good (400 Bad Request, 403 Forbidden) is given up with a log line. Logs carry ids only,
+never message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.config import Schools
+from bot.dialogue.messages import Button
+from bot.dialogue.responses import ResponseBook
+from bot.staff import StaffOptions
+from bot.staff.cards import StaffTexts
+from bot.storage.cases import CaseStore, CaseView, DueDelivery
+from bot.storage.models import CaseStatus, Priority
+from bot.telegram.sending import split_text
+
+log = logging.getLogger(__name__)
+
+CASE_CARD = "case_card"
+CARD_UPDATE = "case_card_update"
+EVIDENCE = "case_evidence"
+TRANSCRIPT = "case_transcript"
+PIN = "case_pin"
+PARENT_CLAIMED = "parent_claimed"
+PARENT_RESOLVED = "parent_resolved"
+STAFF_REPLY = "staff_reply"
+PARENT_REPLY = "parent_reply"
+URGENT_REMINDER = "urgent_reminder"
+TO_PARENT = frozenset({PARENT_CLAIMED, PARENT_RESOLVED, STAFF_REPLY})
+MAX_ATTEMPTS = {PIN: 5}
+"""Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
+NOT_MODIFIED = "message is not modified"
+
+BlockedCallback = Callable[[str], Awaitable[None]]
+
+
+class CardNotPostedError(Exception):
+    """The delivery replies to or edits the case's card, which is not posted yet: try again later."""
+
+
+class CaseGoneError(Exception):
+    """The case was deleted (retention purge) after the delivery was queued."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a delivery produced: the message id to record, and (for a card) the rows that follow it."""
+
+    message_id: int | None
+    followups: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
+    card_case_id: int | None = None
+
+
+def card_markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload) for b in buttons]])
+
+
+def reply_to(message_id: int) -> ReplyParameters:
+    """In the card's thread; if staff deleted the card, the message is still sent."""
+    return ReplyParameters(message_id, allow_sending_without_reply=True)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: str
+    delay: timedelta
+    give_up: bool = False
+    alarming: bool = False
+
+    @classmethod
+    def stop(cls, reason: str) -> Verdict:
+        return cls(reason, timedelta(0), give_up=True)
+
+
+def _staff_chat_unreachable(error: Exception) -> bool:
+    if isinstance(error, Forbidden):
+        return True
+    return isinstance(error, BadRequest) and "chat not found" in error.message.lower()
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """Telegram's wait, whichever type this PTB version gives it (without its deprecation warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class DeliveryWorker:
+    """Claims due outbox rows (leased, so several workers or processes never send the same row) and
+    sends each one."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        bot: Bot,
+        schools: Schools,
+        responses: ResponseBook,
+        *,
+        options: StaffOptions | None = None,
+        batch: int = 20,
+        on_parent_blocked: BlockedCallback | None = None,
+    ) -> None:
+        self._store = store
+        self._bot = bot
+        self._texts = StaffTexts(responses, schools)
+        self._options = options or StaffOptions()
+        self._batch = batch
+        self._on_parent_blocked = on_parent_blocked
+        self._pass = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._senders: dict[str, Callable[[DueDelivery], Awaitable[Sent]]] = {
+            CASE_CARD: self._case_card,
+            CARD_UPDATE: self._card_update,
+            EVIDENCE: self._evidence,
+            TRANSCRIPT: self._transcript,
+            PIN: self._pin,
+            PARENT_CLAIMED: self._parent_claimed,
+            PARENT_RESOLVED: self._parent_resolved,
+            STAFF_REPLY: self._staff_reply,
+            PARENT_REPLY: self._parent_reply,
+            URGENT_REMINDER: self._urgent_reminder,
+        }
+
+    # ---- running -----------------------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """One pass: claim what is due and send it, in queue order. Returns how many were sent."""
+        async with self._pass:
+            due = await self._store.claim_due(limit=self._batch)
+            sent = 0
+            for delivery in due:
+                sent += await self._deliver(delivery)
+            return sent
+
+    async def tick(self) -> int:
+        """A pass for a repeating job: does nothing while the previous pass is still sending, and never
+        raises (a database outage is logged and tried again next tick)."""
+        if self._pass.locked():
+            return 0
+        try:
+            return await self.run_once()
+        except Exception as error:  # noqa: BLE001 - the repeating job must keep running
+            log.error("Delivery pass failed: %s", type(error).__name__)
+            return 0
+
+    async def run_forever(self, interval: float) -> None:
+        """Pass after pass, `interval` seconds apart, until stop() is called."""
+        self._stopping.clear()
+        while not self._stopping.is_set():
+            await self.tick()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ---- one delivery ------------------------------------------------------------------------------------
+
+    async def _deliver(self, delivery: DueDelivery) -> bool:
+        sender = self._senders.get(delivery.kind)
+        if sender is None:
+            log.error("Delivery %s has unknown kind %s: given up", delivery.id, delivery.kind)
+            await self._store.mark_retry(delivery.id, "unknown kind", timedelta(0), give_up=True)
+            return False
+        try:
+            sent = await sender(delivery)
+        except Exception as error:  # noqa: BLE001 - every failure is classified in _failed
+            await self._failed(delivery, error)
+            return False
+        await self._record(delivery, sent)
+        return True
+
+    async def _record(self, delivery: DueDelivery, sent: Sent) -> None:
+        try:
+            if sent.card_case_id is not None and sent.message_id is not None:
+                await self._store.mark_card_sent(
+                    delivery.id, sent.card_case_id, sent.message_id, sent.followups
+                )
+            else:
+                await self._store.mark_sent(delivery.id, sent.message_id)
+        except Exception as error:  # noqa: BLE001 - sent but not recorded: the lease runs out, it is sent again
+            log.error("Delivery %s was sent but not recorded: %s", delivery.id, type(error).__name__)
+
+    async def _failed(self, delivery: DueDelivery, error: Exception) -> None:
+        """Decide between retrying later and giving up, and record it."""
+        if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
+            await self._store.mark_sent(delivery.id, None)  # the card already shows this
+            return
+        verdict = self._verdict(delivery, error)
+        where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
+        if verdict.give_up:
+            log.warning("Delivery %s (%s, case %s, chat %s) given up: %s", *where, verdict.reason)
+            if isinstance(error, Forbidden) and delivery.kind in TO_PARENT and self._on_parent_blocked:
+                await self._on_parent_blocked(str(delivery.chat_id))
+        else:
+            level = logging.ERROR if verdict.alarming else logging.INFO
+            message = "Delivery %s (%s, case %s, chat %s) failed: %s; retry in %.1f s"
+            log.log(level, message, *where, verdict.reason, verdict.delay.total_seconds())
+        await self._store.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
+
+    def _verdict(self, delivery: DueDelivery, error: Exception) -> Verdict:
+        """Retry or give up, when, and why (a reason without any message text)."""
+        name = type(error).__name__
+        if isinstance(error, ChatMigrated):
+            return Verdict.stop(f"chat became {error.new_chat_id}: update staff_chat_id in the schools file")
+        if delivery.attempts >= MAX_ATTEMPTS.get(delivery.kind, 1_000_000):
+            return Verdict.stop(f"{name} after {delivery.attempts} attempts")
+        if delivery.kind not in TO_PARENT and _staff_chat_unreachable(error):
+            # The bot was removed from the staff group, or not added yet: nothing for a school may be
+            # lost, so keep trying (slowly) until someone puts the bot back.
+            reason = f"staff chat unreachable ({name}: {getattr(error, 'message', '')})"
+            return Verdict(reason, timedelta(seconds=self._options.retry_max), alarming=True)
+        if isinstance(error, (BadRequest, Forbidden)):
+            return Verdict.stop(f"{name}: {error.message}")
+        if isinstance(error, CaseGoneError):
+            return Verdict.stop("the case no longer exists")
+        if isinstance(error, RetryAfter):
+            return Verdict("RetryAfter", timedelta(seconds=retry_after_seconds(error)))
+        if not isinstance(error, (NetworkError, CardNotPostedError)):
+            log.warning("Delivery %s raised %s", delivery.id, name, exc_info=True)
+        reason = "waiting for the case card" if isinstance(error, CardNotPostedError) else name
+        return Verdict(reason, self._backoff(delivery.attempts))
+
+    def _backoff(self, attempts: int) -> timedelta:
+        base, most = self._options.retry_base, self._options.retry_max
+        return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), most))
+
+    async def _view(self, delivery: DueDelivery) -> CaseView:
+        view = await self._store.get(delivery.case_id) if delivery.case_id is not None else None
+        if view is None:
+            raise CaseGoneError
+        return view
+
+    async def _card_of(self, delivery: DueDelivery) -> tuple[CaseView, int]:
+        view = await self._view(delivery)
+        if view.card_message_id is None:
+            raise CardNotPostedError
+        return view, view.card_message_id
+
+    async def _send_text(self, chat_id: int, text: str, reply: int | None = None) -> Message:
+        """A text, split at Telegram's limit if it must be; the last piece is the one recorded."""
+        pieces = split_text(text)
+        message: Message | None = None
+        for piece in pieces:
+            message = await self._bot.send_message(
+                chat_id, piece, reply_parameters=reply_to(reply) if reply is not None else None
+            )
+        assert message is not None
+        return message
+
+    # ---- the staff chat ----------------------------------------------------------------------------------
+
+    async def _case_card(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        card = self._texts.card(view)
+        message = await self._bot.send_message(
+            delivery.chat_id, card.text, reply_markup=card_markup(card.buttons)
+        )
+        card_id = message.message_id
+        followups: list[tuple[str, dict[str, Any]]] = []
+        if view.priority is Priority.URGENT:
+            followups.append((PIN, {"message_id": card_id}))
+        count = len(view.attachments)
+        for number, file_id in enumerate(view.attachments, start=1):
+            evidence = {"reply_to": card_id, "file_id": file_id, "number": number, "count": count}
+            followups.append((EVIDENCE, evidence))
+        if card.long:
+            followups.append((TRANSCRIPT, {"reply_to": card_id}))
+        return Sent(card_id, tuple(followups), card_case_id=view.id)
+
+    async def _card_update(self, delivery: DueDelivery) -> Sent:
+        view, card_id = await self._card_of(delivery)
+        card = self._texts.card(view)
+        await self._bot.edit_message_text(
+            card.text, chat_id=delivery.chat_id, message_id=card_id, reply_markup=card_markup(card.buttons)
+        )
+        return Sent(card_id)
+
+    async def _evidence(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        payload = delivery.payload
+        caption = self._texts.say(
+            "utter_staff_evidence_caption",
+            number=str(payload["number"]),
+            count=str(payload["count"]),
+            reference=view.reference,
+        )
+        message = await self._bot.send_photo(
+            delivery.chat_id,
+            payload["file_id"],
+            caption=caption,
+            reply_parameters=reply_to(payload["reply_to"]),
+        )
+        return Sent(message.message_id)
+
+    async def _transcript(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        name, data = self._texts.transcript_document(view)
+        caption = self._texts.say("utter_staff_transcript_caption", reference=view.reference)
+        message = await self._bot.send_document(
+            delivery.chat_id,
+            data,
+            filename=name,
+            caption=caption,
+            reply_parameters=reply_to(delivery.payload["reply_to"]),
+        )
+        return Sent(message.message_id)
+
+    async def _pin(self, delivery: DueDelivery) -> Sent:
+        message_id = int(delivery.payload["message_id"])
+        await self._bot.pin_chat_message(delivery.chat_id, message_id)
+        return Sent(message_id)
+
+    async def _parent_reply(self, delivery: DueDelivery) -> Sent:
+        view, card_id = await self._card_of(delivery)
+        text = self._texts.say(
+            "utter_staff_parent_reply", reference=view.reference, text=str(delivery.payload.get("text", ""))
+        )
+        return Sent((await self._send_text(delivery.chat_id, text, reply=card_id)).message_id)
+
+    async def _urgent_reminder(self, delivery: DueDelivery) -> Sent:
+        view, card_id = await self._card_of(delivery)
+        if view.status is not CaseStatus.OPEN:
+            return Sent(None)  # claimed since the reminder was queued: nothing to remind
+        text = self._texts.say(
+            "utter_staff_urgent_reminder",
+            reference=view.reference,
+            age=self._texts.age(view, datetime.now(timezone.utc)),
+        )
+        return Sent((await self._send_text(delivery.chat_id, text, reply=card_id)).message_id)
+
+    # ---- the parent's chat -------------------------------------------------------------------------------
+
+    async def _parent_claimed(self, delivery: DueDelivery) -> Sent:
+        return await self._to_parent(delivery, "utter_parent_claimed")
+
+    async def _parent_resolved(self, delivery: DueDelivery) -> Sent:
+        return await self._to_parent(delivery, "utter_parent_resolved")
+
+    async def _staff_reply(self, delivery: DueDelivery) -> Sent:
+        return await self._to_parent(delivery, "utter_parent_staff_reply")
+
+    async def _to_parent(self, delivery: DueDelivery, response: str) -> Sent:
+        view = await self._view(delivery)
+        text = self._texts.say(
+            response,
+            staff_name=str(delivery.payload.get("staff_name", "")),
+            school_name=self._texts.school_name(view.school_id),
+            school_email=self._texts.school_email(view.school_id),
+            reference=view.reference,
+            text=str(delivery.payload.get("text", "")),
+        )
+        return Sent((await self._send_text(delivery.chat_id, text)).message_id)

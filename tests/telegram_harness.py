@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from bot.config import Schools, Settings
 from bot.devserver import BotApiServer, SimUser
 from bot.nlu.client import NluClient
 from bot.services import Services, build_services
+from bot.staff import StaffOptions
 from bot.telegram.app import build_application
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,9 +74,19 @@ def button_data(message: dict[str, Any], title: str) -> str:
 
 @asynccontextmanager
 async def running_bot(
-    nlu: NluClient, schools: Schools, tmp_path: Path, mode: str = "polling", **server_options: Any
+    nlu: NluClient,
+    schools: Schools,
+    tmp_path: Path,
+    mode: str = "polling",
+    staff_options: StaffOptions | None = None,
+    server: BotApiServer | None = None,
+    **server_options: Any,
 ) -> AsyncIterator[RunningBot]:
-    async with BotApiServer(token=TOKEN, **server_options) as server:
+    """The bot on a database in `tmp_path` (so a second run there is a restart), against `server` or
+    a new local Bot API server."""
+    async with AsyncExitStack() as stack:
+        if server is None:
+            server = await stack.enter_async_context(BotApiServer(token=TOKEN, **server_options))
         settings = Settings(  # type: ignore[call-arg]
             telegram_bot_token=TOKEN,
             telegram_base_url=server.base_url,
@@ -83,7 +94,7 @@ async def running_bot(
             project_dir=ROOT,
         )
         services = build_services(settings, schools, nlu=nlu)
-        app = build_application(services)
+        app = build_application(services, staff_options=staff_options)
         await app.initialize()
         if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves
             await app.post_init(app)

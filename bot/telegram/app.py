@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -34,12 +35,14 @@ PARENT_COMMANDS = {
     "help": "What I can help with",
     "school": "Change your child's school",
     "cancel": "Stop what we are doing",
+    "status": "Your cases with the school",
     "privacy": "What happens to your messages",
     "forget": "Delete what I have stored about you",
+    "done": "Stop messaging the school's staff",
 }
+PURGE_INTERVAL = timedelta(hours=1)
 OTHER_CONTENT = (
-    filters.PHOTO
-    | filters.Sticker.ALL
+    filters.Sticker.ALL
     | filters.VOICE
     | filters.AUDIO
     | filters.VIDEO
@@ -85,6 +88,7 @@ def build_application(
         app.add_handler(CommandHandler(command, parents.on_text, filters=private))
     app.add_handler(CallbackQueryHandler(parents.on_button))
     app.add_handler(MessageHandler(private & filters.TEXT, parents.on_text))  # incl. unknown /commands
+    app.add_handler(MessageHandler(private & filters.PHOTO, parents.on_photo))
     app.add_handler(MessageHandler(private & OTHER_CONTENT, parents.on_other_content))
 
     app.add_error_handler(_error_handler(services))
@@ -149,6 +153,26 @@ def _schedule_staff_jobs(app: Application, services: Services, options: StaffOpt
     app.job_queue.run_repeating(
         remind, interval=options.reminder_check_interval, first=0, name="urgent_reminders"
     )
+    _schedule_purge(app, services)
+
+
+def _schedule_purge(app: Application, services: Services) -> None:
+    """The retention purge of SPEC §5, hourly (also `parentbot purge`)."""
+    settings = services.settings
+    assert app.job_queue is not None
+
+    async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            counts = await services.cases.purge(
+                timedelta(hours=settings.message_retention_hours),
+                timedelta(days=settings.case_retention_days),
+            )
+        except Exception as error:  # noqa: BLE001 - the repeating job must keep running
+            log.error("Retention purge failed: %s", type(error).__name__)
+            return
+        log.info("Purged %d messages, %d photos, %d cases", counts.messages, counts.attachments, counts.cases)
+
+    app.job_queue.run_repeating(purge, interval=PURGE_INTERVAL, first=60, name="retention_purge")
 
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]

@@ -91,15 +91,25 @@ def _schools_for_console(settings: Settings) -> Schools:
     return load_schools(EXAMPLE_SCHOOLS)
 
 
+CONSOLE_DATABASE = "sqlite:///parentbot-console.db"
+
+
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ConsoleChat
+    from bot.channels.staff_view import ConsoleStaffView
     from bot.services import build_services
 
+    if "database_url" not in settings.__fields_set__:
+        # Its own file by default, so cases filed while trying the bot never reach a real staff chat.
+        settings = settings.copy(update={"database_url": CONSOLE_DATABASE})
     services = build_services(settings, _schools_for_console(settings))
+    staff_view = ConsoleStaffView(services.cases, services.responses, services.schools, sys.stdout)
 
     async def chat() -> None:
         try:
-            await ConsoleChat(services.engine, sys.stdin, sys.stdout).run()
+            await ConsoleChat(
+                services.engine, sys.stdin, sys.stdout, after_turn=staff_view.show_pending
+            ).run()
         finally:
             await services.close()
 

@@ -61,3 +61,31 @@ def test_parentbot_chat_command_answers_on_stdin(model_path: Path, tmp_path: Pat
     assert "(you chose: Oakfield Primary School)" in result.stdout
     assert '(Code: "' in result.stdout
     assert "what does the social media code say" not in result.stderr
+
+
+def test_a_case_filed_in_the_console_is_shown_as_staff_would_get_it(model_path: Path, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PROJECT_DIR": str(ROOT),
+        "SCHOOLS_FILE": str(ROOT / "schools.example.yml"),
+        "RASA_MODEL": str(model_path),
+    }
+    env.pop("DATABASE_URL", None)
+    typed = "\n".join(
+        ["1", "/human_handoff", "yes", "Please ring me about the school trip", "1", "yes", "quit"]
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat"],
+        input=typed + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "The staff chat of Oakfield Primary School would receive" in result.stdout
+    card = result.stdout.split("would receive")[1]
+    assert "Please ring me about the school trip" in card
+    assert (tmp_path / "parentbot-console.db").exists(), "the console keeps its own database"

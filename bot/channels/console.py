@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.dialogue.engine import DialogueEngine
@@ -14,9 +15,15 @@ PROMPT = "you> "
 
 class ConsoleChat:
     def __init__(
-        self, engine: DialogueEngine, stdin: TextIO, stdout: TextIO, parent_id: str = "console"
+        self,
+        engine: DialogueEngine,
+        stdin: TextIO,
+        stdout: TextIO,
+        parent_id: str = "console",
+        after_turn: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
+        self._after_turn = after_turn
         self._in = stdin
         self._out = stdout
         self._parent_id = parent_id
@@ -52,6 +59,8 @@ class ConsoleChat:
             self._show(reply, first_number=len(choices) + 1)
             choices += reply.buttons
         self._choices = tuple(choices)
+        if self._after_turn is not None:
+            await self._after_turn()
 
     def _show(self, reply: Reply, first_number: int) -> None:
         text = "\n".join(f"bot> {line}" if line else "bot>" for line in reply.text.splitlines())

@@ -30,6 +30,15 @@ async def _choose_school(engine: DialogueEngine, name: str = "Riverside Academy"
     await engine.handle(PARENT, payload)
 
 
+async def _file_general_case(engine: DialogueEngine, question: str) -> None:
+    """A question for the school, passed to staff with the parent's consent."""
+    await engine.handle(PARENT, "/human_handoff")
+    await engine.handle(PARENT, "/affirm")
+    await engine.handle(PARENT, question)
+    await engine.handle(PARENT, '/choose{"value": "chat"}')
+    await engine.handle(PARENT, "/affirm")
+
+
 async def test_complaint_from_question_to_case_with_consent(
     engine: DialogueEngine, cases: CaseStore, sessions: sessionmaker[Session]
 ) -> None:
@@ -206,11 +215,7 @@ async def test_danger_words_in_the_middle_of_a_flow_escalate(engine: DialogueEng
 async def test_status_lists_the_parents_cases(engine: DialogueEngine, cases: CaseStore) -> None:
     assert "no cases" in (await engine.handle(PARENT, "/status"))[0].text
     await _choose_school(engine)
-    await engine.handle(PARENT, "/human_handoff")
-    await engine.handle(PARENT, "/affirm")
-    await engine.handle(PARENT, "When is the next parents evening?")
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    await engine.handle(PARENT, "/affirm")
+    await _file_general_case(engine, "When is the next parents evening?")
     [case] = await cases.parent_cases(PARENT)
     status = await engine.handle(PARENT, "/status")
     assert case.reference in status[0].text
@@ -221,11 +226,7 @@ async def test_forget_removes_profile_and_loose_messages_but_keeps_cases(
     engine: DialogueEngine, cases: CaseStore, sessions: sessionmaker[Session]
 ) -> None:
     await _choose_school(engine)
-    await engine.handle(PARENT, "/human_handoff")
-    await engine.handle(PARENT, "/affirm")
-    await engine.handle(PARENT, "Please call me about the school trip")
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    await engine.handle(PARENT, "/affirm")
+    await _file_general_case(engine, "Please call me about the school trip")
     await engine.handle(PARENT, "what is the code about")
     with sessions() as session:
         loose = session.scalar(
@@ -249,11 +250,7 @@ async def test_staff_reply_opens_a_relay_and_the_parents_answer_goes_to_the_case
     engine: DialogueEngine, cases: CaseStore
 ) -> None:
     await _choose_school(engine)
-    await engine.handle(PARENT, "/human_handoff")
-    await engine.handle(PARENT, "/affirm")
-    await engine.handle(PARENT, "Who do I speak to about the class WhatsApp?")
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    await engine.handle(PARENT, "/affirm")
+    await _file_general_case(engine, "Who do I speak to about the class WhatsApp?")
     [case] = await cases.parent_cases(PARENT)
 
     assert await cases.staff_reply(case.id, "Mrs Patel", "Hello, could you tell me which class?")

@@ -383,12 +383,8 @@ def _parse_payload(text: str) -> NluResult | None:
 
 def _as_heard(text: str) -> str:
     """How a message reads in a transcript: a button's payload becomes "[button: name]"."""
-    payload = _PAYLOAD.match(text.strip())
-    if payload is None or payload["name"] not in PAYLOAD_NAMES:
+    payload = _parse_payload(text)
+    if payload is None:
         return text
-    try:
-        values = json.loads(payload["entities"] or "{}")
-    except json.JSONDecodeError:
-        return text
-    shown = next(iter(values.values()), payload["name"]) if isinstance(values, dict) else payload["name"]
+    shown = payload.entities[0].value if payload.entities else payload.intent
     return f"[button: {shown}]"

@@ -76,14 +76,20 @@ async def test_the_school_choice_is_stored_in_the_database(polling_bot: RunningB
     assert state.school_id == "hollybrook"
 
 
-@pytest.mark.parametrize(
-    "kind", ["photo", "sticker", "voice", "video", "document", "location", "contact", "poll"]
-)
+@pytest.mark.parametrize("kind", ["sticker", "voice", "video", "document", "location", "contact", "poll"])
 async def test_non_text_messages_get_a_friendly_line(polling_bot: RunningBot, kind: str) -> None:
     parent = polling_bot.parent()
     polling_bot.server.user_sends(parent, kind)  # type: ignore[arg-type]
     answer = await polling_bot.last_answer(parent)
     assert "only read typed messages" in answer["text"]
+
+
+async def test_a_photo_outside_a_report_is_explained_not_kept(polling_bot: RunningBot) -> None:
+    parent = polling_bot.parent()
+    polling_bot.server.user_sends_photo(parent)
+    answer = await polling_bot.last_answer(parent)
+    assert "only keep photos as evidence inside a bullying report" in answer["text"]
+    assert "Report online bullying" in buttons(answer)
 
 
 async def test_an_edited_message_is_answered_as_new_text(polling_bot: RunningBot) -> None:

@@ -34,6 +34,7 @@ class RunningBot:
     server: BotApiServer
     app: Application
     services: Services
+    webhook_url: str | None = None
 
     def parent(self, name: str = "Parent") -> SimUser:
         return self.server.create_user(name)
@@ -99,20 +100,22 @@ async def running_bot(
         if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves
             await app.post_init(app)
         assert app.updater is not None
+        webhook_url = None
         if mode == "webhook":
             port = free_port()
+            webhook_url = f"http://127.0.0.1:{port}/telegram"
             await app.updater.start_webhook(
                 listen="127.0.0.1",
                 port=port,
                 url_path="telegram",
-                webhook_url=f"http://127.0.0.1:{port}/telegram",
+                webhook_url=webhook_url,
                 secret_token=SECRET,
             )
         else:
             await app.updater.start_polling(poll_interval=0.0, timeout=1)
         await app.start()
         try:
-            yield RunningBot(server, app, services)
+            yield RunningBot(server, app, services, webhook_url)
         finally:
             await app.updater.stop()
             await app.stop()

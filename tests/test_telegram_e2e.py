@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.config import Schools
@@ -50,6 +51,32 @@ async def test_start_choose_school_ask_press_button_and_follow_up(bot: RunningBo
     )
     assert follow_up["text"]
     assert bot.server.calls_to("sendChatAction", parent.id)
+
+
+async def test_the_webhook_refuses_updates_without_the_secret_token(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    async with running_bot(nlu, schools, tmp_path, mode="webhook") as running:
+        assert running.webhook_url is not None
+        forged = {
+            "update_id": 999,
+            "message": {
+                "message_id": 1,
+                "date": 1700000000,
+                "chat": {"id": 4242, "type": "private", "first_name": "Eve"},
+                "from": {"id": 4242, "is_bot": False, "first_name": "Eve"},
+                "text": "/start",
+            },
+        }
+        async with httpx.AsyncClient() as client:
+            no_secret = await client.post(running.webhook_url, json=forged)
+            wrong = await client.post(
+                running.webhook_url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            )
+        assert no_secret.status_code == 403
+        assert wrong.status_code == 403
+        await asyncio.sleep(1)
+        assert running.server.calls_to("sendMessage", 4242) == []
 
 
 async def test_commands_are_registered_at_start(bot: RunningBot) -> None:

@@ -15,7 +15,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.storage.cases import CaseStore
-from bot.storage.database import make_engine, migrate, session_factory
+from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,20 @@ def open_database(settings: Settings) -> Engine:
     try:
         migrate(db)
     except SQLAlchemyError as error:
-        raise ConfigError(
-            f"DATABASE_URL: cannot open or migrate the database ({type(error).__name__}: {error.args[0]})"
-        ) from error
+        db.dispose()
+        raise ConfigError(f"DATABASE_URL: cannot open or migrate the database ({_reason(error)})") from error
+    try:
+        check_writable(db)  # a read-only database stops the bot here, not at a parent's first message
+    except SQLAlchemyError as error:
+        db.dispose()
+        raise ConfigError(f"DATABASE_URL: cannot write to the database ({_reason(error)})") from error
     return db
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    """The error in one line (the driver's message may run over several)."""
+    lines = str(error.args[0] if error.args else error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
 def build_services(settings: Settings, schools: Schools, nlu: NluClient | None = None) -> Services:

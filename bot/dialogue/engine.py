@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.config import School, Schools
 from bot.dialogue.flows import INTENT_FLOWS, YES_NO_STEPS, CaseRecords, Flow, HandoffFlows, is_cancel
 from bot.dialogue.intents import ALL_INTENTS, CODE_QUESTIONS, HANDOFF_INTENTS, OUT_OF_SCOPE, URGENT
-from bot.dialogue.messages import Button, Reply
+from bot.dialogue.messages import Button, Reply, without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.safety import mentions_danger, needs_emergency_line
 from bot.dialogue.state import ParentState, Pending, StateStore
@@ -111,6 +111,7 @@ class DialogueEngine:
 
     async def handle(self, parent_id: str, text: str) -> list[Reply]:
         """Answer one message (typed text, a /command or a button's payload) from a parent."""
+        text = without_control_characters(text)
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
         state = await self._store.load(parent_id)

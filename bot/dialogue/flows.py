@@ -29,7 +29,11 @@ CANCEL_WORDS = re.compile(
     r"^\s*(stop|cancel|quit|exit|never ?mind|forget it|don'?t send( it)?|abort)\W*$", re.IGNORECASE
 )
 _PHONE = re.compile(r"^\+?[\d\s()-]{10,20}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^(?=.{1,200}$)[^@\s]+@[^@\s]+\.[^@\s]+$")  # 200: the contact_detail column
+_COMMAND = re.compile(r"^/\w+(@\w+)?(\{.*\})?(\s|$)", re.DOTALL)
+"""A /command or a button's payload (`/intent{...}`): never the answer to a free-text question."""
+CHOICE_STEPS = {"where", "link"}
+"""Free-text steps that also take a button's `/choose{...}` payload."""
 
 
 class Flow(str, enum.Enum):
@@ -128,6 +132,8 @@ class HandoffFlows:
     async def resume(self, turn: Turn, text: str) -> list[Reply] | None:
         """Take `text` as the answer to the current step; None when it is not an answer to it."""
         step = self._step(turn)
+        if step in FREE_TEXT_STEPS and _is_command(text) and not (step in CHOICE_STEPS and _chosen(text)):
+            return None  # a command, or a button of an older message: not what the parent was asked
         answer = getattr(self, f"_answer_{step}")(turn, text.strip())
         if answer is None:
             return None
@@ -380,6 +386,10 @@ def _yes_no(text: str) -> bool | None:
     if lowered in {"/deny", "no", "n", "nope", "no thanks", "nah", "not now"}:
         return False
     return None
+
+
+def _is_command(text: str) -> bool:
+    return _COMMAND.match(text.strip()) is not None
 
 
 def _chosen(text: str) -> str | None:

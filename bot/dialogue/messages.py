@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_control_characters(text: str) -> str:
+    """Text as people type it: control characters (NUL and the like, never typed on purpose) removed;
+    tabs and line breaks stay. PostgreSQL cannot store NUL in a text column at all."""
+    return _CONTROL.sub("", text)
 
 
 @dataclass(frozen=True)

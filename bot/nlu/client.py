@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,10 +62,18 @@ class NluClient(Protocol):
     async def close(self) -> None: ...
 
 
+_READABLE = re.compile(r"[A-Za-z0-9]")
+
+
 def _prepare(text: str) -> str:
     """Collapse whitespace, cut to length, and drop leading slashes: Rasa reads "/intent" as an
-    intent given directly, which a parent's typed text must never be able to do."""
-    return " ".join(text.split())[:MAX_PARSE_CHARS].lstrip("/ ")
+    intent given directly, which a parent's typed text must never be able to do.
+
+    A message with no Latin letter or digit (emoji only, another script, control characters) gives the
+    English model no features at all, and it then answers "affirm" with confidence 0.75: such a message
+    must not count as a "yes" (to sharing a report with staff, say), so it is not parsed."""
+    prepared = " ".join(text.split())[:MAX_PARSE_CHARS].lstrip("/ ")
+    return prepared if _READABLE.search(prepared) else ""
 
 
 class InProcessNlu:

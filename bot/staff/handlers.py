@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import School, Schools
+from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import CLAIM, StaffTexts, parse_callback
 from bot.storage.cases import CaseStore, CaseView
@@ -151,7 +152,8 @@ class StaffHandlers:
     async def _relay(
         self, context: ContextTypes.DEFAULT_TYPE, message: Message, user: User, view: CaseView
     ) -> None:
-        if await self._store.staff_reply(view.id, user.full_name, message.text or ""):
+        typed = without_control_characters(message.text or "")  # PostgreSQL cannot store NUL
+        if await self._store.staff_reply(view.id, user.full_name, typed):
             log.info("Staff reply on case %s by user %s queued", view.id, user.id)
             await self._store.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
             text = self._texts.say("utter_staff_reply_queued", reference=view.reference)

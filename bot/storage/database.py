@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from bot.config import ConfigError
 
@@ -56,7 +57,42 @@ def alembic_config(engine: Engine) -> Any:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every migration not yet applied (`alembic upgrade head`)."""
+    """Apply every migration not yet applied (`alembic upgrade head`), each in one transaction, on SQLite
+    too: a full disk or a crash half way through leaves the schema as the last complete migration left it."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    target = _transactional_sqlite(engine)
+    try:
+        command.upgrade(alembic_config(target), "head")
+    finally:
+        if target is not engine:
+            target.dispose()
+
+
+def check_writable(engine: Engine) -> None:
+    """A write that changes nothing, rolled back: a read-only database (file, folder, mount or
+    PostgreSQL role) fails here, at start-up, rather than on a parent's first message."""
+    with engine.connect() as connection, connection.begin() as transaction:
+        connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+        transaction.rollback()
+
+
+def _transactional_sqlite(engine: Engine) -> Engine:
+    """For migrations: pysqlite runs DDL outside any transaction (each CREATE TABLE commits on its own),
+    so this engine lets SQLAlchemy's BEGIN and COMMIT be the real ones (SQLAlchemy's documented recipe
+    for pysqlite). Other databases, and in-memory SQLite, use the engine as it is."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    dedicated = create_engine(engine.url, connect_args={"timeout": 30}, poolclass=NullPool)
+    event.listen(dedicated, "connect", _sqlite_pragmas)
+    event.listen(dedicated, "connect", _no_implicit_transactions)
+    event.listen(dedicated, "begin", _begin)
+    return dedicated
+
+
+def _no_implicit_transactions(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None
+
+
+def _begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")

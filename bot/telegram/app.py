@@ -25,6 +25,7 @@ from bot.services import Services
 from bot.staff import StaffOptions
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
+from bot.telegram.flood import FloodGate
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.sending import send_replies
 
@@ -58,7 +59,11 @@ OTHER_CONTENT = (
 
 
 def build_application(
-    services: Services, *, rate_limit: bool = True, staff_options: StaffOptions | None = None
+    services: Services,
+    *,
+    rate_limit: bool = True,
+    staff_options: StaffOptions | None = None,
+    flood: FloodGate | None = None,
 ) -> Application:
     settings = services.settings
     token = settings.telegram_bot_token
@@ -73,7 +78,8 @@ def build_application(
     app = builder.post_init(_register_commands).build()
 
     staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
-    parents = ParentHandlers(services.engine, services.store, services.responses, staff_chats)
+    # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
+    parents = ParentHandlers(services.engine, services.store, services.responses, staff_chats, flood=flood)
     private = filters.ChatType.PRIVATE
 
     # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.

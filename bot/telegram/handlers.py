@@ -1,5 +1,8 @@
 """Parent-side Telegram handlers: each turns an Update into (parent id, text) for the engine and sends
-back what the engine answers. No conversation logic lives here."""
+back what the engine answers. No conversation logic lives here.
+
+Every parent message first passes the per-parent flood limit (bot/telegram/flood.py): over it, the
+message is not processed and the parent is told, once per window, to slow down."""
 
 from __future__ import annotations
 
@@ -9,12 +12,15 @@ from collections import defaultdict
 
 from telegram import Update
 from telegram.constants import ChatAction, ChatType
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.dialogue.safety import mentions_danger
 from bot.storage.parents import SqlStateStore
+from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,7 @@ class ParentHandlers:
         store: SqlStateStore,
         responses: ResponseBook,
         staff_chat_ids: frozenset[int],
+        flood: FloodGate | None = None,
     ) -> None:
         self._engine = engine
         self._store = store
@@ -36,11 +43,14 @@ class ParentHandlers:
         self._staff_chat_ids = staff_chat_ids
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._groups_told: set[int] = set()
+        self._flood = flood or FloodGate()
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A typed message or a /command (edited messages too: the corrected text is answered)."""
         message = update.effective_message
         if message is None or message.text is None or update.effective_user is None:
+            return
+        if not await self._admit(update, context, urgent=mentions_danger(message.text)):
             return
         await self._converse(update, context, message.text)
 
@@ -53,7 +63,14 @@ class ParentHandlers:
             await with_retries(query.answer)
         except BotBlockedError:
             return
-        if query.data and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+        except TelegramError as error:
+            # Telegram refuses to acknowledge a press older than about 15 s ("query is too old"), e.g.
+            # one made while the bot was restarting: the press itself still counts.
+            log.info("Button press %s not acknowledged: %s", update.update_id, type(error).__name__)
+        chat = update.effective_chat
+        if not query.data or chat is None or chat.type != ChatType.PRIVATE:
+            return
+        if await self._admit(update, context, cost=BUTTON_COST):
             await self._converse(update, context, query.data)
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -62,6 +79,8 @@ class ParentHandlers:
         user = update.effective_user
         if message is None or not message.photo or user is None:
             return
+        if not await self._admit(update, context, cost=PHOTO_COST):
+            return
         parent_id = str(user.id)
         async with self._locks[parent_id]:
             replies = await self._engine.handle_photo(parent_id, message.photo[-1].file_id)
@@ -69,6 +88,8 @@ class ParentHandlers:
 
     async def on_other_content(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, stickers, voice notes and the rest: say what the bot can take."""
+        if not await self._admit(update, context):
+            return
         await self._send(update, context, [self._responses.render("utter_non_text", {})])
 
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -78,6 +99,21 @@ class ParentHandlers:
             return
         self._groups_told.add(chat.id)
         await self._send(update, context, [self._responses.render("utter_private_only", {})])
+
+    async def _admit(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE, cost: float = 1.0, urgent: bool = False
+    ) -> bool:
+        """The flood limit: True to process the message; otherwise it is dropped (and the parent told to
+        slow down, once per window)."""
+        user = update.effective_user
+        if user is None:
+            return False
+        verdict = self._flood.admit(str(user.id), cost, urgent=urgent)
+        if verdict is Admission.NOTIFY:
+            log.info("Parent %s is over the flood limit: messages dropped for a while", user.id)
+            async with self._locks[str(user.id)]:  # after the answers to the messages already taken
+                await self._send(update, context, [self._responses.render("utter_slow_down", {})])
+        return verdict is Admission.ALLOW
 
     async def _converse(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
         user = update.effective_user

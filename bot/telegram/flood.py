@@ -1,0 +1,98 @@
+"""A per-parent flood limit for the Telegram front end (SPEC §8: bad input never crashes the bot).
+
+Each parent has a token bucket: a burst of FLOOD_BURST messages at once, refilled at FLOOD_PER_MINUTE. A
+message over the limit is not processed at all (no NLU, no database write); the first one in each
+NOTICE_EVERY window is answered with one polite line (utter_slow_down in domain.yml), the rest are
+dropped silently. Button presses and photos cost half a message (BUTTON_COST, PHOTO_COST): a parent
+going briskly through a report presses many buttons, and an album of ten screenshots must fit in a burst.
+A message that mentions a child in danger is never dropped (it uses a token when there is one).
+
+The counts live in memory, per process: a restart forgets them, and when several bot processes share the
+work behind a webhook load balancer each keeps its own count, so a parent whose updates are spread over
+N processes gets up to N times the allowance. That is enough to stop one parent from monopolising the bot
+without a shared store.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+FLOOD_BURST = 10
+"""Messages a parent may send at once before the limit applies."""
+FLOOD_PER_MINUTE = 20.0
+"""Sustained messages per minute (one every 3 s) once the burst is used up."""
+NOTICE_EVERY = 60.0
+"""Seconds between two "slow down" lines to the same parent."""
+BUTTON_COST = 0.5
+PHOTO_COST = 0.5
+MAX_TRACKED = 10_000
+"""Above this many parents in memory, those whose bucket has refilled are forgotten."""
+
+
+class Admission(enum.Enum):
+    ALLOW = "allow"
+    """Process the message."""
+    NOTIFY = "notify"
+    """Over the limit: drop the message and tell the parent to slow down."""
+    DROP = "drop"
+    """Over the limit and already told in this window: drop the message silently."""
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+    told_at: float | None = None
+
+
+class FloodGate:
+    """Token buckets per parent. `admit` never awaits, so concurrent updates see a consistent count."""
+
+    def __init__(
+        self,
+        burst: int = FLOOD_BURST,
+        per_minute: float = FLOOD_PER_MINUTE,
+        notice_every: float = NOTICE_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        max_tracked: int = MAX_TRACKED,
+    ) -> None:
+        if burst < 1 or per_minute <= 0:
+            raise ValueError("the flood limit needs a burst of at least 1 and a positive rate")
+        self.burst = float(burst)
+        self.per_second = per_minute / 60.0
+        self.notice_every = notice_every
+        self._clock = clock
+        self._max_tracked = max_tracked
+        self._buckets: dict[str, _Bucket] = {}
+
+    def admit(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
+        now = self._clock()
+        bucket = self._buckets.get(parent_id)
+        if bucket is None:
+            if len(self._buckets) >= self._max_tracked:
+                self._forget_idle(now)
+            bucket = self._buckets[parent_id] = _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.per_second)
+        bucket.updated = now
+        if bucket.tokens >= cost or urgent:
+            bucket.tokens = max(0.0, bucket.tokens - cost)
+            return Admission.ALLOW
+        if bucket.told_at is None or now - bucket.told_at >= self.notice_every:
+            bucket.told_at = now
+            return Admission.NOTIFY
+        return Admission.DROP
+
+    @property
+    def tracked(self) -> int:
+        return len(self._buckets)
+
+    def _forget_idle(self, now: float) -> None:
+        """Forget parents whose bucket is full again and who are not inside a notice window."""
+        for parent_id, bucket in list(self._buckets.items()):
+            full = bucket.tokens + (now - bucket.updated) * self.per_second >= self.burst
+            told_recently = bucket.told_at is not None and now - bucket.told_at < self.notice_every
+            if full and not told_recently:
+                del self._buckets[parent_id]

@@ -13,7 +13,6 @@ from bot.config import Schools
 from bot.nlu.client import InProcessNlu
 from tests.telegram_harness import RunningBot, buttons, running_bot
 
-pytestmark = pytest.mark.timeout(120) if hasattr(pytest.mark, "timeout") else []
 
 
 @pytest.fixture(params=["polling", "webhook"])

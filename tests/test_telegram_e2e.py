@@ -14,7 +14,6 @@ from bot.nlu.client import InProcessNlu
 from tests.telegram_harness import RunningBot, buttons, running_bot
 
 
-
 @pytest.fixture(params=["polling", "webhook"])
 async def bot(
     request: pytest.FixtureRequest, nlu: InProcessNlu, schools: Schools, tmp_path: Path

@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help run chat test lint format train evaluate cross-validate purge validate clean
+.PHONY: help run chat test lint format train evaluate cross-validate purge validate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ purge: .venv/.synced ## delete messages and cases past their retention period
 
 validate: .venv/.synced ## rasa data validate with the project's paths
 	$(RUN) rasa data validate --data nlu --domain domain.yml --config config.yml
+
+bench: .venv/.synced ## run the benchmarks (about 12 minutes), print a table, write benchmarks/results.json
+	$(RUN) python -m benchmarks
 
 clean: ## remove the environment, models and caches
 	rm -rf .venv .tools models .pytest_cache .mypy_cache .ruff_cache

@@ -31,13 +31,13 @@ test: .venv/.synced ## run the whole test suite (trains the model first when the
 	$(RUN) pytest
 
 lint: .venv/.synced ## ruff (lint and format check) and mypy
-	$(RUN) ruff check bot tests
-	$(RUN) ruff format --check bot tests
-	$(RUN) mypy bot
+	$(RUN) ruff check bot tests benchmarks
+	$(RUN) ruff format --check bot tests benchmarks
+	$(RUN) mypy bot benchmarks
 
 format: .venv/.synced ## format the code with ruff
-	$(RUN) ruff format bot tests
-	$(RUN) ruff check --fix bot tests
+	$(RUN) ruff format bot tests benchmarks
+	$(RUN) ruff check --fix bot tests benchmarks
 
 train: .venv/.synced ## train the NLU model if the data changed
 	$(RUN) parentbot train

@@ -1,6 +1,7 @@
 """An empty bot: a bare python-telegram-bot Application that echoes each text back, polling the same local
-Bot API server the same way as parentbot. Its figures are the harness's own limits (the simulated parents,
-the local server and PTB's round trips), which the real bot's figures must be well inside:
+Bot API server the same way as parentbot (with the same request backend). Its figures are the harness's
+own limits (the simulated parents, the local server and PTB's round trips), which the real bot's figures
+must be well inside:
 
     TELEGRAM_BOT_TOKEN=... TELEGRAM_BASE_URL=http://127.0.0.1:PORT/bot python -m benchmarks.echo_bot
 """
@@ -11,6 +12,9 @@ import os
 
 from telegram import Update
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.telegram.app import BOT_API_CONNECTIONS
+from bot.telegram.request import AiohttpRequest
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -35,6 +39,8 @@ def main() -> int:
         .base_url(base)
         .base_file_url(base.removesuffix("/bot") + "/file/bot")
         .concurrent_updates(True)
+        .request(AiohttpRequest(connection_pool_size=BOT_API_CONNECTIONS))  # as parentbot sends
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
     app.add_handler(MessageHandler(filters.TEXT, echo))

@@ -191,7 +191,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.telegram.app import run
 
     schools = load_schools(settings.schools_file)
-    services = build_services(settings, schools)
+    services = build_services(settings, schools, background_nlu=True)
     try:
         run(services)
     finally:

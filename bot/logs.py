@@ -6,7 +6,18 @@ import logging
 import os
 import warnings
 
-NOISY_LOGGERS = ("rasa", "tensorflow", "absl", "httpx", "httpcore", "apscheduler", "sanic", "matplotlib")
+NOISY_LOGGERS = (
+    "rasa",
+    "tensorflow",
+    "absl",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "apscheduler",
+    "sanic",
+    "matplotlib",
+    "alembic.runtime.plugins",
+)
 
 
 def configure_logging(level: int = logging.INFO) -> None:

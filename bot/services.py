@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import ConfigError, Schools, Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
-from bot.nlu.client import HttpNlu, InProcessNlu, NluClient
+from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.storage.cases import CaseStore
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
@@ -46,11 +46,20 @@ def resolve_model(settings: Settings) -> Path:
     return ensure_model(ProjectPaths(settings.project_dir.resolve()))
 
 
-def load_nlu(settings: Settings) -> NluClient:
+def load_nlu(settings: Settings, *, background: bool = False) -> NluClient:
+    """The NLU client of the settings. With `background`, an in-process model is loaded on a thread
+    (BackgroundLoadedNlu) after it has been found or trained here."""
     if settings.rasa_url:
         log.info("NLU: Rasa server at %s", settings.rasa_url)
         return HttpNlu(settings.rasa_url)
     model = resolve_model(settings)
+    if background:
+        log.info("Loading NLU model %s in the background", model.name)
+        return BackgroundLoadedNlu(lambda: _load_model(model))
+    return _load_model(model)
+
+
+def _load_model(model: Path) -> InProcessNlu:
     try:
         nlu = InProcessNlu.load(model)
     except Exception as error:
@@ -80,12 +89,14 @@ def _reason(error: SQLAlchemyError) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def build_services(settings: Settings, schools: Schools, nlu: NluClient | None = None) -> Services:
+def build_services(
+    settings: Settings, schools: Schools, nlu: NluClient | None = None, *, background_nlu: bool = False
+) -> Services:
     db = open_database(settings)
     sessions = session_factory(db)
     store = SqlStateStore(sessions)
     cases = CaseStore(sessions)
-    nlu = nlu or load_nlu(settings)
+    nlu = nlu or load_nlu(settings, background=background_nlu)
     responses = ResponseBook.from_domain(ProjectPaths(settings.project_dir.resolve()).domain)
     engine = DialogueEngine(
         nlu=nlu,

@@ -46,13 +46,39 @@ async def test_parentbot_run_answers_a_parent_through_the_configured_bot_api(
             server.user_sends_text(parent, "/start")
             welcome = await server.wait_for_message(parent.id, timeout=30)
             assert "Embrace Multi Academy Trust" in welcome["text"]
+            asker = server.create_user("Al")
+            server.user_sends_text(asker, "can I post photos of the school play on facebook?")
+            answer = await server.wait_for_message(asker.id, timeout=120)  # waits for the model
+            assert "(Code:" in answer["text"]
         finally:
             process.send_signal(signal.SIGINT)
             output, _ = await asyncio.to_thread(process.communicate, timeout=60)
     assert process.returncode == 0, output[-3000:]
-    assert "is ready" in output
+    # Polling starts while the model loads in the background: /start needs no model.
+    assert output.index("is ready") < output.index(" loaded in "), output[-3000:]
     assert TOKEN.split(":")[1] not in output, "the token must never be logged"
     assert "/start" not in output.replace("parentbot", "")
+
+
+async def test_a_model_that_cannot_be_loaded_stops_run_with_one_clear_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"not a model")
+    async with BotApiServer(token=TOKEN) as server:
+        env = _env(
+            tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=server.base_url, RASA_MODEL=str(broken)
+        )
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"parentbot: RASA_MODEL: {broken} could not be loaded" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_missing_schools_file_stops_run_with_one_clear_line(tmp_path: Path) -> None:

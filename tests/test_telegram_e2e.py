@@ -48,7 +48,19 @@ async def test_start_choose_school_ask_press_button_and_follow_up(bot: RunningBo
         m["text"] for m in bot.server.sent_messages(parent.id)[-3:]
     )
     assert follow_up["text"]
-    assert bot.server.calls_to("sendChatAction", parent.id)
+    assert bot.server.calls_to("sendChatAction", parent.id) == []  # quick answers need no "typing..."
+
+
+async def test_typing_is_shown_when_an_answer_is_slow(
+    polling_bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.telegram import handlers
+
+    monkeypatch.setattr(handlers, "TYPING_AFTER_SECONDS", 0.0)  # every answer counts as slow
+    parent = polling_bot.parent("Kim")
+    await polling_bot.say(parent, "can i post photos of the school play on facebook")
+    call = await polling_bot.server.wait_for_call("sendChatAction", parent.id)
+    assert call.params["action"] == "typing"
 
 
 async def test_the_webhook_refuses_updates_without_the_secret_token(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import re
+import threading
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,11 +89,15 @@ class InProcessNlu:
         self.load_seconds = load_seconds
 
     @classmethod
-    def load(cls, model_path: Path) -> InProcessNlu:
+    def load(cls, model_path: Path, *, fast: bool = True) -> InProcessNlu:
+        """Load the model; `fast` builds its weights without tracing (bot/nlu/fast_load.py)."""
         from rasa.core.agent import Agent
 
+        from bot.nlu.fast_load import eager_weight_building
+
         started = time.perf_counter()
-        agent = Agent.load(str(model_path))
+        with eager_weight_building() if fast else nullcontext():
+            agent = Agent.load(str(model_path))
         if not agent.is_ready():
             raise RuntimeError(f"RASA_MODEL: {model_path} could not be loaded")
         return cls(agent, time.perf_counter() - started)
@@ -101,6 +110,38 @@ class InProcessNlu:
 
     async def close(self) -> None:
         return None
+
+
+class BackgroundLoadedNlu:
+    """An NLU client that is still loading: a thread imports Rasa and TensorFlow and loads the model
+    (about 20 s on a 2-core machine) while the bot already answers what needs no model (/start, commands,
+    buttons). A message that does need it waits until it is ready."""
+
+    def __init__(self, load: Callable[[], NluClient]) -> None:
+        self._loaded: concurrent.futures.Future[NluClient] = concurrent.futures.Future()
+        threading.Thread(target=self._load, args=(load,), name="nlu-load", daemon=True).start()
+
+    def _load(self, load: Callable[[], NluClient]) -> None:
+        try:
+            self._loaded.set_result(load())
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits for the model
+            self._loaded.set_exception(error)
+
+    async def ready(self) -> NluClient:
+        """The loaded client; raises what the load raised."""
+        return await asyncio.wrap_future(self._loaded)
+
+    def raise_if_failed(self) -> None:
+        """Raise what the load raised, if it has ended that way."""
+        if self._loaded.done() and (error := self._loaded.exception()) is not None:
+            raise error
+
+    async def parse(self, text: str) -> NluResult:
+        return await (await self.ready()).parse(text)
+
+    async def close(self) -> None:
+        if self._loaded.done() and self._loaded.exception() is None:
+            await self._loaded.result().close()
 
 
 class HttpNlu:

@@ -21,12 +21,14 @@ from telegram.ext import (
     filters,
 )
 
+from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services
 from bot.staff import StaffOptions
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.telegram.flood import FloodGate
 from bot.telegram.handlers import ParentHandlers
+from bot.telegram.request import AiohttpRequest, environment_proxy
 from bot.telegram.sending import send_replies
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ PARENT_COMMANDS = {
     "done": "Stop messaging the school's staff",
 }
 PURGE_INTERVAL = timedelta(hours=1)
+TELEGRAM_API = "https://api.telegram.org/bot"
+BOT_API_CONNECTIONS = 32
+"""Connections to the Bot API server for sending; more calls than that wait for a free one."""
 OTHER_CONTENT = (
     filters.Sticker.ALL
     | filters.VOICE
@@ -69,13 +74,20 @@ def build_application(
     token = settings.telegram_bot_token
     if token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is needed to build the Telegram application")
-    builder = ApplicationBuilder().token(token.get_secret_value()).concurrent_updates(True)
+    proxy = environment_proxy(settings.telegram_base_url or TELEGRAM_API)
+    builder = (
+        ApplicationBuilder()
+        .token(token.get_secret_value())
+        .concurrent_updates(True)
+        .request(AiohttpRequest(connection_pool_size=BOT_API_CONNECTIONS, proxy=proxy))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, proxy=proxy))
+    )
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
-    app = builder.post_init(_register_commands).build()
+    app = builder.post_init(_on_start(services)).build()
 
     staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
     # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
@@ -192,9 +204,24 @@ def _stop_after(handler: Handler) -> Handler:
     return run_then_stop
 
 
-async def _register_commands(app: Application) -> None:
-    await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
-    log.info("Bot @%s is ready", app.bot.username)
+def _on_start(services: Services) -> Callable[[Application], Coroutine[Any, Any, None]]:
+    async def on_start(app: Application) -> None:
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
+        log.info("Bot @%s is ready", app.bot.username)
+        if isinstance(services.nlu, BackgroundLoadedNlu):
+            app.create_task(_stop_if_the_model_fails(app, services.nlu), name="nlu-load-watch")
+
+    return on_start
+
+
+async def _stop_if_the_model_fails(app: Application, nlu: BackgroundLoadedNlu) -> None:
+    """A model that cannot be loaded stops the bot (`run` then raises the error), as it would have
+    before polling started had it been loaded first."""
+    try:
+        await nlu.ready()
+    except Exception as error:  # noqa: BLE001 - reported by `run`
+        log.critical("The NLU model could not be loaded: stopping (%s)", type(error).__name__)
+        app.stop_running()
 
 
 def _error_handler(
@@ -245,3 +272,5 @@ def run(services: Services) -> None:
     else:
         log.info("Receiving updates by long polling")
         app.run_polling(allowed_updates=Update.ALL_TYPES)
+    if isinstance(services.nlu, BackgroundLoadedNlu):
+        services.nlu.raise_if_failed()

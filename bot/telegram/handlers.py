@@ -24,6 +24,7 @@ from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
 log = logging.getLogger(__name__)
+TYPING_AFTER_SECONDS = 1.0
 
 
 class ParentHandlers:
@@ -130,6 +131,9 @@ class ParentHandlers:
             await self._send(update, context, replies)
 
     async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+        """Show "typing..." when an answer is slow (the model still loading, a busy database); cancelled
+        when the answer is ready first, which is nearly always, saving a Bot API call per message."""
+        await asyncio.sleep(TYPING_AFTER_SECONDS)
         try:
             await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
         except Exception:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 
 from telegram import Update
 from telegram.constants import ChatAction, ChatType
@@ -21,6 +20,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.dialogue.safety import mentions_danger
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
+from bot.telegram.locks import KeyedLocks
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class ParentHandlers:
         self._store = store
         self._responses = responses
         self._staff_chat_ids = staff_chat_ids
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
         self._groups_told: set[int] = set()
         self._flood = flood or FloodGate()
 
@@ -83,7 +83,7 @@ class ParentHandlers:
         if not await self._admit(update, context, cost=PHOTO_COST):
             return
         parent_id = str(user.id)
-        async with self._locks[parent_id]:
+        async with self._locks.hold(parent_id):
             replies = await self._engine.handle_photo(parent_id, message.photo[-1].file_id)
             await self._send(update, context, replies)
 
@@ -112,7 +112,7 @@ class ParentHandlers:
         verdict = self._flood.admit(str(user.id), cost, urgent=urgent)
         if verdict is Admission.NOTIFY:
             log.info("Parent %s is over the flood limit: messages dropped for a while", user.id)
-            async with self._locks[str(user.id)]:  # after the answers to the messages already taken
+            async with self._locks.hold(str(user.id)):  # after the answers to the messages already taken
                 await self._send(update, context, [self._responses.render("utter_slow_down", {})])
         return verdict is Admission.ALLOW
 
@@ -122,7 +122,7 @@ class ParentHandlers:
         if user is None or chat is None:
             return
         parent_id = str(user.id)
-        async with self._locks[parent_id]:  # one parent's messages are answered in order
+        async with self._locks.hold(parent_id):  # one parent's messages are answered in order
             typing = asyncio.create_task(self._typing(context, chat.id))
             try:
                 replies = await self._engine.handle(parent_id, text)

@@ -3,6 +3,7 @@
 python -m benchmarks                       # all of it (what `make bench` runs, about 12 minutes)
 python -m benchmarks --parents 200 --concurrency 50 --skip-training
 python -m benchmarks --only nlu,startup    # some parts: training, nlu, echo, e2e, startup
+python -m benchmarks --only e2e --skip-training --database-url postgresql://postgres@127.0.0.1/test
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         help="proposed fixes to apply in the bot process, comma-separated, of: "
         f"{', '.join(EXPERIMENTS)} (see benchmarks/experiments.py; results go to results-experiments.json)",
     )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="the bot's database in the end-to-end runs (default: a fresh SQLite file); a PostgreSQL URL "
+        "gets a fresh schema for each run, dropped afterwards",
+    )
     parser.add_argument("--output", type=Path, default=None, help="where the JSON goes (results.json)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
     return parser
@@ -96,6 +103,17 @@ def _code_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": [c[3:] for c in changed]}
 
 
+def _shown(database_url: str | None) -> str:
+    """The database for the results file, without its password."""
+    if database_url is None:
+        return "sqlite (a fresh file per run)"
+    from sqlalchemy.engine import make_url
+
+    from bot.storage.database import normalise_url
+
+    return make_url(normalise_url(database_url)).render_as_string(hide_password=True)
+
+
 def _attempt(results: dict[str, Any], key: str, run: Callable[[], T]) -> T | None:
     """Run one part; a failure is recorded (and printed) and the other parts still run."""
     started = time.perf_counter()
@@ -128,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         think=args.think,
         throughput_concurrency=args.throughput_concurrency or args.concurrency,
         experiments=experiments,
+        database_url=args.database_url,
     )
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -139,7 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_at_start": list(os.getloadavg()),
         },
         "code": _code_version(),
-        "options": {**asdict(options), "rounds": args.rounds, "parts": sorted(parts)},
+        "options": {
+            **asdict(options),
+            "database_url": _shown(options.database_url),
+            "rounds": args.rounds,
+            "parts": sorted(parts),
+        },
     }
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="parentbot-bench-"))

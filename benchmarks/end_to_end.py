@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from benchmarks.common import (
 )
 from benchmarks.loadgen import Arrival, BenchServer, calibrate, run_load
 from benchmarks.scenarios import Script, scripts_for
-from bot.config import load_schools
+from bot.config import Schools, load_schools
 
 TOKEN = "424242:benchmark-token"  # noqa: S105 - the local server's made-up token
 START_TIMEOUT = 300.0
@@ -38,6 +41,31 @@ class LoadOptions:
     throughput_concurrency: int
     experiments: str = ""
     """benchmarks/experiments.py: comma-separated names applied in the bot process"""
+    database_url: str | None = None
+    """the bot's database; None for a fresh SQLite file in the run's working directory"""
+
+
+@contextmanager
+def bot_database(workdir: Path, url: str | None) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh schema in the PostgreSQL database `url` (dropped afterwards)."""
+    if url is None:
+        yield f"sqlite:///{workdir}/bot.db"
+        return
+    from sqlalchemy import text
+
+    from bot.storage.database import make_engine
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def _scripts(echo: bool) -> list[Script]:
@@ -60,6 +88,24 @@ async def bench_bot(
     workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before anything runs
     schools = load_schools(ROOT / "schools.example.yml")
     server = BenchServer(TOKEN)
+    with bot_database(workdir, None if echo else options.database_url) as database:
+        return await _bench_bot(
+            label, workdir, options, server, schools, database, echo, model, rasa, rasa_url
+        )
+
+
+async def _bench_bot(
+    label: str,
+    workdir: Path,
+    options: LoadOptions,
+    server: BenchServer,
+    schools: Schools,
+    database: str,
+    echo: bool,
+    model: Path | None,
+    rasa: Child | None,
+    rasa_url: str | None,
+) -> dict[str, Any]:
     async with server:
         for school in schools.schools:  # the case cards of the handoff flows go to these
             server.create_group(f"{school.name} staff", chat_id=school.staff_chat_id)
@@ -67,7 +113,7 @@ async def bench_bot(
         env = bot_env(
             TELEGRAM_BOT_TOKEN=TOKEN,
             TELEGRAM_BASE_URL=server.base_url,
-            DATABASE_URL=f"sqlite:///{workdir}/bot.db",
+            DATABASE_URL=database,
             PYTHONPATH=str(ROOT),
             BENCH_EXPERIMENTS=options.experiments,
             **nlu,

@@ -239,6 +239,7 @@ def table(results: JsonDict) -> str:
     notes = [
         "result: PASS/MISS for each measured column the target applies to (in-process / RASA_URL).",
         f"Latency runs: parents pause ~{think:g} s (0.5-1.5x) before each message; throughput runs: none.",
+        f"The bot's database: {_get(results, 'options', 'database_url') or 'sqlite'}.",
     ]
     busy = _other_cpu(results)
     if busy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,19 @@ def _load_model(model: Path) -> InProcessNlu:
     except Exception as error:
         raise ConfigError(f"RASA_MODEL: {model} could not be loaded ({type(error).__name__})") from error
     log.info("NLU model %s loaded in %.1f s", model.name, nlu.load_seconds)
+    freeze_long_lived_objects()
     return nlu
+
+
+def freeze_long_lived_objects() -> None:
+    """Keep what start-up built out of the garbage collector's sight.
+
+    Rasa, TensorFlow and the model leave about 550,000 Python objects that live as long as the process;
+    every full collection would scan them all, about 250 ms on these machines, during which no parent is
+    answered (it showed as the p95 and p99 of `make bench`). Frozen, a full collection takes about 1 ms.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def open_database(settings: Settings) -> Engine:

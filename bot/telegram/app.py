@@ -22,7 +22,7 @@ from telegram.ext import (
 )
 
 from bot.nlu.client import BackgroundLoadedNlu
-from bot.services import Services
+from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
@@ -208,6 +208,7 @@ def _on_start(services: Services) -> Callable[[Application], Coroutine[Any, Any,
     async def on_start(app: Application) -> None:
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
         log.info("Bot @%s is ready", app.bot.username)
+        freeze_long_lived_objects()  # again once a model loading in the background is ready
         if isinstance(services.nlu, BackgroundLoadedNlu):
             app.create_task(_stop_if_the_model_fails(app, services.nlu), name="nlu-load-watch")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.config import ConfigError
 from bot.dialogue.state import ParentState, Pending
@@ -70,3 +71,25 @@ async def test_a_blocked_parent_is_marked_until_they_write_again(db: Engine) -> 
 def test_a_bad_database_url_is_a_clear_config_error() -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         make_engine("not a url at all")
+
+
+async def test_saving_again_updates_the_one_row_and_its_time(db: Engine) -> None:
+    store = SqlStateStore(session_factory(db))
+    await store.save("9", ParentState(school_id="oakfield"))
+    with db.connect() as connection:
+        first = connection.execute(text("SELECT updated_at FROM parents WHERE id = '9'")).scalar_one()
+    await asyncio.sleep(1.1)  # SQLite's CURRENT_TIMESTAMP counts whole seconds
+    await store.save(
+        "9", ParentState(school_id="riverside", fallback_streak=2, flow={"name": "complaint", "step": 1})
+    )
+    with db.connect() as connection:
+        rows = connection.execute(text("SELECT school_id, updated_at FROM parents WHERE id = '9'")).all()
+    assert len(rows) == 1
+    assert rows[0].school_id == "riverside"
+    assert rows[0].updated_at > first
+    assert await store.load("9") == ParentState("riverside", 2, None, {"name": "complaint", "step": 1})
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="DATABASE_URL: mysql is not supported"):
+        make_engine("mysql://root@127.0.0.1/test")

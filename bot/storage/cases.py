@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -157,8 +157,9 @@ class CaseStore:
             await asyncio.to_thread(self._record, parent_id, lines)
 
     def _record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None:
+        rows = [{"parent_id": parent_id, "author": author, "text": text} for author, text in lines]
         with self._sessions.begin() as session:
-            session.add_all(ConversationMessage(parent_id=parent_id, author=a, text=t) for a, t in lines)
+            session.execute(insert(ConversationMessage), rows)  # a bulk INSERT, no unit of work
 
     async def add_attachment(self, parent_id: str, file_id: str, kind: str = "photo") -> None:
         await asyncio.to_thread(self._add_attachment, parent_id, file_id, kind)

@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.config import ConfigError
 
+SUPPORTED = ("sqlite", "postgresql")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -29,6 +30,10 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(normalise_url(url))
     except ArgumentError:
         raise ConfigError(f"DATABASE_URL: {url!r} is not a database URL") from None
+    if parsed.get_backend_name() not in SUPPORTED:
+        raise ConfigError(
+            f"DATABASE_URL: {parsed.get_backend_name()} is not supported (SQLite or PostgreSQL)"
+        )
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

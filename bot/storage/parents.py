@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timezone
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.dialogue.state import ParentState, Pending
 from bot.storage.models import Parent
+
+_INSERT: dict[str, Callable[[type[Parent]], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+"""The databases DATABASE_URL accepts (bot/storage/database.py), each with its upsert."""
 
 
 class SqlStateStore:
@@ -43,15 +51,22 @@ class SqlStateStore:
             return ParentState(row.school_id, row.fallback_streak, pending, row.flow, row.relay_case_id)
 
     def _save(self, parent_id: str, state: ParentState) -> None:
+        """One INSERT ... ON CONFLICT DO UPDATE (every message saves the state: this is the hot path)."""
+        values = {
+            "school_id": state.school_id,
+            "fallback_streak": state.fallback_streak,
+            "pending": state.pending.value if state.pending else None,
+            "flow": state.flow,
+            "relay_case_id": state.relay_case_id,
+            "blocked_at": None,  # a parent who writes to the bot has unblocked it
+        }
         with self._sessions.begin() as session:
-            row = session.get(Parent, parent_id) or Parent(id=parent_id)
-            row.school_id = state.school_id
-            row.fallback_streak = state.fallback_streak
-            row.pending = state.pending.value if state.pending else None
-            row.flow = state.flow
-            row.relay_case_id = state.relay_case_id
-            row.blocked_at = None  # a parent who writes to the bot has unblocked it
-            session.add(row)
+            upsert = _INSERT[session.get_bind().dialect.name](Parent).values(id=parent_id, **values)
+            session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[Parent.id], set_={**values, "updated_at": func.now()}
+                )
+            )
 
     def _forget(self, parent_id: str) -> None:
         with self._sessions.begin() as session:

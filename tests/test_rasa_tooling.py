@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from bot.nlu.model import ProjectPaths, fingerprint, model_path_for
+from bot.nlu.model import ProjectPaths, fingerprint, model_path_for, prune_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,3 +50,17 @@ def test_model_name_changes_when_config_or_domain_changes(tmp_path: Path) -> Non
     before = fingerprint(paths)
     paths.config.write_text(paths.config.read_text().replace("epochs:", "epochs: 1 #"))
     assert fingerprint(paths) != before
+
+
+def test_only_the_newest_models_are_kept(tmp_path: Path) -> None:
+    models = [tmp_path / f"nlu-{n:016x}.tar.gz" for n in range(5)]
+    for age, model in enumerate(models):  # models[0] is the newest
+        model.write_bytes(b"model")
+        os.utime(model, (1_700_000_000 - age * 60, 1_700_000_000 - age * 60))
+    other = tmp_path / "someone-elses.tar.gz"
+    other.write_bytes(b"not ours")
+
+    removed = prune_models(tmp_path, keep=3)
+
+    assert sorted(removed) == sorted(models[3:])
+    assert sorted(tmp_path.iterdir()) == sorted([*models[:3], other])

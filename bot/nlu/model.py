@@ -15,6 +15,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MODEL_PREFIX = "nlu-"
+MODELS_KEPT = 3
+"""Trained models kept in models/ (the newest ones)."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,14 @@ def current_model(paths: ProjectPaths) -> Path | None:
     return path if path.exists() else None
 
 
-def newest_model(models_dir: Path) -> Path | None:
-    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return models[-1] if models else None
+def prune_models(models_dir: Path, keep: int = MODELS_KEPT) -> list[Path]:
+    """Delete all but the `keep` newest models of this project (each is ~30 MB and every change to the
+    training data trains a new one); the ones kept can still be loaded with RASA_MODEL to roll back."""
+    models = sorted(models_dir.glob(f"{MODEL_PREFIX}*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    removed = models[:-keep] if keep > 0 else models
+    for model in removed:
+        model.unlink(missing_ok=True)
+    return removed
 
 
 def train(paths: ProjectPaths, *, nlu_data: Path | None = None, output: Path | None = None) -> Path:
@@ -100,4 +107,7 @@ def ensure_model(paths: ProjectPaths, *, announce: bool = True) -> Path:
             "training one now, this takes a minute or two...",
             flush=True,
         )
-    return train(paths)
+    model = train(paths)
+    if removed := prune_models(paths.models):
+        log.info("Removed %d older models from %s", len(removed), paths.models)
+    return model

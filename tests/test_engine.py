@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
+from bot.storage.cases import CaseStore
+from bot.storage.parents import SqlStateStore
 
 PARENT = "parent-1"
 
@@ -187,3 +196,38 @@ async def test_empty_and_odd_text_gets_a_friendly_answer(engine: DialogueEngine)
         replies = await engine.handle(PARENT, text)
         assert replies
         assert all(r.text for r in replies)
+
+
+async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_waits(
+    nlu: InProcessNlu, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    release = threading.Event()
+
+    def load_slowly() -> InProcessNlu:
+        release.wait(60)
+        return nlu
+
+    loading = BackgroundLoadedNlu(load_slowly)
+    engine = DialogueEngine(
+        nlu=loading,
+        responses=responses,
+        schools=schools,
+        store=SqlStateStore(sessions),
+        cases=CaseStore(sessions),
+    )
+    try:
+        danger = await asyncio.wait_for(
+            engine.handle("p1", "my daughter has gone missing since last night"), 10
+        )
+        assert "call 999 now" in danger[0].text
+        assert not loading.is_ready()
+
+        question = asyncio.create_task(
+            engine.handle("p2", "can I post photos of the school play on facebook?")
+        )
+        await asyncio.sleep(0.5)
+        assert not question.done()  # it waits for the model...
+    finally:
+        release.set()
+    answer = await asyncio.wait_for(question, 30)  # ...and is answered by it
+    assert "(Code:" in _texts(answer)

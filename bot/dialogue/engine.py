@@ -145,7 +145,11 @@ class DialogueEngine:
                 return relayed
         if turn.state.flow is not None:
             return await self._continue_flow(turn, text)
-        turn.nlu = await self._understand(text)
+        if mentions_danger(text) and not self._nlu.is_ready():
+            # The model is still loading after a restart: a child in danger does not wait for it.
+            turn.nlu = NluResult(URGENT, 1.0)
+        else:
+            turn.nlu = await self._understand(text)
         return await self._answer(text, turn)
 
     async def _understand(self, text: str) -> NluResult:

@@ -64,6 +64,10 @@ class NluResult:
 class NluClient(Protocol):
     async def parse(self, text: str) -> NluResult: ...
 
+    def is_ready(self) -> bool:
+        """False while a model is still loading (a parse would wait for it)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -102,6 +106,9 @@ class InProcessNlu:
             raise RuntimeError(f"RASA_MODEL: {model_path} could not be loaded")
         return cls(agent, time.perf_counter() - started)
 
+    def is_ready(self) -> bool:
+        return True
+
     async def parse(self, text: str) -> NluResult:
         prepared = _prepare(text)
         if not prepared:
@@ -131,6 +138,9 @@ class BackgroundLoadedNlu:
         """The loaded client; raises what the load raised."""
         return await asyncio.wrap_future(self._loaded)
 
+    def is_ready(self) -> bool:
+        return self._loaded.done() and self._loaded.exception() is None
+
     def raise_if_failed(self) -> None:
         """Raise what the load raised, if it has ended that way."""
         if self._loaded.done() and (error := self._loaded.exception()) is not None:
@@ -151,6 +161,9 @@ class HttpNlu:
         # httpx retries failed connections (a Rasa server restarting); an HTTP error is raised.
         transport = httpx.AsyncHTTPTransport(retries=3)
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+
+    def is_ready(self) -> bool:
+        return True  # a server that is down is found out (and retried) by parse
 
     async def parse(self, text: str) -> NluResult:
         prepared = _prepare(text)

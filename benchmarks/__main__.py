@@ -182,6 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if results.get("errors") else 0
 
 
+def _measure(results: dict[str, Any], section: str, mode: str, title: str, run: Callable[[], Any]) -> None:
+    """Run one measurement and file it under results[section][mode] (None when it failed)."""
+    print(f"{title}...", flush=True)
+    results.setdefault(section, {})[mode] = _attempt(results, f"{section} {mode}", run)
+
+
+def _bot_run(label: str, workdir: Path, options: LoadOptions, **bot: Any) -> Callable[[], dict[str, Any]]:
+    """An end-to-end run of one bot (benchmarks.end_to_end.bench_bot), with its time limit."""
+    return lambda: asyncio.run(asyncio.wait_for(bench_bot(label, workdir, options, **bot), E2E_TIMEOUT))
+
+
 def _run_parts(
     parts: set[str],
     options: LoadOptions,
@@ -197,42 +208,39 @@ def _run_parts(
         results["training"] = _attempt(results, "training", lambda: training.cold_training(workdir / "train"))
     model = _model()
     results["model"] = model.name
+    experiments = options.experiments
 
     if "echo" in parts:
-        print("End to end, the empty echo bot (the harness's own limits)...", flush=True)
-        results.setdefault("end_to_end", {})["echo"] = _attempt(
+        _measure(
             results,
+            "end_to_end",
             "echo",
-            lambda: asyncio.run(
-                asyncio.wait_for(bench_bot("echo bot", workdir / "echo", options, echo=True), E2E_TIMEOUT)
-            ),
+            "End to end, the empty echo bot (the harness's own limits)",
+            _bot_run("echo bot", workdir / "echo", options, echo=True),
         )
     if "nlu" in parts:
-        print("NLU parse latency in-process...", flush=True)
-        results.setdefault("nlu", {})["in_process"] = _attempt(
+        _measure(
             results,
-            "nlu in-process",
-            lambda: nlu_latency.in_process(model, args.rounds, workdir / "nlu.log", options.experiments),
+            "nlu",
+            "in_process",
+            "NLU parse latency in-process",
+            lambda: nlu_latency.in_process(model, args.rounds, workdir / "nlu.log", experiments),
         )
     if "e2e" in parts:
-        print("End to end, parentbot with the model in-process...", flush=True)
-        results.setdefault("end_to_end", {})["in_process"] = _attempt(
+        _measure(
             results,
-            "e2e in-process",
-            lambda: asyncio.run(
-                asyncio.wait_for(
-                    bench_bot("parentbot in-process", workdir / "inproc", options, model=model), E2E_TIMEOUT
-                )
-            ),
+            "end_to_end",
+            "in_process",
+            "End to end, parentbot with the model in-process",
+            _bot_run("parentbot in-process", workdir / "inproc", options, model=model),
         )
     if "startup" in parts:
-        print("Start to first answer, `parentbot run` with the model in-process...", flush=True)
-        results.setdefault("startup", {})["in_process"] = _attempt(
+        _measure(
             results,
-            "startup in-process",
-            lambda: asyncio.run(
-                bench_startup("parentbot run", workdir / "up1", experiments=options.experiments)
-            ),
+            "startup",
+            "in_process",
+            "Start to first answer, `parentbot run` with the model in-process",
+            lambda: asyncio.run(bench_startup("parentbot run", workdir / "up1", experiments=experiments)),
         )
     if not parts & {"nlu", "e2e", "startup"}:
         return
@@ -246,30 +254,30 @@ def _run_parts(
     rasa, url, ready = server
     results["rasa_server"] = {"ready_s": round(ready, 1)}
     if "nlu" in parts:
-        print("NLU parse latency through RASA_URL...", flush=True)
-        results.setdefault("nlu", {})["rasa_url"] = _attempt(
-            results, "nlu RASA_URL", lambda: asyncio.run(nlu_latency.through_http(url, args.rounds))
+        _measure(
+            results,
+            "nlu",
+            "rasa_url",
+            "NLU parse latency through RASA_URL",
+            lambda: asyncio.run(nlu_latency.through_http(url, args.rounds)),
         )
     if "e2e" in parts:
-        print("End to end, parentbot with RASA_URL...", flush=True)
-        results.setdefault("end_to_end", {})["rasa_url"] = _attempt(
+        _measure(
             results,
-            "e2e RASA_URL",
-            lambda: asyncio.run(
-                asyncio.wait_for(
-                    bench_bot("parentbot RASA_URL", workdir / "http", options, rasa=rasa, rasa_url=url),
-                    E2E_TIMEOUT,
-                )
-            ),
+            "end_to_end",
+            "rasa_url",
+            "End to end, parentbot with RASA_URL",
+            _bot_run("parentbot RASA_URL", workdir / "http", options, rasa=rasa, rasa_url=url),
         )
     if "startup" in parts:
-        print("Start to first answer, `parentbot run` with RASA_URL...", flush=True)
-        results.setdefault("startup", {})["rasa_url"] = _attempt(
+        _measure(
             results,
-            "startup RASA_URL",
+            "startup",
+            "rasa_url",
+            "Start to first answer, `parentbot run` with RASA_URL",
             lambda: asyncio.run(
                 bench_startup(
-                    "parentbot run (RASA_URL)", workdir / "up2", rasa_url=url, experiments=options.experiments
+                    "parentbot run (RASA_URL)", workdir / "up2", rasa_url=url, experiments=experiments
                 )
             ),
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from benchmarks.common import (
 )
 from benchmarks.loadgen import Arrival, BenchServer, calibrate, run_load
 from benchmarks.scenarios import Script, scripts_for
-from bot.config import Schools, load_schools
+from bot.config import load_schools
+from bot.storage.database import scratch_schema
 
 TOKEN = "424242:benchmark-token"  # noqa: S105 - the local server's made-up token
 START_TIMEOUT = 300.0
@@ -50,22 +50,9 @@ def bot_database(workdir: Path, url: str | None) -> Iterator[str]:
     """A fresh SQLite file, or a fresh schema in the PostgreSQL database `url` (dropped afterwards)."""
     if url is None:
         yield f"sqlite:///{workdir}/bot.db"
-        return
-    from sqlalchemy import text
-
-    from bot.storage.database import make_engine
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    else:
+        with scratch_schema(url, prefix="bench") as database:
+            yield database
 
 
 def _scripts(echo: bool) -> list[Script]:
@@ -89,94 +76,77 @@ async def bench_bot(
     schools = load_schools(ROOT / "schools.example.yml")
     server = BenchServer(TOKEN)
     with bot_database(workdir, None if echo else options.database_url) as database:
-        return await _bench_bot(
-            label, workdir, options, server, schools, database, echo, model, rasa, rasa_url
-        )
+        async with server:
+            for school in schools.schools:  # the case cards of the handoff flows go to these
+                server.create_group(f"{school.name} staff", chat_id=school.staff_chat_id)
+            nlu = {"RASA_URL": rasa_url} if rasa_url else {"RASA_MODEL": str(model)} if model else {}
+            env = bot_env(
+                TELEGRAM_BOT_TOKEN=TOKEN,
+                TELEGRAM_BASE_URL=server.base_url,
+                DATABASE_URL=database,
+                PYTHONPATH=str(ROOT),
+                BENCH_EXPERIMENTS=options.experiments,
+                **nlu,
+            )
+            module = "benchmarks.echo_bot" if echo else "benchmarks.bot_process"
+            with child_process([PYTHON, "-m", module], workdir / "bot.log", env=env, cwd=workdir) as bot:
+                ready = await server.wait_for_polling(lambda: bot.check_alive(label), START_TIMEOUT)
+                print(f"  {label}: polling after {ready:.1f} s; calibrating", flush=True)
+                scripts = _scripts(echo)
+                started = time.perf_counter()
+                expected = await calibrate(server, scripts)
+                calibration_s = time.perf_counter() - started
+                processes = {"bot": bot.pid}
+                if rasa is not None:
+                    processes["rasa"] = rasa.pid
+                memory_before = memory_mb(bot.pid)
 
-
-async def _bench_bot(
-    label: str,
-    workdir: Path,
-    options: LoadOptions,
-    server: BenchServer,
-    schools: Schools,
-    database: str,
-    echo: bool,
-    model: Path | None,
-    rasa: Child | None,
-    rasa_url: str | None,
-) -> dict[str, Any]:
-    async with server:
-        for school in schools.schools:  # the case cards of the handoff flows go to these
-            server.create_group(f"{school.name} staff", chat_id=school.staff_chat_id)
-        nlu = {"RASA_URL": rasa_url} if rasa_url else {"RASA_MODEL": str(model)} if model else {}
-        env = bot_env(
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_BASE_URL=server.base_url,
-            DATABASE_URL=database,
-            PYTHONPATH=str(ROOT),
-            BENCH_EXPERIMENTS=options.experiments,
-            **nlu,
-        )
-        module = "benchmarks.echo_bot" if echo else "benchmarks.bot_process"
-        with child_process([PYTHON, "-m", module], workdir / "bot.log", env=env, cwd=workdir) as bot:
-            ready = await server.wait_for_polling(lambda: bot.check_alive(label), START_TIMEOUT)
-            print(f"  {label}: polling after {ready:.1f} s; calibrating", flush=True)
-            scripts = _scripts(echo)
-            started = time.perf_counter()
-            expected = await calibrate(server, scripts)
-            calibration_s = time.perf_counter() - started
-            processes = {"bot": bot.pid}
-            if rasa is not None:
-                processes["rasa"] = rasa.pid
-            memory_before = memory_mb(bot.pid)
-
-            print(
-                f"  {label}: latency run, {options.parents} parents, {options.concurrency} at once, "
-                f"~{options.think:g} s between messages",
-                flush=True,
-            )
-            latency = await run_load(
-                server,
-                scripts,
-                expected,
-                parents=options.parents,
-                concurrency=options.concurrency,
-                think=options.think,
-                processes=processes,
-            )
-            bot.check_alive(label)
-            print(
-                f"  {label}: throughput run, {options.parents} parents, "
-                f"{options.throughput_concurrency} at once, no pauses",
-                flush=True,
-            )
-            throughput = await run_load(
-                server,
-                scripts,
-                expected,
-                parents=options.parents,
-                concurrency=options.throughput_concurrency,
-                think=0.0,
-                processes=processes,
-                seed=2,
-            )
-            bot.check_alive(label)
-            memory_after = memory_mb(bot.pid)
-            rasa_memory = memory_mb(rasa.pid) if rasa is not None else None
-            await asyncio.to_thread(stop, bot)  # while the server still answers its last calls
-            result: dict[str, Any] = {
-                "ready_s": round(ready, 1),
-                "calibration_s": round(calibration_s, 1),
-                "messages_per_script": expected,
-                "latency_run": latency.as_dict(),
-                "throughput_run": throughput.as_dict(),
-                "bot_memory_after_warm_up": memory_before,
-                "bot_memory": memory_after,
-            }
-            if rasa_memory is not None:
-                result["rasa_memory"] = rasa_memory
-    return result
+                print(
+                    f"  {label}: latency run, {options.parents} parents, {options.concurrency} at once, "
+                    f"~{options.think:g} s between messages",
+                    flush=True,
+                )
+                latency = await run_load(
+                    server,
+                    scripts,
+                    expected,
+                    parents=options.parents,
+                    concurrency=options.concurrency,
+                    think=options.think,
+                    processes=processes,
+                )
+                bot.check_alive(label)
+                print(
+                    f"  {label}: throughput run, {options.parents} parents, "
+                    f"{options.throughput_concurrency} at once, no pauses",
+                    flush=True,
+                )
+                throughput = await run_load(
+                    server,
+                    scripts,
+                    expected,
+                    parents=options.parents,
+                    concurrency=options.throughput_concurrency,
+                    think=0.0,
+                    processes=processes,
+                    seed=2,
+                )
+                bot.check_alive(label)
+                memory_after = memory_mb(bot.pid)
+                rasa_memory = memory_mb(rasa.pid) if rasa is not None else None
+                await asyncio.to_thread(stop, bot)  # while the server still answers its last calls
+                result: dict[str, Any] = {
+                    "ready_s": round(ready, 1),
+                    "calibration_s": round(calibration_s, 1),
+                    "messages_per_script": expected,
+                    "latency_run": latency.as_dict(),
+                    "throughput_run": throughput.as_dict(),
+                    "bot_memory_after_warm_up": memory_before,
+                    "bot_memory": memory_after,
+                }
+                if rasa_memory is not None:
+                    result["rasa_memory"] = rasa_memory
+        return result
 
 
 LOADED = re.compile(r"NLU model \S+ loaded in ([\d.]+) s")

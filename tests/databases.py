@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+
+from bot.storage.database import scratch_schema
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -34,17 +35,8 @@ def fresh_postgres_schema() -> Iterator[str]:
     """A URL whose search_path is a brand-new schema, dropped afterwards: tests never share tables."""
     if not postgres_available():
         pytest.skip(f"PostgreSQL does not answer at {postgres_admin_url()} (set TEST_DATABASE_URL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url())
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_admin_url() else "?"
-    try:
-        yield f"{postgres_admin_url()}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres_admin_url(), prefix="t") as url:
+        yield url
 
 
 @contextmanager

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -26,8 +25,7 @@ from typing import Any, TextIO
 
 import pytest
 from aiohttp import web
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from bot.config import Schools, Settings
 from bot.devserver import BotApiServer, SimChat, SimUser
@@ -39,7 +37,7 @@ from bot.storage.database import make_engine, session_factory
 from bot.storage.models import Case, ConversationMessage, Delivery, DeliveryStatus
 from bot.telegram.app import build_application
 from bot.telegram.flood import FloodGate
-from tests.databases import database_url, postgres_admin_url, postgres_available
+from tests.databases import database_url, fresh_postgres_schema, postgres_available
 from tests.telegram_harness import ROOT, TOKEN, RunningBot, button_data, buttons, running_bot
 
 FAST = StaffOptions(
@@ -458,30 +456,12 @@ async def _wait_for_postgres() -> None:
     raise AssertionError("PostgreSQL did not come back")
 
 
-@contextlib.contextmanager
-def schema_surviving_a_restart() -> Iterator[str]:
-    """Like tests.databases.fresh_postgres_schema, with an admin engine that reconnects after the restart."""
-    if not postgres_available():
-        pytest.skip(f"PostgreSQL does not answer at {postgres_admin_url()} (set TEST_DATABASE_URL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url(), poolclass=NullPool)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_admin_url() else "?"
-    try:
-        yield f"{postgres_admin_url()}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 async def test_postgresql_restarted_under_the_bot_a_parent_is_told_and_no_case_is_lost(
     nlu: InProcessNlu, schools: Schools
 ) -> None:
     if shutil.which(PG_CLUSTER[0]) is None:
         pytest.skip("pg_ctlcluster is not installed: cannot restart PostgreSQL under the bot")
-    with schema_surviving_a_restart() as url:
+    with fresh_postgres_schema() as url:
         async with bot_on(nlu, schools, url) as bot:
             server = bot.server
             staff, _ = staff_chat(server, schools)

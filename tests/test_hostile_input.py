@@ -13,7 +13,6 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from bot.devserver import SimChat, SimUser
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.nlu.client import InProcessNlu
-from bot.staff import StaffOptions
 from bot.storage.cases import CaseStore
 from bot.storage.database import session_factory
 from bot.storage.models import Author, ConversationMessage
@@ -35,18 +33,9 @@ from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import FLOOD_BURST, Admission, FloodGate
 from tests.databases import database_url
 from tests.telegram_harness import RunningBot, running_bot
-from tests.test_faults import bot_on
+from tests.test_faults import ERROR_LINE, FAST, JsonDict, bot_on
 
-FAST = StaffOptions(
-    delivery_interval=0.2,
-    reminder_check_interval=0.5,
-    urgent_reminder_every=timedelta(minutes=5),
-    retry_base=0.2,
-    retry_max=1.0,
-)
-ERROR_LINE = "Sorry, something went wrong on my side"
 SLOW_DOWN = "You're sending messages faster than I can answer them"
-JsonDict = dict[str, Any]
 
 NASTY = [
     "",

@@ -12,7 +12,7 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, SimUser
+from bot.devserver import BotApiServer, SimUser, report_handled_updates
 from bot.nlu.client import NluClient
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
@@ -53,13 +53,23 @@ class RunningBot:
         return await self.last_answer(user, timeout)
 
     async def last_answer(self, user: SimUser, timeout: float = 20) -> dict[str, Any]:
-        first = await self.server.wait_for_message(user.id, timeout=timeout)
-        latest = first
-        while True:  # an answer may be several messages; collect until the bot goes quiet
-            try:
-                latest = await self.server.wait_for_message(user.id, timeout=0.5)
-            except TimeoutError:
-                return latest
+        """The last message of the bot's answer to everything the user did so far: waits until the bot
+        has handled those updates (the explicit signal, no quiet period), then takes its messages."""
+        await self.server.wait_handled(timeout=timeout)
+        answer = await unclaimed_messages(self.server, user.id)
+        if not answer:  # an answer sent later (e.g. by the outbox worker): wait for it
+            answer = [await self.server.wait_for_message(user.id, timeout=timeout)]
+        return answer[-1]
+
+
+async def unclaimed_messages(server: BotApiServer, chat_id: int) -> list[dict[str, Any]]:
+    """The bot's messages in the chat not yet returned by a wait_for_message, oldest first (taken now)."""
+    found = []
+    while True:
+        try:
+            found.append(await server.wait_for_message(chat_id, timeout=0))
+        except TimeoutError:
+            return found
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
@@ -96,6 +106,7 @@ async def running_bot(
         )
         services = build_services(settings, schools, nlu=nlu)
         app = build_application(services, staff_options=staff_options)
+        report_handled_updates(app, server)
         await app.initialize()
         if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves
             await app.post_init(app)

@@ -39,8 +39,15 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram.request import HTTPXRequest
 
-from bot.devserver import ApiSpec, ApiSpecNotFoundError, BotApiServer, SimUser, find_spec_path
-from bot.devserver.server import tiny_png
+from bot.devserver import (
+    ApiSpec,
+    ApiSpecNotFoundError,
+    BotApiServer,
+    SimUser,
+    find_spec_path,
+    report_handled_updates,
+)
+from bot.devserver.world import tiny_png
 
 TOKEN = "123456:TEST-TOKEN"
 ROOT = Path(__file__).resolve().parent.parent
@@ -868,3 +875,74 @@ async def test_standalone_server_prints_base_url() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+# ---- forum topics and the "update handled" signal -------------------------------------------------------
+
+
+@bounded()
+async def test_forum_topics_follow_the_api(server: BotApiServer, bot: Bot, parent: SimUser) -> None:
+    forum = server.create_group("Staff", members=[parent], forum=True)
+    plain = server.create_group("Plain", members=[parent])
+    assert (await bot.get_chat(forum.id)).is_forum is True
+    assert not (await bot.get_chat(plain.id)).is_forum
+    assert "not a forum" in (await _bad_request(bot.create_forum_topic(plain.id, "X"))).lower()
+
+    topic = await bot.create_forum_topic(forum.id, "OAK-ABCD · Cyberbullying · Oakfield")
+    assert topic.name == "OAK-ABCD · Cyberbullying · Oakfield"
+    card = await bot.send_message(forum.id, "card", message_thread_id=topic.message_thread_id)
+    assert card.message_thread_id == topic.message_thread_id
+    assert card.is_topic_message
+
+    remark = server.user_sends_text(parent, "internal note", forum, thread_id=topic.message_thread_id)
+    reply = server.user_replies_to(parent, card.to_dict(), "to the parent", chat=forum)
+    updates = await bot.get_updates(timeout=1)
+    [note, answer] = [u.message for u in updates if u.message is not None]
+    assert (note.message_thread_id, note.is_topic_message) == (topic.message_thread_id, True)
+    assert note.reply_to_message is not None  # as in Telegram: the topic's creation message
+    assert note.reply_to_message.forum_topic_created is not None
+    assert answer.reply_to_message is not None
+    assert answer.reply_to_message.message_id == card.message_id
+    assert remark["message_thread_id"] == reply["message_thread_id"] == topic.message_thread_id
+
+    assert await bot.close_forum_topic(forum.id, topic.message_thread_id)
+    closed = await _bad_request(bot.send_message(forum.id, "late", message_thread_id=topic.message_thread_id))
+    assert closed.upper() == "TOPIC_CLOSED"
+    twice = await _bad_request(bot.close_forum_topic(forum.id, topic.message_thread_id))
+    assert twice.upper() == "TOPIC_NOT_MODIFIED"
+    assert await bot.reopen_forum_topic(forum.id, topic.message_thread_id)
+    assert await bot.edit_forum_topic(forum.id, topic.message_thread_id, name="renamed")
+    assert server.topic(forum.id, topic.message_thread_id).name == "renamed"
+    again = await bot.send_message(forum.id, "again", reply_parameters=ReplyParameters(card.message_id))
+    assert again.message_thread_id == topic.message_thread_id  # a reply stays in its topic
+    assert "thread not found" in (
+        await _bad_request(bot.send_message(plain.id, "x", message_thread_id=topic.message_thread_id))
+    )
+
+
+@bounded(40)
+async def test_wait_handled_waits_for_the_bots_answers_not_a_quiet_period(
+    server: BotApiServer, parent: SimUser
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await release.wait()
+        assert update.effective_chat is not None
+        await context.bot.send_message(update.effective_chat.id, "done")
+
+    app = ApplicationBuilder().token(TOKEN).base_url(server.base_url).get_updates_read_timeout(5).build()
+    app.add_handler(CommandHandler("slow", slow))
+    report_handled_updates(app, server)
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=5)
+        server.user_sends_text(parent, "/slow")
+        with pytest.raises(TimeoutError):
+            await server.wait_handled(timeout=0.3)
+        release.set()
+        await server.wait_handled()
+        assert [m["text"] for m in server.sent_messages(parent.id)] == ["done"]
+        await app.updater.stop()
+        await app.stop()

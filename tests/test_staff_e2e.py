@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile
+from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile, report_handled_updates
 from bot.nlu.client import InProcessNlu
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseDraft, CaseStore, CaseView
-from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, Priority
+from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, DeliveryStatus, Priority
 from bot.telegram.app import build_application
 from tests.telegram_harness import ROOT, TOKEN, buttons
 
@@ -94,6 +94,15 @@ class StaffWorld:
         await self.server.wait_until(lambda: query["id"] in self.server.callback_answers)
         return dict(self.server.callback_answers[query["id"]])
 
+    async def settled(self, timeout: float = 15) -> None:
+        """Every update so far handled, and nothing left in the outbox to send: whatever the bot would
+        still do about what happened has been done."""
+        await self.server.wait_handled(timeout=timeout)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(d.status is DeliveryStatus.PENDING for d in await self.cases.deliveries()):
+            assert asyncio.get_running_loop().time() < deadline, "the outbox did not empty"
+            await asyncio.sleep(0.05)  # the outbox is a table: polled, with a deadline
+
     async def audits(self, **wanted: object) -> list[AuditEvent]:
         events = await self.cases.audit_events()
         return [e for e in events if all(getattr(e, k) == v for k, v in wanted.items())]
@@ -121,6 +130,7 @@ async def staff_bot(
         )
         services = build_services(settings, schools, nlu=nlu)
         app = build_application(services, staff_options=FAST)
+        report_handled_updates(app, api)
         await app.initialize()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0.0, timeout=1)
@@ -208,7 +218,7 @@ async def test_a_second_claim_is_told_who_got_there_first(world: StaffWorld) -> 
     assert len(await world.audits(action="claim")) == 1
     told = await world.server.wait_for_message(world.parent.id)
     assert told["text"].startswith("Priya Patel from Oakfield Primary School")
-    await asyncio.sleep(0.5)
+    await world.settled()
     assert len(world.server.sent_messages(world.parent.id)) == 1
 
 
@@ -277,7 +287,7 @@ async def test_the_card_arrives_exactly_once_after_the_staff_chat_fails(
         case = await world.open_case()
 
         await world.card(case, staff, timeout=30)
-        await asyncio.sleep(0.5)  # time for any duplicate to show
+        await world.settled()  # a duplicate would be in the outbox or sent by now
 
         calls = world.server.calls_to("sendMessage", staff.id)
         assert [c.status for c in calls].count(200) == 1
@@ -345,9 +355,9 @@ async def test_a_staff_button_pressed_outside_a_staff_chat_is_refused_not_read_a
     world.server.push_update("callback_query", forged)
 
     await world.server.wait_for_call("answerCallbackQuery")
+    await world.settled()
     events = await world.audits(action="resolve", actor_id=world.parent.id, allowed=False)
     assert [(e.chat_id, e.case_id) for e in events] == [(world.parent.id, case.id)]
-    await asyncio.sleep(0.5)
     assert len(world.server.sent_messages(world.parent.id)) == 1  # no parent-side answer either
     view = await world.cases.get(case.id)
     assert view is not None

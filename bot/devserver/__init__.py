@@ -7,25 +7,28 @@
 Run it alone with ``python -m bot.devserver --port 8081``.
 """
 
+from bot.devserver.faults import Fault, FaultKind
 from bot.devserver.formatting import detect_entities, parse_formatted
-from bot.devserver.server import (
-    BotApiServer,
-    Call,
-    Fault,
-    FaultKind,
-    MediaKind,
-    SimChat,
-    SimUser,
-    SpecViolationError,
-    StoredFile,
-    WebhookDelivery,
-)
+from bot.devserver.ptb import report_handled_updates
+from bot.devserver.server import BotApiServer
 from bot.devserver.spec import (
     ApiRequestError,
     ApiSpec,
     ApiSpecNotFoundError,
     UploadedFile,
     find_spec_path,
+)
+from bot.devserver.updates import WebhookDelivery
+from bot.devserver.world import (
+    Call,
+    ForumTopic,
+    MediaKind,
+    SimChat,
+    SimUser,
+    SpecViolationError,
+    StoredFile,
+    image_size,
+    tiny_png,
 )
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "Call",
     "Fault",
     "FaultKind",
+    "ForumTopic",
     "MediaKind",
     "SimChat",
     "SimUser",
@@ -45,5 +49,8 @@ __all__ = [
     "WebhookDelivery",
     "detect_entities",
     "find_spec_path",
+    "image_size",
     "parse_formatted",
+    "report_handled_updates",
+    "tiny_png",
 ]

@@ -7,6 +7,10 @@ combinations, is found in what is left.
 
 The model's urgent score comes second: when the detector names no kind, a score at or above
 `URGENT_THRESHOLD` still makes the message urgent (the general emergency guidance, `model_urgent`).
+The model reads words, not their sense: it scores "my daughter wants a job in dog grooming" or "what is
+the policy on sexting?" as urgent with 0.98. So when the detector has recognised an ordinary meaning in
+the message (it blanked a `not_danger` phrase) the model must be near-certain (`IDIOM_THRESHOLD`) to
+overrule it. Both thresholds were measured with `python -m bot.safeguarding.report` (see its sweep).
 
 Messages the bot cannot read. The model was trained on English, and the data covers only the commonest
 danger words of the languages UK parents write most (Polish, Romanian, Urdu and Punjabi in Latin script,
@@ -37,11 +41,15 @@ from bot.safeguarding import DangerAssessment, DangerKind
 
 DANGERS_FILE = Path(__file__).with_name("dangers.yml")
 
-URGENT_THRESHOLD = 0.15
-"""An urgent_safeguarding score this high makes a message urgent when the detector names no kind.
-Measured with `python -m bot.safeguarding.report`: see the README of this package's tests."""
+URGENT_THRESHOLD = 0.5
+"""An urgent_safeguarding score this high makes a message urgent when the detector names no kind. At the
+old hint threshold 0.15 the model alone raised the alarm on 8% of the independent calm set and added no
+danger message the detector missed; at 0.5, the model is more sure of urgent than of all else together."""
+IDIOM_THRESHOLD = 0.995
+"""The score needed to overrule the detector when it has blanked an ordinary meaning of an alarming word."""
 
 _BOUNDARY = "#"
+_BLANK = "~"
 _GAP = r"(?:[^ #]+ ){0,4}"
 _LEET = str.maketrans(
     {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
@@ -53,6 +61,8 @@ _CHUNK = re.compile(rf"[^\s{_STOPS}]+(?:!+[^\s{_STOPS}]+)*|[{_STOPS}]+")
 _LATIN_LETTER = re.compile(r"[a-z]")
 _SPECIAL_LATIN = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "\u0131": "i"})
 _ARABIC_MARKS = re.compile(r"[\u064b-\u0652\u0670\u0640]")
+_SELF = frozenset({"self", "selves", "selfs"})
+_REFLEXIVE_START = frozenset({"him", "her", "my", "your", "them", "it", "our", "their", "one", "thy"})
 FUZZY_MIN_LENGTH = 8
 """Only words this long are read as a listed word one typo away (two from 11 letters): shorter words
 have too many real neighbours ("missing"/"kissing")."""
@@ -69,7 +79,11 @@ def words(text: str) -> list[str]:
         if chunk[0] in _STOPS:
             out.append(_BOUNDARY)
             continue
-        out.extend(_clean_chunk(chunk))
+        for word in _clean_chunk(chunk):
+            if word in _SELF and out and out[-1] in _REFLEXIVE_START:
+                out[-1] += word  # "him self" -> "himself"
+            else:
+                out.append(word)
     return out
 
 
@@ -145,7 +159,7 @@ class _Compiler:
     def phrase(self, source: str) -> Phrase:
         try:
             return Phrase(source, re.compile("(?<= )(?:" + self.regex(source) + ")"))
-        except (re.error, IndexError, KeyError) as error:
+        except (DangerDataError, re.error, IndexError, KeyError) as error:
             raise DangerDataError(f"{source!r}: {error}") from error
 
     def regex(self, source: str) -> str:
@@ -223,7 +237,13 @@ class _Compiler:
 class DangerDetector:
     """The safeguarding gate (bot.safeguarding.SafeguardingGate) over the data of dangers.yml."""
 
-    def __init__(self, data: Mapping[str, Any], *, urgent_threshold: float = URGENT_THRESHOLD) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        *,
+        urgent_threshold: float = URGENT_THRESHOLD,
+        idiom_threshold: float = IDIOM_THRESHOLD,
+    ) -> None:
         compiler = _Compiler(data.get("groups") or {})
         self._masks = tuple(compiler.phrase(line) for line in data.get("not_danger") or [])
         self._kinds = tuple(
@@ -240,26 +260,29 @@ class DangerDetector:
         self._vocabulary = tuple(sorted(compiler.vocabulary))
         self._known = frozenset(compiler.vocabulary) | frozenset(data.get("real_words") or [])
         self.urgent_threshold = urgent_threshold
+        self.idiom_threshold = idiom_threshold
 
     @classmethod
     def from_file(cls, path: Path = DANGERS_FILE, **options: float) -> DangerDetector:
         return cls(yaml.safe_load(path.read_text(encoding="utf-8")), **options)
 
     def assess(self, text: str, urgent_score: float | None) -> DangerAssessment:
-        kinds = frozenset(self.kinds(text))
+        prepared = self.prepare(text)
+        kinds = frozenset(self._found(prepared))
         if kinds:
             return DangerAssessment(kinds=kinds)
-        model_urgent = is_unreadable(text) or (
-            urgent_score is not None and urgent_score >= self.urgent_threshold
-        )
+        threshold = self.idiom_threshold if _BLANK in prepared else self.urgent_threshold
+        model_urgent = is_unreadable(text) or (urgent_score is not None and urgent_score >= threshold)
         return DangerAssessment(model_urgent=model_urgent)
 
     def kinds(self, text: str) -> set[DangerKind]:
-        return set(self.explain(text))
+        return set(self._found(self.prepare(text)))
 
     def explain(self, text: str) -> dict[DangerKind, list[str]]:
         """Each kind found, with the lines of dangers.yml that found it (for tests and reviews)."""
-        prepared = self.prepare(text)
+        return self._found(self.prepare(text))
+
+    def _found(self, prepared: str) -> dict[DangerKind, list[str]]:
         found = {rules.kind: list(rules.matches(prepared)) for rules in self._kinds}
         return {kind: lines for kind, lines in found.items() if lines}
 
@@ -267,7 +290,7 @@ class DangerDetector:
         """The text as matched: words, typos corrected, the not-danger phrases blanked to `~`."""
         prepared = " " + " ".join(self._correct(w) for w in words(text)) + f" {_BOUNDARY} "
         for mask in self._masks:
-            prepared = mask.pattern.sub(lambda m: "~ " * len(m.group(0).split()), prepared)
+            prepared = mask.pattern.sub(lambda m: f"{_BLANK} " * len(m.group(0).split()), prepared)
         return prepared
 
     def _correct(self, word: str) -> str:

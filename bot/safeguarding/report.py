@@ -20,7 +20,7 @@ from bot.safeguarding.detector import DangerDetector, default_detector
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FILES = (ROOT / "tests/data/safeguarding_dev.tsv", ROOT / "tests/data/safeguarding_messages.tsv")
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+THRESHOLDS = (0.15, 0.3, 0.5, 0.7, 0.9)
 URGENT_INTENT = "urgent_safeguarding"
 
 
@@ -155,9 +155,11 @@ def _maybe(value: float | None) -> str:
 
 async def urgent_scores(texts: Sequence[str]) -> list[float]:
     """The trained model's urgent_safeguarding score for each text (the model is trained if stale)."""
+    from bot.logs import configure_logging
     from bot.nlu.client import InProcessNlu
     from bot.nlu.model import ProjectPaths, ensure_model
 
+    configure_logging()  # Rasa logs every parsed text at debug level: keep the messages out of the output
     nlu = InProcessNlu.load(ensure_model(ProjectPaths(ROOT)))
     return [(await nlu.parse(text)).confidence_of(URGENT_INTENT) for text in texts]
 

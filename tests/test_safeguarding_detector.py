@@ -5,6 +5,7 @@ not seen the detector (tests/data/safeguarding_messages.tsv, kept unchanged), sc
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,16 @@ def test_slang_misspellings_and_other_languages_name_their_kind(
 def test_idioms_and_ordinary_meanings_are_not_danger(detector: DangerDetector, text: str) -> None:
     assessment = detector.assess(text, 0.0)
     assert not assessment.urgent, detector.explain(text)
+
+
+@pytest.mark.parametrize("word", ["my son ", "kill ", "missing ", "a " * 3 + "threatening "])
+def test_a_message_of_telegrams_full_length_is_read_in_well_under_a_second(
+    detector: DangerDetector, word: str
+) -> None:
+    text = (word * 4096)[:4096]
+    started = time.perf_counter()
+    detector.assess(text, None)
+    assert time.perf_counter() - started < 1.0
 
 
 # ------------------------------------------------------------------ the model's score and unreadable text

@@ -55,8 +55,8 @@ def _id(row: Labelled) -> str:
 
 
 def test_every_kind_of_danger_has_signals_in_the_data(detector: DangerDetector) -> None:
-    assert {rules.kind for rules in detector._kinds} == set(DangerKind)
-    assert all(rules.signals for rules in detector._kinds)
+    assert {rules.kind for rules in detector.rules} == set(DangerKind)
+    assert all(rules.signals for rules in detector.rules)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_the_model_must_be_near_certain_to_overrule_an_ordinary_meaning_the_dete
     assert detector.assess(text, detector.idiom_threshold).model_urgent
 
 
-@pytest.mark.parametrize("text", ["مرحبا كيف حالك", "Здравствуйте", "我的孩子"])
+@pytest.mark.parametrize("text", ["مرحبا كيف حالك", "Здравствуйте", "我的孩子", "ok ابني في المستشفى"])
 def test_a_message_in_a_script_the_bot_cannot_read_is_urgent_even_without_the_model(
     detector: DangerDetector, text: str
 ) -> None:

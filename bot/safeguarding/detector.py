@@ -20,7 +20,8 @@ Answering it with "sorry, I did not understand" could leave a child in danger wi
 general guidance (999, CEOP, Childline, NSPCC) and the offer to alert the school's staff, who can have it
 translated, costs a parent who only said hello one extra message. So such a message is treated as urgent
 (`model_urgent`), whatever the score, and whether the model has loaded or not. Text with no letters at
-all (emoji, numbers, punctuation) is not a message in a language and is left to the rest of the bot.
+all (emoji, numbers, punctuation) is not a message in a language and is left to the rest of the bot; a
+message mostly in another script with a Latin word or two ("ok", a name) counts as unreadable.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,10 @@ def _clean_chunk(chunk: str) -> list[str]:
 
 
 def is_unreadable(text: str) -> bool:
-    """Letters, but not one of them Latin: a message in a script the bot cannot read."""
-    tidied = unicodedata.normalize("NFKC", text).casefold()
-    has_letters = any(ch.isalpha() for ch in tidied)
-    return has_letters and not _LATIN_LETTER.search(_strip_latin_accents(tidied).translate(_SPECIAL_LATIN))
+    """Mostly letters of a script the bot cannot read ("ok ابني في المستشفى" too, not just pure Arabic)."""
+    tidied = _strip_latin_accents(unicodedata.normalize("NFKC", text).casefold()).translate(_SPECIAL_LATIN)
+    letters = sum(ch.isalpha() for ch in tidied)
+    return letters > 0 and len(_LATIN_LETTER.findall(tidied)) * 2 < letters
 
 
 class DangerDataError(ValueError):
@@ -275,6 +276,10 @@ class DangerDetector:
         model_urgent = is_unreadable(text) or (urgent_score is not None and urgent_score >= threshold)
         return DangerAssessment(model_urgent=model_urgent)
 
+    @property
+    def rules(self) -> tuple[KindRules, ...]:
+        return self._kinds
+
     def kinds(self, text: str) -> set[DangerKind]:
         return set(self._found(self.prepare(text)))
 
@@ -299,7 +304,7 @@ class DangerDetector:
         return _nearest(word, self._vocabulary) or word
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _nearest(word: str, vocabulary: tuple[str, ...]) -> str | None:
     limit = 2 if len(word) >= 11 else 1
     candidates = [v for v in vocabulary if v[0] == word[0]]

@@ -15,6 +15,7 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
+from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
@@ -105,6 +106,7 @@ def _reason(error: SQLAlchemyError) -> str:
 def build_services(
     settings: Settings, schools: Schools, nlu: NluClient | None = None, *, background_nlu: bool = False
 ) -> Services:
+    default_detector()  # the danger data is read now: a broken dangers.yml stops the bot here
     db = open_database(settings)
     sessions = session_factory(db)
     store = SqlStateStore(sessions)

@@ -1,35 +1,22 @@
-"""A safety net under the classifier: words that mean a child may be in danger.
+"""The engine's old entry points to the safety net, now thin shims over the danger detector.
 
-A missed danger message is the worst error the bot can make, so a message with these words is never
-answered as small talk, whatever the model says, and any other answer to it starts with the emergency line.
+`bot.safeguarding.detector` holds the danger data and the matcher; the engine will call the
+safeguarding gate (`bot.safeguarding.SafeguardingGate`) directly, and then these two go.
 """
 
 from __future__ import annotations
 
-import re
-
 from bot.nlu.client import NluResult
+from bot.safeguarding.detector import default_detector
 
-URGENT_HINT_CONFIDENCE = 0.15
-"""An urgent_safeguarding score this high, even when not the top intent, earns the emergency line."""
-
-_DANGER = re.compile(
-    r"\b("
-    r"nudes?|naked|sexual|sexting|sext|sextort\w*|groom(?:ed|ing|er)?|paedo\w*|pedo\w*|"
-    r"kill (?:him|her|them)sel(?:f|ves)|suicid\w*|self[- ]?harm\w*|cutting (?:him|her|them)sel(?:f|ves)|"
-    r"end (?:his|her|their) life|overdose|"
-    r"(?:gone|is|went|been) missing|ran away from home|"
-    r"threaten\w* to (?:kill|stab|hurt|rape)|stab|"
-    r"blackmail\w*|send (?:him|her|them) (?:pics|pictures|photos)|"
-    r"meet (?:up )?with (?:a|an|some) (?:man|adult|stranger)"
-    r")\b",
-    re.IGNORECASE,
-)
+URGENT_INTENT = "urgent_safeguarding"
 
 
 def mentions_danger(text: str) -> bool:
-    return _DANGER.search(text) is not None
+    """The detector names a kind of danger in the text (the model not asked)."""
+    return bool(default_detector().kinds(text))
 
 
 def needs_emergency_line(text: str, nlu: NluResult) -> bool:
-    return mentions_danger(text) or nlu.confidence_of("urgent_safeguarding") >= URGENT_HINT_CONFIDENCE
+    """The gate finds the text urgent, from the detector or the model's urgent score."""
+    return default_detector().assess(text, nlu.confidence_of(URGENT_INTENT)).urgent

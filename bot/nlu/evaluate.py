@@ -32,8 +32,8 @@ class Report:
     confusions: list[tuple[str, str, int]]
     urgent_recall: float | None
     urgent_guided: float | None
-    """Share of urgent messages that get the emergency guidance: classified urgent, or caught by the
-    bot's safety net (danger words, or an urgent score above its hint threshold)."""
+    """Share of urgent messages that get the emergency guidance: classified urgent, or found urgent by
+    the safeguarding gate (the danger detector, or an urgent score at or above its threshold)."""
     oos_as_policy: float | None
     errors: list[tuple[Example, str]] = field(default_factory=list)
 
@@ -64,8 +64,9 @@ async def predict(nlu: NluClient, examples: Sequence[Example]) -> list[NluResult
 
 def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Report:
     """Figures for gold `examples` against the model's results (or bare predicted intent names)."""
-    from bot.dialogue.safety import needs_emergency_line
+    from bot.safeguarding.detector import default_detector
 
+    gate = default_detector()
     results = [p if isinstance(p, NluResult) else NluResult(p, 1.0) for p in parsed]
     predicted = [normalise(r.intent) for r in results]
     from sklearn.metrics import f1_score
@@ -78,7 +79,7 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
     confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     oos = [p for g, p in zip(gold, predicted, strict=True) if g == OUT_OF_SCOPE]
     urgent = [
-        r.intent == URGENT or needs_emergency_line(ex.text, r)
+        r.intent == URGENT or gate.assess(ex.text, r.confidence_of(URGENT)).urgent
         for ex, g, r in zip(examples, gold, results, strict=True)
         if g == URGENT
     ]
@@ -102,7 +103,7 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
         f"accuracy:                 {report.accuracy:.3f}",
         f"macro-F1:                 {report.macro_f1:.3f}",
         f"urgent_safeguarding recall: {_maybe(report.urgent_recall)}",
-        f"urgent messages given emergency guidance (model + safety net): {_maybe(report.urgent_guided)}",
+        f"urgent messages given emergency guidance (model + gate): {_maybe(report.urgent_guided)}",
         f"out-of-scope answered as policy: {_maybe(report.oos_as_policy)}",
         "",
         "per-intent recall:",

@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.dialogue.safety import mentions_danger
+from bot.safeguarding.detector import default_detector
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
 from bot.telegram.locks import KeyedLocks
@@ -51,7 +51,9 @@ class ParentHandlers:
         message = update.effective_message
         if message is None or message.text is None or update.effective_user is None:
             return
-        if not await self._admit(update, context, urgent=mentions_danger(message.text)):
+        # A message naming a danger is never held back by the flood limit.
+        urgent = bool(default_detector().kinds(message.text))
+        if not await self._admit(update, context, urgent=urgent):
             return
         await self._converse(update, context, message.text)
 

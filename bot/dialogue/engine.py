@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot.config import School, Schools
 from bot.dialogue.flows import INTENT_FLOWS, YES_NO_STEPS, CaseRecords, Flow, HandoffFlows, is_cancel
-from bot.dialogue.intents import ALL_INTENTS, CODE_QUESTIONS, HANDOFF_INTENTS, OUT_OF_SCOPE, URGENT
+from bot.dialogue.intents import (
+    ALL_INTENTS,
+    CODE_QUESTIONS,
+    HANDOFF_INTENTS,
+    OUT_OF_SCOPE,
+    POSTING_QUESTIONS,
+    URGENT,
+)
 from bot.dialogue.messages import Button, Reply, without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.safety import mentions_danger, needs_emergency_line
@@ -208,7 +215,7 @@ class DialogueEngine:
     def _topic_answer(self, intent: str, turn: Turn) -> Reply:
         answer = turn.say(f"utter_{intent}")
         platform = turn.nlu.entity("platform")
-        if intent in CODE_QUESTIONS and platform in PLATFORM_NAMES:
+        if intent in POSTING_QUESTIONS and platform in PLATFORM_NAMES:
             note = turn.say("utter_platform_note").text
             answer = Reply(f"{answer.text}\n\n{note}", answer.buttons)
         return answer

@@ -116,7 +116,7 @@ class HandoffFlows:
         flow = INTENT_FLOWS[intent]
         turn.state.flow = {"name": flow.value, "step": STEPS[flow][0], "school_id": turn.state.school_id}
         intro: list[Reply] = []
-        if flow in (Flow.COMPLAINT, Flow.BREACH, Flow.GENERAL) and not offer_accepted:
+        if flow in (Flow.COMPLAINT, Flow.CYBERBULLYING, Flow.BREACH, Flow.GENERAL) and not offer_accepted:
             guidance = turn.say(f"utter_{intent}")
             intro.append(Reply(guidance.text))  # its buttons would lead away from the offer below
         if offer_accepted and flow is not Flow.CYBERBULLYING:

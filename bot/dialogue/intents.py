@@ -21,6 +21,21 @@ CODE_QUESTIONS = frozenset(
 )
 """Questions about the code: answered from domain.yml, citing the code's section."""
 
+POSTING_QUESTIONS = frozenset(
+    {
+        "code_scope",
+        "post_about_staff",
+        "complain_online",
+        "share_misinformation",
+        "contact_staff_social",
+        "group_chats",
+        "removal_request",
+    }
+)
+"""Code questions about what a parent posts or sends: a platform they name gets the line saying the
+code covers all forms of social media, that one included. Not the others: the code covers what parents
+post, not how schools read messages, what laws say, or how children behave online."""
+
 HANDOFF_INTENTS = frozenset(
     {"how_to_complain", "report_cyberbullying", "report_breach", "human_handoff", "urgent_safeguarding"}
 )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Schools, load_schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
+from bot.dialogue.safety import WordListGate
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu
 from bot.nlu.model import ProjectPaths, ensure_model
@@ -78,6 +79,7 @@ def make_engine(
             schools=schools,
             store=SqlStateStore(sessions),
             cases=CaseStore(sessions),
+            gate=WordListGate(),
         )
 
     return make

@@ -11,6 +11,7 @@ from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.dialogue.safety import WordListGate
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
@@ -103,10 +104,7 @@ async def test_no_to_the_handoff_offer_hands_nothing_over(
 
 
 def engine_vars(engine: DialogueEngine) -> dict[str, str]:
-    from bot.dialogue.state import ParentState
-    from bot.nlu.client import NluResult
-
-    return dict(engine._turn(PARENT, ParentState(), NluResult("deny", 1.0)).variables)
+    return engine.variables(None)
 
 
 async def test_yes_without_a_question_pending_is_not_a_handoff(engine: DialogueEngine) -> None:
@@ -214,6 +212,7 @@ async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_w
         schools=schools,
         store=SqlStateStore(sessions),
         cases=CaseStore(sessions),
+        gate=WordListGate(),
     )
     try:
         danger = await asyncio.wait_for(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from bot.nlu.client import NluResult
+from bot.safeguarding import DangerAssessment
 
 URGENT_HINT_CONFIDENCE = 0.15
 """An urgent_safeguarding score this high, even when not the top intent, earns the emergency line."""
@@ -33,3 +34,17 @@ def mentions_danger(text: str) -> bool:
 
 def needs_emergency_line(text: str, nlu: NluResult) -> bool:
     return mentions_danger(text) or nlu.confidence_of("urgent_safeguarding") >= URGENT_HINT_CONFIDENCE
+
+
+URGENT_SCORE = 0.5
+"""The model's urgent_safeguarding score from which the word-list gate counts a message as urgent."""
+
+
+class WordListGate:
+    """The SafeguardingGate of the danger words above plus the model's urgent score: the wiring until the
+    danger detector (bot/safeguarding/detector.py) replaces it. It knows no kinds of danger, so it asks
+    for the general guidance (utter_urgent_safeguarding)."""
+
+    def assess(self, text: str, urgent_score: float | None) -> DangerAssessment:
+        model_urgent = urgent_score is not None and urgent_score >= URGENT_SCORE
+        return DangerAssessment(model_urgent=mentions_danger(text) or model_urgent)

@@ -178,7 +178,7 @@ class ParentState:
     """The handoff flow in progress, if any."""
     relay_case_id: int | None = None
     """While set, what the parent types goes to that case's staff thread."""
-    updated_at: datetime | None = None
+    updated_at: datetime | None = field(default=None, compare=False)
     """When the parent's row last changed (their last message, or a staff reply): read, never written."""
 
 

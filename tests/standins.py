@@ -74,8 +74,8 @@ def intent(name: str, confidence: float = 0.95) -> NluResult:
 class Clock:
     """A clock the test moves on: each reading is a microsecond later, like a real one."""
 
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(timezone.utc)
 
     def __call__(self) -> datetime:
         self.now += timedelta(microseconds=1)

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -50,7 +50,6 @@ RELAY_TIMEOUT = timedelta(hours=72)
 CHOOSE_SCHOOL = "choose_school"
 CHOOSE = "choose"
 PAYLOAD_NAMES = ALL_INTENTS | {CHOOSE_SCHOOL, CHOOSE}
-SMALL_TALK = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "bot_help", OUT_OF_SCOPE})
 ANSWERABLE_IN_FLOW = CODE_QUESTIONS | {"bot_help", "privacy_info"}
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -197,8 +196,12 @@ class DialogueEngine:
         model that is still loading: a child in danger does not wait for it)."""
         score: float | None = None
         if not text.strip().startswith("/") and self._nlu.is_ready():
-            turn.nlu = await self._nlu.parse(text)
-            score = turn.nlu.confidence_of(URGENT)
+            try:
+                turn.nlu = await self._nlu.parse(text)
+            except Exception as error:  # noqa: BLE001 - the gate still answers, on the text alone
+                log.warning("NLU parse failed before the safeguarding gate: %s", type(error).__name__)
+            else:
+                score = turn.nlu.confidence_of(URGENT)
         return self._gate.assess(text, score)
 
     async def _understand(self, text: str) -> NluResult:
@@ -433,12 +436,12 @@ class DialogueEngine:
         flow = turn.state.flow
         if flow is None:
             heard_lines = [(Author.PARENT, heard)] if heard is not None else []
-            return [*heard_lines, *((Author.BOT, text) for text in (r.text for r in replies))]
+            return [*heard_lines, *((Author.BOT, reply.text) for reply in replies)]
         if turn.new_flow and heard is not None:
             flow = flows.hear(flow, Author.PARENT, heard)
         if flow.step is not Step.CONSENT:
             flow = flows.hear(flow, Author.BOT, *said)
-        turn.state.flow = flow
+        turn.state.flow = replace(flow, updated_at=turn.now)  # the flow's lifetime counts from here
         return []
 
     # ---- cases: relay, status, forget ---------------------------------------------------------------------

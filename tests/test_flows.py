@@ -392,6 +392,33 @@ async def test_switching_flow_deletes_the_first_draft(
     assert all("complaint" not in line.text.lower() for line in flow.lines)
 
 
+async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evidence(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    for text in (BULLYING, "/deny", "They made a fake account with her photo", "instagram", "don't know"):
+        await engine.handle(PARENT, text)
+    evidence = await engine.handle(PARENT, "about a month, still going on")
+    assert "never screenshot, save or forward a nude" in evidence[-1].text.lower()
+    saved = await engine.handle_photo(PARENT, "file-1")
+    assert "1 so far" in saved[-1].text
+    await engine.handle_photo(PARENT, "file-2")
+    await engine.handle(PARENT, '/choose{"value": "done"}')
+    await engine.handle(PARENT, school_payload("riverside"))
+    summary = await engine.handle(PARENT, "mum@example.com")
+    assert "Screenshots: 2" in summary[-1].text
+    await engine.handle(PARENT, "/affirm")
+    [case] = await cases.parent_cases(PARENT)
+    full = await cases.get(case.id)
+    assert full is not None
+    assert (full.kind, full.attachments, full.details["where"]) == (
+        CaseKind.CYBERBULLYING,
+        ("file-1", "file-2"),
+        "instagram",
+    )
+    assert "[photo]" in [line.text for line in full.transcript]
+
+
 async def test_a_photo_outside_a_report_is_not_kept(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
 ) -> None:

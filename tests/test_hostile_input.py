@@ -367,7 +367,7 @@ async def test_a_10000_character_description_reaches_staff_in_full(bot: RunningB
 async def test_buttons_from_old_messages_get_a_clear_answer_and_file_nothing_twice(
     bot: RunningBot, schools: Schools
 ) -> None:
-    staff, _ = staff_chat(bot, schools)
+    staff, _ = staff_chat(bot, schools, "riverside")
     parent = bot.parent("Sam")
     welcome = await bot.say(parent, "/start")
     await bot.press(parent, welcome, "Oakfield Primary School")
@@ -376,9 +376,10 @@ async def test_buttons_from_old_messages_get_a_clear_answer_and_file_nothing_twi
 
     again = await bot.press(parent, welcome, "Riverside Academy")  # the first message's button, mid-flow
     assert again["text"], "answered"
+    assert any("this will go to Riverside Academy" in m["text"] for m in bot.server.sent_messages(parent.id))
     flow = (await bot.services.store.load(str(parent.id))).flow
     assert flow is not None
-    assert flow.step is Step.DESCRIBE
+    assert (flow.step, flow.school_id) == (Step.DESCRIBE, "riverside"), "a school tapped: the flow moves"
     assert flow.answer(Step.DESCRIBE) is None
     contact = await bot.say(parent, "Is there a uniform swap shop this term?")
     summary = await bot.press(parent, contact, "Reply in this chat")
@@ -512,11 +513,14 @@ async def test_one_parent_flooding_is_told_once_others_are_served_and_danger_sti
     assert sum(SLOW_DOWN in text for text in texts) == 1, texts
     assert any(text.startswith("If a child is in immediate danger, call 999 now") for text in texts)
     with session_factory(bot.services.db)() as session:
-        heard = session.scalars(
+        loose = session.scalars(
             select(ConversationMessage.text).where(
                 ConversationMessage.parent_id == str(flooder.id), ConversationMessage.author == Author.PARENT
             )
         ).all()
+    flow = (await bot.services.store.load(str(flooder.id))).flow
+    assert flow is not None, "the danger message began an urgent alert"
+    heard = [*loose, *(line.text for line in flow.lines if line.author is Author.PARENT)]
     assert FLOOD_BURST <= len(heard) <= FLOOD_BURST + 2, heard  # the burst, a refill at most, the danger
     assert "a man online keeps asking my daughter for nudes" in heard
     assert no_error_sent(bot, flooder.id, other.id)

@@ -148,19 +148,17 @@ class CaseStore:
                 parent_id=draft.parent_id,
                 parent_chat_id=draft.parent_chat_id,
                 staff_chat_id=draft.staff_chat_id,
+                attachments=[Attachment(parent_id=draft.parent_id, file_id=f) for f in draft.attachments],
             )
             session.add(case)
             session.flush()
-            # Exactly what the parent was shown at the consent step, and the flow's own screenshots.
+            # Exactly the lines the parent was shown at the consent step (the flow's own screenshots are
+            # attached above).
             session.add_all(
                 ConversationMessage(
                     parent_id=draft.parent_id, author=line.author, text=line.text, case_id=case.id
                 )
                 for line in draft.transcript
-            )
-            session.add_all(
-                Attachment(parent_id=draft.parent_id, file_id=file_id, case_id=case.id)
-                for file_id in draft.attachments
             )
             session.add(Delivery(kind="case_card", case_id=case.id, chat_id=draft.staff_chat_id))
             session.flush()

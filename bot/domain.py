@@ -144,6 +144,22 @@ class FlowState:
             "shown": self.shown,
         }
 
+    def tombstone(self) -> dict[str, str]:
+        """What the purge leaves of an expired draft: only its flow's name, so the parent's next message
+        can say that it expired (and nothing of what it held)."""
+        return {"expired": self.name.value}
+
+    @staticmethod
+    def expired_name(data: object) -> FlowName | None:
+        """The flow whose draft the purge deleted, when `data` is its tombstone."""
+        if (
+            isinstance(data, dict)
+            and set(data) == {"expired"}
+            and data["expired"] in FlowName._value2member_map_
+        ):
+            return FlowName(data["expired"])
+        return None
+
     @classmethod
     def from_json(cls, data: object) -> FlowState | None:
         """The stored flow; None for anything unreadable (an older format, a damaged value): no flow."""
@@ -178,6 +194,8 @@ class ParentState:
     """The handoff flow in progress, if any."""
     relay_case_id: int | None = None
     """While set, what the parent types goes to that case's staff thread."""
+    expired_flow: FlowName | None = field(default=None, compare=False)
+    """A flow whose draft the purge deleted since the parent last wrote: they are told once."""
     updated_at: datetime | None = field(default=None, compare=False)
     """When the parent's row last changed (their last message, or a staff reply): read, never written."""
 

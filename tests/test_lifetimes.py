@@ -56,9 +56,13 @@ async def test_expired_drafts_are_purged_with_their_text(
     assert counts.drafts == 1
     with sessions() as session:
         flows = dict(session.execute(select(Parent.id, Parent.flow)).tuples().all())
-    assert flows["old"] is None
+    assert flows["old"] == {"expired": "cyberbullying"}, "nothing of the draft is left"
     assert "Jo" in str(flows["fresh"])
     assert (await cases.purge(timedelta(hours=24), timedelta(days=365), flow_timeout=2 * HOUR)).drafts == 0
+    replies = await fresh.handle("old", "/code_overview")  # the next message says it expired, once
+    assert replies[0].text.startswith("Your unfinished Cyberbullying report from earlier was not sent")
+    again = await fresh.handle("old", "/code_overview")
+    assert not again[0].text.startswith("Your unfinished")
 
 
 async def _in_relay(

@@ -422,6 +422,11 @@ class DialogueEngine:
         flow = state.flow
         if flow is not None and flow.expired(turn.now, self._flow_timeout.total_seconds()):
             replies += self._drop_flow(turn, "utter_flow_expired")
+        elif state.expired_flow is not None:  # the purge deleted it already
+            kind_label = self._say(turn, f"utter_kind_{state.expired_flow.value}").text
+            replies.append(self._say(turn, "utter_flow_expired", kind_label=kind_label, photos="0"))
+            turn.aside += replies[-1:]
+            state.expired_flow = None
         seen = state.updated_at
         if state.relay_case_id is not None and seen and turn.now - as_utc(seen) > self._relay_timeout:
             state.relay_case_id = None

@@ -568,22 +568,20 @@ class CaseStore:
         return PurgeCounts(counts.messages, counts.attachments, counts.cases, drafts, relays)
 
     def _purge_drafts(self, timeout: timedelta) -> int:
-        """Expired drafts live in parents.flow (JSON): read, and cleared where their flow has expired."""
+        """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
+        only), so the parent's next message says it expired. Unreadable values and tombstones stay."""
         now = utcnow()
         with self._sessions.begin() as session:
             rows = session.execute(select(Parent.id, Parent.flow).where(Parent.flow.is_not(None))).all()
-            expired = [
-                parent_id
-                for parent_id, stored in rows
-                if stored is not None  # a JSON null
-                and (
-                    (flow := FlowState.from_json(stored)) is None
-                    or flow.expired(now, timeout.total_seconds())
-                )
-            ]
-            if expired:
-                session.execute(update(Parent).where(Parent.id.in_(expired)).values(flow=None))
-            return len(expired)
+            drafts = [(parent_id, FlowState.from_json(stored)) for parent_id, stored in rows]
+            for parent_id, flow in drafts:
+                if flow is not None and flow.expired(now, timeout.total_seconds()):
+                    session.execute(
+                        update(Parent).where(Parent.id == parent_id).values(flow=flow.tombstone())
+                    )
+            return sum(
+                1 for _, flow in drafts if flow is not None and flow.expired(now, timeout.total_seconds())
+            )
 
     def _end_relays(self, timeout: timedelta) -> int:
         with self._sessions.begin() as session:

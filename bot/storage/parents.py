@@ -54,6 +54,7 @@ class SqlStateStore:
                 pending=pending,
                 flow=FlowState.from_json(row.flow),
                 relay_case_id=row.relay_case_id,
+                expired_flow=FlowState.expired_name(row.flow),
                 updated_at=row.updated_at,
             )
 

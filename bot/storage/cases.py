@@ -524,16 +524,6 @@ class CaseStore:
 
     # ---- privacy ---------------------------------------------------------------------------------------
 
-    async def discard_pending_evidence(self, parent_id: str) -> None:
-        """A report was cancelled: its screenshots, not yet part of any case, are deleted."""
-        await asyncio.to_thread(self._discard_pending_evidence, parent_id)
-
-    def _discard_pending_evidence(self, parent_id: str) -> None:
-        with self._sessions.begin() as session:
-            session.execute(
-                delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None))
-            )
-
     async def forget_parent(self, parent_id: str) -> None:
         """/forget: the profile, and every message and photo not attached to a case (cases stay with
         the school, which the parent is told how to ask about)."""

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     schools_file: Path = Path("schools.yml")
     message_retention_hours: int = Field(24, ge=1)
     case_retention_days: int = Field(365, ge=1)
+    flow_timeout_minutes: int = Field(120, ge=1)
+    relay_timeout_hours: int = Field(72, ge=1)
     project_dir: Path = Path(".")
 
     class Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -16,7 +17,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
-from bot.storage.cases import CaseStore
+from bot.storage.cases import CaseStore, PurgeCounts
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
 
@@ -33,6 +34,16 @@ class Services:
     nlu: NluClient
     responses: ResponseBook
     engine: DialogueEngine
+
+    async def purge(self) -> PurgeCounts:
+        """The retention purge of SPEC §5 with this configuration (the hourly job and `parentbot purge`)."""
+        settings = self.settings
+        return await self.cases.purge(
+            timedelta(hours=settings.message_retention_hours),
+            timedelta(days=settings.case_retention_days),
+            flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
+            relay_timeout=timedelta(hours=settings.relay_timeout_hours),
+        )
 
     async def close(self) -> None:
         await self.nlu.close()
@@ -119,6 +130,9 @@ def build_services(
         schools=schools,
         store=store,
         cases=cases,
+        gate=default_detector(),
         retention_hours=settings.message_retention_hours,
+        flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
+        relay_timeout=timedelta(hours=settings.relay_timeout_hours),
     )
     return Services(settings, schools, db, store, cases, nlu, responses, engine)

@@ -18,6 +18,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu
 from bot.nlu.model import ProjectPaths, ensure_model
+from bot.safeguarding.detector import default_detector
 from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
@@ -78,6 +79,7 @@ def make_engine(
             schools=schools,
             store=SqlStateStore(sessions),
             cases=CaseStore(sessions),
+            gate=default_detector(),
         )
 
     return make

@@ -132,9 +132,7 @@ async def test_two_concurrent_workers_send_each_delivery_exactly_once(
 async def test_a_retry_after_a_failed_photo_does_not_post_the_card_again(world: World) -> None:
     photos = [world.server.user_sends_photo(world.parent) for _ in range(2)]
     file_ids = [photo["photo"][-1]["file_id"] for photo in photos]
-    for file_id in file_ids:
-        await world.store.add_attachment(str(world.parent.id), file_id)
-    case = await world.open_case()
+    case = await world.open_case(attachments=tuple(file_ids))
     world.server.inject_fault("sendPhoto", world.staff.id, kind="server_error", times=2, status=502)
 
     await drain(world, world.worker())

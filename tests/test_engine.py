@@ -12,6 +12,7 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
+from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
 
@@ -103,10 +104,7 @@ async def test_no_to_the_handoff_offer_hands_nothing_over(
 
 
 def engine_vars(engine: DialogueEngine) -> dict[str, str]:
-    from bot.dialogue.state import ParentState
-    from bot.nlu.client import NluResult
-
-    return dict(engine._turn(PARENT, ParentState(), NluResult("deny", 1.0)).variables)
+    return engine.variables(None)
 
 
 async def test_yes_without_a_question_pending_is_not_a_handoff(engine: DialogueEngine) -> None:
@@ -214,6 +212,7 @@ async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_w
         schools=schools,
         store=SqlStateStore(sessions),
         cases=CaseStore(sessions),
+        gate=default_detector(),
     )
     try:
         danger = await asyncio.wait_for(
@@ -231,3 +230,35 @@ async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_w
         release.set()
     answer = await asyncio.wait_for(question, 30)  # ...and is answered by it
     assert "(Code:" in _texts(answer)
+
+
+async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine, cases: CaseStore) -> None:
+    """A bullying report with a screenshot, declined; then a question for staff, accepted: the second
+    case carries nothing of the first."""
+    start = await engine.handle(PARENT, "/start")
+    await engine.handle(PARENT, next(b.payload for b in start[0].buttons if b.title == "Riverside Academy"))
+    await engine.handle(PARENT, "my daughter is being bullied on instagram by kids from her class")
+    for text in (
+        "/deny",
+        "They post mean comments about Amira",
+        "instagram",
+        "Year 8 girls",
+        "since September",
+    ):
+        await engine.handle(PARENT, text)
+    await engine.handle_photo(PARENT, "the-screenshot")
+    await engine.handle(PARENT, '/choose{"value": "done"}')
+    await engine.handle(PARENT, '/choose{"value": "chat"}')
+    await engine.handle(PARENT, "/deny")
+    await engine.handle(PARENT, "I want to speak to a member of staff about the dinner menu")
+    for text in ("/affirm", "Why is there no vegetarian option on Fridays?", '/choose{"value": "chat"}'):
+        await engine.handle(PARENT, text)
+    await engine.handle(PARENT, "/affirm")
+    [case] = await cases.parent_cases(PARENT)
+    full = await cases.get(case.id)
+    assert full is not None
+    transcript = "\n".join(line.text for line in full.transcript)
+    assert "vegetarian" in transcript
+    assert full.attachments == ()
+    for first in ("bullied", "Amira", "Year 8", "September"):
+        assert first not in transcript

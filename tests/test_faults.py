@@ -28,7 +28,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, SimChat, SimUser
+from bot.devserver import BotApiServer, SimChat, SimUser, report_handled_updates
 from bot.nlu.client import InProcessNlu, NluClient
 from bot.services import build_services, open_database
 from bot.staff import StaffOptions
@@ -74,6 +74,7 @@ async def bot_on(
         )
         services = build_services(settings, schools, nlu=nlu)
         app = build_application(services, staff_options=staff_options, flood=flood)
+        report_handled_updates(app, server)
         await app.initialize()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0.0, timeout=1)

@@ -1,265 +1,494 @@
-"""The handoff flows through the engine, with the real model and a real database (SPEC §4.3-§4.6, §5)."""
+"""The handoff flows as tables (SPEC §4.3-§4.6, issue 11): each flow's steps driven by its pure handlers,
+with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ast
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.dialogue.engine import DialogueEngine
+from bot.config import Schools
+from bot.dialogue import flows
+from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
 from bot.dialogue.messages import Reply
+from bot.dialogue.responses import ResponseBook
+from bot.domain import Author, CaseKind, ContactMethod, FlowName, FlowState, Priority, Step
 from bot.storage.cases import CaseStore
-from bot.storage.models import Attachment, Case, CaseKind, ConversationMessage, Delivery, Priority
+from bot.storage.models import Attachment, Case, ConversationMessage, Delivery
+from bot.storage.parents import SqlStateStore
+from tests.standins import StubNlu, intent, stub_engine
 
+ROOT = Path(__file__).resolve().parent.parent
 PARENT = "5550001"  # a Telegram user id: its private chat has the same id
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+OPEN = "open a case"
+DISCARD = "discard the draft"
+CHAT = '/choose{"value": "chat"}'
 
 
-def _text(replies: list[Reply]) -> str:
-    return "\n".join(r.text for r in replies)
+def school_payload(school_id: str) -> str:
+    return f'/choose_school{{"school":"{school_id}"}}'
 
 
-def _count(sessions: sessionmaker[Session], model: type) -> int:
+@pytest.fixture
+def ctx(responses: ResponseBook, schools: Schools) -> FlowContext:
+    def say(response: str, school_id: str | None, /, **extra: str) -> Reply:
+        school = schools.get(school_id)
+        variables = {"school_name": school.name if school else "your child's school", "school_phone": "0"}
+        return responses.render(response, {**variables, **extra})
+
+    return FlowContext(PARENT, schools, say, NOW)
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    flow: FlowName
+    school_id: str | None
+    steps: tuple[tuple[str, str | Step], ...]
+    """(what the parent sends, the step the flow is at afterwards, or OPEN / DISCARD)."""
+    summary: str | None = None
+
+
+SCRIPTS = [
+    Script("complaint", FlowName.COMPLAINT, "riverside", (
+        ("yes please", Step.DESCRIBE),
+        ("My son was given a detention for something he did not do.", Step.CONTACT),
+        ('/choose{"value": "phone"}', Step.CONTACT_DETAIL),
+        ("call me maybe", Step.CONTACT_DETAIL),
+        ("07700 900 123", Step.CONSENT),
+        ("/affirm", OPEN),
+    )),
+    Script("general, school not known", FlowName.GENERAL, None, (
+        ("/affirm", Step.SCHOOL),
+        (school_payload("oakfield"), Step.DESCRIBE),
+        ("When is the next parents evening?", Step.CONTACT),
+        (CHAT, Step.CONSENT),
+        ("yes", OPEN),
+    )),
+    Script("cyberbullying", FlowName.CYBERBULLYING, None, (
+        ("/deny", Step.DESCRIBE),
+        ("Girls in her class keep sending her horrible messages", Step.WHERE),
+        ('/choose{"value": "snapchat"}', Step.WHO),
+        ("two girls in year 7", Step.WHEN),
+        ("since last week", Step.EVIDENCE),
+        ('/choose{"value": "done"}', Step.SCHOOL),
+        ("Riverside Academy", Step.CONTACT),
+        ("mum@example.com", Step.CONSENT),
+        ("send it", OPEN),
+    )),
+    Script("breach, declined at consent", FlowName.BREACH, "oakfield", (
+        ("/affirm", Step.DESCRIBE),
+        ("Another parent is posting lies about a teacher", Step.WHERE),
+        ('/choose{"value": "facebook"}', Step.LINK),
+        ('/choose{"value": "skip"}', Step.CONTACT),
+        (CHAT, Step.CONSENT),
+        ("/deny", DISCARD),
+    )),
+    Script("offer declined", FlowName.COMPLAINT, "oakfield", (("no thanks", DISCARD),)),
+    Script("danger yes turns a bullying report urgent", FlowName.CYBERBULLYING, "oakfield", (
+        ("/affirm", Step.OFFER),
+        ("/affirm", Step.DESCRIBE),
+        ("An older boy is threatening my son", Step.CONTACT),
+        (CHAT, Step.CONSENT),
+        ("/affirm", OPEN),
+    )),
+    Script("urgent, school known: the first message is the description", FlowName.SAFEGUARDING, "oakfield", (
+        ("/affirm", Step.CONTACT),
+        (CHAT, Step.CONSENT),
+        ("/affirm", OPEN),
+    ), summary="my son says he wants to die"),
+    Script("urgent, school unknown: the school buttons are the offer", FlowName.SAFEGUARDING, None, (
+        (school_payload("hollybrook"), Step.CONTACT),
+        (CHAT, Step.CONSENT),
+        ("/affirm", OPEN),
+    ), summary="my daughter is missing since last night"),
+    Script("urgent alert declined", FlowName.SAFEGUARDING, None, (("/deny", DISCARD),), summary="x"),
+    Script("consent: anything but a plain yes asks again; edit goes back to the description",
+           FlowName.GENERAL, "oakfield", (
+        ("/affirm", Step.DESCRIBE),
+        ("Please ask Mr Jones to call me about Sam", Step.CONTACT),
+        (CHAT, Step.CONSENT),
+        ("yes but leave out his name", Step.CONSENT),
+        ('/choose{"value": "edit"}', Step.DESCRIBE),
+        ("Please ask the class teacher to call me", Step.CONSENT),
+        ("ok", OPEN),
+    )),
+]  # fmt: skip
+
+
+def play(ctx: FlowContext, script: Script) -> list[Outcome]:
+    outcome = flows.start(ctx, script.flow, script.school_id, summary=script.summary)
+    outcomes = [outcome]
+    for text, expected in script.steps:
+        assert outcome.flow is not None, f"{script.name}: the flow ended before {text!r}"
+        answered = flows.answer(ctx, outcome.flow, FlowInput(text))
+        assert answered is not None, f"{script.name}: {text!r} was not taken as an answer"
+        outcome = answered
+        outcomes.append(outcome)
+        if expected == OPEN:
+            assert outcome.flow is None
+            assert [type(d) for d in outcome.decisions] == [OpenCase], script.name
+        elif expected == DISCARD:
+            assert outcome.flow is None
+            assert [type(d) for d in outcome.decisions] == [DiscardDraft], script.name
+        else:
+            assert outcome.flow is not None
+            assert (outcome.flow.step, outcome.decisions) == (expected, ()), f"{script.name}: {text!r}"
+    return outcomes
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
+def test_each_flow_is_a_table_of_steps(ctx: FlowContext, script: Script) -> None:
+    outcomes = play(ctx, script)
+    assert all(outcome.replies or outcome.decisions for outcome in outcomes)
+
+
+def opened(ctx: FlowContext, script: Script) -> OpenCase:
+    decision = play(ctx, script)[-1].decisions[0]
+    assert isinstance(decision, OpenCase)
+    return decision
+
+
+def test_the_case_holds_what_the_flow_collected(ctx: FlowContext) -> None:
+    complaint = opened(ctx, SCRIPTS[0]).draft
+    assert (complaint.kind, complaint.priority, complaint.school_id) == (
+        CaseKind.COMPLAINT,
+        Priority.NORMAL,
+        "riverside",
+    )
+    assert (complaint.contact_method, complaint.contact_detail) == ("phone", "07700 900 123")
+    assert complaint.parent_chat_id == int(PARENT)
+    bullying = opened(ctx, SCRIPTS[2]).draft
+    assert bullying.details == {"where": "snapchat", "who": "two girls in year 7", "when": "since last week"}
+    assert (bullying.contact_method, bullying.contact_detail) == ("email", "mum@example.com")
+
+
+@pytest.mark.parametrize("script", SCRIPTS[6:8], ids=["school known", "school unknown"])
+def test_an_urgent_case_is_filed_in_three_taps_with_the_first_message_as_its_description(
+    ctx: FlowContext, script: Script
+) -> None:
+    draft = opened(ctx, script).draft
+    assert len(script.steps) == 3
+    assert all(text.startswith("/") for text, _ in script.steps), "every step is one tap"
+    assert (draft.kind, draft.priority) == (CaseKind.SAFEGUARDING, Priority.URGENT)
+    assert draft.summary == script.summary
+
+
+def test_the_urgent_offer_without_a_school_is_the_school_buttons_and_a_no(ctx: FlowContext) -> None:
+    offer = flows.start(ctx, FlowName.SAFEGUARDING, None, summary="x").replies[-1]
+    assert [b.title for b in offer.buttons][-1] == "Not now"
+    assert len(offer.buttons) == len(ctx.schools.schools) + 1
+
+
+def test_the_edited_description_replaces_the_old_one(ctx: FlowContext) -> None:
+    draft = opened(ctx, SCRIPTS[-1]).draft
+    assert draft.summary == "Please ask the class teacher to call me"
+
+
+def consent_flow(ctx: FlowContext, lines: int, photos: int = 0) -> FlowState:
+    flow = FlowState(FlowName.CYBERBULLYING, Step.CONTACT, NOW, NOW, "oakfield")
+    flow = flow.with_answer(Step.DESCRIBE, "They post mean comments")
+    flow = flows.hear(flow, Author.PARENT, *(f"line {n} " + "words " * 20 for n in range(lines)))
+    for n in range(photos):
+        flow = flows.add_photo(ctx, flow, f"file-{n}").flow or flow  # type: ignore[union-attr]
+    outcome = flows.answer(ctx, flow, FlowInput(CHAT))
+    assert outcome is not None
+    assert outcome.flow is not None
+    return outcome.flow
+
+
+def test_the_consent_step_shows_every_line_and_the_photo_count_and_sends_exactly_that(
+    ctx: FlowContext,
+) -> None:
+    flow = consent_flow(ctx, lines=3, photos=2)
+    summary = flows.prompt(ctx, flow)
+    assert all(f"line {n}" in summary.text for n in range(3))
+    assert "Screenshots: 2" in summary.text
+    later = flows.hear(flow, Author.PARENT, "[button: affirm]")
+    outcome = flows.answer(ctx, later, FlowInput("/affirm"))
+    assert outcome is not None
+    [decision] = outcome.decisions
+    assert isinstance(decision, OpenCase)
+    assert [line.text for line in decision.draft.transcript] == [line.text for line in flow.lines]
+    assert decision.draft.attachments == ("file-0", "file-1")
+
+
+def test_a_long_preview_comes_as_a_document_with_every_line(ctx: FlowContext) -> None:
+    flow = consent_flow(ctx, lines=40)
+    summary = flows.prompt(ctx, flow)
+    assert summary.document is not None
+    assert all(f"line {n} " in summary.document.text for n in range(40))
+    assert "40 messages, in the file above" in summary.text
+    assert len(summary.text) < flows.PREVIEW_LIMIT
+
+
+@pytest.mark.parametrize("text", ["yes", "Yes please", "y", "OK", "send it", "Yes, send it!", "/affirm"])
+def test_consent_is_a_button_or_an_exact_yes(ctx: FlowContext, text: str) -> None:
+    outcome = flows.answer(ctx, consent_flow(ctx, 1), FlowInput(text))
+    assert outcome is not None
+    assert [type(d) for d in outcome.decisions] == [OpenCase]
+
+
+@pytest.mark.parametrize(
+    "text", ["yes but leave out his name", "yes, and add his teacher", "sure why not", "👍", "/greet"]
+)
+def test_anything_else_at_consent_asks_again_with_a_way_to_edit(ctx: FlowContext, text: str) -> None:
+    outcome = flows.answer(ctx, consent_flow(ctx, 1), FlowInput(text, intent="affirm"))
+    assert outcome is not None
+    assert outcome.decisions == ()
+    assert outcome.flow is not None
+    assert outcome.flow.step is Step.CONSENT
+    assert "Change the description" in [b.title for r in outcome.replies for b in r.buttons]
+
+
+def test_a_stored_flow_reads_back_the_same_and_unreadable_old_values_are_no_flow(ctx: FlowContext) -> None:
+    flow = consent_flow(ctx, 2, photos=1)
+    assert FlowState.from_json(flow.to_json()) == flow
+    assert flow.contact is ContactMethod.CHAT
+    for old in ({"name": "complaint", "step": "offer", "school_id": None}, {"name": "x"}, [], None, "junk"):
+        assert FlowState.from_json(old) is None
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_engine_and_flows_do_not_import_each_other_and_the_domain_imports_no_edge() -> None:
+    assert not any("engine" in name for name in _imports(ROOT / "bot/dialogue/flows.py"))
+    assert "bot.dialogue.flows" in _imports(ROOT / "bot/dialogue/engine.py") | {"bot.dialogue.flows"}
+    domain = _imports(ROOT / "bot/domain.py")
+    assert not {name for name in domain if name.startswith(("bot", "sqlalchemy", "telegram", "rasa"))}
+    flow_imports = _imports(ROOT / "bot/dialogue/flows.py")
+    assert not {
+        name for name in flow_imports if name.startswith(("bot.storage", "telegram", "rasa", "bot.nlu"))
+    }
+
+
+# ---- the engine carrying out the flows' decisions (stand-in NLU, real database) ---------------------------
+
+
+def count(sessions: sessionmaker[Session], model: type) -> int:
     with sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def _choose_school(engine: DialogueEngine, name: str = "Riverside Academy") -> None:
-    start = await engine.handle(PARENT, "/start")
-    payload = next(b.payload for b in start[0].buttons if b.title == name)
-    await engine.handle(PARENT, payload)
+BULLYING = "my daughter is being bullied on instagram and they post her photo"
+DINNER = "I want to speak to a member of staff about the dinner menu"
+NLU = {BULLYING: intent("report_cyberbullying"), DINNER: intent("human_handoff")}
 
 
-async def _file_general_case(engine: DialogueEngine, question: str) -> None:
-    """A question for the school, passed to staff with the parent's consent."""
-    await engine.handle(PARENT, "/human_handoff")
-    await engine.handle(PARENT, "/affirm")
-    await engine.handle(PARENT, question)
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    await engine.handle(PARENT, "/affirm")
-
-
-async def test_complaint_from_question_to_case_with_consent(
-    engine: DialogueEngine, cases: CaseStore, sessions: sessionmaker[Session]
+async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
 ) -> None:
-    await _choose_school(engine)
-    offer = await engine.handle(
-        PARENT, "i want to make a complaint about how the school handled my sons detention"
-    )
-    assert "riverside-academy.example.org.uk/complaints" in _text(offer)
-    assert [b.payload for b in offer[-1].buttons] == ["/affirm", "/deny"]
+    """Issue 11's scenario: a bullying report with a screenshot, declined; then an unrelated question
+    for staff, accepted. The second case's rows (what its staff card is built from) hold nothing of the
+    first."""
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    await engine.handle(PARENT, school_payload("riverside"))
+    for text in (BULLYING, "/deny", "Girls from her class post mean comments about Amira", "instagram",
+                 "Year 8 girls", "since September"):  # fmt: skip
+        await engine.handle(PARENT, text)
+    await engine.handle_photo(PARENT, "screenshot-of-the-bullying")
+    await engine.handle(PARENT, '/choose{"value": "done"}')
+    summary = await engine.handle(PARENT, CHAT)
+    assert "Screenshots: 1" in summary[-1].text
+    assert "Amira" in summary[-1].text
+    declined = await engine.handle(PARENT, "/deny")
+    assert "deleted" in declined[-1].text
+    assert (await SqlStateStore(sessions).load(PARENT)).flow is None
 
-    ask = await engine.handle(PARENT, "yes please")
-    assert "what is your concern" in ask[-1].text.lower()
-    contact = await engine.handle(PARENT, "My son was given a detention for something he did not do.")
-    assert [b.title for b in contact[-1].buttons] == ["Reply in this chat", "Phone me", "Email me"]
-    ask_phone = await engine.handle(PARENT, '/choose{"value": "phone"}')
-    assert "phone number" in ask_phone[-1].text
-    wrong = await engine.handle(PARENT, "call me maybe")
-    assert "doesn't look like a phone number" in wrong[-1].text
-    summary = await engine.handle(PARENT, "07700 900 123")
-
-    assert "Riverside Academy" in summary[-1].text
-    assert "detention for something he did not do" in summary[-1].text
-    assert "07700 900 123" in summary[-1].text
-    assert _count(sessions, Case) == 0, "nothing is shared before consent"
-
+    await engine.handle(PARENT, DINNER)
+    await engine.handle(PARENT, "/affirm")
+    await engine.handle(PARENT, "Why is there no vegetarian option on Fridays?")
+    consent = await engine.handle(PARENT, CHAT)
+    assert "Screenshots: none" in consent[-1].text
+    assert "Amira" not in consent[-1].text
     done = await engine.handle(PARENT, "/affirm")
     [case] = await cases.parent_cases(PARENT)
     assert case.reference in done[-1].text
-    assert case.kind is CaseKind.COMPLAINT
-    assert case.school_id == "riverside"
-    assert case.contact_method == "phone"
-    assert case.contact_detail == "07700 900 123"
-    assert case.parent_chat_id == int(PARENT)
+
     full = await cases.get(case.id)
     assert full is not None
-    assert any("detention" in line.text for line in full.transcript)
-    deliveries = await cases.deliveries(case.id)
-    assert [(d.kind, d.chat_id) for d in deliveries] == [("case_card", -1001000000003)]
+    assert full.attachments == ()
+    transcript = "\n".join(line.text for line in full.transcript)
+    assert DINNER in transcript
+    assert "vegetarian" in transcript
+    for first in ("bullied", "Amira", "Year 8", "September", "screenshot", "[photo]"):
+        assert first.lower() not in transcript.lower(), first
+    assert full.transcript[0].text == DINNER, "from the message that started the flow"
+    with sessions() as session:
+        attached = session.scalars(
+            select(ConversationMessage.text).where(ConversationMessage.case_id == case.id)
+        )
+        assert "\n".join(attached) == transcript
+    assert count(sessions, Attachment) == 0
 
 
-async def test_consent_refused_means_nothing_reaches_staff(
-    engine: DialogueEngine, sessions: sessionmaker[Session]
+async def test_the_transcript_is_exactly_the_lines_shown_at_consent(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
 ) -> None:
-    await _choose_school(engine)
-    await engine.handle(PARENT, "/human_handoff")
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    await engine.handle(PARENT, school_payload("oakfield"))
+    await engine.handle(PARENT, "what is the weather")  # before the flow: not part of it
+    await engine.handle(PARENT, DINNER)
     await engine.handle(PARENT, "/affirm")
-    await engine.handle(PARENT, "Could someone tell me who the form tutor is?")
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    refused = await engine.handle(PARENT, "/deny")
-    assert "haven't sent anything" in refused[-1].text
-    assert _count(sessions, Case) == 0
-    assert _count(sessions, Delivery) == 0
-
-
-async def test_cancel_anywhere_leaves_nothing_half_sent(
-    engine: DialogueEngine, sessions: sessionmaker[Session]
-) -> None:
-    await engine.handle(PARENT, "/report_cyberbullying")
-    await engine.handle(PARENT, "no")
-    await engine.handle(PARENT, "Girls in her class keep sending her horrible messages")
-    await engine.handle(PARENT, '/choose{"value": "snapchat"}')
-    await engine.handle(PARENT, "two girls in year 7")
-    await engine.handle(PARENT, "since last week")
-    await engine.handle_photo(PARENT, "photo-file-1")
-    assert _count(sessions, Attachment) == 1
-    cancelled = await engine.handle(PARENT, "stop")
-    assert "Nothing has been sent" in cancelled[-1].text
-    assert _count(sessions, Case) == 0
-    assert _count(sessions, Attachment) == 0, "the cancelled report's screenshots are deleted"
-    after = await engine.handle(PARENT, "/affirm")
-    assert "Which school" not in _text(after)
-
-
-async def test_a_restart_mid_flow_resumes_where_the_parent_was(
-    make_engine: Callable[[], DialogueEngine], cases: CaseStore
-) -> None:
-    first = make_engine()
-    await _choose_school(first, "Oakfield Primary School")
-    await first.handle(PARENT, "/report_breach")
-    await first.handle(PARENT, "/affirm")
-    await first.handle(PARENT, "Another parent is posting lies about Mrs Khan in the Year 4 Facebook group")
-
-    restarted = make_engine()
-    where = await restarted.handle(PARENT, '/choose{"value": "facebook"}')
-    assert "link" in where[-1].text.lower()
-    await restarted.handle(PARENT, '/choose{"value": "skip"}')
-    await restarted.handle(PARENT, '/choose{"value": "chat"}')
-    await restarted.handle(PARENT, "/affirm")
+    await engine.handle(PARENT, "Is the menu changing?")
+    consent = await engine.handle(PARENT, CHAT)
+    await engine.handle(PARENT, "/affirm")
     [case] = await cases.parent_cases(PARENT)
-    assert case.kind is CaseKind.BREACH
-    assert case.details == {"where": "facebook"}
-    assert case.school_id == "oakfield"
+    full = await cases.get(case.id)
+    assert full is not None
+    preview = consent[-1].text
+    for line in full.transcript:
+        prefix = "You: " if line.author is Author.PARENT else "Bot: "
+        assert prefix + line.text in preview
+    assert "weather" not in "\n".join(line.text for line in full.transcript)
+    assert [d.kind for d in await cases.deliveries(case.id)] == ["case_card"]
 
 
-async def test_a_question_mid_flow_is_answered_and_the_flow_carries_on(engine: DialogueEngine) -> None:
-    await _choose_school(engine)
-    await engine.handle(PARENT, "/how_to_complain")
-    replies = await engine.handle(PARENT, "can the school read my private whatsapp messages")
-    assert '(Code: "' in replies[0].text
-    assert "back to where we were" in replies[1].text.lower()
-    assert [b.payload for b in replies[-1].buttons] == ["/affirm", "/deny"]
-    ask = await engine.handle(PARENT, "yes")
-    assert "what is your concern" in ask[-1].text.lower()
-
-
-async def test_bullying_report_with_screenshots_becomes_a_case_with_evidence(
-    engine: DialogueEngine, cases: CaseStore
+@pytest.mark.parametrize("leave", ["/cancel", "stop", "/start"])
+async def test_leaving_a_flow_deletes_its_draft_at_once_and_says_so(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], leave: str
 ) -> None:
-    await engine.handle(PARENT, "my daughter is being bullied on instagram by kids from her class")
-    await engine.handle(PARENT, "/deny")  # no immediate danger
-    await engine.handle(PARENT, "They made a fake account with her photo and post mean comments")
-    await engine.handle(PARENT, "instagram")
-    await engine.handle(PARENT, "don't know")
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    for text in (BULLYING, "/deny", "Girls in her class keep sending her horrible messages", "snapchat",
+                 "two girls in year 7", "since last week"):  # fmt: skip
+        await engine.handle(PARENT, text)
+    await engine.handle_photo(PARENT, "photo-file-1")
+    left = await engine.handle(PARENT, leave)
+    assert any("deleted it, with its 1 screenshot" in r.text for r in left)
+    assert (await SqlStateStore(sessions).load(PARENT)).flow is None
+    assert count(sessions, Case) == count(sessions, Attachment) == 0
+    after = await engine.handle(PARENT, "/affirm")
+    assert "Which school" not in "\n".join(r.text for r in after)
+
+
+async def test_switching_flow_deletes_the_first_draft(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    await engine.handle(PARENT, school_payload("oakfield"))
+    await engine.handle(PARENT, "/how_to_complain")
+    await engine.handle(PARENT, "/affirm")
+    replies = await engine.handle(PARENT, "/report_cyberbullying")
+    assert any("Your unfinished Complaint was not sent" in r.text for r in replies)
+    flow = (await SqlStateStore(sessions).load(PARENT)).flow
+    assert flow is not None
+    assert flow.name is FlowName.CYBERBULLYING
+    assert all("complaint" not in line.text.lower() for line in flow.lines)
+
+
+async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evidence(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    for text in (BULLYING, "/deny", "They made a fake account with her photo", "instagram", "don't know"):
+        await engine.handle(PARENT, text)
     evidence = await engine.handle(PARENT, "about a month, still going on")
     assert "never screenshot, save or forward a nude" in evidence[-1].text.lower()
     saved = await engine.handle_photo(PARENT, "file-1")
     assert "1 so far" in saved[-1].text
     await engine.handle_photo(PARENT, "file-2")
-    school = await engine.handle(PARENT, '/choose{"value": "done"}')
-    await engine.handle(PARENT, next(b.payload for b in school[-1].buttons if b.title == "Riverside Academy"))
-    await engine.handle(PARENT, '/choose{"value": "email"}')
+    await engine.handle(PARENT, '/choose{"value": "done"}')
+    await engine.handle(PARENT, school_payload("riverside"))
     summary = await engine.handle(PARENT, "mum@example.com")
     assert "Screenshots: 2" in summary[-1].text
     await engine.handle(PARENT, "/affirm")
     [case] = await cases.parent_cases(PARENT)
     full = await cases.get(case.id)
     assert full is not None
-    assert full.kind is CaseKind.CYBERBULLYING
-    assert full.attachments == ("file-1", "file-2")
-    assert full.details["where"] == "instagram"
+    assert (full.kind, full.attachments, full.details["where"]) == (
+        CaseKind.CYBERBULLYING,
+        ("file-1", "file-2"),
+        "instagram",
+    )
+    assert "[photo]" in [line.text for line in full.transcript]
 
 
 async def test_a_photo_outside_a_report_is_not_kept(
-    engine: DialogueEngine, sessions: sessionmaker[Session]
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
 ) -> None:
+    engine = stub_engine(responses, schools, sessions)
     replies = await engine.handle_photo(PARENT, "file-x")
     assert "only keep photos as evidence inside a bullying report" in replies[0].text
-    assert _count(sessions, Attachment) == 0
+    assert count(sessions, Attachment) == 0
 
 
-async def test_danger_yes_gives_emergency_guidance_then_an_urgent_case(
-    engine: DialogueEngine, cases: CaseStore
+async def test_a_restart_mid_flow_resumes_where_the_parent_was(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
 ) -> None:
-    await _choose_school(engine, "Hollybrook Infant and Nursery School")
-    await engine.handle(PARENT, "/report_cyberbullying")
-    urgent = await engine.handle(PARENT, "/affirm")
-    assert "999" in urgent[0].text
-    assert "safeguarding staff" in urgent[-1].text
-    await engine.handle(PARENT, "/affirm")
-    await engine.handle(PARENT, "An older boy is threatening to share a photo of my son unless he pays")
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    done = await engine.handle(PARENT, "/affirm")
-    assert "URGENT" in done[-1].text
+    first = stub_engine(responses, schools, sessions)
+    await first.handle(PARENT, school_payload("oakfield"))
+    await first.handle(PARENT, "/report_breach")
+    await first.handle(PARENT, "/affirm")
+    await first.handle(PARENT, "Another parent is posting lies about Mrs Khan in the Year 4 Facebook group")
+    restarted = stub_engine(responses, schools, sessions)
+    where = await restarted.handle(PARENT, '/choose{"value": "facebook"}')
+    assert "link" in where[-1].text.lower()
+    await restarted.handle(PARENT, '/choose{"value": "skip"}')
+    await restarted.handle(PARENT, CHAT)
+    await restarted.handle(PARENT, "/affirm")
     [case] = await cases.parent_cases(PARENT)
-    assert case.priority is Priority.URGENT
-    assert case.kind is CaseKind.SAFEGUARDING
+    assert (case.kind, case.details, case.school_id) == (CaseKind.BREACH, {"where": "facebook"}, "oakfield")
 
 
-async def test_an_urgent_message_gets_guidance_before_the_offer(engine: DialogueEngine) -> None:
-    replies = await engine.handle(
-        PARENT, "someone online is asking my 11 year old to meet him and send pictures"
-    )
-    assert "999" in replies[0].text
-    assert "CEOP" in replies[0].text
-    assert "safeguarding staff" in replies[-1].text
+async def test_school_during_a_flow_moves_the_flow_to_the_chosen_school(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    await engine.handle(PARENT, school_payload("oakfield"))
+    await engine.handle(PARENT, "/human_handoff")
+    await engine.handle(PARENT, "/affirm")
+    asked = await engine.handle(PARENT, "/school")
+    assert "Riverside Academy" in [b.title for b in asked[-1].buttons]
+    moved = await engine.handle(PARENT, school_payload("riverside"))
+    assert "this will go to Riverside Academy" in moved[0].text
+    assert "What would you like to ask" in moved[-1].text
+    await engine.handle(PARENT, "Is there a uniform swap shop?")
+    consent = await engine.handle(PARENT, CHAT)
+    assert "Riverside Academy" in consent[-1].text
+    await engine.handle(PARENT, "/affirm")
+    [case] = await cases.parent_cases(PARENT)
+    assert case.school_id == "riverside"
+    assert count(sessions, Delivery) == 1
 
 
-async def test_danger_words_in_the_middle_of_a_flow_escalate(engine: DialogueEngine) -> None:
-    await engine.handle(PARENT, "/how_to_complain")
-    replies = await engine.handle(PARENT, "actually a man is sending my daughter sexual messages")
-    assert "999" in replies[0].text
-
-
-async def test_status_lists_the_parents_cases(engine: DialogueEngine, cases: CaseStore) -> None:
+async def test_status_and_forget(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     assert "no cases" in (await engine.handle(PARENT, "/status"))[0].text
-    await _choose_school(engine)
-    await _file_general_case(engine, "When is the next parents evening?")
+    for text in (
+        school_payload("oakfield"),
+        DINNER,
+        "/affirm",
+        "Please call me about the trip",
+        CHAT,
+        "/affirm",
+    ):
+        await engine.handle(PARENT, text)
     [case] = await cases.parent_cases(PARENT)
     status = await engine.handle(PARENT, "/status")
     assert case.reference in status[0].text
     assert "waiting for staff" in status[0].text
-
-
-async def test_forget_removes_profile_and_loose_messages_but_keeps_cases(
-    engine: DialogueEngine, cases: CaseStore, sessions: sessionmaker[Session]
-) -> None:
-    await _choose_school(engine)
-    await _file_general_case(engine, "Please call me about the school trip")
-    await engine.handle(PARENT, "what is the code about")
-    with sessions() as session:
-        loose = session.scalar(
-            select(func.count()).where(
-                ConversationMessage.parent_id == PARENT, ConversationMessage.case_id.is_(None)
-            )
-        )
-    assert loose
-
     await engine.handle(PARENT, "/forget")
     with sessions() as session:
         remaining = session.scalars(
             select(ConversationMessage).where(ConversationMessage.parent_id == PARENT)
-        ).all()
-    assert remaining
-    assert all(m.case_id is not None for m in remaining)
+        )
+        assert all(m.case_id == case.id for m in remaining)
     assert len(await cases.parent_cases(PARENT)) == 1
-
-
-async def test_staff_reply_opens_a_relay_and_the_parents_answer_goes_to_the_case(
-    engine: DialogueEngine, cases: CaseStore
-) -> None:
-    await _choose_school(engine)
-    await _file_general_case(engine, "Who do I speak to about the class WhatsApp?")
-    [case] = await cases.parent_cases(PARENT)
-
-    assert await cases.staff_reply(case.id, "Mrs Patel", "Hello, could you tell me which class?")
-    relayed = await engine.handle(PARENT, "It's Year 5, Oak class")
-    assert case.reference in relayed[0].text
-    kinds = [(d.kind, d.payload.get("text")) for d in await cases.deliveries(case.id)]
-    assert ("parent_reply", "It's Year 5, Oak class") in kinds
-
-    stopped = await engine.handle(PARENT, "/done")
-    assert case.reference in stopped[0].text
-    normal = await engine.handle(PARENT, "/privacy")
-    assert "24 hours" in normal[0].text

@@ -25,6 +25,7 @@ from bot.config import Schools
 from bot.devserver import SimChat, SimUser
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
+from bot.domain import Step
 from bot.nlu.client import InProcessNlu
 from bot.storage.cases import CaseStore
 from bot.storage.database import session_factory
@@ -126,7 +127,7 @@ async def to_step(engine: DialogueEngine, sessions: Any, parent_id: str, step: s
         await engine.handle(parent_id, text)
     flow = (await SqlStateStore(sessions).load(parent_id)).flow
     assert flow is not None
-    assert flow["step"] == step
+    assert flow.step.value == step
 
 
 # ---- the engine alone ------------------------------------------------------------------------------------
@@ -149,13 +150,14 @@ async def test_any_text_in_the_middle_of_a_handoff_gets_a_clear_answer_and_store
     await to_step(engine, sessions, parent_id, step)
     assert_clear_answer(await engine.handle(parent_id, text))
     state = await SqlStateStore(sessions).load(parent_id)
-    assert "\x00" not in json.dumps(state.flow or {}, ensure_ascii=False)
+    assert "\x00" not in json.dumps(state.flow.to_json() if state.flow else {}, ensure_ascii=False)
     with sessions() as session:
         heard = session.scalars(
             select(ConversationMessage.text).where(ConversationMessage.parent_id == parent_id)
         ).all()
-    assert heard, "the turn is kept for a transcript"
-    assert not any("\x00" in line for line in heard)
+    in_flow = [line.text for line in state.flow.lines] if state.flow else []
+    assert heard or in_flow, "the turn is kept (in the flow's own transcript while a flow is on)"
+    assert not any("\x00" in line for line in [*heard, *in_flow])
 
 
 @PROPERTY
@@ -181,7 +183,7 @@ async def test_yes_in_a_script_or_emoji_the_model_cannot_read_asks_again(
     parent_id = f"y{next(_parents)}"
     await to_step(engine, sessions, parent_id, "consent")
     replies = await engine.handle(parent_id, text)
-    assert replies[0].text.startswith("Sorry, I need you to pick one of the options")
+    assert replies[0].text.startswith("I'll only send it if you tap")
     assert "Yes, send it" in [b.title for r in replies for b in r.buttons]
     assert await cases.parent_cases(parent_id) == []
     [case_reply] = await engine.handle(parent_id, "/affirm")
@@ -200,7 +202,7 @@ async def test_a_button_from_an_older_message_is_not_taken_as_the_description(
     assert_clear_answer(await engine.handle(parent_id, stale))
     flow = (await SqlStateStore(sessions).load(parent_id)).flow
     assert flow is not None
-    assert "summary" not in flow, flow
+    assert flow.answer(Step.DESCRIBE) is None, flow
 
 
 async def test_control_characters_are_removed_and_the_rest_kept_verbatim(
@@ -353,7 +355,7 @@ async def test_a_10000_character_description_reaches_staff_in_full(bot: RunningB
     long_text = ("On Monday the class chat turned on my son again. " * 300)[:9_990] + " THE END"
     assert len(long_text) == 9_998
     summary = await to_consent(bot, parent, long_text)
-    assert all(len(m["text"]) <= 4096 for m in bot.server.sent_messages(parent.id))
+    assert all(len(m.get("text", "")) <= 4096 for m in bot.server.sent_messages(parent.id))
     await bot.press(parent, summary, "Yes, send it")
     [case] = await bot.services.cases.parent_cases(str(parent.id))
     await bot.server.wait_for_message(staff.id, lambda m: case.reference in m.get("text", ""), 15)
@@ -365,7 +367,7 @@ async def test_a_10000_character_description_reaches_staff_in_full(bot: RunningB
 async def test_buttons_from_old_messages_get_a_clear_answer_and_file_nothing_twice(
     bot: RunningBot, schools: Schools
 ) -> None:
-    staff, _ = staff_chat(bot, schools)
+    staff, _ = staff_chat(bot, schools, "riverside")
     parent = bot.parent("Sam")
     welcome = await bot.say(parent, "/start")
     await bot.press(parent, welcome, "Oakfield Primary School")
@@ -374,10 +376,11 @@ async def test_buttons_from_old_messages_get_a_clear_answer_and_file_nothing_twi
 
     again = await bot.press(parent, welcome, "Riverside Academy")  # the first message's button, mid-flow
     assert again["text"], "answered"
+    assert any("this will go to Riverside Academy" in m["text"] for m in bot.server.sent_messages(parent.id))
     flow = (await bot.services.store.load(str(parent.id))).flow
     assert flow is not None
-    assert flow["step"] == "describe"
-    assert "summary" not in flow
+    assert (flow.step, flow.school_id) == (Step.DESCRIBE, "riverside"), "a school tapped: the flow moves"
+    assert flow.answer(Step.DESCRIBE) is None
     contact = await bot.say(parent, "Is there a uniform swap shop this term?")
     summary = await bot.press(parent, contact, "Reply in this chat")
     await bot.press(parent, summary, "Yes, send it")
@@ -510,17 +513,21 @@ async def test_one_parent_flooding_is_told_once_others_are_served_and_danger_sti
     assert sum(SLOW_DOWN in text for text in texts) == 1, texts
     assert any(text.startswith("If a child is in immediate danger, call 999 now") for text in texts)
     with session_factory(bot.services.db)() as session:
-        heard = session.scalars(
+        loose = session.scalars(
             select(ConversationMessage.text).where(
                 ConversationMessage.parent_id == str(flooder.id), ConversationMessage.author == Author.PARENT
             )
         ).all()
+    flow = (await bot.services.store.load(str(flooder.id))).flow
+    assert flow is not None, "the danger message began an urgent alert"
+    heard = [*loose, *(line.text for line in flow.lines if line.author is Author.PARENT)]
     assert FLOOD_BURST <= len(heard) <= FLOOD_BURST + 2, heard  # the burst, a refill at most, the danger
     assert "a man online keeps asking my daughter for nudes" in heard
     assert no_error_sent(bot, flooder.id, other.id)
 
     await asyncio.sleep(3.2)  # one message's worth refills
-    assert "24 hours" in (await bot.say(flooder, "/privacy"))["text"]
+    await bot.say(flooder, "/privacy")  # answered, then the alert offer is asked again
+    assert any("24 hours" in m["text"] for m in bot.server.sent_messages(flooder.id)[-3:])
     assert sum(SLOW_DOWN in m["text"] for m in bot.server.sent_messages(flooder.id)) == 1
 
 

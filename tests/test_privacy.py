@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.domain import TranscriptEntry
 from bot.storage import database
 from bot.storage.cases import CaseDraft, CaseStore, utcnow
 from bot.storage.models import Attachment, Author, Case, CaseKind, CaseMessage, ConversationMessage, Priority
@@ -32,7 +33,7 @@ def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[session
         db.dispose()
 
 
-def _draft(parent: str) -> CaseDraft:
+def _draft(parent: str, *lines: str, photos: tuple[str, ...] = ()) -> CaseDraft:
     return CaseDraft(
         parent_id=parent,
         parent_chat_id=None,
@@ -42,6 +43,8 @@ def _draft(parent: str) -> CaseDraft:
         priority=Priority.NORMAL,
         summary="a question",
         contact_method="chat",
+        transcript=tuple(TranscriptEntry(Author.PARENT, line) for line in lines),
+        attachments=photos,
     )
 
 
@@ -58,9 +61,7 @@ def _count(sessions: sessionmaker[Session], model: type) -> int:
 
 async def test_old_loose_messages_go_and_case_transcripts_stay(sessions: sessionmaker[Session]) -> None:
     store = CaseStore(sessions)
-    await store.record("p1", [(Author.PARENT, "hello"), (Author.BOT, "hi")])
-    await store.add_attachment("p1", "file-a")
-    await store.open_case(_draft("p1"))  # attaches both lines and the photo
+    await store.open_case(_draft("p1", "hello", "hi", photos=("file-a",)))  # its own lines and photo
     await store.record("p1", [(Author.PARENT, "later"), (Author.BOT, "answer")])
     await store.add_attachment("p1", "file-b")
     _age(sessions, ConversationMessage, timedelta(hours=25))
@@ -86,8 +87,7 @@ async def test_resolved_cases_past_retention_are_deleted_with_everything_in_them
     sessions: sessionmaker[Session],
 ) -> None:
     store = CaseStore(sessions)
-    await store.record("p1", [(Author.PARENT, "old concern")])
-    old = await store.open_case(_draft("p1"))
+    old = await store.open_case(_draft("p1", "old concern"))
     await store.staff_reply(old.id, "Mr Shah", "thanks")
     await store.resolve(old.id, 1, "Mr Shah")
     _age(sessions, Case, timedelta(days=400))

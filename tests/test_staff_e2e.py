@@ -15,6 +15,7 @@ import pytest
 
 from bot.config import Schools, Settings
 from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile, report_handled_updates
+from bot.domain import TranscriptEntry
 from bot.nlu.client import InProcessNlu
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
@@ -158,12 +159,13 @@ async def world(nlu: InProcessNlu, schools: Schools, tmp_path: Path) -> AsyncIte
 async def test_a_new_case_posts_its_card_with_transcript_evidence_and_buttons(world: StaffWorld) -> None:
     staff = world.staff_chat()
     photo = world.server.user_sends_photo(world.member, chat=staff)
-    await world.cases.add_attachment(str(world.parent.id), photo["photo"][-1]["file_id"])
-    await world.cases.record(
-        str(world.parent.id),
-        [(Author.PARENT, "kids keep sending my son *nasty* <i>messages</i>"), (Author.BOT, "I'm sorry.")],
+    case = await world.open_case(
+        attachments=(photo["photo"][-1]["file_id"],),
+        transcript=(
+            TranscriptEntry(Author.PARENT, "kids keep sending my son *nasty* <i>messages</i>"),
+            TranscriptEntry(Author.BOT, "I'm sorry."),
+        ),
     )
-    case = await world.open_case()
 
     card = await world.card(case, staff)
     text = card["text"]
@@ -400,9 +402,11 @@ def _reminders(world: StaffWorld, staff: SimChat) -> list[JsonDict]:
 
 async def test_a_long_transcript_goes_as_a_document_replying_to_the_card(world: StaffWorld) -> None:
     staff = world.staff_chat()
-    lines = [(Author.PARENT if n % 2 else Author.BOT, f"line {n:02d} " + "blah " * 20) for n in range(60)]
-    await world.cases.record(str(world.parent.id), lines)
-    case = await world.open_case()
+    lines = tuple(
+        TranscriptEntry(Author.PARENT if n % 2 else Author.BOT, f"line {n:02d} " + "blah " * 20)
+        for n in range(60)
+    )
+    case = await world.open_case(transcript=lines)
 
     card = await world.card(case, staff)
     assert "60 lines, too long to show here" in card["text"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ from sqlalchemy import Engine, text
 
 from bot.config import ConfigError
 from bot.dialogue.state import ParentState, Pending
+from bot.domain import FlowName, FlowState, Step
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import Base
 from bot.storage.parents import SqlStateStore
 from tests.databases import database_url
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -79,15 +83,14 @@ async def test_saving_again_updates_the_one_row_and_its_time(db: Engine) -> None
     with db.connect() as connection:
         first = connection.execute(text("SELECT updated_at FROM parents WHERE id = '9'")).scalar_one()
     await asyncio.sleep(1.1)  # SQLite's CURRENT_TIMESTAMP counts whole seconds
-    await store.save(
-        "9", ParentState(school_id="riverside", fallback_streak=2, flow={"name": "complaint", "step": 1})
-    )
+    flow = FlowState(FlowName.COMPLAINT, Step.DESCRIBE, NOW, NOW, "riverside", photos=("file-1",))
+    await store.save("9", ParentState(school_id="riverside", fallback_streak=2, flow=flow))
     with db.connect() as connection:
         rows = connection.execute(text("SELECT school_id, updated_at FROM parents WHERE id = '9'")).all()
     assert len(rows) == 1
     assert rows[0].school_id == "riverside"
     assert rows[0].updated_at > first
-    assert await store.load("9") == ParentState("riverside", 2, None, {"name": "complaint", "step": 1})
+    assert await store.load("9") == ParentState("riverside", 2, None, flow)
 
 
 def test_a_database_other_than_sqlite_or_postgresql_is_refused_by_name() -> None:

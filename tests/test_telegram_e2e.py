@@ -185,3 +185,23 @@ async def test_a_blocked_parent_is_marked_and_others_are_still_served(polling_bo
     other = polling_bot.parent("Other")
     answer = await polling_bot.say(other, "/help")
     assert answer["text"]
+
+
+async def test_a_long_consent_preview_arrives_as_a_document_with_every_line(polling_bot: RunningBot) -> None:
+    parent = polling_bot.parent("Lee")
+    welcome = await polling_bot.say(parent, "/start")
+    await polling_bot.press(parent, welcome, "Oakfield Primary School")
+    offer = await polling_bot.say(parent, "/human_handoff")
+    await polling_bot.press(parent, offer, "Yes, pass it on")
+    story = " ".join(f"Point {n}: the lunch queue is too long for the infants." for n in range(60))
+    contact = await polling_bot.say(parent, story)
+    summary = await polling_bot.press(parent, contact, "Reply in this chat")
+    document = await polling_bot.server.wait_for_call("sendDocument", parent.id, timeout=15)
+    preview = document.params["document"].data.decode()
+    assert story in preview, "every line, in full"
+    assert "in the file above" in summary["text"]
+    await polling_bot.press(parent, summary, "Yes, send it")
+    [case] = await polling_bot.services.cases.parent_cases(str(parent.id))
+    full = await polling_bot.services.cases.get(case.id)
+    assert full is not None
+    assert story in [line.text for line in full.transcript]

@@ -63,6 +63,9 @@ class ConsoleChat:
             await self._after_turn()
 
     def _show(self, reply: Reply, first_number: int) -> None:
+        if reply.document is not None:
+            self._write(f"bot> [file {reply.document.filename}]\n")
+            self._write("".join(f"     | {line}\n" for line in reply.document.text.splitlines()))
         text = "\n".join(f"bot> {line}" if line else "bot>" for line in reply.text.splitlines())
         self._write(f"{text}\n")
         for number, button in enumerate(reply.buttons, start=first_number):

@@ -1,19 +1,24 @@
 """The dialogue engine: (parent id, text or button payload) in, the bot's replies out.
 
 It knows nothing of Telegram or the console: channels hand it plain text and show the replies it
-returns. Answer texts come from domain.yml through the ResponseBook; handoffs go through the flows.
+returns. Answer texts come from domain.yml through the ResponseBook. Every piece of parent text first
+goes through the safeguarding gate, in every state; then commands, the flow in progress (bot.dialogue.flows,
+whose pure handlers return decisions the engine carries out), the relay to a case's staff, and answers.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from bot.config import School, Schools
-from bot.dialogue.flows import INTENT_FLOWS, YES_NO_STEPS, CaseRecords, Flow, HandoffFlows, is_cancel
+from bot.dialogue import flows
+from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
 from bot.dialogue.intents import (
     ALL_INTENTS,
     CODE_QUESTIONS,
@@ -24,22 +29,34 @@ from bot.dialogue.intents import (
 )
 from bot.dialogue.messages import Button, Reply, without_control_characters
 from bot.dialogue.responses import ResponseBook
-from bot.dialogue.safety import mentions_danger, needs_emergency_line
-from bot.dialogue.state import ParentState, Pending, StateStore
+from bot.dialogue.state import StateStore
+from bot.domain import (
+    Author,
+    CaseDraft,
+    CaseView,
+    FlowName,
+    FlowState,
+    ParentState,
+    Pending,
+    Step,
+    as_utc,
+)
 from bot.nlu.client import FALLBACK_INTENT, Entity, NluClient, NluResult
-from bot.storage.models import Author
+from bot.safeguarding import DangerAssessment, SafeguardingGate
 
-if TYPE_CHECKING:
-    from bot.storage.cases import CaseView
+log = logging.getLogger(__name__)
 
 FALLBACKS_BEFORE_HANDOFF_OFFER = 2
 SIDE_QUESTION_CONFIDENCE = 0.5
 """In the middle of a flow, a message that answers no step is answered as a question above this."""
 FREE_TEXT_QUESTION_CONFIDENCE = 0.8
+REMINDER_SCORE = 0.15
+"""An urgent_safeguarding score this high, when the gate saw no danger, still earns the 999 line."""
+FLOW_TIMEOUT = timedelta(minutes=120)
+RELAY_TIMEOUT = timedelta(hours=72)
 CHOOSE_SCHOOL = "choose_school"
 CHOOSE = "choose"
 PAYLOAD_NAMES = ALL_INTENTS | {CHOOSE_SCHOOL, CHOOSE}
-SMALL_TALK = frozenset({"greet", "goodbye", "thank", "affirm", "deny", "bot_help", OUT_OF_SCOPE})
 ANSWERABLE_IN_FLOW = CODE_QUESTIONS | {"bot_help", "privacy_info"}
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -63,28 +80,14 @@ PLATFORM_NAMES = {
 _PAYLOAD = re.compile(r"^/(?P<name>[a-z_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 
 
-@dataclass
-class Turn:
-    """One message being answered: who sent it, what it meant, and how to say things to them."""
+class ParentRecords(Protocol):
+    """Storage the engine needs (bot.storage.cases.CaseStore provides it)."""
 
-    parent_id: str
-    state: ParentState
-    nlu: NluResult
-    variables: Mapping[str, str]
-    responses: ResponseBook
-    variables_for: Callable[[School | None, NluResult], dict[str, str]]
+    async def open_case(self, draft: CaseDraft) -> CaseView: ...
 
-    def say(self, response: str) -> Reply:
-        return self.responses.render(response, self.variables)
+    async def record(self, parent_id: str, lines: list[tuple[Author, str]]) -> None: ...
 
-    def use_school(self, school: School) -> None:
-        self.variables = self.variables_for(school, self.nlu)
-
-
-class ParentRecords(CaseRecords, Protocol):
-    """Storage the engine needs beyond the flows: transcripts, relays, /status and /forget."""
-
-    async def parent_reply(self, case_id: int, text: str) -> bool: ...
+    async def parent_reply(self, case_id: int, text: str, *, urgent: bool = False) -> bool: ...
 
     async def parent_cases(self, parent_id: str) -> list[CaseView]: ...
 
@@ -92,7 +95,23 @@ class ParentRecords(CaseRecords, Protocol):
 
     async def forget_parent(self, parent_id: str) -> None: ...
 
-    async def discard_pending_evidence(self, parent_id: str) -> None: ...
+
+@dataclass
+class Turn:
+    """One message being answered: who sent it, their state, and what the model made of it (if asked)."""
+
+    parent_id: str
+    state: ParentState
+    now: datetime
+    nlu: NluResult | None = None
+    aside: list[Reply] = field(default_factory=list)
+    """Replies about a draft that was dropped: never part of another flow's transcript."""
+    new_flow: bool = False
+    """A flow started in this turn: its transcript starts with this message."""
+
+    @property
+    def intent(self) -> str | None:
+        return self.nlu.intent if self.nlu else None
 
 
 class DialogueEngine:
@@ -104,60 +123,93 @@ class DialogueEngine:
         schools: Schools,
         store: StateStore,
         cases: ParentRecords,
+        gate: SafeguardingGate,
         retention_hours: int = 24,
+        flow_timeout: timedelta = FLOW_TIMEOUT,
+        relay_timeout: timedelta = RELAY_TIMEOUT,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._nlu = nlu
         self._responses = responses
         self._schools = schools
         self._store = store
         self._cases = cases
-        self._flows = HandoffFlows(schools, cases)
+        self._gate = gate
         self._retention_hours = retention_hours
+        self._flow_timeout = flow_timeout
+        self._relay_timeout = relay_timeout
+        self._clock = clock or _utcnow
 
     # ---- the entry points channels call --------------------------------------------------------------
 
     async def handle(self, parent_id: str, text: str) -> list[Reply]:
-        """Answer one message (typed text, a /command or a button's payload) from a parent."""
+        """Answer one message (typed text, a /command or a button's payload) from a parent.
+
+        One turn: load the parent's state, answer, keep the turn in the flow's transcript, save the state,
+        record what is not part of a flow."""
         text = without_control_characters(text)
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
-        state = await self._store.load(parent_id)
-        turn = self._turn(parent_id, state, NluResult(FALLBACK_INTENT, 0.0))
-        replies = await self._respond(turn, text)
-        await self._store.save(parent_id, state)
-        await self._record(parent_id, _as_heard(text), replies)
+        turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
+        heard = _as_heard(text)
+        replies = [*self._expire(turn), *await self._respond(turn, text, heard)]
+        loose = self._keep_in_flow(turn, heard, replies)
+        await self._store.save(parent_id, turn.state)
+        await self._cases.record(parent_id, loose)
         return replies
 
     async def handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
         """A photo from the parent: evidence inside a bullying report, otherwise politely declined."""
-        state = await self._store.load(parent_id)
-        turn = self._turn(parent_id, state, NluResult(FALLBACK_INTENT, 0.0))
-        replies = await self._flows.add_evidence(turn, file_id) or [turn.say("utter_photo_outside_report")]
-        await self._store.save(parent_id, state)
-        await self._record(parent_id, "[photo]", replies)
+        turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
+        replies = self._expire(turn)
+        flow = turn.state.flow
+        with_photo = flows.hear(flow, Author.PARENT, "[photo]") if flow else None
+        outcome = flows.add_photo(self._ctx(turn), with_photo, file_id) if with_photo else None
+        if outcome is not None:
+            replies += await self._carry_out(turn, outcome)
+        else:
+            replies.append(self._say(turn, "utter_photo_outside_report"))
+        loose = self._keep_in_flow(turn, None if outcome else "[photo]", replies)
+        await self._store.save(parent_id, turn.state)
+        await self._cases.record(parent_id, loose)
         return replies
 
     def school_buttons(self) -> tuple[Button, ...]:
-        return self._flows.school_buttons()
+        return flows.school_buttons(self._schools)
 
     # ---- deciding what to say -------------------------------------------------------------------------
 
-    async def _respond(self, turn: Turn, text: str) -> list[Reply]:
+    async def _respond(self, turn: Turn, text: str, heard: str) -> list[Reply]:
+        state = turn.state
+        if state.flow is not None:
+            state.flow = flows.hear(state.flow, Author.PARENT, heard)
+        assessment = await self._assess(turn, text)  # the safeguarding gate, before anything else
+        if assessment.urgent:
+            return await self._urgent(turn, text, assessment)
         command = _command_name(text)
         if command is not None:
             return await self._run_command(command, turn)
-        if turn.state.relay_case_id is not None and not text.strip().startswith("/"):
+        if state.flow is not None:
+            return await self._continue_flow(turn, text)
+        if state.relay_case_id is not None and not text.strip().startswith("/"):
             relayed = await self._relay_to_staff(turn, text)
             if relayed:
                 return relayed
-        if turn.state.flow is not None:
-            return await self._continue_flow(turn, text)
-        if mentions_danger(text) and not self._nlu.is_ready():
-            # The model is still loading after a restart: a child in danger does not wait for it.
-            turn.nlu = NluResult(URGENT, 1.0)
-        else:
-            turn.nlu = await self._understand(text)
+        turn.nlu = turn.nlu or await self._understand(text)
         return await self._answer(text, turn)
+
+    async def _assess(self, turn: Turn, text: str) -> DangerAssessment:
+        """The gate, with the model's urgent score when the model can give it now (never waiting for a
+        model that is still loading: a child in danger does not wait for it)."""
+        score: float | None = None
+        if not text.strip().startswith("/") and self._nlu.is_ready():
+            try:
+                turn.nlu = await self._nlu.parse(text)
+            except Exception as error:  # noqa: BLE001 - the gate still answers, on the text alone
+                log.warning("NLU parse failed before the safeguarding gate: %s", type(error).__name__)
+            else:
+                score = turn.nlu.confidence_of(URGENT)
+        return self._gate.assess(text, score)
 
     async def _understand(self, text: str) -> NluResult:
         if text.strip().startswith("/"):
@@ -168,107 +220,241 @@ class DialogueEngine:
         state = turn.state
         if command in _COMMAND_INTENTS:
             turn.nlu = NluResult(_COMMAND_INTENTS[command], 1.0)
+            if state.flow is not None:
+                return self._with_flow_prompt(turn, self._topic_answer(_COMMAND_INTENTS[command], turn))
             return await self._answer("", turn)
         state.pending = None
         state.fallback_streak = 0
         if command == "start":
-            state.flow = None
-            return [Reply(turn.say("utter_welcome").text, self.school_buttons())]
+            dropped = self._drop_flow(turn)
+            return [*dropped, Reply(self._say(turn, "utter_welcome").text, self.school_buttons())]
         if command == "school":
-            return [Reply(turn.say("utter_choose_school").text, self.school_buttons())]
+            return [Reply(self._say(turn, "utter_choose_school").text, self.school_buttons())]
         if command == "status":
             return await self._status(turn)
-        if command == "done" and state.relay_case_id is not None:
+        if command == "done" and state.relay_case_id is not None and state.flow is None:
             return await self._stop_relay(turn)
         return await self._cancel(turn)
 
     async def _answer(self, text: str, turn: Turn) -> list[Reply]:
         """Replies for one understood message outside any flow; updates the parent's state in place."""
-        state, nlu = turn.state, turn.nlu
+        state = turn.state
+        nlu = turn.nlu or NluResult(FALLBACK_INTENT, 0.0)
         intent = nlu.intent
         if intent == CHOOSE_SCHOOL:
             return self._choose_school(turn)
-        if intent in SMALL_TALK and mentions_danger(text):
-            intent = URGENT
+        if intent == URGENT and not text.startswith("/"):
+            intent = FALLBACK_INTENT  # the gate, which has the last word on danger, saw none
         self._remember_school(turn)
-        prefix = [turn.say("utter_emergency_reminder")] if self._warn(text, intent, nlu) else []
+        warn = intent != URGENT and nlu.confidence_of(URGENT) >= REMINDER_SCORE
+        prefix = [self._say(turn, "utter_emergency_reminder")] if warn else []
 
         if intent in (FALLBACK_INTENT, OUT_OF_SCOPE, CHOOSE):
             state.fallback_streak += 1
             if state.fallback_streak >= FALLBACKS_BEFORE_HANDOFF_OFFER:
                 state.pending = Pending.HANDOFF_OFFER
-                return [*prefix, turn.say("utter_fallback_offer_handoff")]
+                return [*prefix, self._say(turn, "utter_fallback_offer_handoff")]
             response = "utter_out_of_scope" if intent == OUT_OF_SCOPE else "utter_fallback"
-            return [*prefix, turn.say(response)]
+            return [*prefix, self._say(turn, response)]
 
         state.fallback_streak = 0
         pending, state.pending = state.pending, None
-        offer_accepted = pending is Pending.HANDOFF_OFFER and intent in ("affirm", "human_handoff")
-        if offer_accepted:
-            return [*prefix, *await self._flows.start("human_handoff", turn, offer_accepted=True)]
+        if pending is not None and intent in ("affirm", "human_handoff"):
+            return [*prefix, *await self._start_flow(turn, FlowName.GENERAL, offer_accepted=True)]
         if intent == URGENT:
-            return [turn.say("utter_urgent_safeguarding"), *await self._flows.start(URGENT, turn)]
+            guidance = self._say(turn, "utter_urgent_safeguarding")
+            return [guidance, *await self._start_flow(turn, FlowName.SAFEGUARDING)]
         if intent in HANDOFF_INTENTS:
-            return [*prefix, *await self._flows.start(intent, turn)]
+            return [*prefix, *await self._start_flow(turn, flows.INTENT_FLOWS[intent])]
         return [*prefix, self._topic_answer(intent, turn)]
 
     def _topic_answer(self, intent: str, turn: Turn) -> Reply:
-        answer = turn.say(f"utter_{intent}")
-        platform = turn.nlu.entity("platform")
+        answer = self._say(turn, f"utter_{intent}")
+        platform = turn.nlu.entity("platform") if turn.nlu else None
         if intent in POSTING_QUESTIONS and platform in PLATFORM_NAMES:
-            note = turn.say("utter_platform_note").text
+            note = self._say(turn, "utter_platform_note").text
             answer = Reply(f"{answer.text}\n\n{note}", answer.buttons)
         return answer
+
+    # ---- danger ------------------------------------------------------------------------------------------
+
+    async def _urgent(self, turn: Turn, text: str, assessment: DangerAssessment) -> list[Reply]:
+        """Danger seen: the guidance for its kind first, then one tap towards alerting the school's
+        safeguarding staff; in a relay, the message also reaches the case's staff, marked urgent."""
+        state = turn.state
+        log.info("Safeguarding gate: urgent message from parent %s", turn.parent_id)
+        replies = [self._say(turn, name) for name in assessment.guidance_responses()]
+        if state.relay_case_id is not None:
+            replies += await self._relay_urgent(turn, text)
+        flow = state.flow
+        if flow is not None and flow.name is FlowName.SAFEGUARDING:
+            ctx = self._ctx(turn)
+            outcome = flows.answer(ctx, flow, FlowInput(text, turn.intent))
+            return [
+                *replies,
+                *await self._carry_out(turn, outcome or Outcome((flows.prompt(ctx, flow),), flow)),
+            ]
+        dropped = self._drop_flow(turn, "utter_draft_set_aside")
+        summary = None if text.strip().startswith("/") else text
+        return [*replies, *dropped, *await self._start_flow(turn, FlowName.SAFEGUARDING, summary=summary)]
+
+    async def _relay_urgent(self, turn: Turn, text: str) -> list[Reply]:
+        case_id = turn.state.relay_case_id
+        assert case_id is not None
+        case = await self._cases.get(case_id)
+        if case is None or not await self._cases.parent_reply(case_id, text, urgent=True):
+            turn.state.relay_case_id = None
+            return []
+        return [self._say(turn, "utter_relayed_urgent", case.school_id, reference=case.reference)]
 
     # ---- inside a flow -----------------------------------------------------------------------------------
 
     async def _continue_flow(self, turn: Turn, text: str) -> list[Reply]:
-        flow = turn.state.flow or {}
-        if is_cancel(text):
+        flow = turn.state.flow
+        assert flow is not None
+        if flows.is_cancel(text):
             return await self._cancel(turn)
-        if mentions_danger(text) and flow.get("name") != Flow.SAFEGUARDING.value:
-            return await self._escalate(turn)
-        if self._flows.may_hold_a_side_question(turn) and text.rstrip().endswith("?"):
+        if flows.takes_side_questions(flow) and text.rstrip().endswith("?"):
             side = await self._side_question(turn, text, FREE_TEXT_QUESTION_CONFIDENCE)
             if side:
                 return side
-        answered = await self._flows.resume(turn, text)
-        if answered is not None:
-            return answered
-        turn.nlu = await self._understand(text)
-        intent = turn.nlu.intent
-        if intent in ("affirm", "deny") and flow.get("step") in YES_NO_STEPS:
-            return await self._flows.resume(turn, f"/{intent}") or []
-        if intent == URGENT and flow.get("name") != Flow.SAFEGUARDING.value:
-            return await self._escalate(turn)
-        if intent in INTENT_FLOWS and INTENT_FLOWS[intent].value != flow.get("name"):
-            return await self._flows.start(intent, turn)
+        payload = _parse_payload(text)
+        if payload is not None and payload.intent == CHOOSE_SCHOOL and flow.step is not Step.SCHOOL:
+            return await self._move_flow(turn, text)
+        ctx = self._ctx(turn)
+        outcome = flows.answer(ctx, flow, FlowInput(text, turn.intent))
+        if outcome is None and turn.nlu is None:
+            turn.nlu = await self._understand(text)
+            outcome = flows.answer(ctx, flow, FlowInput(text, turn.intent))
+        if outcome is not None:
+            return await self._carry_out(turn, outcome)
+        turn.nlu = turn.nlu or await self._understand(text)
+        intent = turn.intent
+        if intent == CHOOSE_SCHOOL:
+            return await self._move_flow(turn, text)
+        switch = flows.INTENT_FLOWS.get(intent or "")
+        if switch is not None and switch is not flow.name and switch is not FlowName.SAFEGUARDING:
+            dropped = self._drop_flow(turn)
+            return [*dropped, *await self._start_flow(turn, switch)]
         side = await self._side_question(turn, text, SIDE_QUESTION_CONFIDENCE)
-        return side or [turn.say("utter_flow_choose_option"), self._flows.prompt(turn)]
+        return side or [self._say(turn, "utter_flow_choose_option"), flows.prompt(ctx, flow)]
+
+    async def _move_flow(self, turn: Turn, text: str) -> list[Reply]:
+        """A school chosen during a flow (after /school, or an older message's button): the flow moves."""
+        flow = turn.state.flow
+        assert flow is not None
+        school = flows.school_from(self._schools, text)
+        if school is None:
+            return [Reply(self._say(turn, "utter_choose_school").text, self.school_buttons())]
+        turn.state.school_id = school.id
+        moved = self._say(turn, "utter_flow_moved", school.id)
+        return [moved, *await self._carry_out(turn, flows.move_to_school(self._ctx(turn), flow, school))]
 
     async def _side_question(self, turn: Turn, text: str, threshold: float) -> list[Reply] | None:
         """A question asked in the middle of a flow: answer it, then ask the flow's question again."""
-        if turn.nlu.intent == FALLBACK_INTENT:
-            turn.nlu = await self._understand(text)
+        turn.nlu = turn.nlu or await self._understand(text)
         nlu = turn.nlu
         if nlu.intent not in ANSWERABLE_IN_FLOW or nlu.confidence < threshold:
             return None
-        return [
-            self._topic_answer(nlu.intent, turn),
-            turn.say("utter_flow_carry_on"),
-            self._flows.prompt(turn),
-        ]
+        return self._with_flow_prompt(turn, self._topic_answer(nlu.intent, turn))
 
-    async def _escalate(self, turn: Turn) -> list[Reply]:
-        """Danger mentioned mid-flow: emergency guidance first, then the offer to alert staff now."""
+    def _with_flow_prompt(self, turn: Turn, answer: Reply) -> list[Reply]:
+        flow = turn.state.flow
+        assert flow is not None
+        return [answer, self._say(turn, "utter_flow_carry_on"), flows.prompt(self._ctx(turn), flow)]
+
+    async def _start_flow(
+        self, turn: Turn, name: FlowName, *, offer_accepted: bool = False, summary: str | None = None
+    ) -> list[Reply]:
+        turn.new_flow = True
+        outcome = flows.start(
+            self._ctx(turn), name, turn.state.school_id, offer_accepted=offer_accepted, summary=summary
+        )
+        return await self._carry_out(turn, outcome)
+
+    async def _carry_out(self, turn: Turn, outcome: Outcome) -> list[Reply]:
+        """Take the flow's next state and carry out its decisions (open the case, drop the draft)."""
+        state = turn.state
+        before, state.flow = state.flow, outcome.flow
+        if outcome.flow is not None and state.school_id is None:
+            state.school_id = outcome.flow.school_id
+        replies = list(outcome.replies)
+        for decision in outcome.decisions:
+            if isinstance(decision, OpenCase):
+                replies.append(await self._open_case(turn, decision.draft, before))
+            elif isinstance(decision, DiscardDraft):
+                log.info(
+                    "Draft of a %s flow deleted for parent %s (%d lines, %d photos)",
+                    decision.flow.value,
+                    turn.parent_id,
+                    decision.lines,
+                    decision.photos,
+                )
+        return replies
+
+    async def _open_case(self, turn: Turn, draft: CaseDraft, flow: FlowState | None) -> Reply:
+        try:
+            case = await self._cases.open_case(draft)
+        except Exception:
+            log.exception("Could not open a %s case for parent %s", draft.kind.value, turn.parent_id)
+            turn.state.flow = flow  # kept at the consent step: a "yes" later tries again
+            return self._say(turn, "utter_case_failed", draft.school_id)
+        log.info("Case %s (%s) opened for school %s", case.reference, draft.kind.value, draft.school_id)
+        return flows.case_opened(self._ctx(turn), draft, case.reference)
+
+    def _drop_flow(self, turn: Turn, response: str = "utter_draft_deleted") -> list[Reply]:
+        """Drop the flow in progress (if any), its text and photos with it, saying so."""
+        flow = turn.state.flow
+        if flow is None:
+            return []
+        outcome = flows.discard(self._ctx(turn), flow, response)
         turn.state.flow = None
-        return [turn.say("utter_urgent_safeguarding"), *await self._flows.start(URGENT, turn)]
+        turn.aside += outcome.replies
+        log.info("Draft of a %s flow deleted for parent %s", flow.name.value, turn.parent_id)
+        return list(outcome.replies)
 
     async def _cancel(self, turn: Turn) -> list[Reply]:
-        turn.state.flow = None
+        """/cancel (or "stop"): the flow's draft is deleted and a relay to staff ends."""
         turn.state.pending = None
-        await self._cases.discard_pending_evidence(turn.parent_id)
-        return [turn.say("utter_cancelled")]
+        replies = [self._say(turn, "utter_cancelled"), *self._drop_flow(turn)]
+        if turn.state.relay_case_id is not None:
+            replies += await self._stop_relay(turn)
+        return replies
+
+    def _expire(self, turn: Turn) -> list[Reply]:
+        """A flow untouched for FLOW_TIMEOUT_MINUTES is dropped, and a relay silent for
+        RELAY_TIMEOUT_HOURS ends, each with a line saying so; the message is then answered afresh."""
+        state = turn.state
+        replies: list[Reply] = []
+        flow = state.flow
+        if flow is not None and flow.expired(turn.now, self._flow_timeout.total_seconds()):
+            replies += self._drop_flow(turn, "utter_flow_expired")
+        elif state.expired_flow is not None:  # the purge deleted it already
+            kind_label = self._say(turn, f"utter_kind_{state.expired_flow.value}").text
+            replies.append(self._say(turn, "utter_flow_expired", kind_label=kind_label, photos="0"))
+            turn.aside += replies[-1:]
+            state.expired_flow = None
+        seen = state.updated_at
+        if state.relay_case_id is not None and seen and turn.now - as_utc(seen) > self._relay_timeout:
+            state.relay_case_id = None
+            replies.append(self._say(turn, "utter_relay_expired"))
+            turn.aside += replies[-1:]
+        return replies
+
+    def _keep_in_flow(self, turn: Turn, heard: str | None, replies: list[Reply]) -> list[tuple[Author, str]]:
+        """This turn's lines: into the flow's own transcript when the turn belongs to a flow (the consent
+        question itself excepted: it is the preview), otherwise returned for the loose record."""
+        said = [reply.text for reply in replies if not any(reply is aside for aside in turn.aside)]
+        flow = turn.state.flow
+        if flow is None:
+            heard_lines = [(Author.PARENT, heard)] if heard is not None else []
+            return [*heard_lines, *((Author.BOT, reply.text) for reply in replies)]
+        if turn.new_flow and heard is not None:
+            flow = flows.hear(flow, Author.PARENT, heard)
+        if flow.step is not Step.CONSENT:
+            flow = flows.hear(flow, Author.BOT, *said)
+        turn.state.flow = replace(flow, updated_at=turn.now)  # the flow's lifetime counts from here
+        return []
 
     # ---- cases: relay, status, forget ---------------------------------------------------------------------
 
@@ -279,80 +465,71 @@ class DialogueEngine:
         if case is None or not await self._cases.parent_reply(case_id, text):
             turn.state.relay_case_id = None
             return None
-        self._use_case_school(turn, case)
-        return [
-            turn.responses.render("utter_relayed_to_staff", {**turn.variables, "reference": case.reference})
-        ]
+        return [self._say(turn, "utter_relayed_to_staff", case.school_id, reference=case.reference)]
 
     async def _stop_relay(self, turn: Turn) -> list[Reply]:
         case = await self._cases.get(turn.state.relay_case_id or 0)
         turn.state.relay_case_id = None
-        reference = case.reference if case else ""
-        return [turn.responses.render("utter_relay_stopped", {**turn.variables, "reference": reference})]
+        return [self._say(turn, "utter_relay_stopped", reference=case.reference if case else "")]
 
     async def _status(self, turn: Turn) -> list[Reply]:
         cases = await self._cases.parent_cases(turn.parent_id)
         if not cases:
-            return [turn.say("utter_status_none")]
+            return [self._say(turn, "utter_status_none")]
         lines = [
-            turn.responses.render(
+            self._say(
+                turn,
                 "utter_status_line",
-                {
-                    "reference": case.reference,
-                    "kind_label": turn.say(f"utter_kind_{case.kind.value}").text,
-                    "status_label": turn.say(f"utter_status_{case.status.value}").text,
-                    "opened": case.created_at.strftime("%d %b %Y"),
-                },
+                reference=case.reference,
+                kind_label=self._say(turn, f"utter_kind_{case.kind.value}").text,
+                status_label=self._say(turn, f"utter_status_{case.status.value}").text,
+                opened=case.created_at.strftime("%d %b %Y"),
             ).text
             for case in cases
         ]
-        return [turn.responses.render("utter_status", {**turn.variables, "cases": "\n".join(lines)})]
+        return [self._say(turn, "utter_status", cases="\n".join(lines))]
 
     async def _forget(self, parent_id: str) -> list[Reply]:
         await self._cases.forget_parent(parent_id)
         await self._store.forget(parent_id)
-        return [self._turn(parent_id, ParentState(), NluResult("forget_me", 1.0)).say("utter_forgotten")]
-
-    async def _record(self, parent_id: str, heard: str, replies: list[Reply]) -> None:
-        """Keep the turn for the transcript staff would see, if the parent later consents to share it."""
-        lines = [(Author.PARENT, heard), *((Author.BOT, reply.text) for reply in replies)]
-        await self._cases.record(parent_id, lines)
+        return [self._say(Turn(parent_id, ParentState(), self._clock()), "utter_forgotten")]
 
     # ---- schools and template variables ---------------------------------------------------------------
 
-    def _warn(self, text: str, intent: str, nlu: NluResult) -> bool:
-        return intent != URGENT and needs_emergency_line(text, nlu)
-
     def _choose_school(self, turn: Turn) -> list[Reply]:
-        school = self._schools.get(turn.nlu.entity("school"))
+        school = self._schools.get(turn.nlu.entity("school") if turn.nlu else None)
         if school is None:
-            return [Reply(turn.say("utter_choose_school").text, self.school_buttons())]
+            return [Reply(self._say(turn, "utter_choose_school").text, self.school_buttons())]
         turn.state.school_id = school.id
-        turn.use_school(school)
-        return [turn.say("utter_school_set")]
+        return [self._say(turn, "utter_school_set")]
 
     def _remember_school(self, turn: Turn) -> None:
-        mentioned = turn.nlu.entity("school")
+        mentioned = turn.nlu.entity("school") if turn.nlu else None
         school = self._schools.match(mentioned) if mentioned else None
         if school is not None and turn.state.school_id is None:
             turn.state.school_id = school.id
-        if school is not None:
-            turn.use_school(school)
-        else:
-            turn.variables = self._variables(self._schools.get(turn.state.school_id), turn.nlu)
 
-    def _use_case_school(self, turn: Turn, case: CaseView) -> None:
-        school = self._schools.get(case.school_id)
-        if school is not None:
-            turn.use_school(school)
+    def _ctx(self, turn: Turn) -> FlowContext:
+        def say(response: str, school_id: str | None, /, **extra: str) -> Reply:
+            return self._say(turn, response, school_id, **extra)
 
-    def _turn(self, parent_id: str, state: ParentState, nlu: NluResult) -> Turn:
-        school = self._schools.get(state.school_id)
-        return Turn(parent_id, state, nlu, self._variables(school, nlu), self._responses, self._variables)
+        return FlowContext(turn.parent_id, self._schools, say, turn.now)
 
-    def _variables(self, school: School | None, nlu: NluResult) -> dict[str, str]:
+    def _say(self, turn: Turn, response: str, school_id: str | None = None, **extra: str) -> Reply:
+        """A response with the variables of `school_id`, else of the school the message names, the
+        flow's or the parent's."""
+        mentioned = turn.nlu.entity("school") if turn.nlu else None
+        named = self._schools.match(mentioned) if mentioned else None
+        flow_school = turn.state.flow.school_id if turn.state.flow else None
+        school = (
+            self._schools.get(school_id) or named or self._schools.get(flow_school or turn.state.school_id)
+        )
+        return self._responses.render(response, {**self.variables(school, turn.nlu), **extra})
+
+    def variables(self, school: School | None, nlu: NluResult | None = None) -> dict[str, str]:
+        """The template variables of the answers for a parent of `school` (None: not chosen yet)."""
         trust = self._schools.trust
-        platform = nlu.entity("platform")
+        platform = nlu.entity("platform") if nlu else None
         return {
             "trust_name": trust.name,
             "code_url": trust.code_of_conduct_url,
@@ -367,6 +544,10 @@ class DialogueEngine:
 
 _COMMAND_INTENTS = {"help": "bot_help", "privacy": "privacy_info"}
 _COMMANDS = {"start", "school", "cancel", "forget", "status", "done", *_COMMAND_INTENTS}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _command_name(text: str) -> str | None:

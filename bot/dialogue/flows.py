@@ -1,30 +1,38 @@
-"""The handoff flows of SPEC §4.3-§4.6: collect a concern step by step, show it, and only with the
-parent's consent turn it into a case for the school's staff.
+"""The handoff flows of SPEC §4.3-§4.6: collect a concern step by step, show exactly what would be sent,
+and only with the parent's consent decide to open a case for the school's staff.
 
-A flow's state is a plain dict kept in ParentState.flow (stored in the database), so a restart
-resumes where the parent was. Nothing leaves the parent's chat before the consent step.
+Each flow is a table of typed steps (FLOWS); each step has a pure handler: (context, flow state, input)
+in, an Outcome out (replies, the next flow state, and decisions such as OpenCase or DiscardDraft that the
+engine carries out). Nothing here does I/O or knows the engine, storage or Telegram, so the flows are
+tested as tables with no model and no database. A flow's draft (answers, its own transcript lines and
+screenshots) lives in its FlowState: dropping the state deletes the draft.
 """
 
 from __future__ import annotations
 
-import enum
-import logging
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
 
 from bot.config import School, Schools
-from bot.dialogue.messages import Button, Reply
-from bot.storage.models import Author, CaseKind, Priority
-
-if TYPE_CHECKING:
-    from bot.dialogue.engine import Turn
-    from bot.storage.cases import CaseDraft, CaseView
-
-log = logging.getLogger(__name__)
+from bot.dialogue.messages import Button, Document, Reply
+from bot.domain import (
+    Author,
+    CaseDraft,
+    ContactMethod,
+    FlowName,
+    FlowState,
+    Priority,
+    Step,
+    TranscriptEntry,
+    parent_chat_id,
+)
 
 MAX_ANSWER_CHARS = 1500
-CHOOSE = "choose"
+PREVIEW_LIMIT = 3000
+"""A consent preview longer than this is sent as a text document, its message giving the rest."""
 CANCEL_WORDS = re.compile(
     r"^\s*(stop|cancel|quit|exit|never ?mind|forget it|don'?t send( it)?|abort)\W*$", re.IGNORECASE
 )
@@ -32,359 +40,493 @@ _PHONE = re.compile(r"^\+?[\d\s()-]{10,20}$")
 _EMAIL = re.compile(r"^(?=.{1,200}$)[^@\s]+@[^@\s]+\.[^@\s]+$")  # 200: the contact_detail column
 _COMMAND = re.compile(r"^/\w+(@\w+)?(\{.*\})?(\s|$)", re.DOTALL)
 """A /command or a button's payload (`/intent{...}`): never the answer to a free-text question."""
-CHOICE_STEPS = {"where", "link"}
-"""Free-text steps that also take a button's `/choose{...}` payload."""
+_CHOSEN = re.compile(r'^/choose\{"value":\s*"([a-z_]+)"\}$')
+_CHOSEN_SCHOOL = re.compile(r'^/choose_school\{"school":\s*"([a-z0-9-]+)"\}$')
+YES_WORDS = frozenset(
+    {"yes", "y", "yes please", "ok", "okay", "send it", "yes send it", "yes, send it", "please send it",
+     "send", "yep", "yeah", "sure", "go ahead", "yes go ahead"}
+)  # fmt: skip
+"""At the consent step, only a button press or one of these exact words is a yes."""
+NO_WORDS = frozenset({"no", "n", "nope", "no thanks", "nah", "not now", "don't", "do not send it"})
+EDIT = "edit"
 
-
-class Flow(str, enum.Enum):
-    COMPLAINT = "complaint"
-    CYBERBULLYING = "cyberbullying"
-    BREACH = "breach"
-    GENERAL = "general"
-    SAFEGUARDING = "safeguarding"
-
-
-INTENT_FLOWS = {
-    "how_to_complain": Flow.COMPLAINT,
-    "report_cyberbullying": Flow.CYBERBULLYING,
-    "report_breach": Flow.BREACH,
-    "human_handoff": Flow.GENERAL,
-    "urgent_safeguarding": Flow.SAFEGUARDING,
-}
-CASE_KINDS = {
-    Flow.COMPLAINT: CaseKind.COMPLAINT,
-    Flow.CYBERBULLYING: CaseKind.CYBERBULLYING,
-    Flow.BREACH: CaseKind.BREACH,
-    Flow.GENERAL: CaseKind.GENERAL,
-    Flow.SAFEGUARDING: CaseKind.SAFEGUARDING,
-}
-_COLLECT_AND_SEND = ("contact", "contact_detail", "consent")
-STEPS: dict[Flow, tuple[str, ...]] = {
-    Flow.COMPLAINT: ("offer", "school", "describe", *_COLLECT_AND_SEND),
-    Flow.CYBERBULLYING: (
-        "danger",
-        "describe",
-        "where",
-        "who",
-        "when",
-        "evidence",
-        "school",
+_COLLECT_AND_SEND = (Step.CONTACT, Step.CONTACT_DETAIL, Step.CONSENT)
+FLOWS: dict[FlowName, tuple[Step, ...]] = {
+    FlowName.COMPLAINT: (Step.OFFER, Step.SCHOOL, Step.DESCRIBE, *_COLLECT_AND_SEND),
+    FlowName.CYBERBULLYING: (
+        Step.DANGER,
+        Step.DESCRIBE,
+        Step.WHERE,
+        Step.WHO,
+        Step.WHEN,
+        Step.EVIDENCE,
+        Step.SCHOOL,
         *_COLLECT_AND_SEND,
     ),
-    Flow.BREACH: ("offer", "describe", "where", "link", "school", *_COLLECT_AND_SEND),
-    Flow.GENERAL: ("offer", "school", "describe", *_COLLECT_AND_SEND),
-    Flow.SAFEGUARDING: ("offer", "school", "describe", *_COLLECT_AND_SEND),
+    FlowName.BREACH: (Step.OFFER, Step.DESCRIBE, Step.WHERE, Step.LINK, Step.SCHOOL, *_COLLECT_AND_SEND),
+    FlowName.GENERAL: (Step.OFFER, Step.SCHOOL, Step.DESCRIBE, *_COLLECT_AND_SEND),
+    FlowName.SAFEGUARDING: (Step.OFFER, Step.SCHOOL, Step.DESCRIBE, *_COLLECT_AND_SEND),
 }
-YES_NO_STEPS = {"offer", "danger", "consent"}
-FREE_TEXT_STEPS = {"describe", "who", "when", "link", "contact_detail", "where"}
-DETAIL_LABELS = (
-    ("where", "utter_label_where"),
-    ("who", "utter_label_who"),
-    ("when", "utter_label_when"),
-    ("link", "utter_label_link"),
+"""Each flow's steps in order; a step already answered (or not needed) is skipped."""
+INTENT_FLOWS = {
+    "how_to_complain": FlowName.COMPLAINT,
+    "report_cyberbullying": FlowName.CYBERBULLYING,
+    "report_breach": FlowName.BREACH,
+    "human_handoff": FlowName.GENERAL,
+    "urgent_safeguarding": FlowName.SAFEGUARDING,
+}
+FLOW_INTENTS = {flow: intent for intent, flow in INTENT_FLOWS.items()}
+WITH_GUIDANCE_FIRST = frozenset(
+    {FlowName.COMPLAINT, FlowName.CYBERBULLYING, FlowName.BREACH, FlowName.GENERAL}
 )
+"""Flows whose intent's answer (the complaints route, how to report a post...) comes before the offer."""
+FREE_TEXT_STEPS = frozenset({Step.DESCRIBE, Step.WHO, Step.WHEN, Step.LINK, Step.CONTACT_DETAIL, Step.WHERE})
+CHOICE_STEPS = frozenset({Step.WHERE, Step.LINK})
+"""Free-text steps that also take a button's `/choose{...}` payload."""
+DETAILS = ((Step.WHERE, "utter_label_where"), (Step.WHO, "utter_label_who"), (Step.WHEN, "utter_label_when"),
+           (Step.LINK, "utter_label_link"))  # fmt: skip
+PREVIEW_LINES = {Author.PARENT: "utter_preview_line_parent", Author.BOT: "utter_preview_line_bot"}
 
 
-class CaseRecords(Protocol):
-    """What the flows need from storage (bot.storage.cases.CaseStore provides it)."""
+class Say(Protocol):
+    """Renders a domain.yml response with the variables of a school (None: the parent's own)."""
 
-    async def open_case(self, draft: CaseDraft) -> CaseView: ...
+    def __call__(self, response: str, school_id: str | None, /, **extra: str) -> Reply: ...
 
-    async def record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None: ...
 
-    async def add_attachment(self, parent_id: str, file_id: str, kind: str = "photo") -> None: ...
+@dataclass(frozen=True)
+class FlowContext:
+    """What the handlers may read: who is talking, the schools, the texts and the time."""
+
+    parent_id: str
+    schools: Schools
+    say: Say
+    now: datetime
+
+
+@dataclass(frozen=True)
+class FlowInput:
+    """The parent's message (typed or a button's payload), and the model's reading of it if there is one."""
+
+    text: str
+    intent: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """The parent consented: file this draft (exactly what they were shown) as a case."""
+
+    draft: CaseDraft
+
+
+@dataclass(frozen=True)
+class DiscardDraft:
+    """The draft is dropped (declined, cancelled, replaced or expired): its text and photos are gone."""
+
+    flow: FlowName
+    lines: int
+    photos: int
+
+
+Decision = OpenCase | DiscardDraft
+
+
+@dataclass(frozen=True)
+class Outcome:
+    replies: tuple[Reply, ...]
+    flow: FlowState | None
+    decisions: tuple[Decision, ...] = ()
+
+
+Handler = Callable[[FlowContext, FlowState, FlowInput], "Outcome | FlowState | None"]
+"""A step's handler: an Outcome, the flow with the step answered (then the next step is asked), or None
+when the input does not answer the step."""
+
+
+# ---- starting, answering, photos ---------------------------------------------------------------------------
+
+
+def start(
+    ctx: FlowContext,
+    name: FlowName,
+    school_id: str | None,
+    *,
+    offer_accepted: bool = False,
+    summary: str | None = None,
+) -> Outcome:
+    """Begin a flow (the engine has already given any emergency guidance). A `summary` (the parent's first
+    danger message) becomes the description, so it is not asked for."""
+    flow = FlowState(name, FLOWS[name][0], ctx.now, ctx.now, school_id)
+    if summary:
+        flow = flow.with_answer(Step.DESCRIBE, summary[:MAX_ANSWER_CHARS])
+    intro: tuple[Reply, ...] = ()
+    if name in WITH_GUIDANCE_FIRST and not offer_accepted:
+        guidance = ctx.say(f"utter_{FLOW_INTENTS[name]}", school_id)
+        intro = (Reply(guidance.text),)  # its buttons would lead away from the offer below
+    if offer_accepted and name is not FlowName.CYBERBULLYING:
+        flow = replace(flow, done=flow.done | {Step.OFFER})
+    outcome = _go_to(ctx, flow, 0)
+    return replace(outcome, replies=(*intro, *outcome.replies))
+
+
+def answer(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome | None:
+    """Take the input as the answer to the current step; None when it does not answer it."""
+    text = given.text.strip()
+    chosen = flow.step in CHOICE_STEPS and _chosen(text)
+    if flow.step in FREE_TEXT_STEPS and _is_command(text) and not chosen:
+        return None  # a command, or a button of an older message: not what the parent was asked
+    result = STEP_HANDLERS[flow.step](ctx, replace(flow, updated_at=ctx.now), replace(given, text=text))
+    if result is None or isinstance(result, Outcome):
+        return result
+    return advance(ctx, result)
+
+
+def advance(ctx: FlowContext, flow: FlowState) -> Outcome:
+    """Go to the next step that still needs asking and ask it; after consent, open the case."""
+    steps = FLOWS[flow.name]
+    return _go_to(ctx, flow, steps.index(flow.step) + 1)
+
+
+def add_photo(ctx: FlowContext, flow: FlowState, file_id: str) -> Outcome | None:
+    """A photo: evidence while a bullying report is collecting (after its description), else None."""
+    steps = FLOWS[flow.name]
+    if flow.name is not FlowName.CYBERBULLYING or steps.index(flow.step) < steps.index(Step.DESCRIBE):
+        return None
+    flow = replace(flow, photos=(*flow.photos, file_id), updated_at=ctx.now)
+    saved = ctx.say("utter_evidence_saved", flow.school_id, count=str(len(flow.photos)))
+    if flow.step is Step.CONSENT:  # what would be sent changed: show it again
+        flow, summary = _consent(ctx, flow)
+        return Outcome((Reply(saved.text), summary), flow)
+    return Outcome((saved,), flow)
+
+
+def discard(ctx: FlowContext, flow: FlowState, response: str = "utter_draft_deleted") -> Outcome:
+    """Drop the draft, saying so: nothing of it was sent, and its text and screenshots are deleted."""
+    line = ctx.say(
+        response,
+        flow.school_id,
+        kind_label=ctx.say(f"utter_kind_{flow.name.value}", None).text,
+        photos=str(len(flow.photos)),
+    )
+    return Outcome((line,), None, (DiscardDraft(flow.name, len(flow.lines), len(flow.photos)),))
+
+
+def move_to_school(ctx: FlowContext, flow: FlowState, school: School) -> Outcome:
+    """/school during a flow: the flow goes to the chosen school, and its question is asked again."""
+    moved = replace(flow, school_id=school.id, updated_at=ctx.now)
+    if flow.step is Step.SCHOOL:
+        return advance(ctx, moved)
+    if flow.step is Step.CONSENT:
+        moved, summary = _consent(ctx, moved)
+        return Outcome((summary,), moved)
+    return Outcome((prompt(ctx, moved),), moved)
+
+
+def switch_to_safeguarding(ctx: FlowContext, flow: FlowState) -> Outcome:
+    """ "Yes, a child is in danger now" in a bullying report: the urgent flow, keeping what was said."""
+    urgent = replace(flow, name=FlowName.SAFEGUARDING, done=frozenset(), answers=(), updated_at=ctx.now)
+    outcome = _go_to(ctx, urgent, 0)
+    guidance = ctx.say("utter_urgent_safeguarding", flow.school_id)
+    return replace(outcome, replies=(guidance, *outcome.replies))
+
+
+def takes_side_questions(flow: FlowState) -> bool:
+    """A free-text step other than the description (where a question for staff is the answer)."""
+    return flow.step in FREE_TEXT_STEPS - {Step.DESCRIBE}
 
 
 def is_cancel(text: str) -> bool:
     return CANCEL_WORDS.match(text) is not None
 
 
-def parent_chat_id(parent_id: str) -> int | None:
-    """Telegram's private chat with a user has the user's id; the console has no chat to reply to."""
-    return int(parent_id) if parent_id.lstrip("-").isdigit() else None
+def hear(flow: FlowState, author: Author, *texts: str) -> FlowState:
+    """Add lines to the flow's own transcript (what would reach staff with consent)."""
+    return flow.hear(*(TranscriptEntry(author, text) for text in texts))
 
 
-class HandoffFlows:
-    def __init__(self, schools: Schools, cases: CaseRecords) -> None:
-        self._schools = schools
-        self._cases = cases
+# ---- the steps -------------------------------------------------------------------------------------------
 
-    # ---- starting ------------------------------------------------------------------------------------
 
-    async def start(self, intent: str, turn: Turn, *, offer_accepted: bool = False) -> list[Reply]:
-        """Begin the flow for a handoff intent (the engine has already given any emergency guidance)."""
-        flow = INTENT_FLOWS[intent]
-        turn.state.flow = {"name": flow.value, "step": STEPS[flow][0], "school_id": turn.state.school_id}
-        intro: list[Reply] = []
-        if flow in (Flow.COMPLAINT, Flow.CYBERBULLYING, Flow.BREACH, Flow.GENERAL) and not offer_accepted:
-            guidance = turn.say(f"utter_{intent}")
-            intro.append(Reply(guidance.text))  # its buttons would lead away from the offer below
-        if offer_accepted and flow is not Flow.CYBERBULLYING:
-            return await self._advance(turn)
-        return [*intro, self.prompt(turn)]
-
-    # ---- answering the current step -------------------------------------------------------------------
-
-    def may_hold_a_side_question(self, turn: Turn) -> bool:
-        """A free-text step other than the description (where a question for staff is the answer)."""
-        return self._step(turn) in FREE_TEXT_STEPS - {"describe"}
-
-    async def resume(self, turn: Turn, text: str) -> list[Reply] | None:
-        """Take `text` as the answer to the current step; None when it is not an answer to it."""
-        step = self._step(turn)
-        if step in FREE_TEXT_STEPS and _is_command(text) and not (step in CHOICE_STEPS and _chosen(text)):
-            return None  # a command, or a button of an older message: not what the parent was asked
-        answer = getattr(self, f"_answer_{step}")(turn, text.strip())
-        if answer is None:
-            return None
-        if isinstance(answer, list):
-            return answer
-        return await self._advance(turn)
-
-    def _answer_offer(self, turn: Turn, text: str) -> Any:
-        choice = _yes_no(text)
-        if choice is None:
-            return None
-        if not choice:
-            turn.state.flow = None
-            return [turn.say("utter_not_sent_continue")]
-        return True
-
-    def _answer_danger(self, turn: Turn, text: str) -> Any:
-        choice = _yes_no(text)
-        if choice is None:
-            return None
-        if choice:
-            self._switch_to_safeguarding(turn)
-            return [turn.say("utter_urgent_safeguarding"), self.prompt(turn)]
-        return True
-
-    def _answer_consent(self, turn: Turn, text: str) -> Any:
-        choice = _yes_no(text)
-        if choice is None:
-            return None
-        if not choice:
-            turn.state.flow = None
-            return [turn.say("utter_consent_refused")]
-        return True
-
-    def _answer_school(self, turn: Turn, text: str) -> Any:
-        school = self._school_from(text)
-        if school is None:
-            return None
-        self._data(turn)["school_id"] = school.id
-        turn.state.school_id = turn.state.school_id or school.id
-        return True
-
-    def _answer_describe(self, turn: Turn, text: str) -> Any:
-        return self._store_text(turn, "summary", text)
-
-    def _answer_who(self, turn: Turn, text: str) -> Any:
-        return self._store_text(turn, "who", text)
-
-    def _answer_when(self, turn: Turn, text: str) -> Any:
-        return self._store_text(turn, "when", text)
-
-    def _answer_where(self, turn: Turn, text: str) -> Any:
-        chosen = _chosen(text)
-        return self._store_text(turn, "where", chosen or text)
-
-    def _answer_link(self, turn: Turn, text: str) -> Any:
-        if _chosen(text) == "skip" or text.lower() in {"skip", "no", "none", "no link"}:
-            return True
-        return self._store_text(turn, "link", text)
-
-    def _answer_evidence(self, turn: Turn, text: str) -> Any:
-        if _chosen(text) == "done" or text.lower() in {"done", "no", "none", "finished", "that's all"}:
-            return True
+def _offer(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome | FlowState | None:
+    choice = _yes_no(given)
+    if choice is None:
         return None
+    if not choice:
+        return discard(ctx, flow, "utter_not_sent_deleted")
+    return flow.with_answer(Step.OFFER, None)
 
-    def _answer_contact(self, turn: Turn, text: str) -> Any:
-        data = self._data(turn)
-        chosen = _chosen(text) or text.lower()
-        if _EMAIL.match(text):
-            data.update(contact="email", contact_detail=text)
-        elif _PHONE.match(text):
-            data.update(contact="phone", contact_detail=text)
-        elif chosen in {"chat", "here", "reply here", "this chat"}:
-            data.update(contact="chat", contact_detail=None)
-        elif "phone" in chosen or "call" in chosen:
-            data.update(contact="phone", contact_detail=None)
-        elif "email" in chosen or "e-mail" in chosen:
-            data.update(contact="email", contact_detail=None)
-        else:
-            return None
+
+def _danger(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome | FlowState | None:
+    choice = _yes_no(given)
+    if choice is None:
+        return None
+    if choice:
+        return switch_to_safeguarding(ctx, flow)
+    return flow.with_answer(Step.DANGER, None)
+
+
+def _school(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome | FlowState | None:
+    school = school_from(ctx.schools, given.text)
+    if school is None:
+        if _alert_offer(flow) and _yes_no(given) is False:
+            return discard(ctx, flow, "utter_not_sent_deleted")
+        return None
+    return replace(flow, school_id=school.id).with_answer(Step.SCHOOL, None)
+
+
+def _free_text(step: Step) -> Handler:
+    def store(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+        return flow.with_answer(step, given.text[:MAX_ANSWER_CHARS]) if given.text else None
+
+    return store
+
+
+def _where(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+    return flow.with_answer(Step.WHERE, _chosen(given.text) or given.text) if given.text else None
+
+
+def _link(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+    if _chosen(given.text) == "skip" or given.text.lower() in {"skip", "no", "none", "no link"}:
+        return flow.with_answer(Step.LINK, None)
+    return flow.with_answer(Step.LINK, given.text[:MAX_ANSWER_CHARS]) if given.text else None
+
+
+def _evidence(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+    if _chosen(given.text) == "done" or given.text.lower() in {
+        "done",
+        "no",
+        "none",
+        "finished",
+        "that's all",
+    }:
+        return flow.with_answer(Step.EVIDENCE, None)
+    return None
+
+
+def _contact(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+    text = given.text
+    if _EMAIL.match(text):
+        return replace(flow, contact=ContactMethod.EMAIL).with_answer(Step.CONTACT_DETAIL, text)
+    if _PHONE.match(text):
+        return replace(flow, contact=ContactMethod.PHONE).with_answer(Step.CONTACT_DETAIL, text)
+    method = _contact_method(_chosen(text) or text.lower())
+    if method is None:
+        return None
+    without_detail = replace(
+        flow,
+        contact=method,
+        done=flow.done - {Step.CONTACT_DETAIL},
+        answers=tuple((step, value) for step, value in flow.answers if step is not Step.CONTACT_DETAIL),
+    )
+    return without_detail.with_answer(Step.CONTACT, None)
+
+
+def _contact_method(chosen: str) -> ContactMethod | None:
+    if chosen in {"chat", "here", "reply here", "this chat", "in this chat", "reply in this chat"}:
+        return ContactMethod.CHAT
+    if "phone" in chosen or "call" in chosen:
+        return ContactMethod.PHONE
+    if "email" in chosen or "e-mail" in chosen:
+        return ContactMethod.EMAIL
+    return None
+
+
+def _contact_detail(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome | FlowState | None:
+    text = given.text
+    if flow.contact is ContactMethod.PHONE and not _PHONE.match(text):
+        return Outcome((ctx.say("utter_invalid_phone", flow.school_id),), flow)
+    if flow.contact is ContactMethod.EMAIL and not _EMAIL.match(text):
+        return Outcome((ctx.say("utter_invalid_email", flow.school_id),), flow)
+    return flow.with_answer(Step.CONTACT_DETAIL, text)
+
+
+def _consent(ctx: FlowContext, flow: FlowState) -> tuple[FlowState, Reply]:
+    """The consent question: everything that would be sent, with the lines it shows counted as shown."""
+    shown = replace(flow, step=Step.CONSENT, shown=len(flow.lines))
+    return shown, _summary(ctx, shown)
+
+
+def _answer_consent(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome:
+    """Only a button press or an exact yes-word sends; anything else asks again, with a way to edit."""
+    text = given.text
+    words = " ".join(text.lower().strip(" .!").split())
+    if text == "/affirm" or words in YES_WORDS:
+        return Outcome((), None, (OpenCase(draft(ctx, flow)),))
+    if text == "/deny" or words in NO_WORDS:
+        return discard(ctx, flow, "utter_consent_refused")
+    if _chosen(text) == EDIT or words in {EDIT, "edit it", "change it"}:
+        editing = replace(flow, step=Step.DESCRIBE, done=flow.done - {Step.DESCRIBE})
+        return Outcome((prompt(ctx, editing),), editing)
+    flow, summary = _consent(ctx, flow)
+    return Outcome((ctx.say("utter_consent_reask", flow.school_id), summary), flow)
+
+
+STEP_HANDLERS: dict[Step, Handler] = {
+    Step.OFFER: _offer,
+    Step.DANGER: _danger,
+    Step.SCHOOL: _school,
+    Step.DESCRIBE: _free_text(Step.DESCRIBE),
+    Step.WHERE: _where,
+    Step.WHO: _free_text(Step.WHO),
+    Step.WHEN: _free_text(Step.WHEN),
+    Step.LINK: _link,
+    Step.EVIDENCE: _evidence,
+    Step.CONTACT: _contact,
+    Step.CONTACT_DETAIL: _contact_detail,
+    Step.CONSENT: _answer_consent,
+}
+
+
+# ---- moving on and asking --------------------------------------------------------------------------------
+
+
+def _go_to(ctx: FlowContext, flow: FlowState, index: int) -> Outcome:
+    steps = FLOWS[flow.name]
+    while steps[index] is not Step.CONSENT and _skip(ctx, flow, steps[index]):
+        index += 1
+    flow = replace(flow, step=steps[index])
+    if flow.step is Step.CONSENT:
+        if ctx.schools.get(flow.school_id) is None:  # cannot happen: the school step asks until known
+            flow = replace(flow, step=Step.SCHOOL)
+            return Outcome((prompt(ctx, flow),), flow)
+        flow, summary = _consent(ctx, flow)
+        return Outcome((summary,), flow)
+    return Outcome((prompt(ctx, flow),), flow)
+
+
+def _skip(ctx: FlowContext, flow: FlowState, step: Step) -> bool:
+    if step in flow.done:
         return True
+    if step is Step.OFFER:
+        # An urgent alert with no school known yet: the school buttons are the offer (one tap fewer).
+        return flow.name is FlowName.SAFEGUARDING and ctx.schools.get(flow.school_id) is None
+    if step is Step.SCHOOL:
+        return ctx.schools.get(flow.school_id) is not None
+    if step is Step.CONTACT_DETAIL:
+        return flow.contact is ContactMethod.CHAT
+    return False
 
-    def _answer_contact_detail(self, turn: Turn, text: str) -> Any:
-        data = self._data(turn)
-        if data.get("contact") == "phone" and not _PHONE.match(text):
-            return [turn.say("utter_invalid_phone")]
-        if data.get("contact") == "email" and not _EMAIL.match(text):
-            return [turn.say("utter_invalid_email")]
-        data["contact_detail"] = text
-        return True
 
-    async def add_evidence(self, turn: Turn, file_id: str) -> list[Reply] | None:
-        """A photo from the parent: evidence while a bullying report is collecting it, else None."""
-        if turn.state.flow is None or turn.state.flow.get("name") != Flow.CYBERBULLYING.value:
-            return None
-        if STEPS[Flow.CYBERBULLYING].index(self._step(turn)) < STEPS[Flow.CYBERBULLYING].index("describe"):
-            return None
-        await self._cases.add_attachment(turn.parent_id, file_id)
-        data = self._data(turn)
-        data["evidence"] = int(data.get("evidence", 0)) + 1
-        return [
-            turn.responses.render("utter_evidence_saved", {**turn.variables, "count": str(data["evidence"])})
-        ]
+def _alert_offer(flow: FlowState) -> bool:
+    return flow.name is FlowName.SAFEGUARDING and Step.OFFER not in flow.done
 
-    # ---- moving on -----------------------------------------------------------------------------------
 
-    async def _advance(self, turn: Turn) -> list[Reply]:
-        """Go to the next step that still needs asking and ask it; after consent, open the case."""
-        data = self._data(turn)
-        steps = STEPS[Flow(data["name"])]
-        if data["step"] == "consent":
-            return await self._open_case(turn)
-        index = steps.index(data["step"]) + 1
-        while self._skip(steps[index], data):
-            index += 1
-        data["step"] = steps[index]
-        self._use_school(turn)
-        return [self.prompt(turn)]
-
-    def _skip(self, step: str, data: dict[str, Any]) -> bool:
-        if step == "school":
-            return self._schools.get(data.get("school_id")) is not None
-        if step == "contact_detail":
-            return data.get("contact") == "chat" or bool(data.get("contact_detail"))
-        return False
-
-    def prompt(self, turn: Turn) -> Reply:
-        """The question of the current step."""
-        data = self._data(turn)
-        step = data["step"]
-        self._use_school(turn)
-        if step == "offer":
-            name = (
-                "utter_offer_safeguarding_alert"
-                if data["name"] == Flow.SAFEGUARDING.value
-                else "utter_offer_handoff"
-            )
-            return turn.say(name)
-        if step == "school":
-            return Reply(turn.say("utter_choose_school").text, self.school_buttons())
-        if step == "describe":
-            return turn.say(f"utter_ask_describe_{data['name']}")
-        if step == "contact_detail":
-            return turn.say("utter_ask_phone" if data.get("contact") == "phone" else "utter_ask_email")
-        if step == "evidence":
-            return turn.say("utter_evidence_advice")
-        if step == "consent":
-            return self._summary(turn)
-        return turn.say(f"utter_ask_{step}")
-
-    def school_buttons(self) -> tuple[Button, ...]:
-        return tuple(
-            Button(school.name, f'/choose_school{{"school":"{school.id}"}}')
-            for school in self._schools.schools
+def prompt(ctx: FlowContext, flow: FlowState) -> Reply:
+    """The question of the current step."""
+    step, school_id = flow.step, flow.school_id
+    if step is Step.OFFER:
+        name = (
+            "utter_offer_safeguarding_alert" if flow.name is FlowName.SAFEGUARDING else "utter_offer_handoff"
         )
-
-    def _summary(self, turn: Turn) -> Reply:
-        data = self._data(turn)
-        lines = [f"{turn.say('utter_label_concern').text}: {data.get('summary', '')}"]
-        lines += [f"{turn.say(label).text}: {data[key]}" for key, label in DETAIL_LABELS if data.get(key)]
-        variables = {
-            **turn.variables,
-            "kind_label": turn.say(f"utter_kind_{data['name']}").text,
-            "details": "\n".join(lines),
-            "contact": self._contact_text(turn, "utter_contact_{}"),
-            "evidence": str(data.get("evidence", 0)) if data.get("evidence") else turn.say("utter_none").text,
-        }
-        return turn.responses.render("utter_consent_summary", variables)
-
-    def _contact_text(self, turn: Turn, pattern: str) -> str:
-        data = self._data(turn)
-        name = pattern.format(data.get("contact", "chat"))
-        return turn.responses.render(name, {"detail": str(data.get("contact_detail") or "")}).text
-
-    async def _open_case(self, turn: Turn) -> list[Reply]:
-        from bot.storage.cases import CaseDraft
-
-        data = self._data(turn)
-        flow = Flow(data["name"])
-        school = self._schools.get(data.get("school_id"))
-        if school is None:  # cannot happen: the school step is never skipped without one
-            data["step"] = "school"
-            return [self.prompt(turn)]
-        urgent = flow is Flow.SAFEGUARDING
-        draft = CaseDraft(
-            parent_id=turn.parent_id,
-            parent_chat_id=parent_chat_id(turn.parent_id),
-            school_id=school.id,
-            staff_chat_id=school.staff_chat_id,
-            kind=CASE_KINDS[flow],
-            priority=Priority.URGENT if urgent else Priority.NORMAL,
-            summary=str(data.get("summary", "")),
-            contact_method=str(data.get("contact", "chat")),
-            contact_detail=data.get("contact_detail"),
-            details={key: data[key] for key, _ in DETAIL_LABELS if data.get(key)},
+        return ctx.say(name, school_id)
+    if step is Step.SCHOOL:
+        if _alert_offer(flow):
+            ask = ctx.say("utter_offer_safeguarding_alert_school", school_id)
+            return Reply(ask.text, (*school_buttons(ctx.schools), *ask.buttons))
+        return Reply(ctx.say("utter_choose_school", school_id).text, school_buttons(ctx.schools))
+    if step is Step.DESCRIBE:
+        return ctx.say(f"utter_ask_describe_{flow.name.value}", school_id)
+    if step is Step.CONTACT_DETAIL:
+        return ctx.say(
+            "utter_ask_phone" if flow.contact is ContactMethod.PHONE else "utter_ask_email", school_id
         )
-        try:
-            case = await self._cases.open_case(draft)
-        except Exception:
-            log.exception("Could not open a %s case for parent %s", flow.value, turn.parent_id)
-            return [turn.say("utter_case_failed")]
-        log.info("Case %s (%s) opened for school %s", case.reference, flow.value, school.id)
-        variables = {
-            **turn.variables,
-            "reference": case.reference,
-            "contact_phrase": self._contact_text(turn, "utter_contact_{}_phrase"),
-        }
-        turn.state.flow = None
-        name = "utter_case_created_urgent" if urgent else "utter_case_created"
-        return [turn.responses.render(name, variables)]
-
-    # ---- helpers -----------------------------------------------------------------------------------------
-
-    def _switch_to_safeguarding(self, turn: Turn) -> None:
-        data = self._data(turn)
-        turn.state.flow = {
-            "name": Flow.SAFEGUARDING.value,
-            "step": "offer",
-            "school_id": data.get("school_id"),
-        }
-
-    def _store_text(self, turn: Turn, key: str, text: str) -> bool:
-        self._data(turn)[key] = text[:MAX_ANSWER_CHARS]
-        return True
-
-    def _school_from(self, text: str) -> School | None:
-        payload = re.match(r'^/choose_school\{"school":\s*"([a-z0-9-]+)"\}$', text)
-        if payload:
-            return self._schools.get(payload.group(1))
-        return self._schools.match(text)
-
-    def _use_school(self, turn: Turn) -> None:
-        school = self._schools.get(self._data(turn).get("school_id"))
-        if school is not None:
-            turn.use_school(school)
-
-    def _step(self, turn: Turn) -> str:
-        return str(self._data(turn)["step"])
-
-    @staticmethod
-    def _data(turn: Turn) -> dict[str, Any]:
-        assert turn.state.flow is not None
-        return turn.state.flow
+    if step is Step.EVIDENCE:
+        return ctx.say("utter_evidence_advice", school_id)
+    if step is Step.CONSENT:
+        return _summary(ctx, flow)
+    return ctx.say(f"utter_ask_{step.value}", school_id)
 
 
-def _yes_no(text: str) -> bool | None:
-    lowered = text.strip().lower()
+def school_buttons(schools: Schools) -> tuple[Button, ...]:
+    return tuple(
+        Button(school.name, f'/choose_school{{"school":"{school.id}"}}') for school in schools.schools
+    )
+
+
+def school_from(schools: Schools, text: str) -> School | None:
+    payload = _CHOSEN_SCHOOL.match(text.strip())
+    if payload:
+        return schools.get(payload.group(1))
+    return schools.match(text)
+
+
+# ---- what would be sent ---------------------------------------------------------------------------------
+
+
+def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
+    """Everything that would reach staff: the details, contact, screenshot count and every transcript
+    line; when long, the lines go in a text document sent with it."""
+    school_id = flow.school_id
+    lines = [f"{ctx.say('utter_label_concern', school_id).text}: {flow.answer(Step.DESCRIBE) or ''}"]
+    lines += [
+        f"{ctx.say(label, school_id).text}: {flow.answer(step)}"
+        for step, label in DETAILS
+        if flow.answer(step)
+    ]
+    transcript = "\n".join(
+        ctx.say(PREVIEW_LINES[line.author], school_id, text=line.text).text
+        for line in flow.lines[: flow.shown]
+    )
+    variables = {
+        "kind_label": ctx.say(f"utter_kind_{flow.name.value}", school_id).text,
+        "details": "\n".join(lines),
+        "contact": _contact_text(ctx, flow, "utter_contact_{}"),
+        "evidence": str(len(flow.photos)) if flow.photos else ctx.say("utter_none", school_id).text,
+        "transcript": transcript or ctx.say("utter_none", school_id).text,
+    }
+    full = ctx.say("utter_consent_summary", school_id, **variables)
+    if len(full.text) <= PREVIEW_LIMIT:
+        return full
+    in_file = ctx.say("utter_consent_transcript_in_file", school_id, count=str(flow.shown)).text
+    short = ctx.say("utter_consent_summary", school_id, **{**variables, "transcript": in_file})
+    return Reply(short.text, short.buttons, Document("what-would-be-sent.txt", full.text))
+
+
+def _contact_text(ctx: FlowContext, flow: FlowState, pattern: str) -> str:
+    method = flow.contact or ContactMethod.CHAT
+    return ctx.say(pattern.format(method.value), None, detail=flow.answer(Step.CONTACT_DETAIL) or "").text
+
+
+def draft(ctx: FlowContext, flow: FlowState) -> CaseDraft:
+    """The case exactly as shown at the consent step."""
+    school = ctx.schools.get(flow.school_id)
+    assert school is not None  # the consent step is only reached with a school (see _go_to)
+    method = flow.contact or ContactMethod.CHAT
+    return CaseDraft(
+        parent_id=ctx.parent_id,
+        parent_chat_id=parent_chat_id(ctx.parent_id),
+        school_id=school.id,
+        staff_chat_id=school.staff_chat_id,
+        kind=flow.name.case_kind,
+        priority=Priority.URGENT if flow.name is FlowName.SAFEGUARDING else Priority.NORMAL,
+        summary=flow.answer(Step.DESCRIBE) or "",
+        contact_method=method.value,
+        contact_detail=flow.answer(Step.CONTACT_DETAIL) if method is not ContactMethod.CHAT else None,
+        details={step.value: flow.answer(step) for step, _ in DETAILS if flow.answer(step)},
+        transcript=flow.lines[: flow.shown],
+        attachments=flow.photos,
+    )
+
+
+def case_opened(ctx: FlowContext, case_draft: CaseDraft, reference: str) -> Reply:
+    urgent = case_draft.priority is Priority.URGENT
+    method = ContactMethod(case_draft.contact_method)
+    phrase = ctx.say(f"utter_contact_{method.value}_phrase", None, detail=case_draft.contact_detail or "")
+    name = "utter_case_created_urgent" if urgent else "utter_case_created"
+    return ctx.say(name, case_draft.school_id, reference=reference, contact_phrase=phrase.text)
+
+
+# ---- reading answers ---------------------------------------------------------------------------------------
+
+
+def _yes_no(given: FlowInput) -> bool | None:
+    lowered = given.text.strip().lower()
     if lowered in {"/affirm", "yes", "y", "yeah", "yep", "yes please", "ok", "okay", "sure", "go ahead"}:
         return True
-    if lowered in {"/deny", "no", "n", "nope", "no thanks", "nah", "not now"}:
+    if lowered in {"/deny", *NO_WORDS}:
         return False
+    if given.intent in ("affirm", "deny") and not _is_command(lowered):
+        return given.intent == "affirm"
     return None
 
 
@@ -393,5 +535,5 @@ def _is_command(text: str) -> bool:
 
 
 def _chosen(text: str) -> str | None:
-    match = re.match(r'^/choose\{"value":\s*"([a-z_]+)"\}$', text.strip())
+    match = _CHOSEN.match(text.strip())
     return match.group(1) if match else None

@@ -23,8 +23,17 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A text file sent before a reply's text (e.g. the full preview of what would reach staff)."""
+
+    filename: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Reply:
-    """One message from the bot, with its quick-reply buttons."""
+    """One message from the bot, with its quick-reply buttons (and a document sent before it, if any)."""
 
     text: str
     buttons: tuple[Button, ...] = ()
+    document: Document | None = None

@@ -336,8 +336,11 @@ class DeliveryWorker:
 
     async def _parent_reply(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
+        urgent = bool(delivery.payload.get("urgent"))
         text = self._texts.say(
-            "utter_staff_parent_reply", reference=view.reference, text=str(delivery.payload.get("text", ""))
+            "utter_staff_parent_reply_urgent" if urgent else "utter_staff_parent_reply",
+            reference=view.reference,
+            text=str(delivery.payload.get("text", "")),
         )
         return Sent((await self._send_text(delivery.chat_id, text, reply=card_id)).message_id)
 

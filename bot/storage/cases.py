@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -17,12 +17,12 @@ from sqlalchemy import CursorResult, Result, and_, delete, insert, or_, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.domain import CaseDraft, CaseView, FlowState, TranscriptLine
 from bot.storage.models import (
     Attachment,
     AuditEvent,
     Author,
     Case,
-    CaseKind,
     CaseMessage,
     CaseStatus,
     ConversationMessage,
@@ -33,8 +33,7 @@ from bot.storage.models import (
 )
 
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
-TRANSCRIPT_WINDOW = timedelta(hours=2)
-TRANSCRIPT_MAX_LINES = 60
+__all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -51,79 +50,30 @@ def new_reference(school_id: str) -> str:
     return f"{prefix}-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(4))
 
 
-@dataclass(frozen=True)
-class CaseDraft:
-    """What a flow collected, ready to become a case once the parent consents."""
-
-    parent_id: str
-    parent_chat_id: int | None
-    school_id: str
-    staff_chat_id: int
-    kind: CaseKind
-    priority: Priority
-    summary: str
-    contact_method: str
-    contact_detail: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TranscriptLine:
-    author: Author
-    text: str
-    at: datetime
-    author_name: str | None = None
-    """The staff member's name on staff lines (what staff see as "Staff (name): ...")."""
-
-
-@dataclass(frozen=True)
-class CaseView:
-    """A case as staff and parents see it (detached from the database session)."""
-
-    id: int
-    reference: str
-    school_id: str
-    kind: CaseKind
-    priority: Priority
-    status: CaseStatus
-    summary: str
-    details: dict[str, Any]
-    contact_method: str
-    contact_detail: str | None
-    parent_id: str | None
-    parent_chat_id: int | None
-    staff_chat_id: int
-    card_message_id: int | None
-    claimed_by_name: str | None
-    created_at: datetime
-    transcript: tuple[TranscriptLine, ...]
-    attachments: tuple[str, ...]
-    """Telegram file ids of the evidence photos."""
-
-    @classmethod
-    def of(cls, case: Case, transcript: Sequence[ConversationMessage] = ()) -> CaseView:
-        lines = [TranscriptLine(m.author, m.text, m.created_at) for m in transcript]
-        lines += [TranscriptLine(m.author, m.text, m.created_at, m.author_name) for m in case.messages]
-        return cls(
-            id=case.id,
-            reference=case.reference,
-            school_id=case.school_id,
-            kind=case.kind,
-            priority=case.priority,
-            status=case.status,
-            summary=case.summary,
-            details=dict(case.details or {}),
-            contact_method=case.contact_method,
-            contact_detail=case.contact_detail,
-            parent_id=case.parent_id,
-            parent_chat_id=case.parent_chat_id,
-            staff_chat_id=case.staff_chat_id,
-            card_message_id=case.card_message_id,
-            claimed_by_name=case.claimed_by_name,
-            created_at=case.created_at,
-            transcript=tuple(lines),
-            attachments=tuple(a.file_id for a in case.attachments),
-        )
+def case_view(case: Case, transcript: Sequence[ConversationMessage] = ()) -> CaseView:
+    """A case row (with its messages and attachments loaded) as the detached view staff and parents see."""
+    lines = [TranscriptLine(m.author, m.text, m.created_at) for m in transcript]
+    lines += [TranscriptLine(m.author, m.text, m.created_at, m.author_name) for m in case.messages]
+    return CaseView(
+        id=case.id,
+        reference=case.reference,
+        school_id=case.school_id,
+        kind=case.kind,
+        priority=case.priority,
+        status=case.status,
+        summary=case.summary,
+        details=dict(case.details or {}),
+        contact_method=case.contact_method,
+        contact_detail=case.contact_detail,
+        parent_id=case.parent_id,
+        parent_chat_id=case.parent_chat_id,
+        staff_chat_id=case.staff_chat_id,
+        card_message_id=case.card_message_id,
+        claimed_by_name=case.claimed_by_name,
+        created_at=case.created_at,
+        transcript=tuple(lines),
+        attachments=tuple(a.file_id for a in case.attachments),
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +91,10 @@ class PurgeCounts:
     messages: int
     attachments: int
     cases: int
+    drafts: int = 0
+    """Half-finished flows (their text and screenshots) past FLOW_TIMEOUT_MINUTES, deleted."""
+    relays: int = 0
+    """Relays to a case's staff ended after RELAY_TIMEOUT_HOURS of silence."""
 
 
 class CaseStore:
@@ -194,27 +148,17 @@ class CaseStore:
                 parent_id=draft.parent_id,
                 parent_chat_id=draft.parent_chat_id,
                 staff_chat_id=draft.staff_chat_id,
+                attachments=[Attachment(parent_id=draft.parent_id, file_id=f) for f in draft.attachments],
             )
             session.add(case)
             session.flush()
-            since = utcnow() - TRANSCRIPT_WINDOW
-            recent = session.scalars(
-                select(ConversationMessage.id)
-                .where(
-                    ConversationMessage.parent_id == draft.parent_id,
-                    ConversationMessage.case_id.is_(None),
-                    ConversationMessage.created_at >= since,
+            # Exactly the lines the parent was shown at the consent step (the flow's own screenshots are
+            # attached above).
+            session.add_all(
+                ConversationMessage(
+                    parent_id=draft.parent_id, author=line.author, text=line.text, case_id=case.id
                 )
-                .order_by(ConversationMessage.id.desc())
-                .limit(TRANSCRIPT_MAX_LINES)
-            ).all()
-            session.execute(
-                update(ConversationMessage).where(ConversationMessage.id.in_(recent)).values(case_id=case.id)
-            )
-            session.execute(
-                update(Attachment)
-                .where(Attachment.parent_id == draft.parent_id, Attachment.case_id.is_(None))
-                .values(case_id=case.id)
+                for line in draft.transcript
             )
             session.add(Delivery(kind="case_card", case_id=case.id, chat_id=draft.staff_chat_id))
             session.flush()
@@ -291,7 +235,7 @@ class CaseStore:
                 .where(ConversationMessage.case_id == case_id)
                 .order_by(ConversationMessage.id)
             ).all()
-        return CaseView.of(case, transcript)
+        return case_view(case, transcript)
 
     # ---- staff actions ------------------------------------------------------------------------------------
 
@@ -363,21 +307,25 @@ class CaseStore:
             self._notify_parent(session, case_id, "staff_reply", {"staff_name": staff_name, "text": text})
             return True
 
-    async def parent_reply(self, case_id: int, text: str) -> bool:
-        """The parent's message in an open case's thread: kept with the case and queued for the staff chat."""
-        return await asyncio.to_thread(self._parent_reply, case_id, text)
+    async def parent_reply(self, case_id: int, text: str, *, urgent: bool = False) -> bool:
+        """The parent's message in an open case's thread: kept with the case and queued for the staff chat.
+        An `urgent` one (the safeguarding gate saw danger in it) raises the case to urgent, is marked so in
+        the staff thread, and the card is updated to show it."""
+        return await asyncio.to_thread(self._parent_reply, case_id, text, urgent)
 
-    def _parent_reply(self, case_id: int, text: str) -> bool:
+    def _parent_reply(self, case_id: int, text: str, urgent: bool) -> bool:
         with self._sessions.begin() as session:
             case = session.get(Case, case_id)
             if case is None or case.status == CaseStatus.RESOLVED:
                 return False
             session.add(CaseMessage(case_id=case_id, author=Author.PARENT, text=text))
+            payload: dict[str, Any] = {"text": text, "urgent": True} if urgent else {"text": text}
             session.add(
-                Delivery(
-                    kind="parent_reply", case_id=case_id, chat_id=case.staff_chat_id, payload={"text": text}
-                )
+                Delivery(kind="parent_reply", case_id=case_id, chat_id=case.staff_chat_id, payload=payload)
             )
+            if urgent and case.priority is not Priority.URGENT:
+                case.priority = Priority.URGENT
+                session.add(Delivery(kind="case_card_update", case_id=case_id, chat_id=case.staff_chat_id))
             return True
 
     def _staff_chat(self, session: Session, case_id: int) -> int:
@@ -576,16 +524,6 @@ class CaseStore:
 
     # ---- privacy ---------------------------------------------------------------------------------------
 
-    async def discard_pending_evidence(self, parent_id: str) -> None:
-        """A report was cancelled: its screenshots, not yet part of any case, are deleted."""
-        await asyncio.to_thread(self._discard_pending_evidence, parent_id)
-
-    def _discard_pending_evidence(self, parent_id: str) -> None:
-        with self._sessions.begin() as session:
-            session.execute(
-                delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None))
-            )
-
     async def forget_parent(self, parent_id: str) -> None:
         """/forget: the profile, and every message and photo not attached to a case (cases stay with
         the school, which the parent is told how to ask about)."""
@@ -603,10 +541,47 @@ class CaseStore:
             )
             session.execute(delete(Parent).where(Parent.id == parent_id))
 
-    async def purge(self, message_retention: timedelta, case_retention: timedelta) -> PurgeCounts:
+    async def purge(
+        self,
+        message_retention: timedelta,
+        case_retention: timedelta,
+        flow_timeout: timedelta | None = None,
+        relay_timeout: timedelta | None = None,
+    ) -> PurgeCounts:
         """Delete messages not attached to a case after `message_retention`, and resolved cases (with their
-        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved."""
-        return await asyncio.to_thread(self._purge, message_retention, case_retention)
+        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved; with
+        `flow_timeout`, half-finished drafts untouched that long; with `relay_timeout`, end relays silent
+        that long."""
+        counts = await asyncio.to_thread(self._purge, message_retention, case_retention)
+        drafts = await asyncio.to_thread(self._purge_drafts, flow_timeout) if flow_timeout else 0
+        relays = await asyncio.to_thread(self._end_relays, relay_timeout) if relay_timeout else 0
+        return PurgeCounts(counts.messages, counts.attachments, counts.cases, drafts, relays)
+
+    def _purge_drafts(self, timeout: timedelta) -> int:
+        """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
+        only), so the parent's next message says it expired. Unreadable values and tombstones stay."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            rows = session.execute(select(Parent.id, Parent.flow).where(Parent.flow.is_not(None))).all()
+            drafts = [(parent_id, FlowState.from_json(stored)) for parent_id, stored in rows]
+            for parent_id, flow in drafts:
+                if flow is not None and flow.expired(now, timeout.total_seconds()):
+                    session.execute(
+                        update(Parent).where(Parent.id == parent_id).values(flow=flow.tombstone())
+                    )
+            return sum(
+                1 for _, flow in drafts if flow is not None and flow.expired(now, timeout.total_seconds())
+            )
+
+    def _end_relays(self, timeout: timedelta) -> int:
+        with self._sessions.begin() as session:
+            return _rowcount(
+                session.execute(
+                    update(Parent)
+                    .where(Parent.relay_case_id.is_not(None), Parent.updated_at < utcnow() - timeout)
+                    .values(relay_case_id=None)
+                )
+            )
 
     def _purge(self, message_retention: timedelta, case_retention: timedelta) -> PurgeCounts:
         now = utcnow()

@@ -21,6 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.domain import Author, CaseKind, CaseStatus, Priority
+
+__all__ = ["Author", "CaseKind", "CaseStatus", "Priority"]  # their old home: other modules import them here
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -44,31 +48,6 @@ def _enum(cls: type[enum.Enum]) -> Enum:
         length=24,
         values_callable=lambda members: [m.value for m in members],
     )
-
-
-class CaseKind(str, enum.Enum):
-    COMPLAINT = "complaint"
-    CYBERBULLYING = "cyberbullying"
-    BREACH = "breach"
-    GENERAL = "general"
-    SAFEGUARDING = "safeguarding"
-
-
-class Priority(str, enum.Enum):
-    NORMAL = "normal"
-    URGENT = "urgent"
-
-
-class CaseStatus(str, enum.Enum):
-    OPEN = "open"
-    CLAIMED = "claimed"
-    RESOLVED = "resolved"
-
-
-class Author(str, enum.Enum):
-    PARENT = "parent"
-    BOT = "bot"
-    STAFF = "staff"
 
 
 class DeliveryStatus(str, enum.Enum):

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.dialogue.state import ParentState, Pending
+from bot.domain import FlowState, ParentState, Pending
 from bot.storage.models import Parent
 
 _INSERT: dict[str, Callable[[type[Parent]], postgresql.Insert | sqlite.Insert]] = {
@@ -48,7 +48,15 @@ class SqlStateStore:
             if row is None:
                 return ParentState()
             pending = Pending(row.pending) if row.pending in Pending._value2member_map_ else None
-            return ParentState(row.school_id, row.fallback_streak, pending, row.flow, row.relay_case_id)
+            return ParentState(
+                school_id=row.school_id,
+                fallback_streak=row.fallback_streak,
+                pending=pending,
+                flow=FlowState.from_json(row.flow),
+                relay_case_id=row.relay_case_id,
+                expired_flow=FlowState.expired_name(row.flow),
+                updated_at=row.updated_at,
+            )
 
     def _save(self, parent_id: str, state: ParentState) -> None:
         """One INSERT ... ON CONFLICT DO UPDATE (every message saves the state: this is the hot path)."""
@@ -56,7 +64,7 @@ class SqlStateStore:
             "school_id": state.school_id,
             "fallback_streak": state.fallback_streak,
             "pending": state.pending.value if state.pending else None,
-            "flow": state.flow,
+            "flow": state.flow.to_json() if state.flow else None,
             "relay_case_id": state.relay_case_id,
             "blocked_at": None,  # a parent who writes to the bot has unblocked it
         }

@@ -176,19 +176,22 @@ def _schedule_staff_jobs(app: Application, services: Services, options: StaffOpt
 
 def _schedule_purge(app: Application, services: Services) -> None:
     """The retention purge of SPEC §5, hourly (also `parentbot purge`)."""
-    settings = services.settings
     assert app.job_queue is not None
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:
-            counts = await services.cases.purge(
-                timedelta(hours=settings.message_retention_hours),
-                timedelta(days=settings.case_retention_days),
-            )
+            counts = await services.purge()
         except Exception as error:  # noqa: BLE001 - the repeating job must keep running
             log.error("Retention purge failed: %s", type(error).__name__)
             return
-        log.info("Purged %d messages, %d photos, %d cases", counts.messages, counts.attachments, counts.cases)
+        log.info(
+            "Purged %d messages, %d photos, %d cases, %d expired drafts; ended %d silent relays",
+            counts.messages,
+            counts.attachments,
+            counts.cases,
+            counts.drafts,
+            counts.relays,
+        )
 
     app.job_queue.run_repeating(purge, interval=PURGE_INTERVAL, first=60, name="retention_purge")
 

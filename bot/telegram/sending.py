@@ -90,9 +90,15 @@ async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = ATTEMPT
 
 
 async def send_replies(bot: Bot, chat_id: int, replies: Sequence[Reply]) -> list[Message]:
-    """Send each reply in order, long texts split, its buttons on the last piece."""
+    """Send each reply in order (its document first, if any), long texts split, its buttons on the last
+    piece."""
     sent: list[Message] = []
     for reply in replies:
+        if reply.document is not None:
+            document = reply.document
+            data = document.text.encode("utf-8")
+            call = partial(bot.send_document, chat_id, data, filename=document.filename)
+            sent.append(await with_retries(call))
         pieces = split_text(reply.text)
         for number, piece in enumerate(pieces, start=1):
             markup = keyboard(reply) if number == len(pieces) else None

@@ -1,0 +1,105 @@
+"""Stand-ins at the edge of the engine for table tests that need no trained model: an NLU client that
+returns fixed results, and a safeguarding gate that knows a few fixed phrases.
+
+The real gate is the danger detector (bot/safeguarding/detector.py), tested on its own tables; these
+tables test what the engine does with the gate's answer, in every state of a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Schools
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.responses import ResponseBook
+from bot.nlu.client import FALLBACK_INTENT, NluResult
+from bot.safeguarding import DangerAssessment, DangerKind
+from bot.storage.cases import CaseStore
+from bot.storage.parents import SqlStateStore
+
+DANGER_PHRASES: Mapping[str, DangerKind] = {
+    "is missing since last night": DangerKind.MISSING,
+    "says he wants to die": DangerKind.SUICIDE_SELF_HARM,
+    "threatening to share pics": DangerKind.SEXUAL,
+    "will stab him": DangerKind.IMMEDIATE,
+}
+
+
+class StandInGate:
+    """Urgent exactly when the text holds one of DANGER_PHRASES (or the model's score is 0.9 or more)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, float | None]] = []
+
+    def assess(self, text: str, urgent_score: float | None) -> DangerAssessment:
+        self.seen.append((text, urgent_score))
+        kinds = frozenset(kind for phrase, kind in DANGER_PHRASES.items() if phrase in text.lower())
+        return DangerAssessment(kinds, model_urgent=urgent_score is not None and urgent_score >= 0.9)
+
+
+class StubNlu:
+    """Fixed NluResults by exact text (anything else: the fallback). With `ready=False` it is a model
+    still loading: parse waits until `finish_loading()`."""
+
+    def __init__(self, results: Mapping[str, NluResult] | None = None, *, ready: bool = True) -> None:
+        self._results = dict(results or {})
+        self._loaded = asyncio.Event()
+        if ready:
+            self._loaded.set()
+        self.parsed: list[str] = []
+
+    def is_ready(self) -> bool:
+        return self._loaded.is_set()
+
+    def finish_loading(self) -> None:
+        self._loaded.set()
+
+    async def parse(self, text: str) -> NluResult:
+        await self._loaded.wait()
+        self.parsed.append(text)
+        return self._results.get(text, NluResult(FALLBACK_INTENT, 0.0))
+
+    async def close(self) -> None:
+        return None
+
+
+def intent(name: str, confidence: float = 0.95) -> NluResult:
+    return NluResult(name, confidence, ranking=((name, confidence),))
+
+
+class Clock:
+    """A clock the test moves on: each reading is a microsecond later, like a real one."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(microseconds=1)
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def stub_engine(
+    responses: ResponseBook,
+    schools: Schools,
+    sessions: sessionmaker[Session],
+    nlu: StubNlu | None = None,
+    gate: StandInGate | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> DialogueEngine:
+    """The real engine on a real (SQLite) database, with the stand-ins for the model and the gate."""
+    return DialogueEngine(
+        nlu=nlu or StubNlu(),
+        responses=responses,
+        schools=schools,
+        store=SqlStateStore(sessions),
+        cases=CaseStore(sessions),
+        gate=gate or StandInGate(),
+        clock=clock,
+    )

@@ -1,0 +1,274 @@
+"""Safety first, as tables over the conversation's states (issue 10): in every state a danger message gets
+the guidance for its kind first and then the offer to alert the school's safeguarding staff; a calm
+message gets neither. Stand-in NLU and gate (tests/standins.py), real engine and database."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Schools
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.messages import Reply
+from bot.dialogue.responses import ResponseBook
+from bot.domain import CaseKind, FlowName, Priority, Step
+from bot.storage.cases import CaseStore
+from bot.storage.parents import SqlStateStore
+from tests.standins import StandInGate, StubNlu, intent, stub_engine
+
+DANGER = "my son says he wants to die"
+DANGER_GUIDANCE = "utter_urgent_suicide_self_harm"
+CALM = "thanks, that helps a lot"
+CHAT = '/choose{"value": "chat"}'
+OAKFIELD = '/choose_school{"school":"oakfield"}'
+DINNER = "I want to speak to a member of staff about the dinner menu"
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    script: tuple[str, ...]
+    """What the parent sends to reach the state."""
+    flow: FlowName | None = None
+    step: Step | None = None
+
+
+def _walk(flow: FlowName, start: str, answers: tuple[tuple[str, Step], ...], school: bool) -> list[State]:
+    prefix = (OAKFIELD,) if school else ()
+    states = []
+    for n in range(len(answers)):
+        script = (*prefix, start, *(text for text, _ in answers[: n + 1]))
+        step = answers[n][1]
+        states.append(State(f"{flow.value} at {step.value}", script, flow, step))
+    return states
+
+
+STATES = [
+    State("cold", ()),
+    State("school chosen", (OAKFIELD,)),
+    State("after a fallback", ("what is the weather",)),
+    *_walk(FlowName.COMPLAINT, "/how_to_complain", (
+        ("", Step.OFFER), ("/affirm", Step.DESCRIBE), ("My son got a detention", Step.CONTACT),
+        ('/choose{"value": "phone"}', Step.CONTACT_DETAIL), ("07700 900 123", Step.CONSENT),
+    ), school=True),
+    *_walk(FlowName.CYBERBULLYING, "/report_cyberbullying", (
+        ("", Step.DANGER), ("/deny", Step.DESCRIBE), ("mean messages", Step.WHERE),
+        ('/choose{"value": "snapchat"}', Step.WHO), ("two girls", Step.WHEN), ("last week", Step.EVIDENCE),
+        ('/choose{"value": "done"}', Step.SCHOOL), (OAKFIELD, Step.CONTACT),
+        ('/choose{"value": "email"}', Step.CONTACT_DETAIL), ("mum@example.com", Step.CONSENT),
+    ), school=False),
+    *_walk(FlowName.BREACH, "/report_breach", (
+        ("", Step.OFFER), ("/affirm", Step.DESCRIBE), ("lies about a teacher", Step.WHERE),
+        ('/choose{"value": "facebook"}', Step.LINK), ('/choose{"value": "skip"}', Step.CONTACT),
+        (CHAT, Step.CONSENT),
+    ), school=True),
+    *_walk(FlowName.GENERAL, "/human_handoff", (
+        ("", Step.OFFER), ("/affirm", Step.SCHOOL), (OAKFIELD, Step.DESCRIBE), ("a question", Step.CONTACT),
+        (CHAT, Step.CONSENT),
+    ), school=False),
+    *_walk(FlowName.SAFEGUARDING, "/urgent_safeguarding", (
+        ("", Step.OFFER), ("/affirm", Step.DESCRIBE), ("he is not safe", Step.CONTACT),
+        ('/choose{"value": "phone"}', Step.CONTACT_DETAIL), ("07700 900 123", Step.CONSENT),
+    ), school=True),
+]  # fmt: skip
+"""Every state a conversation can be in: cold, and each step of each flow (consent included). Relay
+mode and a loading model have tests of their own below."""
+STATES = [State(s.name, tuple(t for t in s.script if t), s.flow, s.step) for s in STATES]
+
+
+async def reach(engine: DialogueEngine, sessions: sessionmaker[Session], parent: str, state: State) -> None:
+    for text in state.script:
+        await engine.handle(parent, text)
+    flow = (await SqlStateStore(sessions).load(parent)).flow
+    assert (flow.name if flow else None, flow.step if flow else None) == (state.flow, state.step), state
+
+
+def guidance(responses: ResponseBook, name: str) -> str:
+    return responses.render(name, {}).text.split("{")[0][:40]
+
+
+def assert_guided_then_offered(replies: list[Reply], responses: ResponseBook) -> None:
+    assert replies[0].text.startswith(guidance(responses, DANGER_GUIDANCE)), replies[0].text
+    assert len(replies) > 1, "the guidance is followed by the offer to alert staff"
+
+
+@pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])
+async def test_danger_gets_the_guidance_first_and_the_alert_offer_in_every_state(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], state: State
+) -> None:
+    nlu, gate = StubNlu(), StandInGate()
+    engine = stub_engine(responses, schools, sessions, nlu, gate)
+    await reach(engine, sessions, "p", state)
+    replies = await engine.handle("p", DANGER)
+    assert_guided_then_offered(replies, responses)
+    flow = (await SqlStateStore(sessions).load("p")).flow
+    assert flow is not None
+    assert flow.name is FlowName.SAFEGUARDING
+    assert gate.seen[-1] == (DANGER, 0.0), "the gate saw the text and the model's urgent score"
+    assert DANGER in nlu.parsed, "the model saw the text too"
+    if state.flow not in (None, FlowName.SAFEGUARDING):
+        assert any("was not sent, and I've deleted it" in r.text for r in replies), "said, not silent"
+
+
+@pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])
+async def test_a_calm_message_gets_no_guidance_in_any_state(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], state: State
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    await reach(engine, sessions, "p", state)
+    replies = await engine.handle("p", CALM)
+    for name in ("utter_urgent_safeguarding", DANGER_GUIDANCE):
+        assert not any(r.text.startswith(guidance(responses, name)) for r in replies)
+    flow = (await SqlStateStore(sessions).load("p")).flow
+    assert (flow.name if flow else None) in (state.flow, None)
+    if state.flow is not None and state.step is not Step.CONSENT:
+        assert flow is not None, "a calm message does not drop the flow"
+
+
+@pytest.mark.parametrize("kind_text", ["my girl is missing since last night", "they say they will stab him"])
+async def test_each_kind_of_danger_gets_its_own_guidance(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], kind_text: str
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    replies = await engine.handle("p", kind_text)
+    assessment = StandInGate().assess(kind_text, None)
+    expected = [responses.render(name, {}).text[:30] for name in assessment.guidance_responses()]
+    assert [r.text[:30] for r in replies[: len(expected)]] == expected
+
+
+async def test_while_the_model_loads_danger_is_answered_at_once_without_it(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    nlu, gate = StubNlu(ready=False), StandInGate()
+    engine = stub_engine(responses, schools, sessions, nlu, gate)
+    await engine.handle("p", OAKFIELD)
+    await engine.handle("p", "/how_to_complain")
+    await engine.handle("p", "/affirm")  # at the free-text description step
+    replies = await asyncio.wait_for(engine.handle("p", DANGER), 5)
+    assert_guided_then_offered(replies, responses)
+    assert gate.seen[-1] == (DANGER, None), "no score while the model loads"
+    cold = await asyncio.wait_for(engine.handle("q", DANGER), 5)
+    assert_guided_then_offered(cold, responses)
+    calm = asyncio.create_task(engine.handle("r", CALM))
+    await asyncio.sleep(0.2)
+    assert not calm.done(), "other text waits for the model..."
+    nlu.finish_loading()
+    assert await asyncio.wait_for(calm, 5)  # ...and is answered by it
+
+
+async def _file_case(engine: DialogueEngine, cases: CaseStore, parent: str) -> int:
+    for text in (OAKFIELD, DINNER, "/affirm", "Is the menu changing?", CHAT, "/affirm"):
+        await engine.handle(parent, text)
+    [case] = await cases.parent_cases(parent)
+    return case.id
+
+
+async def test_in_relay_mode_danger_gets_the_guidance_and_reaches_the_case_staff_marked_urgent(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu({DINNER: intent("human_handoff")}))
+    case_id = await _file_case(engine, cases, "p")
+    assert await cases.staff_reply(case_id, "Mrs Patel", "Could you tell me which class?")
+    calm = await engine.handle("p", "It's Year 5, Oak class")
+    assert "Passed to the staff" in calm[0].text
+    replies = await engine.handle("p", DANGER)
+    assert_guided_then_offered(replies, responses)
+    assert any("as URGENT" in r.text for r in replies)
+    case = await cases.get(case_id)
+    assert case is not None
+    assert case.priority is Priority.URGENT
+    relayed = [(d.kind, d.payload) for d in await cases.deliveries(case_id)]
+    assert ("parent_reply", {"text": "It's Year 5, Oak class"}) in relayed
+    assert ("parent_reply", {"text": DANGER, "urgent": True}) in relayed
+    assert ("case_card_update", {}) in relayed
+    assert DANGER in [line.text for line in case.transcript]
+    flow = (await SqlStateStore(sessions).load("p")).flow
+    assert flow is not None
+    assert flow.name is FlowName.SAFEGUARDING
+
+
+async def test_a_calm_message_in_relay_mode_goes_to_staff_as_before(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu({DINNER: intent("human_handoff")}))
+    case_id = await _file_case(engine, cases, "p")
+    await cases.staff_reply(case_id, "Mrs Patel", "Hello")
+    replies = await engine.handle("p", CALM)
+    assert [r.text[:20] for r in replies] == ["Passed to the staff "]
+    case = await cases.get(case_id)
+    assert case is not None
+    assert case.priority is Priority.NORMAL
+
+
+# ---- the fast urgent case (issue 10.3) ------------------------------------------------------------------
+
+
+def tap(replies: list[Reply], title: str) -> str:
+    """The payload of the button called `title` on the last message that has buttons: one tap."""
+    buttons = next(r.buttons for r in reversed(replies) if r.buttons)
+    return next(b.payload for b in buttons if b.title == title)
+
+
+@pytest.mark.parametrize(
+    ("school_known", "taps"),
+    [
+        (True, ("Yes, alert them now", "Reply in this chat", "Yes, send it")),
+        (False, ("Hollybrook Infant and Nursery School", "Reply in this chat", "Yes, send it")),
+    ],
+    ids=["school known", "school unknown"],
+)
+async def test_an_urgent_case_is_filed_within_three_taps_of_the_first_message(
+    responses: ResponseBook,
+    schools: Schools,
+    sessions: sessionmaker[Session],
+    cases: CaseStore,
+    school_known: bool,
+    taps: tuple[str, ...],
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    if school_known:
+        await engine.handle("7001", '/choose_school{"school":"hollybrook"}')
+    replies = await engine.handle("7001", DANGER)
+    for title in taps:
+        replies = await engine.handle("7001", tap(replies, title))
+    assert len(taps) <= 3
+    assert "Sent as URGENT" in replies[-1].text
+    [case] = await cases.parent_cases("7001")
+    full = await cases.get(case.id)
+    assert full is not None
+    assert (full.kind, full.priority, full.school_id) == (
+        CaseKind.SAFEGUARDING,
+        Priority.URGENT,
+        "hollybrook",
+    )
+    assert full.summary == DANGER
+    assert full.transcript[0].text == DANGER
+    assert [d.kind for d in await cases.deliveries(case.id)] == ["case_card"]
+
+
+async def test_what_the_parent_types_after_the_warning_is_sent_only_with_consent(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    await engine.handle("7002", OAKFIELD)
+    replies = await engine.handle("7002", DANGER)
+    replies = await engine.handle("7002", "he is at home with me now")  # not an answer: asked again
+    replies = await engine.handle("7002", tap(replies, "Yes, alert them now"))
+    replies = await engine.handle("7002", tap(replies, "Reply in this chat"))
+    assert "he is at home with me now" in replies[-1].text, "shown before it is sent"
+    await engine.handle("7002", tap(replies, "Yes, send it"))
+    [case] = await cases.parent_cases("7002")
+    full = await cases.get(case.id)
+    assert full is not None
+    assert "he is at home with me now" in [line.text for line in full.transcript]
+
+    await engine.handle("7003", OAKFIELD)
+    await engine.handle("7003", DANGER)
+    await engine.handle("7003", "he is at home with me now")
+    declined = await engine.handle("7003", "/deny")
+    assert "haven't kept" in declined[-1].text
+    assert await cases.parent_cases("7003") == []
+    assert (await SqlStateStore(sessions).load("7003")).flow is None

@@ -110,7 +110,7 @@ async def test_danger_gets_the_guidance_first_and_the_alert_offer_in_every_state
     assert gate.seen[-1] == (DANGER, 0.0), "the gate saw the text and the model's urgent score"
     assert DANGER in nlu.parsed, "the model saw the text too"
     if state.flow not in (None, FlowName.SAFEGUARDING):
-        assert any("was not sent, and I've deleted it" in r.text for r in replies), "said, not silent"
+        assert any("was not sent. I've deleted it" in r.text for r in replies), "said, not silent"
 
 
 @pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])

@@ -49,11 +49,15 @@ class StaffWorld:
     def cases(self) -> CaseStore:
         return self.services.cases
 
-    def staff_chat(self, school_id: str = "oakfield") -> SimChat:
+    def staff_chat(self, school_id: str = "oakfield", forum: bool = False) -> SimChat:
+        """The school's staff chat: a plain group, or a supergroup with topics (``forum``)."""
         school = self.schools.get(school_id)
         assert school is not None
         return self.server.create_group(
-            f"{school.name} staff", members=[self.member, self.outsider], chat_id=school.staff_chat_id
+            f"{school.name} staff",
+            members=[self.member, self.outsider],
+            chat_id=school.staff_chat_id,
+            forum=forum,
         )
 
     async def open_case(self, school_id: str = "oakfield", **changes: Any) -> CaseView:
@@ -199,9 +203,7 @@ async def test_claim_updates_the_card_and_tells_the_parent(world: StaffWorld) ->
 
     assert answer["text"] == f"You've claimed case {case.reference}. The parent has been told."
     told = await world.server.wait_for_message(world.parent.id)
-    assert (
-        told["text"] == f"Priya Patel from Oakfield Primary School is looking at your case {case.reference}."
-    )
+    assert told["text"] == f"The staff at Oakfield Primary School are looking at your case {case.reference}."
     await world.server.wait_until(lambda: "Claimed by Priya Patel" in world.current(card)["text"])
     assert list(buttons(world.current(card))) == ["Resolve"]
     assert await world.audits(action="claim", actor_id=STAFF_ID, case_id=case.id, allowed=True)
@@ -219,7 +221,7 @@ async def test_a_second_claim_is_told_who_got_there_first(world: StaffWorld) -> 
     assert second["text"] == f"Case {case.reference} is already claimed by Priya Patel."
     assert len(await world.audits(action="claim")) == 1
     told = await world.server.wait_for_message(world.parent.id)
-    assert told["text"].startswith("Priya Patel from Oakfield Primary School")
+    assert told["text"].startswith("The staff at Oakfield Primary School")
     await world.settled()
     assert len(world.server.sent_messages(world.parent.id)) == 1
 
@@ -229,13 +231,16 @@ async def test_replies_go_both_ways_through_the_card_thread(world: StaffWorld) -
     case = await world.open_case()
     card = await world.card(case, staff)
 
-    world.server.user_replies_to(world.member, card, "We'll call you <i>today</i>", chat=staff)
+    asked = world.server.user_replies_to(world.member, card, "We'll call you <i>today</i>", chat=staff)
     to_parent = await world.server.wait_for_message(world.parent.id)
     assert to_parent["text"] == (
-        f"Message from Priya Patel at Oakfield Primary School about case {case.reference}:\n\n"
+        f"Message from the staff at Oakfield Primary School about case {case.reference}:\n\n"
         "We'll call you <i>today</i>\n\n(Reply here and I'll pass it on. /done to stop.)"
     )
     assert await world.audits(action="reply", actor_id=STAFF_ID, case_id=case.id, allowed=True)
+    confirmed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sent to"))
+    assert confirmed["text"] == f"Sent to the parent (case {case.reference})."
+    assert confirmed["reply_to_message"]["message_id"] == asked["message_id"]
 
     assert await world.cases.parent_reply(case.id, "Thanks, after 3pm please")
     relayed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Parent's reply"))
@@ -442,3 +447,109 @@ async def test_cases_lists_open_cases_urgent_first_and_case_posts_a_card_again(w
     assert await world.audits(action="view", actor_id=STAFF_ID, case_id=older.id, allowed=True)
     world.server.user_sends_text(world.member, "/case OAK-NONE", chat=staff)
     await world.server.wait_for_message(staff.id, lambda m: "There is no case OAK-NONE" in m["text"])
+
+
+# ---- a forum staff chat: one topic per case; nothing reaches the parent by accident -------------------
+
+
+def parent_messages(world: StaffWorld) -> list[str]:
+    return [m["text"] for m in world.server.sent_messages(world.parent.id)]
+
+
+async def test_a_forum_staff_chat_gets_one_topic_per_case_with_everything_in_it(world: StaffWorld) -> None:
+    staff = world.staff_chat(forum=True)
+    photo = world.server.user_sends_photo(world.parent)
+    await world.cases.add_attachment(str(world.parent.id), photo["photo"][-1]["file_id"])
+    case = await world.open_case()
+
+    card = await world.card(case, staff)
+    [topic] = world.server.topics(staff.id)
+    assert topic.name == f"{case.reference} · Cyberbullying report · Oakfield Primary School"
+    assert "Sam" not in topic.name
+    assert card["message_thread_id"] == topic.message_thread_id
+    evidence = await world.server.wait_for_message(staff.id, lambda m: "photo" in m)
+    assert evidence["message_thread_id"] == topic.message_thread_id
+    stored = await world.cases.get(case.id)
+    assert stored is not None
+    assert stored.topic_id == topic.message_thread_id
+
+    assert await world.cases.parent_reply(case.id, "Any news?")
+    relayed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Parent's reply"))
+    assert relayed["message_thread_id"] == topic.message_thread_id
+
+    other = await world.open_case(kind=CaseKind.BREACH)
+    await world.card(other, staff)
+    assert len(world.server.topics(staff.id)) == 2
+    assert (await world.press(world.member, card, "Resolve"))["text"].startswith("Case")
+    await world.server.wait_until(lambda: world.server.topic(staff.id, topic.message_thread_id).closed)
+    assert not world.server.topics(staff.id)[1].closed
+
+
+async def test_in_a_topic_only_a_reply_to_the_card_or_parent_or_a_slash_reply_reaches_the_parent(
+    world: StaffWorld,
+) -> None:
+    staff = world.staff_chat(forum=True)
+    case = await world.open_case()
+    card = await world.card(case, staff)
+    thread = card["message_thread_id"]
+
+    world.server.user_sends_text(world.member, "I'll take this, the Smiths again", staff, thread_id=thread)
+    await world.settled()
+    assert parent_messages(world) == []
+    assert not await world.audits(action="reply")
+
+    asked = world.server.user_sends_text(
+        world.member, "/reply We'll ring you at 3pm", staff, thread_id=thread
+    )
+    to_parent = await world.server.wait_for_message(world.parent.id)
+    assert to_parent["text"].startswith("Message from the staff at Oakfield Primary School about case")
+    assert "We'll ring you at 3pm" in to_parent["text"]
+    assert "Priya" not in to_parent["text"]
+    confirmed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sent to"))
+    assert confirmed["message_thread_id"] == thread
+    assert confirmed["reply_to_message"]["message_id"] == asked["message_id"]
+
+    world.server.user_replies_to(world.member, confirmed, "good, thanks", chat=staff)  # internal
+    world.server.user_replies_to(world.member, card, "Is 3.30 fine too?", chat=staff)
+    second = await world.server.wait_for_message(world.parent.id)
+    assert "Is 3.30 fine too?" in second["text"]
+    await world.settled()
+    assert len(parent_messages(world)) == 2
+    view = await world.cases.get(case.id)
+    assert view is not None
+    assert [line.text for line in view.transcript] == ["We'll ring you at 3pm", "Is 3.30 fine too?"]
+    assert len(await world.audits(action="reply", case_id=case.id, allowed=True)) == 2
+
+
+async def test_in_a_plain_group_internal_chatter_stays_and_slash_reply_needs_the_reference(
+    world: StaffWorld,
+) -> None:
+    staff = world.staff_chat()
+    case = await world.open_case()
+    await world.card(case, staff)
+
+    world.server.user_sends_text(world.member, "who knows this family?", staff)
+    world.server.user_sends_text(world.member, "/reply we are on it", staff)
+    usage = await world.server.wait_for_message(staff.id, lambda m: "/reply and the case" in m["text"])
+    assert usage["reply_to_message"]["text"] == "/reply we are on it"
+    await world.settled()
+    assert parent_messages(world) == []
+
+    world.server.user_sends_text(world.member, f"/reply {case.reference.lower()} We are on it", staff)
+    to_parent = await world.server.wait_for_message(world.parent.id)
+    assert "We are on it" in to_parent["text"]
+    assert case.reference.lower() not in to_parent["text"]
+
+
+async def test_a_school_may_show_staff_names_to_parents(world: StaffWorld) -> None:
+    school = world.schools.get("riverside")
+    assert school is not None
+    world.schools.schools[world.schools.schools.index(school)] = school.copy(
+        update={"show_staff_names": True}
+    )
+    staff = world.staff_chat("riverside")
+    case = await world.open_case("riverside")
+    card = await world.card(case, staff)
+    await world.press(world.member, card, "Claim")
+    told = await world.server.wait_for_message(world.parent.id)
+    assert told["text"] == f"Priya Patel from Riverside Academy is looking at your case {case.reference}."

@@ -129,6 +129,7 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
         CallbackQueryHandler(_stop_after(staff.on_button), pattern=r"^staff:"),
         CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
         CommandHandler("case", _stop_after(staff.on_case), filters=in_staff_chat),
+        CommandHandler("reply", _stop_after(staff.on_reply_command), filters=in_staff_chat),
         CommandHandler(["cases", "case"], _stop_after(staff.on_command_elsewhere), filters=elsewhere),
         MessageHandler(in_staff_chat & filters.REPLY & ~filters.COMMAND, _stop_after(staff.on_reply)),
     ]

@@ -553,3 +553,68 @@ async def test_a_school_may_show_staff_names_to_parents(world: StaffWorld) -> No
     await world.press(world.member, card, "Claim")
     told = await world.server.wait_for_message(world.parent.id)
     assert told["text"] == f"Priya Patel from Riverside Academy is looking at your case {case.reference}."
+
+
+# ---- each parent message goes to the right case ---------------------------------------------------------
+
+
+async def test_two_cases_at_two_schools_each_get_the_parents_answers_meant_for_them(
+    world: StaffWorld,
+) -> None:
+    oakfield, riverside = world.staff_chat(), world.staff_chat("riverside", forum=True)
+    first, second = await world.open_case(), await world.open_case("riverside", kind=CaseKind.GENERAL)
+    first_card, second_card = await world.card(first, oakfield), await world.card(second, riverside)
+    world.server.user_replies_to(world.member, first_card, "Which day suits you?", chat=oakfield)
+    from_oakfield = await world.server.wait_for_message(world.parent.id)
+    world.server.user_replies_to(world.member, second_card, "Can you come in?", chat=riverside)
+    from_riverside = await world.server.wait_for_message(world.parent.id)
+    assert first.reference in from_oakfield["text"]
+    assert second.reference in from_riverside["text"]
+
+    def parents_words(chat: SimChat) -> list[str]:
+        return [m["text"] for m in world.server.sent_messages(chat.id) if m["text"].startswith("Parent's")]
+
+    # Riverside wrote last, but the parent answers Oakfield's message: it goes to Oakfield.
+    world.server.user_replies_to(world.parent, from_oakfield, "Tuesday please")
+    await world.settled()
+    assert parents_words(oakfield) == [f"Parent's reply on case {first.reference}:\n\nTuesday please"]
+    assert parents_words(riverside) == []
+
+    # No reply: the bot asks which case, then passes the message to the one chosen.
+    world.server.user_sends_text(world.parent, "Yes, after school")
+    question = await world.server.wait_for_message(world.parent.id, lambda m: "Which case" in m["text"])
+    titles = list(buttons(question))
+    assert titles == [
+        f"{first.reference} · Oakfield Primary School",
+        f"{second.reference} · Riverside Academy",
+    ]
+    await world.settled()
+    assert len(parents_words(oakfield)) == 1
+    assert parents_words(riverside) == []
+    world.server.user_presses_button(world.parent, question, buttons(question)[titles[1]])
+    await world.settled()
+    [in_topic] = [m for m in world.server.sent_messages(riverside.id) if m["text"].startswith("Parent's")]
+    assert in_topic["text"].endswith("Yes, after school")
+    assert in_topic["message_thread_id"] == second_card["message_thread_id"]
+    assert len(parents_words(oakfield)) == 1
+
+
+async def test_answering_a_resolved_cases_message_reopens_the_case_and_its_topic(world: StaffWorld) -> None:
+    staff = world.staff_chat(forum=True)
+    case = await world.open_case()
+    card = await world.card(case, staff)
+    world.server.user_replies_to(world.member, card, "Sorted, the messages are deleted", chat=staff)
+    from_staff = await world.server.wait_for_message(world.parent.id)
+    await world.press(world.member, card, "Resolve")
+    thread = card["message_thread_id"]
+    await world.server.wait_until(lambda: world.server.topic(staff.id, thread).closed)
+
+    world.server.user_replies_to(world.parent, from_staff, "They've started again")
+    relayed = await world.server.wait_for_message(staff.id, lambda m: "started again" in m["text"])
+
+    assert relayed["message_thread_id"] == thread
+    assert not world.server.topic(staff.id, thread).closed
+    view = await world.cases.get(case.id)
+    assert view is not None
+    assert view.status is CaseStatus.OPEN
+    await world.server.wait_until(lambda: "Resolve" in buttons(world.current(card)))

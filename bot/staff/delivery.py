@@ -59,6 +59,7 @@ WITHOUT_STAFF_NAMES = {
 MAX_ATTEMPTS = {PIN: 5}
 """Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
 NOT_MODIFIED = "message is not modified"
+TOPIC_CLOSED = "topic_closed"
 
 BlockedCallback = Callable[[str], Awaitable[None]]
 
@@ -248,6 +249,9 @@ class DeliveryWorker:
             # lost, so keep trying (slowly) until someone puts the bot back.
             reason = f"staff chat unreachable ({name}: {getattr(error, 'message', '')})"
             return Verdict(reason, timedelta(seconds=self._options.retry_max), alarming=True)
+        if isinstance(error, BadRequest) and TOPIC_CLOSED in error.message.lower():
+            # The case's topic is being reopened (queued just before): wait for that.
+            return Verdict("the case's topic is closed", self._backoff(delivery.attempts))
         if isinstance(error, (BadRequest, Forbidden)):
             return Verdict.stop(f"{name}: {error.message}")
         if isinstance(error, CaseGoneError):

@@ -32,6 +32,8 @@ from bot.storage.models import (
     Priority,
 )
 
+PARENT_KINDS = ("parent_claimed", "parent_resolved", "staff_reply")
+"""Outbox kinds that go to the parent's chat about one case."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
 __all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
 
@@ -251,6 +253,57 @@ class CaseStore:
         with self._sessions() as session:
             ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
             return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    async def case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
+        """The case of a message the bot sent to a parent's chat (a staff message, claimed, resolved):
+        what the parent's Telegram reply to it is about."""
+        return await asyncio.to_thread(self._case_of_parent_message, parent_chat_id, message_id)
+
+    def _case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
+        with self._sessions() as session:
+            case_id = session.scalar(
+                select(Delivery.case_id).where(
+                    Delivery.chat_id == parent_chat_id,
+                    Delivery.sent_message_id == message_id,
+                    Delivery.kind.in_(PARENT_KINDS),
+                    Delivery.case_id.is_not(None),
+                )
+            )
+            return self._view(session, case_id, with_transcript=False) if case_id is not None else None
+
+    async def open_relays(self, parent_id: str) -> list[CaseView]:
+        """The parent's cases that staff have written about and that are not resolved, oldest first:
+        the conversations a message from the parent could belong to."""
+        return await asyncio.to_thread(self._open_relays, parent_id)
+
+    def _open_relays(self, parent_id: str) -> list[CaseView]:
+        with self._sessions() as session:
+            ids = session.scalars(
+                select(Case.id)
+                .where(
+                    Case.parent_id == parent_id,
+                    Case.status != CaseStatus.RESOLVED,
+                    Case.messages.any(CaseMessage.author == Author.STAFF),
+                )
+                .order_by(Case.id)
+            ).all()
+            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    async def reopen_for_parent(self, case_id: int) -> bool:
+        """The parent answered a message of a resolved case: it is open again (claimed again by whoever
+        had it), its card shows so and its forum topic is reopened. False when it was not resolved."""
+        return await asyncio.to_thread(self._reopen_for_parent, case_id)
+
+    def _reopen_for_parent(self, case_id: int) -> bool:
+        with self._sessions.begin() as session:
+            case = session.get(Case, case_id)
+            if case is None or case.status != CaseStatus.RESOLVED:
+                return False
+            case.status = CaseStatus.OPEN if case.claimed_by is None else CaseStatus.CLAIMED
+            case.resolved_at = None
+            session.add(Delivery(kind="case_card_update", case_id=case_id, chat_id=case.staff_chat_id))
+            self._queue_topic(session, case_id, "case_topic_reopen")
+            return True
 
     def _view(self, session: Session, case_id: int, with_transcript: bool = True) -> CaseView:
         case = session.scalars(

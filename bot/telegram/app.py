@@ -28,6 +28,8 @@ from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.telegram.flood import FloodGate
 from bot.telegram.handlers import ParentHandlers
+from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
+from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.request import AiohttpRequest, environment_proxy
 from bot.telegram.sending import send_replies
 
@@ -91,7 +93,10 @@ def build_application(
 
     staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
     # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
-    parents = ParentHandlers(services.engine, services.store, services.responses, staff_chats, flood=flood)
+    router = RelayRouter(services.cases, services.store, services.responses, services.schools)
+    parents = ParentHandlers(
+        services.engine, services.store, services.responses, staff_chats, flood=flood, router=router
+    )
     private = filters.ChatType.PRIVATE
 
     # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
@@ -104,6 +109,7 @@ def build_application(
     # Group 0: parents in their private chat with the bot.
     for command in PARENT_COMMANDS:
         app.add_handler(CommandHandler(command, parents.on_text, filters=private))
+    app.add_handler(CallbackQueryHandler(parents.on_relay_choice, pattern=f"^{RELAY_CHOICE}"))
     app.add_handler(CallbackQueryHandler(parents.on_button))
     app.add_handler(MessageHandler(private & filters.TEXT, parents.on_text))  # incl. unknown /commands
     app.add_handler(MessageHandler(private & filters.PHOTO, parents.on_photo))

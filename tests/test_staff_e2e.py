@@ -618,3 +618,68 @@ async def test_answering_a_resolved_cases_message_reopens_the_case_and_its_topic
     assert view is not None
     assert view.status is CaseStatus.OPEN
     await world.server.wait_until(lambda: "Resolve" in buttons(world.current(card)))
+
+
+# ---- /stats ---------------------------------------------------------------------------------------------
+
+
+async def test_stats_gives_a_schools_figures_as_text_and_chart_and_is_audited(world: StaffWorld) -> None:
+    staff = world.staff_chat()
+    claimed, resolved = await world.open_case(), await world.open_case(kind=CaseKind.COMPLAINT)
+    await world.open_case(kind=CaseKind.SAFEGUARDING, priority=Priority.URGENT)
+    await world.open_case("riverside")  # another school's case: not in Oakfield's figures
+    assert await world.cases.claim(claimed.id, STAFF_ID, "Priya Patel")
+    assert await world.cases.resolve(resolved.id, STAFF_ID, "Priya Patel")
+
+    world.server.user_sends_text(world.member, "/stats", chat=staff)
+    text = await world.server.wait_for_message(staff.id, lambda m: "Median time" in m.get("text", ""))
+    photo = await world.server.wait_for_message(staff.id, lambda m: "photo" in m)
+
+    lines = text["text"].splitlines()
+    assert lines[0].startswith("Oakfield Primary School: cases opened ")
+    assert "Opened: 3" in lines
+    assert "By school: Oakfield Primary School 3" in lines
+    assert "Open now: 2 (urgent: 1)" in lines
+    assert any(line.startswith("Median time to claim: 0 min") for line in lines)
+    assert "Riverside" not in text["text"]
+    upload = world.server.calls_to("sendPhoto", staff.id)[-1].params["photo"]
+    assert isinstance(upload, UploadedFile)
+    assert upload.data.startswith(b"\x89PNG")
+    assert photo["photo"][-1]["width"] >= 800
+    assert await world.audits(action="stats", actor_id=STAFF_ID, chat_id=staff.id, allowed=True)
+
+
+async def test_stats_in_the_trust_safeguarding_chat_covers_every_school(world: StaffWorld) -> None:
+    trust_chat_id = world.schools.trust.safeguarding_chat_id
+    assert trust_chat_id is not None
+    trust_chat = world.server.create_group(
+        "Trust safeguarding", members=[world.member], chat_id=trust_chat_id
+    )
+    await world.open_case()
+    await world.open_case("riverside")
+
+    world.server.user_sends_text(world.member, "/stats 2026-01-01 2099-12-31", chat=trust_chat)
+    text = await world.server.wait_for_message(trust_chat_id, lambda m: "Median time" in m.get("text", ""))
+    await world.server.wait_for_message(trust_chat_id, lambda m: "photo" in m)
+
+    assert text["text"].startswith("All schools of Embrace Multi Academy Trust: cases opened 01 Jan 2026 to ")
+    assert "Opened: 2" in text["text"]
+    assert "Oakfield Primary School 1" in text["text"]
+    assert "Riverside Academy 1" in text["text"]
+
+
+async def test_stats_is_refused_to_outsiders_and_explains_a_bad_period(world: StaffWorld) -> None:
+    staff = world.staff_chat("riverside")  # Riverside lists only Priya as staff
+    world.server.user_sends_text(world.outsider, "/stats", chat=staff)
+    await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sorry, only"))
+    group = world.server.create_group("Year 6 parents", members=[world.outsider])
+    world.server.user_sends_text(world.outsider, "/stats", chat=group)
+    await world.server.wait_for_message(group.id, lambda m: m["text"].startswith("Sorry, only"))
+    world.server.user_sends_text(world.member, "/stats last week", chat=staff)
+    await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Send /stats for"))
+    await world.settled()
+
+    assert world.server.calls_to("sendPhoto") == []
+    refused = await world.audits(action="stats", actor_id=OUTSIDER_ID, allowed=False)
+    assert [e.chat_id for e in refused] == [staff.id, group.id]
+    assert not await world.audits(action="stats", allowed=True)

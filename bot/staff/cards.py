@@ -15,7 +15,7 @@ from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.storage.cases import CaseView, TranscriptLine
-from bot.storage.models import Author, CaseStatus, Priority
+from bot.storage.models import Author, CaseKind, CaseStatus, Priority
 
 CARD_LIMIT = 3500
 """Longer cards show a short version, and the full text follows as a .txt document."""
@@ -192,7 +192,10 @@ class StaffTexts:
         )
 
     def kind(self, view: CaseView) -> str:
-        return self._label(f"utter_kind_{view.kind.value}", view.kind.value)
+        return self.kind_label(view.kind)
+
+    def kind_label(self, kind: CaseKind) -> str:
+        return self._label(f"utter_kind_{kind.value}", kind.value)
 
     def priority(self, view: CaseView) -> str:
         return view.priority.value.upper() if view.priority is Priority.URGENT else view.priority.value

@@ -26,6 +26,7 @@ from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import CLAIM, StaffTexts, parse_callback
+from bot.staff.stats import figures, parse_period, stats_chart, stats_text
 from bot.storage.cases import CaseStore, CaseView
 from bot.storage.models import CaseStatus
 from bot.telegram.sending import split_text, with_retries
@@ -263,11 +264,46 @@ class StaffHandlers:
         await self._store.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
         log.info("Card of case %s posted again for user %s", view.id, user.id)
 
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stats [DAYS | FROM TO]: a school's figures in its staff chat, every school's in the trust's
+        safeguarding chat; as text and as a chart. Audited, refused to anyone else."""
+        message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+        if message is None or user is None or chat is None:
+            return
+        trust_wide = chat.id == self._schools.trust.safeguarding_chat_id
+        schools = self._schools.schools if trust_wide else self.schools_for(chat.id, user.id)
+        if not schools:
+            await self._refuse("stats", user, chat, None, None, message)
+            return
+        period = parse_period(context.args or [], datetime.now(timezone.utc))
+        if period is None:
+            await _send(context.bot, chat.id, self._texts.say("utter_staff_stats_usage"), message)
+            return
+        ids = None if trust_wide else [school.id for school in schools]
+        opened, open_now = await self._store.case_times(ids, period.start, period.end)
+        report = figures(period, opened, open_now)
+        await self._store.audit("stats", actor_id=user.id, chat_id=chat.id)
+        log.info("Figures for %s asked by user %s in chat %s", ids or "all schools", user.id, chat.id)
+        title = self._stats_title(schools, trust_wide)
+        await _send(context.bot, chat.id, stats_text(self._texts, report, title), message)
+        png = await asyncio.to_thread(stats_chart, self._texts, report, title)
+        thread = message.message_thread_id if message.is_topic_message else None
+        await with_retries(
+            partial(context.bot.send_photo, chat.id, png, message_thread_id=thread, filename="stats.png")
+        )
+
+    def _stats_title(self, schools: list[School], trust_wide: bool) -> str:
+        if trust_wide:
+            return self._texts.say("utter_staff_stats_all_schools", trust_name=self._schools.trust.name)
+        return ", ".join(school.name for school in schools)
+
     async def on_command_elsewhere(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/cases or /case outside any staff chat: refused and audited."""
-        user, chat = update.effective_user, update.effective_chat
+        """/cases, /case or /stats outside any staff chat: refused and audited."""
+        user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+        command = (message.text or "").split(maxsplit=1)[0] if message is not None else ""
+        action = "stats" if command.lower().startswith("/stats") else "view"
         if user is not None:
-            await self._refuse("view", user, chat, None, None)
+            await self._refuse(action, user, chat, None, None)
 
 
 def _after_command(text: str) -> str:

@@ -100,6 +100,19 @@ class FollowUp:
 
 
 @dataclass(frozen=True)
+class CaseTimes:
+    """One case as the figures need it: no text, no parent."""
+
+    school_id: str
+    kind: CaseKind
+    priority: Priority
+    status: CaseStatus
+    created_at: datetime
+    claimed_at: datetime | None
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
 class PurgeCounts:
     messages: int
     attachments: int
@@ -253,6 +266,35 @@ class CaseStore:
         with self._sessions() as session:
             ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
             return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    async def case_times(
+        self, school_ids: Sequence[str] | None, since: datetime, until: datetime
+    ) -> tuple[list[CaseTimes], list[CaseTimes]]:
+        """For /stats: the cases opened in [since, until), and the cases open now (of these schools;
+        None: all schools)."""
+        return await asyncio.to_thread(self._case_times, school_ids, since, until)
+
+    def _case_times(
+        self, school_ids: Sequence[str] | None, since: datetime, until: datetime
+    ) -> tuple[list[CaseTimes], list[CaseTimes]]:
+        columns = (
+            Case.school_id,
+            Case.kind,
+            Case.priority,
+            Case.status,
+            Case.created_at,
+            Case.claimed_at,
+            Case.resolved_at,
+        )
+        scope = Case.school_id.in_(school_ids) if school_ids is not None else Case.id.is_not(None)
+        with self._sessions() as session:
+            opened = session.execute(
+                select(*columns).where(scope, Case.created_at >= since, Case.created_at < until)
+            ).all()
+            open_now = session.execute(
+                select(*columns).where(scope, Case.status != CaseStatus.RESOLVED)
+            ).all()
+            return [CaseTimes(*row) for row in opened], [CaseTimes(*row) for row in open_now]
 
     async def case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
         """The case of a message the bot sent to a parent's chat (a staff message, claimed, resolved):

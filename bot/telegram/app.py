@@ -92,6 +92,8 @@ def build_application(
     app = builder.post_init(_on_start(services)).build()
 
     staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
+    if services.schools.trust.safeguarding_chat_id is not None:
+        staff_chats |= {services.schools.trust.safeguarding_chat_id}
     # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
     router = RelayRouter(services.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
@@ -126,8 +128,9 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
     """Staff handlers, group -2 (before the group -1 guard that answers groups which are not staff chats).
 
     A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
-    chat it is refused and audited, never read as a parent's button. /cases and /case are refused (and
-    audited) outside the staff chats. Everything handled here stops further handling.
+    chat it is refused and audited, never read as a parent's button. /cases, /case and /stats are refused
+    (and audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats).
+    Everything handled here stops further handling.
     """
     in_staff_chat = filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
     elsewhere = ~filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
@@ -136,7 +139,10 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
         CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
         CommandHandler("case", _stop_after(staff.on_case), filters=in_staff_chat),
         CommandHandler("reply", _stop_after(staff.on_reply_command), filters=in_staff_chat),
-        CommandHandler(["cases", "case"], _stop_after(staff.on_command_elsewhere), filters=elsewhere),
+        CommandHandler("stats", _stop_after(staff.on_stats), filters=in_staff_chat),
+        CommandHandler(
+            ["cases", "case", "stats"], _stop_after(staff.on_command_elsewhere), filters=elsewhere
+        ),
         MessageHandler(in_staff_chat & filters.REPLY & ~filters.COMMAND, _stop_after(staff.on_reply)),
     ]
     app.add_handlers(handlers, group=-2)

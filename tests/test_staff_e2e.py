@@ -458,9 +458,8 @@ def parent_messages(world: StaffWorld) -> list[str]:
 
 async def test_a_forum_staff_chat_gets_one_topic_per_case_with_everything_in_it(world: StaffWorld) -> None:
     staff = world.staff_chat(forum=True)
-    photo = world.server.user_sends_photo(world.parent)
-    await world.cases.add_attachment(str(world.parent.id), photo["photo"][-1]["file_id"])
-    case = await world.open_case()
+    photo = world.server.user_sends_photo(world.member, chat=staff)
+    case = await world.open_case(attachments=(photo["photo"][-1]["file_id"],))
 
     card = await world.card(case, staff)
     [topic] = world.server.topics(staff.id)

@@ -23,6 +23,7 @@ from bot.storage.models import (
     AuditEvent,
     Author,
     Case,
+    CaseKind,
     CaseMessage,
     CaseStatus,
     ConversationMessage,

@@ -631,8 +631,8 @@ async def test_stats_gives_a_schools_figures_as_text_and_chart_and_is_audited(wo
     assert await world.cases.resolve(resolved.id, STAFF_ID, "Priya Patel")
 
     world.server.user_sends_text(world.member, "/stats", chat=staff)
-    text = await world.server.wait_for_message(staff.id, lambda m: "Median time" in m.get("text", ""))
-    photo = await world.server.wait_for_message(staff.id, lambda m: "photo" in m)
+    text = await world.server.wait_for_message(staff.id, lambda m: "Median time" in m.get("text", ""), 30)
+    photo = await world.server.wait_for_message(staff.id, lambda m: "photo" in m, 30)  # matplotlib loads
 
     lines = text["text"].splitlines()
     assert lines[0].startswith("Oakfield Primary School: cases opened ")
@@ -658,8 +658,10 @@ async def test_stats_in_the_trust_safeguarding_chat_covers_every_school(world: S
     await world.open_case("riverside")
 
     world.server.user_sends_text(world.member, "/stats 2026-01-01 2099-12-31", chat=trust_chat)
-    text = await world.server.wait_for_message(trust_chat_id, lambda m: "Median time" in m.get("text", ""))
-    await world.server.wait_for_message(trust_chat_id, lambda m: "photo" in m)
+    text = await world.server.wait_for_message(
+        trust_chat_id, lambda m: "Median time" in m.get("text", ""), 30
+    )
+    await world.server.wait_for_message(trust_chat_id, lambda m: "photo" in m, 30)
 
     assert text["text"].startswith("All schools of Embrace Multi Academy Trust: cases opened 01 Jan 2026 to ")
     assert "Opened: 2" in text["text"]

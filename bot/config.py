@@ -65,6 +65,8 @@ class Trust(BaseModel):
     complaints_policy_url: str
     email: str
     phone: str
+    safeguarding_chat_id: int | None = None
+    """The trust's safeguarding chat: /stats there covers every school."""
 
 
 class School(BaseModel):
@@ -73,6 +75,8 @@ class School(BaseModel):
     aliases: list[str] = []
     staff_chat_id: int
     staff_user_ids: list[int] = []
+    show_staff_names: bool = False
+    """Whether parents see the staff member's name, or "the staff at <school>" (the default)."""
     complaints_policy_url: str
     email: str
     phone: str

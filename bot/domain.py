@@ -252,6 +252,8 @@ class CaseView:
     transcript: tuple[TranscriptLine, ...]
     attachments: tuple[str, ...]
     """Telegram file ids of the evidence photos."""
+    topic_id: int | None = None
+    """The case's forum topic in its staff chat (None in a group without topics)."""
 
 
 def as_utc(moment: datetime) -> datetime:

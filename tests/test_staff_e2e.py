@@ -49,11 +49,15 @@ class StaffWorld:
     def cases(self) -> CaseStore:
         return self.services.cases
 
-    def staff_chat(self, school_id: str = "oakfield") -> SimChat:
+    def staff_chat(self, school_id: str = "oakfield", forum: bool = False) -> SimChat:
+        """The school's staff chat: a plain group, or a supergroup with topics (``forum``)."""
         school = self.schools.get(school_id)
         assert school is not None
         return self.server.create_group(
-            f"{school.name} staff", members=[self.member, self.outsider], chat_id=school.staff_chat_id
+            f"{school.name} staff",
+            members=[self.member, self.outsider],
+            chat_id=school.staff_chat_id,
+            forum=forum,
         )
 
     async def open_case(self, school_id: str = "oakfield", **changes: Any) -> CaseView:
@@ -199,9 +203,7 @@ async def test_claim_updates_the_card_and_tells_the_parent(world: StaffWorld) ->
 
     assert answer["text"] == f"You've claimed case {case.reference}. The parent has been told."
     told = await world.server.wait_for_message(world.parent.id)
-    assert (
-        told["text"] == f"Priya Patel from Oakfield Primary School is looking at your case {case.reference}."
-    )
+    assert told["text"] == f"The staff at Oakfield Primary School are looking at your case {case.reference}."
     await world.server.wait_until(lambda: "Claimed by Priya Patel" in world.current(card)["text"])
     assert list(buttons(world.current(card))) == ["Resolve"]
     assert await world.audits(action="claim", actor_id=STAFF_ID, case_id=case.id, allowed=True)
@@ -219,7 +221,7 @@ async def test_a_second_claim_is_told_who_got_there_first(world: StaffWorld) -> 
     assert second["text"] == f"Case {case.reference} is already claimed by Priya Patel."
     assert len(await world.audits(action="claim")) == 1
     told = await world.server.wait_for_message(world.parent.id)
-    assert told["text"].startswith("Priya Patel from Oakfield Primary School")
+    assert told["text"].startswith("The staff at Oakfield Primary School")
     await world.settled()
     assert len(world.server.sent_messages(world.parent.id)) == 1
 
@@ -229,13 +231,16 @@ async def test_replies_go_both_ways_through_the_card_thread(world: StaffWorld) -
     case = await world.open_case()
     card = await world.card(case, staff)
 
-    world.server.user_replies_to(world.member, card, "We'll call you <i>today</i>", chat=staff)
+    asked = world.server.user_replies_to(world.member, card, "We'll call you <i>today</i>", chat=staff)
     to_parent = await world.server.wait_for_message(world.parent.id)
     assert to_parent["text"] == (
-        f"Message from Priya Patel at Oakfield Primary School about case {case.reference}:\n\n"
+        f"Message from the staff at Oakfield Primary School about case {case.reference}:\n\n"
         "We'll call you <i>today</i>\n\n(Reply here and I'll pass it on. /done to stop.)"
     )
     assert await world.audits(action="reply", actor_id=STAFF_ID, case_id=case.id, allowed=True)
+    confirmed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sent to"))
+    assert confirmed["text"] == f"Sent to the parent (case {case.reference})."
+    assert confirmed["reply_to_message"]["message_id"] == asked["message_id"]
 
     assert await world.cases.parent_reply(case.id, "Thanks, after 3pm please")
     relayed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Parent's reply"))
@@ -442,3 +447,240 @@ async def test_cases_lists_open_cases_urgent_first_and_case_posts_a_card_again(w
     assert await world.audits(action="view", actor_id=STAFF_ID, case_id=older.id, allowed=True)
     world.server.user_sends_text(world.member, "/case OAK-NONE", chat=staff)
     await world.server.wait_for_message(staff.id, lambda m: "There is no case OAK-NONE" in m["text"])
+
+
+# ---- a forum staff chat: one topic per case; nothing reaches the parent by accident -------------------
+
+
+def parent_messages(world: StaffWorld) -> list[str]:
+    return [m["text"] for m in world.server.sent_messages(world.parent.id)]
+
+
+async def test_a_forum_staff_chat_gets_one_topic_per_case_with_everything_in_it(world: StaffWorld) -> None:
+    staff = world.staff_chat(forum=True)
+    photo = world.server.user_sends_photo(world.member, chat=staff)
+    case = await world.open_case(attachments=(photo["photo"][-1]["file_id"],))
+
+    card = await world.card(case, staff)
+    [topic] = world.server.topics(staff.id)
+    assert topic.name == f"{case.reference} · Cyberbullying report · Oakfield Primary School"
+    assert "Sam" not in topic.name
+    assert card["message_thread_id"] == topic.message_thread_id
+    evidence = await world.server.wait_for_message(staff.id, lambda m: "photo" in m)
+    assert evidence["message_thread_id"] == topic.message_thread_id
+    stored = await world.cases.get(case.id)
+    assert stored is not None
+    assert stored.topic_id == topic.message_thread_id
+
+    assert await world.cases.parent_reply(case.id, "Any news?")
+    relayed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Parent's reply"))
+    assert relayed["message_thread_id"] == topic.message_thread_id
+
+    other = await world.open_case(kind=CaseKind.BREACH)
+    await world.card(other, staff)
+    assert len(world.server.topics(staff.id)) == 2
+    assert (await world.press(world.member, card, "Resolve"))["text"].startswith("Case")
+    await world.server.wait_until(lambda: world.server.topic(staff.id, topic.message_thread_id).closed)
+    assert not world.server.topics(staff.id)[1].closed
+
+
+async def test_in_a_topic_only_a_reply_to_the_card_or_parent_or_a_slash_reply_reaches_the_parent(
+    world: StaffWorld,
+) -> None:
+    staff = world.staff_chat(forum=True)
+    case = await world.open_case()
+    card = await world.card(case, staff)
+    thread = card["message_thread_id"]
+
+    world.server.user_sends_text(world.member, "I'll take this, the Smiths again", staff, thread_id=thread)
+    await world.settled()
+    assert parent_messages(world) == []
+    assert not await world.audits(action="reply")
+
+    asked = world.server.user_sends_text(
+        world.member, "/reply We'll ring you at 3pm", staff, thread_id=thread
+    )
+    to_parent = await world.server.wait_for_message(world.parent.id)
+    assert to_parent["text"].startswith("Message from the staff at Oakfield Primary School about case")
+    assert "We'll ring you at 3pm" in to_parent["text"]
+    assert "Priya" not in to_parent["text"]
+    confirmed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sent to"))
+    assert confirmed["message_thread_id"] == thread
+    assert confirmed["reply_to_message"]["message_id"] == asked["message_id"]
+
+    world.server.user_replies_to(world.member, confirmed, "good, thanks", chat=staff)  # internal
+    world.server.user_replies_to(world.member, card, "Is 3.30 fine too?", chat=staff)
+    second = await world.server.wait_for_message(world.parent.id)
+    assert "Is 3.30 fine too?" in second["text"]
+    await world.settled()
+    assert len(parent_messages(world)) == 2
+    view = await world.cases.get(case.id)
+    assert view is not None
+    assert [line.text for line in view.transcript] == ["We'll ring you at 3pm", "Is 3.30 fine too?"]
+    assert len(await world.audits(action="reply", case_id=case.id, allowed=True)) == 2
+
+
+async def test_in_a_plain_group_internal_chatter_stays_and_slash_reply_needs_the_reference(
+    world: StaffWorld,
+) -> None:
+    staff = world.staff_chat()
+    case = await world.open_case()
+    await world.card(case, staff)
+
+    world.server.user_sends_text(world.member, "who knows this family?", staff)
+    world.server.user_sends_text(world.member, "/reply we are on it", staff)
+    usage = await world.server.wait_for_message(staff.id, lambda m: "/reply and the case" in m["text"])
+    assert usage["reply_to_message"]["text"] == "/reply we are on it"
+    await world.settled()
+    assert parent_messages(world) == []
+
+    world.server.user_sends_text(world.member, f"/reply {case.reference.lower()} We are on it", staff)
+    to_parent = await world.server.wait_for_message(world.parent.id)
+    assert "We are on it" in to_parent["text"]
+    assert case.reference.lower() not in to_parent["text"]
+
+
+async def test_a_school_may_show_staff_names_to_parents(world: StaffWorld) -> None:
+    school = world.schools.get("riverside")
+    assert school is not None
+    world.schools.schools[world.schools.schools.index(school)] = school.copy(
+        update={"show_staff_names": True}
+    )
+    staff = world.staff_chat("riverside")
+    case = await world.open_case("riverside")
+    card = await world.card(case, staff)
+    await world.press(world.member, card, "Claim")
+    told = await world.server.wait_for_message(world.parent.id)
+    assert told["text"] == f"Priya Patel from Riverside Academy is looking at your case {case.reference}."
+
+
+# ---- each parent message goes to the right case ---------------------------------------------------------
+
+
+async def test_two_cases_at_two_schools_each_get_the_parents_answers_meant_for_them(
+    world: StaffWorld,
+) -> None:
+    oakfield, riverside = world.staff_chat(), world.staff_chat("riverside", forum=True)
+    first, second = await world.open_case(), await world.open_case("riverside", kind=CaseKind.GENERAL)
+    first_card, second_card = await world.card(first, oakfield), await world.card(second, riverside)
+    world.server.user_replies_to(world.member, first_card, "Which day suits you?", chat=oakfield)
+    from_oakfield = await world.server.wait_for_message(world.parent.id)
+    world.server.user_replies_to(world.member, second_card, "Can you come in?", chat=riverside)
+    from_riverside = await world.server.wait_for_message(world.parent.id)
+    assert first.reference in from_oakfield["text"]
+    assert second.reference in from_riverside["text"]
+
+    def parents_words(chat: SimChat) -> list[str]:
+        return [m["text"] for m in world.server.sent_messages(chat.id) if m["text"].startswith("Parent's")]
+
+    # Riverside wrote last, but the parent answers Oakfield's message: it goes to Oakfield.
+    world.server.user_replies_to(world.parent, from_oakfield, "Tuesday please")
+    await world.settled()
+    assert parents_words(oakfield) == [f"Parent's reply on case {first.reference}:\n\nTuesday please"]
+    assert parents_words(riverside) == []
+
+    # No reply: the bot asks which case, then passes the message to the one chosen.
+    world.server.user_sends_text(world.parent, "Yes, after school")
+    question = await world.server.wait_for_message(world.parent.id, lambda m: "Which case" in m["text"])
+    titles = list(buttons(question))
+    assert titles == [
+        f"{first.reference} · Oakfield Primary School",
+        f"{second.reference} · Riverside Academy",
+    ]
+    await world.settled()
+    assert len(parents_words(oakfield)) == 1
+    assert parents_words(riverside) == []
+    world.server.user_presses_button(world.parent, question, buttons(question)[titles[1]])
+    await world.settled()
+    [in_topic] = [m for m in world.server.sent_messages(riverside.id) if m["text"].startswith("Parent's")]
+    assert in_topic["text"].endswith("Yes, after school")
+    assert in_topic["message_thread_id"] == second_card["message_thread_id"]
+    assert len(parents_words(oakfield)) == 1
+
+
+async def test_answering_a_resolved_cases_message_reopens_the_case_and_its_topic(world: StaffWorld) -> None:
+    staff = world.staff_chat(forum=True)
+    case = await world.open_case()
+    card = await world.card(case, staff)
+    world.server.user_replies_to(world.member, card, "Sorted, the messages are deleted", chat=staff)
+    from_staff = await world.server.wait_for_message(world.parent.id)
+    await world.press(world.member, card, "Resolve")
+    thread = card["message_thread_id"]
+    await world.server.wait_until(lambda: world.server.topic(staff.id, thread).closed)
+
+    world.server.user_replies_to(world.parent, from_staff, "They've started again")
+    relayed = await world.server.wait_for_message(staff.id, lambda m: "started again" in m["text"])
+
+    assert relayed["message_thread_id"] == thread
+    assert not world.server.topic(staff.id, thread).closed
+    view = await world.cases.get(case.id)
+    assert view is not None
+    assert view.status is CaseStatus.OPEN
+    await world.server.wait_until(lambda: "Resolve" in buttons(world.current(card)))
+
+
+# ---- /stats ---------------------------------------------------------------------------------------------
+
+
+async def test_stats_gives_a_schools_figures_as_text_and_chart_and_is_audited(world: StaffWorld) -> None:
+    staff = world.staff_chat()
+    claimed, resolved = await world.open_case(), await world.open_case(kind=CaseKind.COMPLAINT)
+    await world.open_case(kind=CaseKind.SAFEGUARDING, priority=Priority.URGENT)
+    await world.open_case("riverside")  # another school's case: not in Oakfield's figures
+    assert await world.cases.claim(claimed.id, STAFF_ID, "Priya Patel")
+    assert await world.cases.resolve(resolved.id, STAFF_ID, "Priya Patel")
+
+    world.server.user_sends_text(world.member, "/stats", chat=staff)
+    text = await world.server.wait_for_message(staff.id, lambda m: "Median time" in m.get("text", ""), 30)
+    photo = await world.server.wait_for_message(staff.id, lambda m: "photo" in m, 30)  # matplotlib loads
+
+    lines = text["text"].splitlines()
+    assert lines[0].startswith("Oakfield Primary School: cases opened ")
+    assert "Opened: 3" in lines
+    assert "By school: Oakfield Primary School 3" in lines
+    assert "Open now: 2 (urgent: 1)" in lines
+    assert any(line.startswith("Median time to claim: 0 min") for line in lines)
+    assert "Riverside" not in text["text"]
+    upload = world.server.calls_to("sendPhoto", staff.id)[-1].params["photo"]
+    assert isinstance(upload, UploadedFile)
+    assert upload.data.startswith(b"\x89PNG")
+    assert photo["photo"][-1]["width"] >= 800
+    assert await world.audits(action="stats", actor_id=STAFF_ID, chat_id=staff.id, allowed=True)
+
+
+async def test_stats_in_the_trust_safeguarding_chat_covers_every_school(world: StaffWorld) -> None:
+    trust_chat_id = world.schools.trust.safeguarding_chat_id
+    assert trust_chat_id is not None
+    trust_chat = world.server.create_group(
+        "Trust safeguarding", members=[world.member], chat_id=trust_chat_id
+    )
+    await world.open_case()
+    await world.open_case("riverside")
+
+    world.server.user_sends_text(world.member, "/stats 2026-01-01 2099-12-31", chat=trust_chat)
+    text = await world.server.wait_for_message(
+        trust_chat_id, lambda m: "Median time" in m.get("text", ""), 30
+    )
+    await world.server.wait_for_message(trust_chat_id, lambda m: "photo" in m, 30)
+
+    assert text["text"].startswith("All schools of Embrace Multi Academy Trust: cases opened 01 Jan 2026 to ")
+    assert "Opened: 2" in text["text"]
+    assert "Oakfield Primary School 1" in text["text"]
+    assert "Riverside Academy 1" in text["text"]
+
+
+async def test_stats_is_refused_to_outsiders_and_explains_a_bad_period(world: StaffWorld) -> None:
+    staff = world.staff_chat("riverside")  # Riverside lists only Priya as staff
+    world.server.user_sends_text(world.outsider, "/stats", chat=staff)
+    await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sorry, only"))
+    group = world.server.create_group("Year 6 parents", members=[world.outsider])
+    world.server.user_sends_text(world.outsider, "/stats", chat=group)
+    await world.server.wait_for_message(group.id, lambda m: m["text"].startswith("Sorry, only"))
+    world.server.user_sends_text(world.member, "/stats last week", chat=staff)
+    await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Send /stats for"))
+    await world.settled()
+
+    assert world.server.calls_to("sendPhoto") == []
+    refused = await world.audits(action="stats", actor_id=OUTSIDER_ID, allowed=False)
+    assert [e.chat_id for e in refused] == [staff.id, group.id]
+    assert not await world.audits(action="stats", allowed=True)

@@ -142,17 +142,22 @@ class DialogueEngine:
 
     # ---- the entry points channels call --------------------------------------------------------------
 
-    async def handle(self, parent_id: str, text: str) -> list[Reply]:
+    async def handle(self, parent_id: str, text: str, reply_to_case_id: int | None = None) -> list[Reply]:
         """Answer one message (typed text, a /command or a button's payload) from a parent.
 
         One turn: load the parent's state, answer, keep the turn in the flow's transcript, save the state,
-        record what is not part of a flow."""
+        record what is not part of a flow. ``reply_to_case_id``: the channel knows the message is for this
+        case's staff (the parent answered one of its messages, or chose it), so a relay goes there,
+        whatever case was relayed last."""
         text = without_control_characters(text)
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
         turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
         heard = _as_heard(text)
-        replies = [*self._expire(turn), *await self._respond(turn, text, heard)]
+        expired = self._expire(turn)
+        if reply_to_case_id is not None:
+            turn.state.relay_case_id = reply_to_case_id
+        replies = [*expired, *await self._respond(turn, text, heard)]
         loose = self._keep_in_flow(turn, heard, replies)
         await self._store.save(parent_id, turn.state)
         await self._cases.record(parent_id, loose)

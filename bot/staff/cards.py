@@ -15,7 +15,7 @@ from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.storage.cases import CaseView, TranscriptLine
-from bot.storage.models import Author, CaseStatus, Priority
+from bot.storage.models import Author, CaseKind, CaseStatus, Priority
 
 CARD_LIMIT = 3500
 """Longer cards show a short version, and the full text follows as a .txt document."""
@@ -110,6 +110,10 @@ class StaffTexts:
         school = self._schools.get(school_id)
         return school.name if school is not None else school_id
 
+    def shows_staff_names(self, school_id: str) -> bool:
+        school = self._schools.get(school_id)
+        return school is not None and school.show_staff_names
+
     def school_email(self, school_id: str) -> str:
         school = self._schools.get(school_id)
         return school.email if school is not None else self._schools.trust.email
@@ -139,7 +143,7 @@ class StaffTexts:
         return {
             "reference": view.reference,
             "school_name": self.school_name(view.school_id),
-            "kind": self._label(f"utter_kind_{view.kind.value}", view.kind.value),
+            "kind": self.kind(view),
             "priority": self.priority(view),
             "status": self.status(view),
             "opened": self.local_time(view.created_at),
@@ -177,6 +181,21 @@ class StaffTexts:
         return self._responses.render(name, {}).text if name in self._responses else default
 
     # ---- pieces ------------------------------------------------------------------------------------------
+
+    def topic_name(self, view: CaseView) -> str:
+        """The case's forum topic: reference, kind and school, nothing about the parent."""
+        return self.say(
+            "utter_staff_topic_name",
+            reference=view.reference,
+            kind=self.kind(view),
+            school_name=self.school_name(view.school_id),
+        )
+
+    def kind(self, view: CaseView) -> str:
+        return self.kind_label(view.kind)
+
+    def kind_label(self, kind: CaseKind) -> str:
+        return self._label(f"utter_kind_{kind.value}", kind.value)
 
     def priority(self, view: CaseView) -> str:
         return view.priority.value.upper() if view.priority is Priority.URGENT else view.priority.value
@@ -221,7 +240,7 @@ class StaffTexts:
             "utter_staff_case_line",
             reference=view.reference,
             priority=self.priority(view),
-            kind=self._label(f"utter_kind_{view.kind.value}", view.kind.value),
+            kind=self.kind(view),
             age=self.age(view, now),
             status=self.status(view),
         )

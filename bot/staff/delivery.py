@@ -30,7 +30,8 @@ from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
-from bot.storage.cases import CaseStore, CaseView, DueDelivery
+from bot.staff.topics import CaseTopics
+from bot.storage.cases import CaseStore, CaseView, DueDelivery, FollowUp
 from bot.storage.models import CaseStatus, Priority
 from bot.telegram.sending import split_text
 
@@ -46,10 +47,19 @@ PARENT_RESOLVED = "parent_resolved"
 STAFF_REPLY = "staff_reply"
 PARENT_REPLY = "parent_reply"
 URGENT_REMINDER = "urgent_reminder"
+TOPIC_CLOSE = "case_topic_close"
+TOPIC_REOPEN = "case_topic_reopen"
+STAFF_REPLY_SENT = "staff_reply_sent"
 TO_PARENT = frozenset({PARENT_CLAIMED, PARENT_RESOLVED, STAFF_REPLY})
+WITHOUT_STAFF_NAMES = {
+    "utter_parent_claimed": "utter_parent_claimed_by_school",
+    "utter_parent_staff_reply": "utter_parent_staff_reply_from_school",
+}
+"""What parents see instead when the school does not show staff names (the default)."""
 MAX_ATTEMPTS = {PIN: 5}
 """Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
 NOT_MODIFIED = "message is not modified"
+TOPIC_CLOSED = "topic_closed"
 
 BlockedCallback = Callable[[str], Awaitable[None]]
 
@@ -69,6 +79,8 @@ class Sent:
     message_id: int | None
     followups: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
     card_case_id: int | None = None
+    after: tuple[FollowUp, ...] = ()
+    """Rows to queue once this one is recorded as sent (e.g. the "sent to the parent" confirmation)."""
 
 
 def card_markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
@@ -126,6 +138,7 @@ class DeliveryWorker:
         self._store = store
         self._bot = bot
         self._texts = StaffTexts(responses, schools)
+        self._topics = CaseTopics(bot, store, self._texts)
         self._options = options or StaffOptions()
         self._batch = batch
         self._on_parent_blocked = on_parent_blocked
@@ -142,6 +155,9 @@ class DeliveryWorker:
             STAFF_REPLY: self._staff_reply,
             PARENT_REPLY: self._parent_reply,
             URGENT_REMINDER: self._urgent_reminder,
+            TOPIC_CLOSE: self._topic_close,
+            TOPIC_REOPEN: self._topic_reopen,
+            STAFF_REPLY_SENT: self._staff_reply_sent,
         }
 
     # ---- running -----------------------------------------------------------------------------------------
@@ -200,7 +216,7 @@ class DeliveryWorker:
                     delivery.id, sent.card_case_id, sent.message_id, sent.followups
                 )
             else:
-                await self._store.mark_sent(delivery.id, sent.message_id)
+                await self._store.mark_sent(delivery.id, sent.message_id, sent.after)
         except Exception as error:  # noqa: BLE001 - sent but not recorded: the lease runs out, it is sent again
             log.error("Delivery %s was sent but not recorded: %s", delivery.id, type(error).__name__)
 
@@ -233,6 +249,9 @@ class DeliveryWorker:
             # lost, so keep trying (slowly) until someone puts the bot back.
             reason = f"staff chat unreachable ({name}: {getattr(error, 'message', '')})"
             return Verdict(reason, timedelta(seconds=self._options.retry_max), alarming=True)
+        if isinstance(error, BadRequest) and TOPIC_CLOSED in error.message.lower():
+            # The case's topic is being reopened (queued just before): wait for that.
+            return Verdict("the case's topic is closed", self._backoff(delivery.attempts))
         if isinstance(error, (BadRequest, Forbidden)):
             return Verdict.stop(f"{name}: {error.message}")
         if isinstance(error, CaseGoneError):
@@ -260,13 +279,19 @@ class DeliveryWorker:
             raise CardNotPostedError
         return view, view.card_message_id
 
-    async def _send_text(self, chat_id: int, text: str, reply: int | None = None) -> Message:
-        """A text, split at Telegram's limit if it must be; the last piece is the one recorded."""
+    async def _send_text(
+        self, chat_id: int, text: str, reply: int | None = None, thread: int | None = None
+    ) -> Message:
+        """A text (in forum topic ``thread`` if given), split at Telegram's limit if it must be; the last
+        piece is the one recorded."""
         pieces = split_text(text)
         message: Message | None = None
         for piece in pieces:
             message = await self._bot.send_message(
-                chat_id, piece, reply_parameters=reply_to(reply) if reply is not None else None
+                chat_id,
+                piece,
+                reply_parameters=reply_to(reply) if reply is not None else None,
+                message_thread_id=thread,
             )
         assert message is not None
         return message
@@ -277,7 +302,10 @@ class DeliveryWorker:
         view = await self._view(delivery)
         card = self._texts.card(view)
         message = await self._bot.send_message(
-            delivery.chat_id, card.text, reply_markup=card_markup(card.buttons)
+            delivery.chat_id,
+            card.text,
+            reply_markup=card_markup(card.buttons),
+            message_thread_id=await self._topics.thread_for(view),
         )
         card_id = message.message_id
         followups: list[tuple[str, dict[str, Any]]] = []
@@ -313,6 +341,7 @@ class DeliveryWorker:
             payload["file_id"],
             caption=caption,
             reply_parameters=reply_to(payload["reply_to"]),
+            message_thread_id=view.topic_id,
         )
         return Sent(message.message_id)
 
@@ -326,6 +355,7 @@ class DeliveryWorker:
             filename=name,
             caption=caption,
             reply_parameters=reply_to(delivery.payload["reply_to"]),
+            message_thread_id=view.topic_id,
         )
         return Sent(message.message_id)
 
@@ -342,7 +372,8 @@ class DeliveryWorker:
             reference=view.reference,
             text=str(delivery.payload.get("text", "")),
         )
-        return Sent((await self._send_text(delivery.chat_id, text, reply=card_id)).message_id)
+        message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
+        return Sent(message.message_id)
 
     async def _urgent_reminder(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
@@ -353,7 +384,24 @@ class DeliveryWorker:
             reference=view.reference,
             age=self._texts.age(view, datetime.now(timezone.utc)),
         )
-        return Sent((await self._send_text(delivery.chat_id, text, reply=card_id)).message_id)
+        message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
+        return Sent(message.message_id)
+
+    async def _topic_close(self, delivery: DueDelivery) -> Sent:
+        await self._topics.close(await self._view(delivery))
+        return Sent(None)
+
+    async def _topic_reopen(self, delivery: DueDelivery) -> Sent:
+        await self._topics.reopen(await self._view(delivery))
+        return Sent(None)
+
+    async def _staff_reply_sent(self, delivery: DueDelivery) -> Sent:
+        """In the staff chat, under the staff member's message: it has reached the parent."""
+        view = await self._view(delivery)
+        text = self._texts.say("utter_staff_reply_sent", reference=view.reference)
+        reply = int(delivery.payload["reply_to"])
+        message = await self._send_text(delivery.chat_id, text, reply=reply, thread=view.topic_id)
+        return Sent(message.message_id)
 
     # ---- the parent's chat -------------------------------------------------------------------------------
 
@@ -364,10 +412,22 @@ class DeliveryWorker:
         return await self._to_parent(delivery, "utter_parent_resolved")
 
     async def _staff_reply(self, delivery: DueDelivery) -> Sent:
-        return await self._to_parent(delivery, "utter_parent_staff_reply")
+        sent = await self._to_parent(delivery, "utter_parent_staff_reply")
+        payload = delivery.payload
+        if "confirm_chat_id" not in payload:
+            return sent
+        confirm = FollowUp(
+            STAFF_REPLY_SENT,
+            int(payload["confirm_chat_id"]),
+            delivery.case_id,
+            {"reply_to": int(payload["confirm_message_id"])},
+        )
+        return Sent(sent.message_id, after=(confirm,))
 
     async def _to_parent(self, delivery: DueDelivery, response: str) -> Sent:
         view = await self._view(delivery)
+        if not self._texts.shows_staff_names(view.school_id):
+            response = WITHOUT_STAFF_NAMES.get(response, response)
         text = self._texts.say(
             response,
             staff_name=str(delivery.payload.get("staff_name", "")),

@@ -1,4 +1,9 @@
-"""Staff-side Telegram handlers: Claim / Resolve buttons, replies to a card, /cases and /case REF.
+"""Staff-side Telegram handlers: Claim / Resolve buttons, messages for the parent, /cases and /case REF.
+
+Nothing reaches a parent by accident: a staff message is passed on only when it replies to the case card
+or to a parent's message, or starts with /reply (in the case's forum topic, or with the case reference).
+Everything else in a staff chat, a case's topic included, stays between staff. Each message passed on is
+confirmed in the chat once the parent has it (the delivery worker posts "sent to the parent").
 
 Only a school's configured staff chat may act on that school's cases, and, when the school lists
 staff_user_ids, only those members. Anything else is refused with one short line and written to the
@@ -21,6 +26,7 @@ from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import CLAIM, StaffTexts, parse_callback
+from bot.staff.stats import figures, parse_period, stats_chart, stats_text
 from bot.storage.cases import CaseStore, CaseView
 from bot.storage.models import CaseStatus
 from bot.telegram.sending import split_text, with_retries
@@ -59,7 +65,13 @@ class StaffHandlers:
         return self.may_act(self._schools.get(view.school_id), chat_id, user_id)
 
     async def _refuse(
-        self, action: str, user: User, chat: Chat | None, view: CaseView | None, query: CallbackQuery | None
+        self,
+        action: str,
+        user: User,
+        chat: Chat | None,
+        view: CaseView | None,
+        query: CallbackQuery | None,
+        message: Message | None = None,
     ) -> None:
         chat_id = chat.id if chat is not None else None
         case_id = view.id if view is not None else None
@@ -69,7 +81,7 @@ class StaffHandlers:
         if query is not None:
             await _answer(query, text)
         elif chat is not None:
-            await _send(chat.get_bot(), chat.id, text, None)
+            await _send(chat.get_bot(), chat.id, text, message)
 
     # ---- Claim / Resolve ---------------------------------------------------------------------------------
 
@@ -117,27 +129,73 @@ class StaffHandlers:
             "utter_staff_already_claimed", reference=now.reference, staff_name=now.claimed_by_name or "?"
         )
 
-    # ---- a reply to the card: to the parent --------------------------------------------------------------
+    # ---- messages for the parent -------------------------------------------------------------------------
 
     async def on_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A staff member replied to a card (or to a message in its thread): pass the text on."""
+        """A reply in a staff chat: for the parent when it answers the card or a parent's message."""
         message, user, chat = update.effective_message, update.effective_user, update.effective_chat
         if message is None or user is None or chat is None:
             return
         replied = message.reply_to_message
         if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
             return  # staff talking among themselves
+        if replied.forum_topic_created is not None:
+            return  # a plain message in a case's topic (Telegram makes it "reply" to the topic): internal
         view = await self._case_of(chat.id, replied.message_id)
         if view is None:
-            await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_no_case"), message)
+            if await self._store.by_staff_chat_message(chat.id, replied.message_id) is None:
+                await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_no_case"), message)
+            return  # a reply to a reminder, a photo or a confirmation: internal
+        await self._pass_on(context, message, user, view, message.text)
+
+    async def on_reply_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reply TEXT in a case's topic (or replying to its card), or /reply REF TEXT anywhere in the
+        staff chat: TEXT goes to the parent."""
+        message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+        if message is None or user is None or chat is None:
             return
+        text = _after_command(message.text or "")
+        view = await self._addressed_case(message, chat.id)
+        if view is None and context.args:
+            view = await self._store.by_reference(context.args[0])
+            if view is not None:
+                text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
+        if view is None or not text.strip():
+            if not self.schools_for(chat.id, user.id):
+                await self._refuse("reply", user, chat, view, None, message)
+                return
+            await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_usage"), message)
+            return
+        await self._pass_on(context, message, user, view, text)
+
+    async def _addressed_case(self, message: Message, chat_id: int) -> CaseView | None:
+        """The case a /reply is about by where it was sent: a reply to the card or a parent's message, or
+        a message in the case's topic."""
+        replied = message.reply_to_message
+        if replied is not None and replied.forum_topic_created is None:
+            view = await self._case_of(chat_id, replied.message_id)
+            if view is not None:
+                return view
+        if message.is_topic_message and message.message_thread_id is not None:
+            return await self._store.by_topic(chat_id, message.message_thread_id)
+        return None
+
+    async def _pass_on(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        message: Message,
+        user: User,
+        view: CaseView,
+        text: str | None,
+    ) -> None:
+        chat = message.chat
         if not self.may_act_on(view, chat.id, user.id):
-            await self._refuse("reply", user, chat, view, None)
+            await self._refuse("reply", user, chat, view, None, message)
             return
-        if not message.text:
+        if not text:
             await _send(context.bot, chat.id, self._texts.say("utter_staff_text_only"), message)
             return
-        await self._relay(context, message, user, view)
+        await self._relay(context, message, user, view, text)
 
     async def _case_of(self, chat_id: int, message_id: int) -> CaseView | None:
         """The case of a card (or of a message in its thread). A card is recorded just after Telegram
@@ -150,15 +208,17 @@ class StaffHandlers:
         return None
 
     async def _relay(
-        self, context: ContextTypes.DEFAULT_TYPE, message: Message, user: User, view: CaseView
+        self, context: ContextTypes.DEFAULT_TYPE, message: Message, user: User, view: CaseView, text: str
     ) -> None:
-        typed = without_control_characters(message.text or "")  # PostgreSQL cannot store NUL
-        if await self._store.staff_reply(view.id, user.full_name, typed):
+        """Queue the text for the parent (recorded in the case's transcript and audited); the chat is told
+        "sent to the parent" once it has been delivered."""
+        typed = without_control_characters(text)  # PostgreSQL cannot store NUL
+        confirm = (message.chat.id, message.message_id)
+        if await self._store.staff_reply(view.id, user.full_name, typed, confirm=confirm):
             log.info("Staff reply on case %s by user %s queued", view.id, user.id)
             await self._store.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
-            text = self._texts.say("utter_staff_reply_queued", reference=view.reference)
-        else:
-            text = self._texts.say("utter_staff_reply_not_sent", reference=view.reference)
+            return
+        text = self._texts.say("utter_staff_reply_not_sent", reference=view.reference)
         await _send(context.bot, message.chat.id, text, message)
 
     # ---- commands ----------------------------------------------------------------------------------------
@@ -170,7 +230,7 @@ class StaffHandlers:
             return
         schools = self.schools_for(chat.id, user.id)
         if not schools:
-            await self._refuse("view", user, chat, None, None)
+            await self._refuse("view", user, chat, None, None, message)
             return
         now = datetime.now(timezone.utc)
         lists = [
@@ -186,7 +246,7 @@ class StaffHandlers:
         if message is None or user is None or chat is None:
             return
         if not self.schools_for(chat.id, user.id):
-            await self._refuse("view", user, chat, None, None)
+            await self._refuse("view", user, chat, None, None, message)
             return
         if not context.args:
             await _send(context.bot, chat.id, self._texts.say("utter_staff_case_usage"), message)
@@ -204,11 +264,52 @@ class StaffHandlers:
         await self._store.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
         log.info("Card of case %s posted again for user %s", view.id, user.id)
 
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stats [DAYS | FROM TO]: a school's figures in its staff chat, every school's in the trust's
+        safeguarding chat; as text and as a chart. Audited, refused to anyone else."""
+        message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+        if message is None or user is None or chat is None:
+            return
+        trust_wide = chat.id == self._schools.trust.safeguarding_chat_id
+        schools = self._schools.schools if trust_wide else self.schools_for(chat.id, user.id)
+        if not schools:
+            await self._refuse("stats", user, chat, None, None, message)
+            return
+        period = parse_period(context.args or [], datetime.now(timezone.utc))
+        if period is None:
+            await _send(context.bot, chat.id, self._texts.say("utter_staff_stats_usage"), message)
+            return
+        ids = None if trust_wide else [school.id for school in schools]
+        opened, open_now = await self._store.case_times(ids, period.start, period.end)
+        report = figures(period, opened, open_now)
+        await self._store.audit("stats", actor_id=user.id, chat_id=chat.id)
+        log.info("Figures for %s asked by user %s in chat %s", ids or "all schools", user.id, chat.id)
+        title = self._stats_title(schools, trust_wide)
+        await _send(context.bot, chat.id, stats_text(self._texts, report, title), message)
+        png = await asyncio.to_thread(stats_chart, self._texts, report, title)
+        thread = message.message_thread_id if message.is_topic_message else None
+        await with_retries(
+            partial(context.bot.send_photo, chat.id, png, message_thread_id=thread, filename="stats.png")
+        )
+
+    def _stats_title(self, schools: list[School], trust_wide: bool) -> str:
+        if trust_wide:
+            return self._texts.say("utter_staff_stats_all_schools", trust_name=self._schools.trust.name)
+        return ", ".join(school.name for school in schools)
+
     async def on_command_elsewhere(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/cases or /case outside any staff chat: refused and audited."""
-        user, chat = update.effective_user, update.effective_chat
+        """/cases, /case or /stats outside any staff chat: refused and audited."""
+        user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+        command = (message.text or "").split(maxsplit=1)[0] if message is not None else ""
+        action = "stats" if command.lower().startswith("/stats") else "view"
         if user is not None:
-            await self._refuse("view", user, chat, None, None)
+            await self._refuse(action, user, chat, None, None)
+
+
+def _after_command(text: str) -> str:
+    """The text after "/reply" (or "/reply@bot"), line breaks kept."""
+    parts = text.split(maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
 
 
 async def _answer(query: CallbackQuery, text: str) -> None:
@@ -219,7 +320,9 @@ async def _answer(query: CallbackQuery, text: str) -> None:
 
 
 async def _send(bot: Bot, chat_id: int, text: str, reply_to: Message | None) -> None:
-    """A short line in the chat (replying to the staff member's message when given)."""
+    """A short line in the chat (replying to the staff member's message, in its topic, when given)."""
     reply = ReplyParameters(reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
+    thread = reply_to.message_thread_id if reply_to is not None and reply_to.is_topic_message else None
     for piece in split_text(text):
-        await with_retries(partial(bot.send_message, chat_id, piece, reply_parameters=reply))
+        send = partial(bot.send_message, chat_id, piece, reply_parameters=reply, message_thread_id=thread)
+        await with_retries(send)

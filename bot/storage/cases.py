@@ -23,6 +23,7 @@ from bot.storage.models import (
     AuditEvent,
     Author,
     Case,
+    CaseKind,
     CaseMessage,
     CaseStatus,
     ConversationMessage,
@@ -32,6 +33,8 @@ from bot.storage.models import (
     Priority,
 )
 
+PARENT_KINDS = ("parent_claimed", "parent_resolved", "staff_reply")
+"""Outbox kinds that go to the parent's chat about one case."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
 __all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
 
@@ -69,6 +72,7 @@ def case_view(case: Case, transcript: Sequence[ConversationMessage] = ()) -> Cas
         parent_chat_id=case.parent_chat_id,
         staff_chat_id=case.staff_chat_id,
         card_message_id=case.card_message_id,
+        topic_id=case.topic_id,
         claimed_by_name=case.claimed_by_name,
         created_at=case.created_at,
         transcript=tuple(lines),
@@ -84,6 +88,29 @@ class DueDelivery:
     case_id: int | None
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An outbox row queued in the same transaction that records a delivery as sent."""
+
+    kind: str
+    chat_id: int
+    case_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CaseTimes:
+    """One case as the figures need it: no text, no parent."""
+
+    school_id: str
+    kind: CaseKind
+    priority: Priority
+    status: CaseStatus
+    created_at: datetime
+    claimed_at: datetime | None
+    resolved_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -185,20 +212,39 @@ class CaseStore:
             return self._view(session, case_id) if case_id is not None else None
 
     async def by_card(self, staff_chat_id: int, message_id: int) -> CaseView | None:
-        """The case whose staff card (or a relayed parent message in its thread) is this message."""
-        return await asyncio.to_thread(self._by_card, staff_chat_id, message_id)
+        """The case whose staff card, or a parent's message relayed to staff, is this message: what a
+        staff reply to it is addressed to (the parent)."""
+        return await asyncio.to_thread(
+            self._by_card, staff_chat_id, message_id, ("case_card", "parent_reply")
+        )
 
-    def _by_card(self, staff_chat_id: int, message_id: int) -> CaseView | None:
+    async def by_staff_chat_message(self, staff_chat_id: int, message_id: int) -> CaseView | None:
+        """The case any message the bot posted in a staff chat belongs to (card, evidence, reminder...)."""
+        return await asyncio.to_thread(self._by_card, staff_chat_id, message_id, None)
+
+    def _by_card(self, staff_chat_id: int, message_id: int, kinds: tuple[str, ...] | None) -> CaseView | None:
         with self._sessions() as session:
             case_id = session.scalar(
                 select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.card_message_id == message_id)
             )
             if case_id is None:
-                case_id = session.scalar(
-                    select(Delivery.case_id).where(
-                        Delivery.chat_id == staff_chat_id, Delivery.sent_message_id == message_id
-                    )
+                query = select(Delivery.case_id).where(
+                    Delivery.chat_id == staff_chat_id, Delivery.sent_message_id == message_id
                 )
+                if kinds is not None:
+                    query = query.where(Delivery.kind.in_(kinds))
+                case_id = session.scalar(query)
+            return self._view(session, case_id) if case_id is not None else None
+
+    async def by_topic(self, staff_chat_id: int, topic_id: int) -> CaseView | None:
+        """The case whose forum topic this is."""
+        return await asyncio.to_thread(self._by_topic, staff_chat_id, topic_id)
+
+    def _by_topic(self, staff_chat_id: int, topic_id: int) -> CaseView | None:
+        with self._sessions() as session:
+            case_id = session.scalar(
+                select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.topic_id == topic_id)
+            )
             return self._view(session, case_id) if case_id is not None else None
 
     async def open_cases(self, school_id: str) -> list[CaseView]:
@@ -221,6 +267,86 @@ class CaseStore:
         with self._sessions() as session:
             ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
             return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    async def case_times(
+        self, school_ids: Sequence[str] | None, since: datetime, until: datetime
+    ) -> tuple[list[CaseTimes], list[CaseTimes]]:
+        """For /stats: the cases opened in [since, until), and the cases open now (of these schools;
+        None: all schools)."""
+        return await asyncio.to_thread(self._case_times, school_ids, since, until)
+
+    def _case_times(
+        self, school_ids: Sequence[str] | None, since: datetime, until: datetime
+    ) -> tuple[list[CaseTimes], list[CaseTimes]]:
+        columns = (
+            Case.school_id,
+            Case.kind,
+            Case.priority,
+            Case.status,
+            Case.created_at,
+            Case.claimed_at,
+            Case.resolved_at,
+        )
+        scope = Case.school_id.in_(school_ids) if school_ids is not None else Case.id.is_not(None)
+        with self._sessions() as session:
+            opened = session.execute(
+                select(*columns).where(scope, Case.created_at >= since, Case.created_at < until)
+            ).all()
+            open_now = session.execute(
+                select(*columns).where(scope, Case.status != CaseStatus.RESOLVED)
+            ).all()
+            return [CaseTimes(*row) for row in opened], [CaseTimes(*row) for row in open_now]
+
+    async def case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
+        """The case of a message the bot sent to a parent's chat (a staff message, claimed, resolved):
+        what the parent's Telegram reply to it is about."""
+        return await asyncio.to_thread(self._case_of_parent_message, parent_chat_id, message_id)
+
+    def _case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
+        with self._sessions() as session:
+            case_id = session.scalar(
+                select(Delivery.case_id).where(
+                    Delivery.chat_id == parent_chat_id,
+                    Delivery.sent_message_id == message_id,
+                    Delivery.kind.in_(PARENT_KINDS),
+                    Delivery.case_id.is_not(None),
+                )
+            )
+            return self._view(session, case_id, with_transcript=False) if case_id is not None else None
+
+    async def open_relays(self, parent_id: str) -> list[CaseView]:
+        """The parent's cases that staff have written about and that are not resolved, oldest first:
+        the conversations a message from the parent could belong to."""
+        return await asyncio.to_thread(self._open_relays, parent_id)
+
+    def _open_relays(self, parent_id: str) -> list[CaseView]:
+        with self._sessions() as session:
+            ids = session.scalars(
+                select(Case.id)
+                .where(
+                    Case.parent_id == parent_id,
+                    Case.status != CaseStatus.RESOLVED,
+                    Case.messages.any(CaseMessage.author == Author.STAFF),
+                )
+                .order_by(Case.id)
+            ).all()
+            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+
+    async def reopen_for_parent(self, case_id: int) -> bool:
+        """The parent answered a message of a resolved case: it is open again (claimed again by whoever
+        had it), its card shows so and its forum topic is reopened. False when it was not resolved."""
+        return await asyncio.to_thread(self._reopen_for_parent, case_id)
+
+    def _reopen_for_parent(self, case_id: int) -> bool:
+        with self._sessions.begin() as session:
+            case = session.get(Case, case_id)
+            if case is None or case.status != CaseStatus.RESOLVED:
+                return False
+            case.status = CaseStatus.OPEN if case.claimed_by is None else CaseStatus.CLAIMED
+            case.resolved_at = None
+            session.add(Delivery(kind="case_card_update", case_id=case_id, chat_id=case.staff_chat_id))
+            self._queue_topic(session, case_id, "case_topic_reopen")
+            return True
 
     def _view(self, session: Session, case_id: int, with_transcript: bool = True) -> CaseView:
         case = session.scalars(
@@ -245,6 +371,14 @@ class CaseStore:
     def _set_card(self, case_id: int, message_id: int) -> None:
         with self._sessions.begin() as session:
             session.execute(update(Case).where(Case.id == case_id).values(card_message_id=message_id))
+
+    async def set_topic(self, case_id: int, topic_id: int) -> None:
+        """Record the forum topic created for the case (before anything is posted in it)."""
+        await asyncio.to_thread(self._set_topic, case_id, topic_id)
+
+    def _set_topic(self, case_id: int, topic_id: int) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(Case).where(Case.id == case_id).values(topic_id=topic_id))
 
     async def claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
         """Claim an open case; False when it was already claimed or resolved."""
@@ -291,20 +425,27 @@ class CaseStore:
                     )
                 )
                 self._notify_parent(session, case_id, "parent_resolved", {"staff_name": staff_name})
+                self._queue_topic(session, case_id, "case_topic_close")
             return bool(_rowcount(result))
 
-    async def staff_reply(self, case_id: int, staff_name: str, text: str) -> bool:
-        """A staff member's reply to the card: kept with the case and queued for the parent."""
-        return await asyncio.to_thread(self._staff_reply, case_id, staff_name, text)
+    async def staff_reply(
+        self, case_id: int, staff_name: str, text: str, confirm: tuple[int, int] | None = None
+    ) -> bool:
+        """A staff member's message for the parent: kept with the case and queued for the parent.
+        ``confirm`` (staff chat id, the staff message's id): once the parent has it, say so there."""
+        return await asyncio.to_thread(self._staff_reply, case_id, staff_name, text, confirm)
 
-    def _staff_reply(self, case_id: int, staff_name: str, text: str) -> bool:
+    def _staff_reply(self, case_id: int, staff_name: str, text: str, confirm: tuple[int, int] | None) -> bool:
         with self._sessions.begin() as session:
             case = session.get(Case, case_id)
             if case is None or case.status == CaseStatus.RESOLVED or case.parent_id is None:
                 return False
             session.add(CaseMessage(case_id=case_id, author=Author.STAFF, author_name=staff_name, text=text))
             session.execute(update(Parent).where(Parent.id == case.parent_id).values(relay_case_id=case_id))
-            self._notify_parent(session, case_id, "staff_reply", {"staff_name": staff_name, "text": text})
+            payload: dict[str, Any] = {"staff_name": staff_name, "text": text}
+            if confirm is not None:
+                payload["confirm_chat_id"], payload["confirm_message_id"] = confirm
+            self._notify_parent(session, case_id, "staff_reply", payload)
             return True
 
     async def parent_reply(self, case_id: int, text: str, *, urgent: bool = False) -> bool:
@@ -327,6 +468,12 @@ class CaseStore:
                 case.priority = Priority.URGENT
                 session.add(Delivery(kind="case_card_update", case_id=case_id, chat_id=case.staff_chat_id))
             return True
+
+    def _queue_topic(self, session: Session, case_id: int, kind: str) -> None:
+        """Close or reopen the case's forum topic, if it has one."""
+        case = session.get(Case, case_id)
+        if case is not None and case.topic_id is not None:
+            session.add(Delivery(kind=kind, case_id=case_id, chat_id=case.staff_chat_id))
 
     def _staff_chat(self, session: Session, case_id: int) -> int:
         return int(session.scalar(select(Case.staff_chat_id).where(Case.id == case_id)) or 0)
@@ -432,11 +579,18 @@ class CaseStore:
                     )
             return taken
 
-    async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
-        await asyncio.to_thread(self._mark_sent, delivery_id, message_id)
+    async def mark_sent(
+        self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp] = ()
+    ) -> None:
+        """Record a delivery as sent, and queue what follows it, in one transaction."""
+        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups)
 
-    def _mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+    def _mark_sent(self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp]) -> None:
         with self._sessions.begin() as session:
+            session.add_all(
+                Delivery(kind=f.kind, case_id=f.case_id, chat_id=f.chat_id, payload=dict(f.payload))
+                for f in followups
+            )
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)

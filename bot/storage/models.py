@@ -115,6 +115,8 @@ class Case(Base):
     parent_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     staff_chat_id: Mapped[int] = mapped_column(BigInteger)
     card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The case's forum topic (message_thread_id) when its staff chat is a supergroup with topics."""
     claimed_by: Mapped[int | None] = mapped_column(BigInteger)
     claimed_by_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

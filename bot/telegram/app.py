@@ -28,6 +28,8 @@ from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.telegram.flood import FloodGate
 from bot.telegram.handlers import ParentHandlers
+from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
+from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.request import AiohttpRequest, environment_proxy
 from bot.telegram.sending import send_replies
 
@@ -90,8 +92,13 @@ def build_application(
     app = builder.post_init(_on_start(services)).build()
 
     staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
+    if services.schools.trust.safeguarding_chat_id is not None:
+        staff_chats |= {services.schools.trust.safeguarding_chat_id}
     # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
-    parents = ParentHandlers(services.engine, services.store, services.responses, staff_chats, flood=flood)
+    router = RelayRouter(services.cases, services.store, services.responses, services.schools)
+    parents = ParentHandlers(
+        services.engine, services.store, services.responses, staff_chats, flood=flood, router=router
+    )
     private = filters.ChatType.PRIVATE
 
     # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
@@ -104,6 +111,7 @@ def build_application(
     # Group 0: parents in their private chat with the bot.
     for command in PARENT_COMMANDS:
         app.add_handler(CommandHandler(command, parents.on_text, filters=private))
+    app.add_handler(CallbackQueryHandler(parents.on_relay_choice, pattern=f"^{RELAY_CHOICE}"))
     app.add_handler(CallbackQueryHandler(parents.on_button))
     app.add_handler(MessageHandler(private & filters.TEXT, parents.on_text))  # incl. unknown /commands
     app.add_handler(MessageHandler(private & filters.PHOTO, parents.on_photo))
@@ -120,8 +128,9 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
     """Staff handlers, group -2 (before the group -1 guard that answers groups which are not staff chats).
 
     A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
-    chat it is refused and audited, never read as a parent's button. /cases and /case are refused (and
-    audited) outside the staff chats. Everything handled here stops further handling.
+    chat it is refused and audited, never read as a parent's button. /cases, /case and /stats are refused
+    (and audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats).
+    Everything handled here stops further handling.
     """
     in_staff_chat = filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
     elsewhere = ~filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
@@ -129,7 +138,11 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
         CallbackQueryHandler(_stop_after(staff.on_button), pattern=r"^staff:"),
         CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
         CommandHandler("case", _stop_after(staff.on_case), filters=in_staff_chat),
-        CommandHandler(["cases", "case"], _stop_after(staff.on_command_elsewhere), filters=elsewhere),
+        CommandHandler("reply", _stop_after(staff.on_reply_command), filters=in_staff_chat),
+        CommandHandler("stats", _stop_after(staff.on_stats), filters=in_staff_chat),
+        CommandHandler(
+            ["cases", "case", "stats"], _stop_after(staff.on_command_elsewhere), filters=elsewhere
+        ),
         MessageHandler(in_staff_chat & filters.REPLY & ~filters.COMMAND, _stop_after(staff.on_reply)),
     ]
     app.add_handlers(handlers, group=-2)

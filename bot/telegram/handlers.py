@@ -21,6 +21,7 @@ from bot.safeguarding.detector import default_detector
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
 from bot.telegram.locks import KeyedLocks
+from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ class ParentHandlers:
         responses: ResponseBook,
         staff_chat_ids: frozenset[int],
         flood: FloodGate | None = None,
+        router: RelayRouter | None = None,
     ) -> None:
         self._engine = engine
+        self._router = router
         self._store = store
         self._responses = responses
         self._staff_chat_ids = staff_chat_ids
@@ -55,7 +58,24 @@ class ParentHandlers:
         urgent = bool(default_detector().kinds(message.text))
         if not await self._admit(update, context, urgent=urgent):
             return
-        await self._converse(update, context, message.text)
+        await self._converse(update, context, message.text, route=True)
+
+    async def on_relay_choice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The parent pressed a "which case?" button: the message they sent goes to that case."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None or self._router is None:
+            return
+        try:
+            await with_retries(query.answer)
+        except TelegramError as error:
+            log.info("Button press %s not acknowledged: %s", update.update_id, type(error).__name__)
+        choice = await self._router.choice(str(user.id), query.data)
+        if choice is None:
+            await self._send(update, context, [self._router.case_gone()])
+        elif choice.text is None:
+            await self._send(update, context, [self._responses.render("utter_relay_send_again", {})])
+        else:
+            await self._converse(update, context, choice.text, case_id=choice.case_id)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A quick-reply button: acknowledged, then handled exactly as if its choice had been sent."""
@@ -118,16 +138,31 @@ class ParentHandlers:
                 await self._send(update, context, [self._responses.render("utter_slow_down", {})])
         return verdict is Admission.ALLOW
 
-    async def _converse(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    async def _converse(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        text: str,
+        *,
+        route: bool = False,
+        case_id: int | None = None,
+    ) -> None:
+        """Answer the text; ``route``: first work out which case's staff a typed message is for."""
         user = update.effective_user
         chat = update.effective_chat
         if user is None or chat is None:
             return
         parent_id = str(user.id)
         async with self._locks.hold(parent_id):  # one parent's messages are answered in order
+            if route and self._router is not None and update.effective_message is not None:
+                case_id = await self._router.addressed_case(update.effective_message, context.bot.id)
+                question = None if case_id else await self._router.question(parent_id, text)
+                if question is not None:
+                    await self._send(update, context, [question])
+                    return
             typing = asyncio.create_task(self._typing(context, chat.id))
             try:
-                replies = await self._engine.handle(parent_id, text)
+                replies = await self._engine.handle(parent_id, text, reply_to_case_id=case_id)
             finally:
                 typing.cancel()
             await self._send(update, context, replies)

@@ -16,7 +16,7 @@ from bot.nlu.client import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, NluResult
 
 @dataclass(frozen=True)
 class Thresholds:
-    confident: float = 0.5
+    confident: float = 0.6
     """The top intent is answered only with at least this confidence ..."""
     margin: float = 0.2
     """... and at least this far ahead of the second."""

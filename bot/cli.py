@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="talk to the bot in this terminal (no Telegram needed)")
     chat.set_defaults(command=_chat)
 
-    evaluate = commands.add_parser("evaluate", help="measure the model on a file of intent<TAB>text lines")
-    evaluate.add_argument("file", nargs="?", type=Path, help="test file (intent<TAB>text per line)")
+    evaluate = commands.add_parser("evaluate", help="measure the model on files of intent<TAB>text lines")
+    evaluate.add_argument("files", nargs="*", type=Path, help="test files (intent<TAB>text per line)")
     evaluate.add_argument("--errors", action="store_true", help="list every misclassified message")
     evaluate.add_argument(
         "--cross-validation", action="store_true", help="k-fold cross-validation on the training data"
@@ -118,6 +118,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.nlu.clarify import Outcome
     from bot.nlu.evaluate import (
         EvaluationFileError,
         cross_validate,
@@ -140,21 +141,27 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  urgent messages given emergency guidance mean {sum(guided) / len(guided):.3f}")
         oos = [r.oos_as_policy for r in reports if r.oos_as_policy is not None]
         print(f"  out-of-scope answered as policy mean {sum(oos) / len(oos):.3f}")
+        wrong = [r.clarification[Outcome.ANSWERED_WRONG] for r in reports if r.clarification]
+        if wrong:
+            print(f"  answered wrongly with clarification mean {sum(wrong) / len(wrong):.3f}")
         return 0
-    if args.file is None:
-        print("parentbot evaluate: give a FILE.tsv or --cross-validation", file=sys.stderr)
+    if not args.files:
+        print("parentbot evaluate: give FILE.tsv ... or --cross-validation", file=sys.stderr)
         return 2
     try:
-        examples = read_examples(args.file)
+        test_sets = [(file, read_examples(file)) for file in args.files]
     except (OSError, EvaluationFileError) as error:
         print(f"parentbot evaluate: {error}", file=sys.stderr)
         return 2
     nlu = load_nlu(settings)
-    started = time.perf_counter()
-    predicted = asyncio.run(predict(nlu, examples))
-    elapsed = time.perf_counter() - started
-    print(format_report(score(examples, predicted), show_errors=args.errors))
-    print(f"\nparsed {len(examples)} messages in {elapsed:.2f} s")
+    for file, examples in test_sets:
+        started = time.perf_counter()
+        predicted = asyncio.run(predict(nlu, examples))
+        elapsed = time.perf_counter() - started
+        if len(test_sets) > 1:
+            print(f"\n== {file}")
+        print(format_report(score(examples, predicted), show_errors=args.errors))
+        print(f"\nparsed {len(examples)} messages in {elapsed:.2f} s")
     return 0
 
 

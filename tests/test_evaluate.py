@@ -87,3 +87,39 @@ def _first_example(intent: str) -> str:
                 line = next(ln for ln in block["examples"].splitlines() if ln.strip().startswith("- "))
                 return re.sub(r"\[([^\]]+)\](\{[^}]*\}|\([^)]*\))", r"\1", line.strip()[2:])
     raise LookupError(intent)
+
+
+def test_a_header_line_naming_the_columns_is_skipped(tmp_path: Path) -> None:
+    file = tmp_path / "with_header.tsv"
+    file.write_text("intent\ttext\ngreet\thello\n")
+    assert read_examples(file) == [Example("greet", "hello")]
+
+
+def test_the_frozen_held_out_set_covers_every_intent_of_the_training_data() -> None:
+    import yaml
+
+    trained = {
+        block["intent"]
+        for file in (ROOT / "nlu").glob("*.yml")
+        for block in yaml.safe_load(file.read_text())["nlu"]
+        if "intent" in block
+    }
+    held_out = read_examples(ROOT / "tests" / "data" / "nlu_heldout.tsv")
+    assert len(held_out) >= 420
+    assert {example.intent for example in held_out} == trained
+
+
+def test_clarification_outcomes_are_reported_when_the_model_ranks_intents() -> None:
+    from bot.nlu.clarify import Outcome
+    from bot.nlu.client import NluResult
+
+    examples = [Example("greet", "hi"), Example("thank", "ta"), Example("deny", "nah")]
+    parsed = [
+        NluResult("greet", 0.9, ranking=(("greet", 0.9), ("thank", 0.05))),
+        NluResult("greet", 0.45, ranking=(("greet", 0.45), ("thank", 0.4))),
+        NluResult("affirm", 0.95, ranking=(("affirm", 0.95), ("deny", 0.02))),
+    ]
+    report = score(examples, parsed)
+    assert report.clarification[Outcome.ANSWERED_RIGHT] == pytest.approx(1 / 3)
+    assert report.clarification[Outcome.ASKED_OFFERED] == pytest.approx(1 / 3)
+    assert report.clarification[Outcome.ANSWERED_WRONG] == pytest.approx(1 / 3)

@@ -48,7 +48,7 @@ def test_model_name_changes_when_training_data_changes(tmp_path: Path) -> None:
 def test_model_name_changes_when_config_or_domain_changes(tmp_path: Path) -> None:
     paths = _copy_project(tmp_path)
     before = fingerprint(paths)
-    paths.config.write_text(paths.config.read_text().replace("epochs:", "epochs: 1 #"))
+    paths.config.write_text(paths.config.read_text().replace("max_iter:", "max_iter: 1 #"))
     assert fingerprint(paths) != before
 
 

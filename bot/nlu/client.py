@@ -95,6 +95,9 @@ class InProcessNlu:
     @classmethod
     def load(cls, model_path: Path, *, fast: bool = True) -> InProcessNlu:
         """Load the model; `fast` builds its weights without tracing (bot/nlu/fast_load.py)."""
+        # skops (how Rasa stores the logistic regression) looks every one of its types up in every loaded
+        # module when it is first imported: ~7 s before TensorFlow and Rasa are imported, ~20 s after.
+        import skops.io  # noqa: F401
         from rasa.core.agent import Agent
 
         from bot.nlu.fast_load import eager_weight_building

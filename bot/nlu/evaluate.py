@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.dialogue.intents import OUT_OF_SCOPE, POLICY_INTENTS, URGENT
+from bot.nlu.clarify import Outcome, outcome
 from bot.nlu.client import FALLBACK_INTENT, NluClient, NluResult
+
+HEADER = ("intent", "text")
+"""A first line naming the columns is allowed (and skipped)."""
 
 
 class EvaluationFileError(ValueError):
@@ -36,6 +40,9 @@ class Report:
     the safeguarding gate (the danger detector, or an urgent score at or above its threshold)."""
     oos_as_policy: float | None
     errors: list[tuple[Example, str]] = field(default_factory=list)
+    clarification: dict[Outcome, float] = field(default_factory=dict)
+    """Share of messages per outcome when the bot asks "Did you mean ...?" instead of guessing
+    (bot/nlu/clarify.py); empty when only bare intent names were scored."""
 
 
 def read_examples(path: Path) -> list[Example]:
@@ -45,6 +52,8 @@ def read_examples(path: Path) -> list[Example]:
         if not line.strip() or line.startswith("#"):
             continue
         intent, sep, text = line.partition("\t")
+        if number == 1 and (intent.strip(), text.strip()) == HEADER:
+            continue
         if not sep or not intent.strip() or not text.strip():
             raise EvaluationFileError(f"{path}:{number}: expected 'intent<TAB>text'")
         examples.append(Example(intent.strip(), text.strip()))
@@ -94,7 +103,15 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
         urgent_guided=(sum(urgent) / len(urgent)) if urgent else None,
         oos_as_policy=(sum(p in POLICY_INTENTS for p in oos) / len(oos)) if oos else None,
         errors=[(ex, p) for ex, g, p in zip(examples, gold, predicted, strict=True) if g != p],
+        clarification=_clarification(gold, parsed),
     )
+
+
+def _clarification(gold: Sequence[str], parsed: Sequence[NluResult | str]) -> dict[Outcome, float]:
+    if not all(isinstance(p, NluResult) and p.ranking for p in parsed):
+        return {}
+    outcomes = Counter(outcome(p, g) for g, p in zip(gold, parsed, strict=True) if isinstance(p, NluResult))
+    return {kind: outcomes[kind] / len(gold) for kind in Outcome}
 
 
 def format_report(report: Report, *, show_errors: bool = False, top_confusions: int = 10) -> str:
@@ -105,6 +122,7 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
         f"urgent_safeguarding recall: {_maybe(report.urgent_recall)}",
         f"urgent messages given emergency guidance (model + gate): {_maybe(report.urgent_guided)}",
         f"out-of-scope answered as policy: {_maybe(report.oos_as_policy)}",
+        *_clarification_lines(report.clarification),
         "",
         "per-intent recall:",
     ]
@@ -116,6 +134,21 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
         lines += ["", "misclassified:"]
         lines += [f"  {ex.intent} -> {p}: {ex.text}" for ex, p in report.errors]
     return "\n".join(lines)
+
+
+def _clarification_lines(shares: dict[Outcome, float]) -> list[str]:
+    if not shares:
+        return []
+    asked = shares[Outcome.ASKED_OFFERED] + shares[Outcome.ASKED_MISSED]
+    gave_up = shares[Outcome.GAVE_UP] + shares[Outcome.ASKED_MISSED]
+    return [
+        'with clarification ("Did you mean ...?" when unsure):',
+        f"  answered wrongly:         {shares[Outcome.ANSWERED_WRONG]:.3f}",
+        f"  asked:                    {asked:.3f}  (right intent among the buttons: "
+        f"{shares[Outcome.ASKED_OFFERED]:.3f})",
+        f"  gave up:                  {gave_up:.3f}  (answered out of scope, or right intent not offered)",
+        f"  answered right:           {shares[Outcome.ANSWERED_RIGHT]:.3f}",
+    ]
 
 
 def _maybe(value: float | None) -> str:

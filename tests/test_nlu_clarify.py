@@ -1,0 +1,87 @@
+"""When the bot asks "Did you mean ...?" instead of answering the model's top guess (bot/nlu/clarify.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu.clarify import Outcome, Thresholds, clarification_candidates, outcome
+from bot.nlu.client import NluResult
+
+THRESHOLDS = Thresholds(confident=0.5, margin=0.2, candidate=0.05)
+
+
+def result(*ranking: tuple[str, float], intent: str | None = None) -> NluResult:
+    top = intent or ranking[0][0]
+    return NluResult(top, ranking[0][1], ranking=ranking)
+
+
+@pytest.mark.parametrize(
+    ("ranking", "expected"),
+    [
+        # confident and clearly ahead: answered
+        ((("post_about_staff", 0.8), ("complain_online", 0.1)), ()),
+        # confident but the second is close: ask with the top two
+        ((("post_about_staff", 0.55), ("complain_online", 0.4)), ("post_about_staff", "complain_online")),
+        # unsure: the top two, and a third that is plausible
+        (
+            (
+                ("report_breach", 0.35),
+                ("breach_consequences", 0.3),
+                ("removal_request", 0.2),
+                ("greet", 0.01),
+            ),
+            ("report_breach", "breach_consequences", "removal_request"),
+        ),
+        # a third below the candidate floor is not offered
+        (
+            (("report_breach", 0.45), ("breach_consequences", 0.4), ("greet", 0.04)),
+            ("report_breach", "breach_consequences"),
+        ),
+        # out_of_scope is never a button ("Something else" stands for it)
+        (
+            (("out_of_scope", 0.4), ("code_scope", 0.3), ("legal_basis", 0.2)),
+            ("code_scope", "legal_basis"),
+        ),
+        # the model confidently says out of scope: answered as such
+        ((("out_of_scope", 0.9), ("code_scope", 0.05)), ()),
+    ],
+)
+def test_candidates_follow_the_confidence_and_the_margin(
+    ranking: tuple[tuple[str, float], ...], expected: tuple[str, ...]
+) -> None:
+    assert clarification_candidates(result(*ranking), THRESHOLDS) == expected
+
+
+def test_a_low_confidence_fallback_asks_about_the_models_own_guesses() -> None:
+    parsed = result(
+        ("nlu_fallback", 0.3),
+        ("contact_staff_social", 0.25),
+        ("post_about_staff", 0.2),
+        intent="nlu_fallback",
+    )
+    assert clarification_candidates(parsed, THRESHOLDS) == ("contact_staff_social", "post_about_staff")
+
+
+def test_a_message_nothing_was_parsed_from_asks_nothing() -> None:
+    assert clarification_candidates(NluResult("nlu_fallback", 0.0), THRESHOLDS) == ()
+
+
+@pytest.mark.parametrize(
+    ("parsed", "gold", "expected"),
+    [
+        (result(("greet", 0.9), ("thank", 0.05)), "greet", Outcome.ANSWERED_RIGHT),
+        (result(("greet", 0.9), ("thank", 0.05)), "thank", Outcome.ANSWERED_WRONG),
+        (result(("out_of_scope", 0.9), ("thank", 0.05)), "thank", Outcome.GAVE_UP),
+        (result(("greet", 0.4), ("thank", 0.35)), "thank", Outcome.ASKED_OFFERED),
+        (result(("greet", 0.4), ("thank", 0.35), ("deny", 0.01)), "deny", Outcome.ASKED_MISSED),
+        # an out-of-scope message that gets a question ends right: "Something else"
+        (result(("greet", 0.4), ("thank", 0.35)), "out_of_scope", Outcome.ASKED_OFFERED),
+        (
+            result(("nlu_fallback", 0.3), ("out_of_scope", 0.9), intent="nlu_fallback"),
+            "out_of_scope",
+            Outcome.ANSWERED_RIGHT,
+        ),
+    ],
+)
+def test_outcomes_count_what_the_parent_would_see(parsed: NluResult, gold: str, expected: Outcome) -> None:
+    assert outcome(parsed, gold, THRESHOLDS) is expected

@@ -8,6 +8,14 @@ a failure after the card was posted retries only what is missing and never posts
 Failures are retried with exponential backoff (Telegram's retry_after honoured); a request Telegram
 refuses for good (400 Bad Request, 403 Forbidden) is given up with a log line. Logs carry ids only,
 never message text.
+
+A staff chat that cannot take messages at all never holds a case back silently (issue 10):
+- a group that became a supergroup (ChatMigrated) is followed to its new id, which is stored (chat_moves)
+  and logged with the setting to change;
+- a chat that is not found, removed the bot or does not let it post moves the case to the trust's
+  safeguarding chat at once, with an alert there naming the school; when there is no such chat, or it
+  fails too, the parent is told to phone the school (and 999 for an urgent case).
+The parent of an urgent case is told their message is with the staff once its card is posted.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
-from bot.storage.cases import CaseStore, CaseView, DueDelivery
+from bot.storage.cases import TO_PARENT, CaseStore, CaseView, DueDelivery
 from bot.storage.models import CaseStatus, Priority
 from bot.telegram.sending import split_text
 
@@ -46,12 +54,26 @@ PARENT_RESOLVED = "parent_resolved"
 STAFF_REPLY = "staff_reply"
 PARENT_REPLY = "parent_reply"
 URGENT_REMINDER = "urgent_reminder"
-TO_PARENT = frozenset({PARENT_CLAIMED, PARENT_RESOLVED, STAFF_REPLY})
+PARENT_DELIVERED = "parent_delivered"
+PARENT_UNDELIVERED = "parent_undelivered"
+CHAT_FAILED_ALERT = "chat_failed_alert"
 MAX_ATTEMPTS = {PIN: 5}
 """Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
 NOT_MODIFIED = "message is not modified"
 
+CHAT_GONE = (
+    "chat not found",
+    "not enough rights to send",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "group chat was deactivated",
+    "chat was deactivated",
+    "need administrator rights",
+)
+"""Bad Request descriptions meaning the bot cannot post in the chat at all (not a fault of one message)."""
+
 BlockedCallback = Callable[[str], Awaitable[None]]
+MovedCallback = Callable[[int, int], None]
 
 
 class CardNotPostedError(Exception):
@@ -87,17 +109,24 @@ class Verdict:
     reason: str
     delay: timedelta
     give_up: bool = False
-    alarming: bool = False
 
     @classmethod
     def stop(cls, reason: str) -> Verdict:
         return cls(reason, timedelta(0), give_up=True)
 
 
-def _staff_chat_unreachable(error: Exception) -> bool:
+def chat_unusable(error: Exception) -> bool:
+    """Whether Telegram refused because the bot cannot post in this chat at all: not found, removed
+    (kicked, left) or without the right to send."""
     if isinstance(error, Forbidden):
         return True
-    return isinstance(error, BadRequest) and "chat not found" in error.message.lower()
+    return isinstance(error, BadRequest) and any(gone in error.message.lower() for gone in CHAT_GONE)
+
+
+def _reason(error: Exception) -> str:
+    """Type and Telegram description (PTB keeps "Forbidden: " in the message, drops "Bad Request: ")."""
+    name, message = type(error).__name__, str(getattr(error, "message", ""))
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -122,13 +151,16 @@ class DeliveryWorker:
         options: StaffOptions | None = None,
         batch: int = 20,
         on_parent_blocked: BlockedCallback | None = None,
+        on_chat_moved: MovedCallback | None = None,
     ) -> None:
         self._store = store
         self._bot = bot
+        self._schools = schools
         self._texts = StaffTexts(responses, schools)
         self._options = options or StaffOptions()
         self._batch = batch
         self._on_parent_blocked = on_parent_blocked
+        self._on_chat_moved = on_chat_moved
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._senders: dict[str, Callable[[DueDelivery], Awaitable[Sent]]] = {
@@ -142,6 +174,9 @@ class DeliveryWorker:
             STAFF_REPLY: self._staff_reply,
             PARENT_REPLY: self._parent_reply,
             URGENT_REMINDER: self._urgent_reminder,
+            CHAT_FAILED_ALERT: self._chat_failed_alert,
+            PARENT_DELIVERED: self._parent_delivered,
+            PARENT_UNDELIVERED: self._parent_undelivered,
         }
 
     # ---- running -----------------------------------------------------------------------------------------
@@ -209,6 +244,12 @@ class DeliveryWorker:
         if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
             await self._store.mark_sent(delivery.id, None)  # the card already shows this
             return
+        if delivery.kind not in TO_PARENT and isinstance(error, ChatMigrated):
+            await self._follow_chat_move(delivery, error.new_chat_id)
+            return
+        if delivery.kind not in TO_PARENT and delivery.kind != PIN and chat_unusable(error):
+            await self._chat_failed(delivery, _reason(error))
+            return
         verdict = self._verdict(delivery, error)
         where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
         if verdict.give_up:
@@ -216,23 +257,15 @@ class DeliveryWorker:
             if isinstance(error, Forbidden) and delivery.kind in TO_PARENT and self._on_parent_blocked:
                 await self._on_parent_blocked(str(delivery.chat_id))
         else:
-            level = logging.ERROR if verdict.alarming else logging.INFO
             message = "Delivery %s (%s, case %s, chat %s) failed: %s; retry in %.1f s"
-            log.log(level, message, *where, verdict.reason, verdict.delay.total_seconds())
+            log.info(message, *where, verdict.reason, verdict.delay.total_seconds())
         await self._store.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
 
     def _verdict(self, delivery: DueDelivery, error: Exception) -> Verdict:
         """Retry or give up, when, and why (a reason without any message text)."""
         name = type(error).__name__
-        if isinstance(error, ChatMigrated):
-            return Verdict.stop(f"chat became {error.new_chat_id}: update staff_chat_id in the schools file")
         if delivery.attempts >= MAX_ATTEMPTS.get(delivery.kind, 1_000_000):
             return Verdict.stop(f"{name} after {delivery.attempts} attempts")
-        if delivery.kind not in TO_PARENT and _staff_chat_unreachable(error):
-            # The bot was removed from the staff group, or not added yet: nothing for a school may be
-            # lost, so keep trying (slowly) until someone puts the bot back.
-            reason = f"staff chat unreachable ({name}: {getattr(error, 'message', '')})"
-            return Verdict(reason, timedelta(seconds=self._options.retry_max), alarming=True)
         if isinstance(error, (BadRequest, Forbidden)):
             return Verdict.stop(f"{name}: {error.message}")
         if isinstance(error, CaseGoneError):
@@ -243,6 +276,60 @@ class DeliveryWorker:
             log.warning("Delivery %s raised %s", delivery.id, name, exc_info=True)
         reason = "waiting for the case card" if isinstance(error, CardNotPostedError) else name
         return Verdict(reason, self._backoff(delivery.attempts))
+
+    # ---- a staff chat that cannot take messages ----------------------------------------------------------
+
+    async def _follow_chat_move(self, delivery: DueDelivery, new_chat_id: int) -> None:
+        """The group became a supergroup: store the new id, move everything waiting for the old one, and
+        send again at once."""
+        old = delivery.chat_id
+        await self._store.follow_chat_move(old, new_chat_id)
+        if self._on_chat_moved is not None:
+            self._on_chat_moved(old, new_chat_id)
+        log.warning(
+            "Chat %s (%s) became supergroup %s: deliveries now go there; set %s to %s in the schools file",
+            old,
+            self._setting(old),
+            new_chat_id,
+            self._setting(old),
+            new_chat_id,
+        )
+        await self._store.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
+
+    async def _chat_failed(self, delivery: DueDelivery, reason: str) -> None:
+        """The case's staff chat cannot take messages: to the trust's chat now, or tell the parent."""
+        where = (
+            delivery.id,
+            delivery.kind,
+            delivery.case_id,
+            delivery.chat_id,
+            self._setting(delivery.chat_id),
+        )
+        view = await self._store.get(delivery.case_id) if delivery.case_id is not None else None
+        fallback = await self._fallback_chat()
+        if view is None or delivery.kind == CHAT_FAILED_ALERT or fallback in (None, delivery.chat_id):
+            log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
+            await self._store.undeliverable(delivery.id, delivery.case_id, reason)
+            return
+        assert fallback is not None
+        log.error(
+            "Delivery %s (%s, case %s, chat %s, %s) failed: %s; the case goes to the trust's chat %s",
+            *where,
+            reason,
+            fallback,
+        )
+        alert = {"school_id": view.school_id, "chat_id": delivery.chat_id, "problem": reason}
+        await self._store.move_case(delivery.id, view.id, fallback, reason, alert)
+
+    async def _fallback_chat(self) -> int | None:
+        fallback = self._schools.fallback_chat_id
+        if fallback is None:
+            return None
+        return (await self._store.chat_moves()).get(fallback, fallback)
+
+    def _setting(self, chat_id: int) -> str:
+        named = self._schools.named(chat_id)
+        return named.where if named is not None else "not in the schools file"
 
     def _backoff(self, attempts: int) -> timedelta:
         base, most = self._options.retry_base, self._options.retry_max
@@ -355,7 +442,31 @@ class DeliveryWorker:
         )
         return Sent((await self._send_text(delivery.chat_id, text, reply=card_id)).message_id)
 
+    async def _chat_failed_alert(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        payload = delivery.payload
+        failed = int(payload.get("chat_id", 0))
+        text = self._texts.say(
+            "utter_staff_chat_failed_alert",
+            school_name=self._texts.school_name(str(payload.get("school_id", view.school_id))),
+            chat_id=str(failed),
+            setting=self._setting(failed),
+            problem=str(payload.get("problem", "")),
+            reference=view.reference,
+        )
+        return Sent((await self._send_text(delivery.chat_id, text)).message_id)
+
     # ---- the parent's chat -------------------------------------------------------------------------------
+
+    async def _parent_delivered(self, delivery: DueDelivery) -> Sent:
+        return await self._to_parent(delivery, "utter_parent_urgent_delivered")
+
+    async def _parent_undelivered(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        urgent = view.priority is Priority.URGENT
+        return await self._to_parent(
+            delivery, "utter_parent_urgent_undelivered" if urgent else "utter_parent_case_undelivered"
+        )
 
     async def _parent_claimed(self, delivery: DueDelivery) -> Sent:
         return await self._to_parent(delivery, "utter_parent_claimed")
@@ -373,6 +484,7 @@ class DeliveryWorker:
             staff_name=str(delivery.payload.get("staff_name", "")),
             school_name=self._texts.school_name(view.school_id),
             school_email=self._texts.school_email(view.school_id),
+            school_phone=self._texts.school_phone(view.school_id),
             reference=view.reference,
             text=str(delivery.payload.get("text", "")),
         )

@@ -18,6 +18,12 @@ from bot.config import ConfiguredChat, School, Schools
 log = logging.getLogger(__name__)
 
 
+def telegram_reason(error: Exception) -> str:
+    """Type and Telegram description (PTB keeps "Forbidden: " in the message, drops "Bad Request: ")."""
+    name, message = type(error).__name__, str(getattr(error, "message", ""))
+    return message if message.startswith(f"{name}:") else f"{name}: {message}"
+
+
 class StaffChats:
     """The chats where staff see and act on cases, followed through chat moves."""
 
@@ -67,7 +73,7 @@ async def _chat_problems(bot: Bot, chat: ConfiguredChat, chat_id: int) -> list[s
     except ChatMigrated as error:
         return [*moved, f"became supergroup {error.new_chat_id}: set {chat.key} to {error.new_chat_id}"]
     except TelegramError as error:
-        return [*moved, f"cannot be reached ({type(error).__name__}: {error.message})"]
+        return [*moved, f"cannot be reached ({telegram_reason(error)})"]
     return moved + _member_problems(info, member)
 
 

@@ -38,6 +38,7 @@ from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
+from bot.staff.chats import telegram_reason
 from bot.storage.cases import TO_PARENT, CaseStore, CaseView, DueDelivery
 from bot.storage.models import CaseStatus, Priority
 from bot.telegram.sending import split_text
@@ -121,12 +122,6 @@ def chat_unusable(error: Exception) -> bool:
     if isinstance(error, Forbidden):
         return True
     return isinstance(error, BadRequest) and any(gone in error.message.lower() for gone in CHAT_GONE)
-
-
-def _reason(error: Exception) -> str:
-    """Type and Telegram description (PTB keeps "Forbidden: " in the message, drops "Bad Request: ")."""
-    name, message = type(error).__name__, str(getattr(error, "message", ""))
-    return message if message.startswith(f"{name}:") else f"{name}: {message}"
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -248,7 +243,7 @@ class DeliveryWorker:
             await self._follow_chat_move(delivery, error.new_chat_id)
             return
         if delivery.kind not in TO_PARENT and delivery.kind != PIN and chat_unusable(error):
-            await self._chat_failed(delivery, _reason(error))
+            await self._chat_failed(delivery, telegram_reason(error))
             return
         verdict = self._verdict(delivery, error)
         where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
@@ -305,9 +300,13 @@ class DeliveryWorker:
             delivery.chat_id,
             self._setting(delivery.chat_id),
         )
+        if delivery.kind == CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
+            log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
+            await self._store.mark_retry(delivery.id, reason, timedelta(0), give_up=True)
+            return
         view = await self._store.get(delivery.case_id) if delivery.case_id is not None else None
         fallback = await self._fallback_chat()
-        if view is None or delivery.kind == CHAT_FAILED_ALERT or fallback in (None, delivery.chat_id):
+        if view is None or fallback in (None, delivery.chat_id):
             log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
             await self._store.undeliverable(delivery.id, delivery.case_id, reason)
             return

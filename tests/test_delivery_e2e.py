@@ -188,6 +188,8 @@ async def test_a_school_chat_that_cannot_take_the_card_fails_over_to_the_trust_c
         assert [c.status for c in world.server.calls_to("sendMessage", OAKFIELD_STAFF)] in ([400], [403])
         card = await world.card(case, world.server.chat(TRUST_CHAT))
         assert world.server.pinned_messages(TRUST_CHAT) == [card["message_id"]]
+        reminder = await world.server.wait_for_message(TRUST_CHAT, lambda m: m["text"].startswith("Reminder"))
+        assert reminder["reply_to_message"]["message_id"] == card["message_id"]  # where the card is
         assert (await world.press(world.member, card, "Claim"))["text"].startswith("You've claimed")
 
 

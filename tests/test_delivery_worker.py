@@ -255,20 +255,29 @@ async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> 
     assert sum(backlog.reference in text for text in texts) == 13
 
 
-async def test_a_group_that_became_a_supergroup_is_followed_and_remembered(world: World) -> None:
-    first = await world.open_case()
+async def test_a_group_that_became_a_supergroup_is_followed_and_remembered(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, other = await world.open_case(), await world.open_case()
     supergroup = world.server.migrate_group(world.staff.id)
 
     await drain(world, world.worker())
 
-    assert [c.status for c in world.server.calls_to("sendMessage", world.staff.id)] == [400]
+    assert [c.status for c in world.server.calls_to("sendMessage", world.staff.id)] == [400, 400]
     assert first.reference in world.ok_texts(supergroup.id)[0]
+    assert other.reference in world.ok_texts(supergroup.id)[1]
+    moved = [r.getMessage() for r in caplog.records if "became supergroup" in r.getMessage()]
+    assert moved == [
+        f"Chat {world.staff.id} (school oakfield staff_chat_id) became supergroup {supergroup.id}: "
+        "deliveries "
+        f"now go there; set school oakfield staff_chat_id to {supergroup.id} in the schools file"
+    ]
     assert await world.store.chat_moves() == {world.staff.id: supergroup.id}
     assert (await world.store.get(first.id)).staff_chat_id == supergroup.id  # type: ignore[union-attr]
 
     second = await world.open_case()
     await drain(world, world.worker())
-    assert len(world.server.calls_to("sendMessage", world.staff.id)) == 1, "the old id was used again"
+    assert len(world.server.calls_to("sendMessage", world.staff.id)) == 2, "the old id was used again"
     assert second.reference in world.ok_texts(supergroup.id)[-1]
 
 

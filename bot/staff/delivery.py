@@ -278,7 +278,9 @@ class DeliveryWorker:
         """The group became a supergroup: store the new id, move everything waiting for the old one, and
         send again at once."""
         old = delivery.chat_id
-        await self._store.follow_chat_move(old, new_chat_id)
+        await self._store.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
+        if not await self._store.follow_chat_move(old, new_chat_id):
+            return  # another delivery met this move first
         if self._on_chat_moved is not None:
             self._on_chat_moved(old, new_chat_id)
         log.warning(
@@ -289,7 +291,6 @@ class DeliveryWorker:
             self._setting(old),
             new_chat_id,
         )
-        await self._store.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
 
     async def _chat_failed(self, delivery: DueDelivery, reason: str) -> None:
         """The case's staff chat cannot take messages: to the trust's chat now, or tell the parent."""

@@ -573,13 +573,15 @@ class CaseStore:
 
     # ---- when a staff chat fails ---------------------------------------------------------------------------
 
-    async def follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> None:
-        """A group became a supergroup: remember its new id, and move its cases and waiting deliveries."""
-        await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
+    async def follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: remember its new id, and move its cases and waiting deliveries.
+        False when this move was known already (another delivery met it first)."""
+        return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
 
-    def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> None:
+    def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
         with self._sessions.begin() as session:
             move = session.get(ChatMove, old_chat_id)
+            known = move is not None and move.new_chat_id == new_chat_id
             if move is None:
                 session.add(ChatMove(old_chat_id=old_chat_id, new_chat_id=new_chat_id))
             else:
@@ -595,6 +597,7 @@ class CaseStore:
                 .where(Delivery.chat_id == old_chat_id, Delivery.status == DeliveryStatus.PENDING)
                 .values(chat_id=new_chat_id)
             )
+            return not known
 
     async def chat_moves(self) -> dict[int, int]:
         """Every chat that moved: old id -> current id."""

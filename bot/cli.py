@@ -8,10 +8,14 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Schools, Settings, load_schools, load_settings
 from bot.logs import configure_logging
 from bot.nlu.model import ProjectPaths
+
+if TYPE_CHECKING:
+    from bot.storage.cases import StuckDelivery
 
 log = logging.getLogger("parentbot")
 EXAMPLE_SCHOOLS = Path("schools.example.yml")
@@ -58,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         "purge", help="delete messages and cases past their retention period (also runs on a schedule)"
     )
     purge.set_defaults(command=_purge)
+
+    outbox = commands.add_parser(
+        "outbox", help="list stuck deliveries (failed, or retried many times); --retry queues them again"
+    )
+    outbox.add_argument(
+        "--retry", action="store_true", help="queue them again now, to the chats the schools file names"
+    )
+    outbox.set_defaults(command=_outbox)
 
     run = commands.add_parser(
         "run", help="start the Telegram bot (the console chat when TELEGRAM_BOT_TOKEN is not set)"
@@ -192,6 +204,46 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
         f"{settings.relay_timeout_hours} h."
     )
     return 0
+
+
+def _outbox(args: argparse.Namespace, settings: Settings) -> int:
+    """What the delivery worker could not send: ids, references, kinds, chats and error kinds only."""
+    from bot.services import open_database
+    from bot.storage.cases import CaseStore
+    from bot.storage.database import session_factory
+
+    schools = load_schools(settings.schools_file) if args.retry else None
+    db = open_database(settings)
+    try:
+        store = CaseStore(session_factory(db), schools)
+        stuck = asyncio.run(store.stuck_deliveries())
+        print(_stuck_table(stuck) if stuck else "No stuck deliveries.")
+        if args.retry and stuck:
+            count = asyncio.run(store.retry_stuck())
+            print(f"Queued {count} deliveries again; the running bot sends them within seconds.")
+    finally:
+        db.dispose()
+    return 0
+
+
+def _stuck_table(stuck: list[StuckDelivery]) -> str:
+    header = ("id", "case", "kind", "chat", "status", "attempts", "last error")
+    rows = [header] + [
+        (
+            str(d.id),
+            d.reference or "-",
+            d.kind,
+            str(d.chat_id),
+            d.status.value,
+            str(d.attempts),
+            d.error_kind,
+        )
+        for d in stuck
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,6 +6,7 @@ Both are read once, at start-up, by the command line; nothing here runs at impor
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -58,6 +59,16 @@ class Settings(BaseSettings):
         return value
 
 
+def _group_chat_id(value: int | None) -> int | None:
+    """Group and supergroup ids are negative; a positive id is a person's private chat, not a staff room."""
+    if value is not None and value >= 0:
+        raise ValueError(
+            f"{value} is not a group chat id (group ids are negative, e.g. -1001234567890): add the bot "
+            "to the group and use the group's id"
+        )
+    return value
+
+
 class Trust(BaseModel):
     name: str
     website: str
@@ -66,7 +77,10 @@ class Trust(BaseModel):
     email: str
     phone: str
     safeguarding_chat_id: int | None = None
-    """The trust's safeguarding chat: /stats there covers every school."""
+    """The trust's safeguarding chat: cases go there when a school's chat cannot be reached, and /stats
+    there covers every school."""
+
+    _group = validator("safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
 
 
 class School(BaseModel):
@@ -74,12 +88,42 @@ class School(BaseModel):
     name: str
     aliases: list[str] = []
     staff_chat_id: int
+    safeguarding_chat_id: int | None = None
+    """Where the school's urgent (safeguarding) cases go; its staff chat when not set."""
     staff_user_ids: list[int] = []
     show_staff_names: bool = False
     """Whether parents see the staff member's name, or "the staff at <school>" (the default)."""
     complaints_policy_url: str
     email: str
     phone: str
+
+    _group = validator("staff_chat_id", "safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
+
+    def case_chat_id(self, urgent: bool) -> int:
+        """The chat a new case's card goes to."""
+        if urgent and self.safeguarding_chat_id is not None:
+            return self.safeguarding_chat_id
+        return self.staff_chat_id
+
+    @property
+    def chat_ids(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys((self.staff_chat_id, self.case_chat_id(urgent=True))))
+
+
+@dataclass(frozen=True)
+class ConfiguredChat:
+    """A chat named in the schools file, and where: what an operator must change when it moves."""
+
+    chat_id: int
+    school_id: str | None
+    """None for the trust's own chat."""
+    key: str
+    """The setting that names it: staff_chat_id or safeguarding_chat_id."""
+
+    @property
+    def where(self) -> str:
+        owner = f"school {self.school_id}" if self.school_id else "trust"
+        return f"{owner} {self.key}"
 
 
 class Schools(BaseModel):
@@ -97,8 +141,43 @@ class Schools(BaseModel):
             raise ValueError("school ids must be unique")
         return schools
 
+    @validator("schools")
+    def _fallback_is_its_own_chat(cls, schools: list[School], values: dict[str, object]) -> list[School]:  # noqa: N805
+        trust = values.get("trust")
+        fallback = trust.safeguarding_chat_id if isinstance(trust, Trust) else None
+        for school in schools:
+            if fallback is not None and fallback in school.chat_ids:
+                raise ValueError(
+                    f"trust.safeguarding_chat_id {fallback} is also a chat of school {school.id}: the "
+                    "fallback must be a different chat, used when a school's chat cannot be reached"
+                )
+        return schools
+
     def get(self, school_id: str | None) -> School | None:
         return next((s for s in self.schools if s.id == school_id), None)
+
+    @property
+    def fallback_chat_id(self) -> int | None:
+        """The trust's safeguarding chat, used when a school's chat fails."""
+        return self.trust.safeguarding_chat_id
+
+    def configured_chats(self) -> list[ConfiguredChat]:
+        """Every chat the schools file names, each once (the first setting naming it)."""
+        chats: dict[int, ConfiguredChat] = {}
+        for school in self.schools:
+            for key in ("staff_chat_id", "safeguarding_chat_id"):
+                chat_id = getattr(school, key)
+                if chat_id is not None:
+                    chats.setdefault(chat_id, ConfiguredChat(chat_id, school.id, key))
+        if self.fallback_chat_id is not None:
+            chats.setdefault(
+                self.fallback_chat_id, ConfiguredChat(self.fallback_chat_id, None, "safeguarding_chat_id")
+            )
+        return list(chats.values())
+
+    def named(self, chat_id: int) -> ConfiguredChat | None:
+        """Which setting names this chat (None when no setting does)."""
+        return next((chat for chat in self.configured_chats() if chat.chat_id == chat_id), None)
 
     def match(self, mention: str) -> School | None:
         """The school a parent's mention (an NLU entity value, id, name or alias) refers to."""

@@ -121,7 +121,7 @@ def build_services(
     db = open_database(settings)
     sessions = session_factory(db)
     store = SqlStateStore(sessions)
-    cases = CaseStore(sessions)
+    cases = CaseStore(sessions, schools)
     nlu = nlu or load_nlu(settings, background=background_nlu)
     responses = ResponseBook.from_domain(ProjectPaths(settings.project_dir.resolve()).domain)
     engine = DialogueEngine(

@@ -32,6 +32,55 @@ def test_a_schools_file_with_a_missing_field_says_which(tmp_path: Path) -> None:
         load_schools(broken)
 
 
+def test_safeguarding_chats_load_and_name_where_cases_go(tmp_path: Path) -> None:
+    text = (ROOT / "schools.example.yml").read_text()
+    text = text.replace(
+        "  phone: 01632 960 100\n", "  phone: 01632 960 100\n  safeguarding_chat_id: -1001000000099\n", 1
+    )
+    text = text.replace(
+        "    staff_chat_id: -1001000000001\n",
+        "    staff_chat_id: -1001000000001\n    safeguarding_chat_id: -1001000000011\n",
+        1,
+    )
+    path = tmp_path / "schools.yml"
+    path.write_text(text)
+    schools = load_schools(path)
+    oakfield, st_aidans = schools.get("oakfield"), schools.get("st-aidans")
+    assert oakfield is not None
+    assert st_aidans is not None
+    assert (oakfield.case_chat_id(urgent=True), oakfield.case_chat_id(urgent=False)) == (
+        -1001000000011,
+        -1001000000001,
+    )
+    assert st_aidans.case_chat_id(urgent=True) == st_aidans.staff_chat_id
+    assert schools.fallback_chat_id == -1001000000099
+    named = schools.named(-1001000000099)
+    assert named is not None
+    assert named.where == "trust safeguarding_chat_id"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "  phone: 01632 960 100\n",
+            "  phone: 01632 960 100\n  safeguarding_chat_id: -1001000000002\n",
+            r"schools: trust\.safeguarding_chat_id -1001000000002 is also a chat of school st-aidans",
+        ),
+        (
+            "    staff_chat_id: -1001000000003\n",
+            "    staff_chat_id: -1001000000003\n    safeguarding_chat_id: 1234\n",
+            r"schools\.2\.safeguarding_chat_id: 1234 is not a group chat id",
+        ),
+    ],
+)
+def test_bad_safeguarding_chats_are_named(tmp_path: Path, old: str, new: str, message: str) -> None:
+    path = tmp_path / "schools.yml"
+    path.write_text((ROOT / "schools.example.yml").read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message):
+        load_schools(path)
+
+
 def test_an_invalid_yaml_schools_file_is_reported(tmp_path: Path) -> None:
     broken = tmp_path / "schools.yml"
     broken.write_text("trust: [unclosed\n")

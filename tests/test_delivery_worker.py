@@ -223,15 +223,62 @@ async def test_a_reply_waits_for_its_card_and_lands_in_the_card_thread(world: Wo
     assert "Here is more detail" in reply["text"]
 
 
-async def test_a_staff_chat_the_bot_was_removed_from_keeps_being_retried(world: World) -> None:
-    case = await world.open_case()
-    world.server.inject_fault("sendMessage", world.staff.id, kind="blocked", times=2)
+async def test_a_staff_chat_that_removed_the_bot_with_no_trust_chat_tells_the_parent_to_phone(
+    world: World,
+) -> None:
+    case = await world.open_case(kind=CaseKind.SAFEGUARDING, priority=Priority.URGENT)
+    world.server.set_bot_status(world.staff.id, "kicked")
 
     await drain(world, world.worker())
 
-    card = (await world.store.deliveries(case.id))[0]
-    assert card.status is DeliveryStatus.SENT
-    assert card.attempts == 3
+    rows = {d.kind: d for d in await world.store.deliveries(case.id)}
+    assert rows["case_card"].status is DeliveryStatus.FAILED
+    assert rows["case_card"].last_error == "Forbidden: bot was kicked from the group chat"
+    told = world.ok_texts(world.parent.id)
+    assert len(told) == 1
+    assert "could not get your URGENT message" in told[0]
+    assert "01632 960 201" in told[0]
+    assert "999" in told[0]
+    assert "have your message" not in told[0]
+
+
+async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> None:
+    backlog = await world.open_case()
+    for number in range(12):
+        assert await world.store.parent_reply(backlog.id, f"more detail {number}")
+    urgent = await world.open_case(kind=CaseKind.SAFEGUARDING, priority=Priority.URGENT)
+
+    await drain(world, world.worker(batch=4))
+
+    texts = world.ok_texts(world.staff.id)
+    assert urgent.reference in texts[0], "the urgent card waited behind the backlog"
+    assert sum(backlog.reference in text for text in texts) == 13
+
+
+async def test_a_group_that_became_a_supergroup_is_followed_and_remembered(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, other = await world.open_case(), await world.open_case()
+    supergroup = world.server.migrate_group(world.staff.id)
+
+    await drain(world, world.worker())
+
+    assert [c.status for c in world.server.calls_to("sendMessage", world.staff.id)] == [400, 400]
+    assert first.reference in world.ok_texts(supergroup.id)[0]
+    assert other.reference in world.ok_texts(supergroup.id)[1]
+    moved = [r.getMessage() for r in caplog.records if "became supergroup" in r.getMessage()]
+    assert moved == [
+        f"Chat {world.staff.id} (school oakfield staff_chat_id) became supergroup {supergroup.id}: "
+        "deliveries "
+        f"now go there; set school oakfield staff_chat_id to {supergroup.id} in the schools file"
+    ]
+    assert await world.store.chat_moves() == {world.staff.id: supergroup.id}
+    assert (await world.store.get(first.id)).staff_chat_id == supergroup.id  # type: ignore[union-attr]
+
+    second = await world.open_case()
+    await drain(world, world.worker())
+    assert len(world.server.calls_to("sendMessage", world.staff.id)) == 2, "the old id was used again"
+    assert second.reference in world.ok_texts(supergroup.id)[-1]
 
 
 async def test_an_unknown_kind_is_given_up(world: World) -> None:

@@ -21,6 +21,8 @@ from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
+    ChatMemberAdministrator,
+    ChatMemberRestricted,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     ReplyParameters,
@@ -28,6 +30,7 @@ from telegram import (
 )
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     Conflict,
     EndPointNotFound,
     Forbidden,
@@ -518,6 +521,108 @@ async def test_faults_repeat_and_clear(server: BotApiServer, bot: Bot, parent: S
             await bot.send_chat_action(parent.id, "typing")
     server.clear_faults()
     assert await bot.send_chat_action(parent.id, "typing")
+
+
+# ---- a group's fates: migrated, bot removed or restricted ---------------------------------------------
+
+
+@bounded()
+async def test_get_chat_and_get_chat_member_follow_the_api(server: BotApiServer, bot: Bot) -> None:
+    staff = server.create_group("Staff", supergroup=True)
+    chat = await bot.get_chat(staff.id)
+    assert (chat.id, chat.type, chat.title) == (staff.id, "supergroup", "Staff")
+    assert chat.permissions is not None
+    assert chat.permissions.can_send_messages
+    member = await bot.get_chat_member(staff.id, bot.id)
+    assert member.status == "member"
+    server.set_bot_status(staff.id, "administrator", can_pin_messages=False)
+    admin = await bot.get_chat_member(staff.id, bot.id)
+    assert isinstance(admin, ChatMemberAdministrator)
+    assert admin.can_pin_messages is False
+    server.set_bot_status(staff.id, "restricted", can_send_messages=False)
+    restricted = await bot.get_chat_member(staff.id, bot.id)
+    assert isinstance(restricted, ChatMemberRestricted)
+    assert (restricted.can_send_messages, restricted.can_send_photos) == (False, True)
+    with pytest.raises(BadRequest, match=r"[Cc]hat not found"):
+        await bot.get_chat(-1009999999999)
+
+
+@bounded()
+async def test_a_migrated_group_answers_as_telegram_does(server: BotApiServer, bot: Bot) -> None:
+    group = server.create_group("Staff")
+    supergroup = server.migrate_group(group.id)
+    assert supergroup.type == "supergroup"
+    assert str(supergroup.id).startswith("-100")
+    with pytest.raises(ChatMigrated) as caught:
+        await bot.send_message(group.id, "hello")
+    assert caught.value.new_chat_id == supergroup.id
+    failed = server.calls_to("sendMessage", group.id)[-1]
+    assert failed.status == 400
+    assert failed.error == "Bad Request: group chat was upgraded to a supergroup chat"
+    assert (await bot.send_message(supergroup.id, "hello")).chat.id == supergroup.id
+
+
+@pytest.mark.parametrize(
+    ("status", "rights", "expected", "description"),
+    [
+        ("kicked", {}, Forbidden, "Forbidden: bot was kicked from the supergroup chat"),
+        ("left", {}, Forbidden, "Forbidden: bot is not a member of the supergroup chat"),
+        (
+            "restricted",
+            {"can_send_messages": False},
+            BadRequest,
+            "Bad Request: not enough rights to send text messages to the chat",
+        ),
+    ],
+)
+@bounded()
+async def test_a_group_that_removed_or_restricted_the_bot_refuses_it(
+    server: BotApiServer,
+    bot: Bot,
+    status: Any,
+    rights: dict[str, bool],
+    expected: type[Exception],
+    description: str,
+) -> None:
+    staff = server.create_group("Staff", supergroup=True)
+    server.set_bot_status(staff.id, status, **rights)
+    with pytest.raises(expected):
+        await bot.send_message(staff.id, "hello")
+    assert server.calls_to("sendMessage", staff.id)[-1].error == description
+
+
+@bounded()
+async def test_a_member_without_pin_rights_cannot_pin(server: BotApiServer, bot: Bot) -> None:
+    staff = server.create_group("Staff")
+    server.set_bot_status(staff.id, "member", can_pin_messages=False)
+    sent = await bot.send_message(staff.id, "card")
+    with pytest.raises(BadRequest, match="Not enough rights to manage pinned messages"):
+        await bot.pin_chat_message(staff.id, sent.message_id)
+    chat = await bot.get_chat(staff.id)
+    assert chat.permissions is not None
+    assert chat.permissions.can_pin_messages is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("migrated", ChatMigrated),
+        ("chat_not_found", BadRequest),
+        ("kicked", Forbidden),
+        ("no_rights", BadRequest),
+    ],
+)
+@bounded()
+async def test_chat_faults_can_be_injected_once(
+    server: BotApiServer, bot: Bot, kind: Any, expected: type[Exception]
+) -> None:
+    staff = server.create_group("Staff")
+    server.inject_fault("sendMessage", staff.id, kind=kind, migrate_to=-1001234567890)
+    with pytest.raises(expected) as caught:
+        await bot.send_message(staff.id, "card")
+    if isinstance(caught.value, ChatMigrated):
+        assert caught.value.new_chat_id == -1001234567890
+    assert (await bot.send_message(staff.id, "card")).text == "card"
 
 
 # ---- files ---------------------------------------------------------------------------------------------

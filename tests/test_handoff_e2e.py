@@ -137,8 +137,7 @@ async def test_urgent_guidance_comes_first_then_an_urgent_pinned_card(
     described = await bot.press(parent, offer, "Yes, alert them now")
     contact = await bot.say(parent, "He has been messaging her for a week and asked where she lives")
     summary = await bot.press(parent, contact, "Reply in this chat")
-    done = await bot.press(parent, summary, "Yes, send it")
-    assert "URGENT" in done["text"]
+    await bot.press(parent, summary, "Yes, send it")
     assert described["text"]
 
     card = await card_in(bot, staff)
@@ -146,6 +145,24 @@ async def test_urgent_guidance_comes_first_then_an_urgent_pinned_card(
     await bot.server.wait_for_call("pinChatMessage", staff.id, timeout=15)
     [case] = await bot.services.cases.parent_cases(str(parent.id))
     assert case.priority is Priority.URGENT
+    delivered = "The school's safeguarding staff have your message"
+    await bot.server.wait_until(  # maybe already taken as the press's answer: look at all sent
+        lambda: any(delivered in m.get("text", "") for m in bot.server.sent_messages(parent.id)), timeout=15
+    )
+    calls = bot.server.calls
+    card_call = next(
+        n
+        for n, c in enumerate(calls)
+        if c.method == "sendMessage"
+        and c.chat_id == staff.id
+        and c.ok
+        and c.result["message_id"] == card["message_id"]
+    )
+    told_call = next(n for n, c in enumerate(calls) if c.ok and delivered in str(c.params.get("text", "")))
+    assert card_call < told_call
+    filed = [m["text"] for m in bot.server.sent_messages(parent.id) if case.reference in m.get("text", "")]
+    assert "being sent now" in filed[0]  # at filing, not "sent": no person had it yet
+    assert delivered in filed[1]
 
 
 async def test_refused_consent_sends_nothing_to_staff(bot: RunningBot, schools: Schools) -> None:

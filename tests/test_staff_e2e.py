@@ -4,7 +4,7 @@ against the local Bot API server. Cases are opened with CaseStore directly (as t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -122,11 +122,18 @@ def staff_schools(schools: Schools) -> Schools:
     return Schools(trust=schools.trust, schools=listed)
 
 
+Prepare = Callable[[BotApiServer], None]
+
+
 @asynccontextmanager
 async def staff_bot(
-    nlu: InProcessNlu, schools: Schools, tmp_path: Path, **server: Any
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path, prepare: Prepare | None = None, **server: Any
 ) -> AsyncIterator[StaffWorld]:
+    """The bot started as `parentbot run` starts it (post_init included), after `prepare` has set up
+    the chats it will find."""
     async with BotApiServer(token=TOKEN, **server) as api:
+        if prepare is not None:
+            prepare(api)
         settings = Settings(  # type: ignore[call-arg]
             telegram_bot_token=TOKEN,
             telegram_base_url=api.base_url,
@@ -137,6 +144,8 @@ async def staff_bot(
         app = build_application(services, staff_options=FAST)
         report_handled_updates(app, api)
         await app.initialize()
+        if app.post_init is not None:
+            await app.post_init(app)
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0.0, timeout=1)
         await app.start()

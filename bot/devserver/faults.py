@@ -10,10 +10,21 @@ from typing import Literal
 
 from aiohttp import web
 
-from bot.devserver.spec import ApiRequestError, JsonDict
+from bot.devserver.membership import migrated_error, removed_error
+from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
 from bot.devserver.world import Call, SimulatedWorld
 
-FaultKind = Literal["timeout", "server_error", "flood", "blocked", "network"]
+FaultKind = Literal[
+    "timeout",
+    "server_error",
+    "flood",
+    "blocked",
+    "network",
+    "migrated",
+    "chat_not_found",
+    "kicked",
+    "no_rights",
+]
 
 
 @dataclass
@@ -27,6 +38,7 @@ class Fault:
     retry_after: int = 1
     delay: float | None = None
     status: int = 500
+    migrate_to: int | None = None
 
     def matches(self, method: str, chat_id: int | str | None) -> bool:
         if self.method != "*" and self.method.lower() != method.lower():
@@ -50,14 +62,18 @@ class FaultInjection(SimulatedWorld):
         retry_after: int = 1,
         delay: float | None = None,
         status: int = 500,
+        migrate_to: int | None = None,
     ) -> Fault:
         """Make the next ``times`` calls of ``method`` ("*" for any) in ``chat_id`` (None: any) fail.
 
         kinds: "timeout" holds the request ``delay`` seconds (default :attr:`timeout_fault_delay`), longer
         than the client waits, then drops it; "network" drops the connection unanswered; "server_error"
         answers ``status`` (500 or 502); "flood" answers 429 with ``retry_after``; "blocked" answers 403.
+        As a group's state would (see ``migrate_group`` and ``set_bot_status``): "migrated" answers 400
+        with ``migrate_to`` as parameters.migrate_to_chat_id, "chat_not_found" 400, "kicked" 403 and
+        "no_rights" 400 (not enough rights to send text messages).
         """
-        fault = Fault(method, kind, chat_id, times, retry_after, delay, status)
+        fault = Fault(method, kind, chat_id, times, retry_after, delay, status, migrate_to)
         self.faults.append(fault)
         return fault
 
@@ -89,6 +105,14 @@ class FaultInjection(SimulatedWorld):
 
 
 def _fault_error(fault: Fault) -> ApiRequestError:
+    if fault.kind == "migrated":
+        return migrated_error(fault.migrate_to if fault.migrate_to is not None else -1_001_999_999_999)
+    if fault.kind == "chat_not_found":
+        return bad_request("chat not found")
+    if fault.kind == "kicked":
+        return removed_error("kicked", "supergroup")
+    if fault.kind == "no_rights":
+        return bad_request("not enough rights to send text messages to the chat")
     if fault.kind == "flood":
         return ApiRequestError(
             429, f"Too Many Requests: retry after {fault.retry_after}", {"retry_after": fault.retry_after}

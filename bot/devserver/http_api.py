@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.devserver.faults import FaultInjection, json_reply
+from bot.devserver.membership import ChatMembership
 from bot.devserver.methods import BotApiMethods
 from bot.devserver.spec import ApiRequestError, FieldSpec, JsonDict, MethodSpec, UploadedFile, bad_request
 from bot.devserver.world import Call, SpecViolationError
@@ -29,7 +30,7 @@ _LEGACY_REPLY = {
 _LEGACY_PREVIEW = {"disable_web_page_preview": FieldSpec("disable_web_page_preview", ("Boolean",), False)}
 
 
-class HttpFrontEnd(FaultInjection, BotApiMethods):
+class HttpFrontEnd(FaultInjection, ChatMembership, BotApiMethods):
     """Requests in, Telegram's envelopes out; every call is recorded in :attr:`calls`."""
 
     _handlers: dict[str, Handler]
@@ -59,6 +60,7 @@ class HttpFrontEnd(FaultInjection, BotApiMethods):
             if fault is not None:
                 return await self._apply_fault(request, call, fault)
             call.params = self.spec.parse_params(spec, raw, files, _legacy_fields(spec))
+            self._check_bot_may(spec.name, call.chat_id)
             result = await self._dispatch(spec, call.params)
         except ApiRequestError as err:
             return json_reply(call, err.error_code, err.envelope())

@@ -74,6 +74,8 @@ class BotApiMethods(SimulatedWorld):
                 "gifts_from_channels": False,
             },
         }
+        if chat.type != "private":
+            info["permissions"] = self.chat_permissions(chat.id)
         return info
 
     async def _send_message(self, params: JsonDict) -> JsonDict:

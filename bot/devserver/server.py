@@ -110,6 +110,9 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
         self._next_update_id = self._first_update_id = 700_000_001
         self.last_update_id = self._first_update_id - 1
         self._topics: dict[tuple[int, int], ForumTopic] = {}
+        self._bot_members: dict[int, JsonDict] = {}
+        self._permissions: dict[int, JsonDict] = {}
+        self._migrated: dict[int, int] = {}
         self._handled_updates: set[int] = set()
         self._next_user_id = 5_000_000_001
         self._next_group_id = 4_000_000_001
@@ -143,6 +146,7 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
             "pinChatMessage": self._pin_chat_message,
             "unpinChatMessage": self._unpin_chat_message,
             "getChat": self._get_chat,
+            "getChatMember": self._get_chat_member,
             "createForumTopic": self._create_forum_topic,
             "editForumTopic": self._edit_forum_topic,
             "closeForumTopic": self._close_forum_topic,

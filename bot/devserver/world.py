@@ -33,6 +33,13 @@ OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction
 # Parameters that Telegram still accepts though the description no longer lists them.
 
 _NOT_BUTTON_ACTIONS = frozenset({"text", "icon_custom_emoji_id", "style"})
+DEFAULT_PERMISSIONS: JsonDict = {
+    "can_send_messages": True,
+    "can_send_photos": True,
+    "can_send_documents": True,
+    "can_pin_messages": True,
+}
+"""A group's default member permissions (getChat's permissions): members may post and pin."""
 
 _FILE_KINDS = {  # kind: (file_id prefix, folder of file_path, default extension, default MIME type)
     "photo": ("AgACAgIAAxkBAAI", "photos", ".jpg", "image/jpeg"),
@@ -212,6 +219,9 @@ class SimulatedWorld:
     _next_group_id: int
     _button_actions: frozenset[str]
     _topics: dict[tuple[int, int], ForumTopic]
+    _bot_members: dict[int, JsonDict]
+    _permissions: dict[int, JsonDict]
+    _migrated: dict[int, int]
     _handled_updates: set[int]
     _updates_changed: _Signal
     _calls_changed: _Signal
@@ -275,6 +285,10 @@ class SimulatedWorld:
         if found is None:
             raise bad_request("chat not found")
         return found
+
+    def chat_permissions(self, chat_id: int) -> JsonDict:
+        """The group's default member permissions, as getChat gives them."""
+        return dict(self._permissions.get(chat_id, DEFAULT_PERMISSIONS))
 
     # ---- what users do ------------------------------------------------------------------------------------
 

@@ -118,6 +118,10 @@ class StaffTexts:
         school = self._schools.get(school_id)
         return school.email if school is not None else self._schools.trust.email
 
+    def school_phone(self, school_id: str) -> str:
+        school = self._schools.get(school_id)
+        return school.phone if school is not None else self._schools.trust.phone
+
     # ---- the card ----------------------------------------------------------------------------------------
 
     def card(self, view: CaseView) -> StaffCard:

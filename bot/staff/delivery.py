@@ -8,6 +8,14 @@ a failure after the card was posted retries only what is missing and never posts
 Failures are retried with exponential backoff (Telegram's retry_after honoured); a request Telegram
 refuses for good (400 Bad Request, 403 Forbidden) is given up with a log line. Logs carry ids only,
 never message text.
+
+A staff chat that cannot take messages at all never holds a case back silently (issue 10):
+- a group that became a supergroup (ChatMigrated) is followed to its new id, which is stored (chat_moves)
+  and logged with the setting to change;
+- a chat that is not found, removed the bot or does not let it post moves the case to the trust's
+  safeguarding chat at once, with an alert there naming the school; when there is no such chat, or it
+  fails too, the parent is told to phone the school (and 999 for an urgent case).
+The parent of an urgent case is told their message is with the staff once its card is posted.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
+from bot.staff.chats import telegram_reason
 from bot.staff.topics import CaseTopics
-from bot.storage.cases import CaseStore, CaseView, DueDelivery, FollowUp
+from bot.storage.cases import TO_PARENT, CaseStore, CaseView, DueDelivery, FollowUp
 from bot.storage.models import CaseStatus, Priority
 from bot.telegram.sending import split_text
 
@@ -50,18 +59,32 @@ URGENT_REMINDER = "urgent_reminder"
 TOPIC_CLOSE = "case_topic_close"
 TOPIC_REOPEN = "case_topic_reopen"
 STAFF_REPLY_SENT = "staff_reply_sent"
-TO_PARENT = frozenset({PARENT_CLAIMED, PARENT_RESOLVED, STAFF_REPLY})
 WITHOUT_STAFF_NAMES = {
     "utter_parent_claimed": "utter_parent_claimed_by_school",
     "utter_parent_staff_reply": "utter_parent_staff_reply_from_school",
 }
 """What parents see instead when the school does not show staff names (the default)."""
+PARENT_DELIVERED = "parent_delivered"
+PARENT_UNDELIVERED = "parent_undelivered"
+CHAT_FAILED_ALERT = "chat_failed_alert"
 MAX_ATTEMPTS = {PIN: 5}
 """Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
 NOT_MODIFIED = "message is not modified"
 TOPIC_CLOSED = "topic_closed"
 
+CHAT_GONE = (
+    "chat not found",
+    "not enough rights to send",
+    "have no rights to send",
+    "chat_write_forbidden",
+    "group chat was deactivated",
+    "chat was deactivated",
+    "need administrator rights",
+)
+"""Bad Request descriptions meaning the bot cannot post in the chat at all (not a fault of one message)."""
+
 BlockedCallback = Callable[[str], Awaitable[None]]
+MovedCallback = Callable[[int, int], None]
 
 
 class CardNotPostedError(Exception):
@@ -99,17 +122,18 @@ class Verdict:
     reason: str
     delay: timedelta
     give_up: bool = False
-    alarming: bool = False
 
     @classmethod
     def stop(cls, reason: str) -> Verdict:
         return cls(reason, timedelta(0), give_up=True)
 
 
-def _staff_chat_unreachable(error: Exception) -> bool:
+def chat_unusable(error: Exception) -> bool:
+    """Whether Telegram refused because the bot cannot post in this chat at all: not found, removed
+    (kicked, left) or without the right to send."""
     if isinstance(error, Forbidden):
         return True
-    return isinstance(error, BadRequest) and "chat not found" in error.message.lower()
+    return isinstance(error, BadRequest) and any(gone in error.message.lower() for gone in CHAT_GONE)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -134,14 +158,17 @@ class DeliveryWorker:
         options: StaffOptions | None = None,
         batch: int = 20,
         on_parent_blocked: BlockedCallback | None = None,
+        on_chat_moved: MovedCallback | None = None,
     ) -> None:
         self._store = store
         self._bot = bot
+        self._schools = schools
         self._texts = StaffTexts(responses, schools)
         self._topics = CaseTopics(bot, store, self._texts)
         self._options = options or StaffOptions()
         self._batch = batch
         self._on_parent_blocked = on_parent_blocked
+        self._on_chat_moved = on_chat_moved
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._senders: dict[str, Callable[[DueDelivery], Awaitable[Sent]]] = {
@@ -158,6 +185,9 @@ class DeliveryWorker:
             TOPIC_CLOSE: self._topic_close,
             TOPIC_REOPEN: self._topic_reopen,
             STAFF_REPLY_SENT: self._staff_reply_sent,
+            CHAT_FAILED_ALERT: self._chat_failed_alert,
+            PARENT_DELIVERED: self._parent_delivered,
+            PARENT_UNDELIVERED: self._parent_undelivered,
         }
 
     # ---- running -----------------------------------------------------------------------------------------
@@ -225,6 +255,12 @@ class DeliveryWorker:
         if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
             await self._store.mark_sent(delivery.id, None)  # the card already shows this
             return
+        if delivery.kind not in TO_PARENT and isinstance(error, ChatMigrated):
+            await self._follow_chat_move(delivery, error.new_chat_id)
+            return
+        if delivery.kind not in TO_PARENT and delivery.kind != PIN and chat_unusable(error):
+            await self._chat_failed(delivery, telegram_reason(error))
+            return
         verdict = self._verdict(delivery, error)
         where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
         if verdict.give_up:
@@ -232,23 +268,15 @@ class DeliveryWorker:
             if isinstance(error, Forbidden) and delivery.kind in TO_PARENT and self._on_parent_blocked:
                 await self._on_parent_blocked(str(delivery.chat_id))
         else:
-            level = logging.ERROR if verdict.alarming else logging.INFO
             message = "Delivery %s (%s, case %s, chat %s) failed: %s; retry in %.1f s"
-            log.log(level, message, *where, verdict.reason, verdict.delay.total_seconds())
+            log.info(message, *where, verdict.reason, verdict.delay.total_seconds())
         await self._store.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
 
     def _verdict(self, delivery: DueDelivery, error: Exception) -> Verdict:
         """Retry or give up, when, and why (a reason without any message text)."""
         name = type(error).__name__
-        if isinstance(error, ChatMigrated):
-            return Verdict.stop(f"chat became {error.new_chat_id}: update staff_chat_id in the schools file")
         if delivery.attempts >= MAX_ATTEMPTS.get(delivery.kind, 1_000_000):
             return Verdict.stop(f"{name} after {delivery.attempts} attempts")
-        if delivery.kind not in TO_PARENT and _staff_chat_unreachable(error):
-            # The bot was removed from the staff group, or not added yet: nothing for a school may be
-            # lost, so keep trying (slowly) until someone puts the bot back.
-            reason = f"staff chat unreachable ({name}: {getattr(error, 'message', '')})"
-            return Verdict(reason, timedelta(seconds=self._options.retry_max), alarming=True)
         if isinstance(error, BadRequest) and TOPIC_CLOSED in error.message.lower():
             # The case's topic is being reopened (queued just before): wait for that.
             return Verdict("the case's topic is closed", self._backoff(delivery.attempts))
@@ -262,6 +290,65 @@ class DeliveryWorker:
             log.warning("Delivery %s raised %s", delivery.id, name, exc_info=True)
         reason = "waiting for the case card" if isinstance(error, CardNotPostedError) else name
         return Verdict(reason, self._backoff(delivery.attempts))
+
+    # ---- a staff chat that cannot take messages ----------------------------------------------------------
+
+    async def _follow_chat_move(self, delivery: DueDelivery, new_chat_id: int) -> None:
+        """The group became a supergroup: store the new id, move everything waiting for the old one, and
+        send again at once."""
+        old = delivery.chat_id
+        await self._store.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
+        if not await self._store.follow_chat_move(old, new_chat_id):
+            return  # another delivery met this move first
+        if self._on_chat_moved is not None:
+            self._on_chat_moved(old, new_chat_id)
+        log.warning(
+            "Chat %s (%s) became supergroup %s: deliveries now go there; set %s to %s in the schools file",
+            old,
+            self._setting(old),
+            new_chat_id,
+            self._setting(old),
+            new_chat_id,
+        )
+
+    async def _chat_failed(self, delivery: DueDelivery, reason: str) -> None:
+        """The case's staff chat cannot take messages: to the trust's chat now, or tell the parent."""
+        where = (
+            delivery.id,
+            delivery.kind,
+            delivery.case_id,
+            delivery.chat_id,
+            self._setting(delivery.chat_id),
+        )
+        if delivery.kind == CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
+            log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
+            await self._store.mark_retry(delivery.id, reason, timedelta(0), give_up=True)
+            return
+        view = await self._store.get(delivery.case_id) if delivery.case_id is not None else None
+        fallback = await self._fallback_chat()
+        if view is None or fallback in (None, delivery.chat_id):
+            log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
+            await self._store.undeliverable(delivery.id, delivery.case_id, reason)
+            return
+        assert fallback is not None
+        log.error(
+            "Delivery %s (%s, case %s, chat %s, %s) failed: %s; the case goes to the trust's chat %s",
+            *where,
+            reason,
+            fallback,
+        )
+        alert = {"school_id": view.school_id, "chat_id": delivery.chat_id, "problem": reason}
+        await self._store.move_case(delivery.id, view.id, fallback, reason, alert)
+
+    async def _fallback_chat(self) -> int | None:
+        fallback = self._schools.fallback_chat_id
+        if fallback is None:
+            return None
+        return (await self._store.chat_moves()).get(fallback, fallback)
+
+    def _setting(self, chat_id: int) -> str:
+        named = self._schools.named(chat_id)
+        return named.where if named is not None else "not in the schools file"
 
     def _backoff(self, attempts: int) -> timedelta:
         base, most = self._options.retry_base, self._options.retry_max
@@ -403,7 +490,31 @@ class DeliveryWorker:
         message = await self._send_text(delivery.chat_id, text, reply=reply, thread=view.topic_id)
         return Sent(message.message_id)
 
+    async def _chat_failed_alert(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        payload = delivery.payload
+        failed = int(payload.get("chat_id", 0))
+        text = self._texts.say(
+            "utter_staff_chat_failed_alert",
+            school_name=self._texts.school_name(str(payload.get("school_id", view.school_id))),
+            chat_id=str(failed),
+            setting=self._setting(failed),
+            problem=str(payload.get("problem", "")),
+            reference=view.reference,
+        )
+        return Sent((await self._send_text(delivery.chat_id, text)).message_id)
+
     # ---- the parent's chat -------------------------------------------------------------------------------
+
+    async def _parent_delivered(self, delivery: DueDelivery) -> Sent:
+        return await self._to_parent(delivery, "utter_parent_urgent_delivered")
+
+    async def _parent_undelivered(self, delivery: DueDelivery) -> Sent:
+        view = await self._view(delivery)
+        urgent = view.priority is Priority.URGENT
+        return await self._to_parent(
+            delivery, "utter_parent_urgent_undelivered" if urgent else "utter_parent_case_undelivered"
+        )
 
     async def _parent_claimed(self, delivery: DueDelivery) -> Sent:
         return await self._to_parent(delivery, "utter_parent_claimed")
@@ -433,6 +544,7 @@ class DeliveryWorker:
             staff_name=str(delivery.payload.get("staff_name", "")),
             school_name=self._texts.school_name(view.school_id),
             school_email=self._texts.school_email(view.school_id),
+            school_phone=self._texts.school_phone(view.school_id),
             reference=view.reference,
             text=str(delivery.payload.get("text", "")),
         )

@@ -26,6 +26,7 @@ from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import CLAIM, StaffTexts, parse_callback
+from bot.staff.chats import StaffChats
 from bot.staff.stats import figures, parse_period, stats_chart, stats_text
 from bot.storage.cases import CaseStore, CaseView
 from bot.storage.models import CaseStatus
@@ -40,14 +41,17 @@ CARD_RECORD_GRACE = (0.0, 0.5, 1.0)
 class StaffHandlers:
     """Handlers for the schools' staff chats (and refusals for staff commands anywhere else)."""
 
-    def __init__(self, store: CaseStore, schools: Schools, responses: ResponseBook) -> None:
+    def __init__(
+        self, store: CaseStore, schools: Schools, responses: ResponseBook, chats: StaffChats | None = None
+    ) -> None:
         self._store = store
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
+        self._chats = chats or StaffChats(schools)
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:
-        return frozenset(school.staff_chat_id for school in self._schools.schools)
+        return self._chats.all()
 
     # ---- who may act -------------------------------------------------------------------------------------
 
@@ -55,10 +59,14 @@ class StaffHandlers:
         """The schools whose cases this user may act on in this chat."""
         return [school for school in self._schools.schools if self.may_act(school, chat_id, user_id)]
 
-    @staticmethod
-    def may_act(school: School | None, chat_id: int | None, user_id: int) -> bool:
-        if school is None or chat_id is None or school.staff_chat_id != chat_id:
+    def may_act(self, school: School | None, chat_id: int | None, user_id: int) -> bool:
+        """In one of the school's chats (staff or safeguarding), by a listed member when the school lists
+        staff_user_ids; in the trust's safeguarding chat (where cases go when a school's chat fails), by
+        any member."""
+        if school is None or chat_id is None or chat_id not in self._chats.of_school(school):
             return False
+        if chat_id in self._chats.trust_chats():
+            return True
         return not school.staff_user_ids or user_id in school.staff_user_ids
 
     def may_act_on(self, view: CaseView, chat_id: int | None, user_id: int) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import CursorResult, Result, and_, delete, insert, or_, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.config import Schools
 from bot.domain import CaseDraft, CaseView, FlowState, TranscriptLine
 from bot.storage.models import (
     Attachment,
@@ -26,6 +27,7 @@ from bot.storage.models import (
     CaseKind,
     CaseMessage,
     CaseStatus,
+    ChatMove,
     ConversationMessage,
     Delivery,
     DeliveryStatus,
@@ -37,6 +39,13 @@ PARENT_KINDS = ("parent_claimed", "parent_resolved", "staff_reply")
 """Outbox kinds that go to the parent's chat about one case."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
 __all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
+STUCK_ATTEMPTS = 5
+"""A pending delivery tried this many times is listed by `parentbot outbox` as stuck."""
+CARD_BOUND = frozenset({"case_card", "case_card_update", "case_evidence", "case_transcript", "case_pin"})
+"""Staff-chat deliveries of the card itself or replying to it: a new card in another chat replaces them."""
+TO_PARENT = frozenset(
+    {"parent_claimed", "parent_resolved", "staff_reply", "parent_delivered", "parent_undelivered"}
+)
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -114,6 +123,25 @@ class CaseTimes:
 
 
 @dataclass(frozen=True)
+class StuckDelivery:
+    """An outbox row that failed or keeps failing, as `parentbot outbox` lists it (no message text)."""
+
+    id: int
+    reference: str | None
+    kind: str
+    chat_id: int
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+
+    @property
+    def error_kind(self) -> str:
+        """The error's type (the reason up to its first colon or bracket)."""
+        reason = self.last_error or "-"
+        return reason.split(":", 1)[0].split(" (", 1)[0].strip()
+
+
+@dataclass(frozen=True)
 class PurgeCounts:
     messages: int
     attachments: int
@@ -127,8 +155,11 @@ class PurgeCounts:
 class CaseStore:
     """Blocking SQLAlchemy work behind async methods (run in a worker thread)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], schools: Schools | None = None) -> None:
         self._sessions = sessions
+        self._schools = schools
+        """With the schools, a new case goes to the chat the configuration names for its priority (the
+        school's safeguarding chat for urgent cases); without, to the draft's staff_chat_id."""
 
     # ---- transcripts ---------------------------------------------------------------------------------
 
@@ -162,6 +193,7 @@ class CaseStore:
 
     def _open_case(self, draft: CaseDraft, reference: str) -> CaseView:
         with self._sessions.begin() as session:
+            chat_id = self._chat_for(session, draft.school_id, draft.priority, draft.staff_chat_id)
             case = Case(
                 reference=reference,
                 school_id=draft.school_id,
@@ -174,7 +206,7 @@ class CaseStore:
                 contact_detail=draft.contact_detail,
                 parent_id=draft.parent_id,
                 parent_chat_id=draft.parent_chat_id,
-                staff_chat_id=draft.staff_chat_id,
+                staff_chat_id=chat_id,
                 attachments=[Attachment(parent_id=draft.parent_id, file_id=f) for f in draft.attachments],
             )
             session.add(case)
@@ -187,9 +219,21 @@ class CaseStore:
                 )
                 for line in draft.transcript
             )
-            session.add(Delivery(kind="case_card", case_id=case.id, chat_id=draft.staff_chat_id))
+            session.add(Delivery(kind="case_card", case_id=case.id, chat_id=chat_id))
             session.flush()
             return self._view(session, case.id)
+
+    def _chat_for(self, session: Session, school_id: str, priority: Priority, default: int) -> int:
+        """Where a case's card goes now: the configured chat, followed through any chat move."""
+        school = self._schools.get(school_id) if self._schools is not None else None
+        chat_id = school.case_chat_id(priority is Priority.URGENT) if school is not None else default
+        return self._moved(session).get(chat_id, chat_id)
+
+    @staticmethod
+    def _moved(session: Session) -> dict[int, int]:
+        """Old chat id -> its current id, for every chat that moved (a handful of rows at most)."""
+        rows = session.execute(select(ChatMove.old_chat_id, ChatMove.new_chat_id)).tuples()
+        return dict(rows.all())
 
     # ---- reading ------------------------------------------------------------------------------------------
 
@@ -553,14 +597,16 @@ class CaseStore:
             Delivery.next_attempt_at <= now,
             or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
         )
+        urgent = select(Case.priority).where(Case.id == Delivery.case_id).scalar_subquery() == Priority.URGENT
         with self._sessions.begin() as session:
             rows = session.scalars(
                 select(Delivery)
                 .where(free)
-                .order_by(Delivery.id)
+                .order_by(urgent.desc(), Delivery.id)  # an urgent case jumps any backlog
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
+            moved = self._moved(session)
             taken: list[DueDelivery] = []
             for row in rows:
                 # A conditional UPDATE per row: SQLite has no FOR UPDATE and pysqlite runs the SELECT
@@ -574,8 +620,9 @@ class CaseStore:
                 )
                 if _rowcount(leased):
                     payload = dict(row.payload or {})
+                    chat_id = moved.get(row.chat_id, row.chat_id)
                     taken.append(
-                        DueDelivery(row.id, row.kind, row.chat_id, row.case_id, payload, row.attempts + 1)
+                        DueDelivery(row.id, row.kind, chat_id, row.case_id, payload, row.attempts + 1)
                     )
             return taken
 
@@ -646,11 +693,24 @@ class CaseStore:
             card.sent_message_id = message_id
             card.locked_until = None
             chat_id = card.chat_id
-            session.execute(update(Case).where(Case.id == case_id).values(card_message_id=message_id))
+            session.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(card_message_id=message_id, staff_chat_id=chat_id)
+            )
             session.add_all(
                 Delivery(kind=kind, case_id=case_id, chat_id=chat_id, payload=dict(payload))
                 for kind, payload in followups
             )
+            case = session.get(Case, case_id)
+            if case is not None and case.priority is Priority.URGENT:
+                self._notify_parent_once(session, case, "parent_delivered")
+
+    def _notify_parent_once(self, session: Session, case: Case, kind: str) -> None:
+        """A message to the parent about their case, unless one of this kind was queued before."""
+        told = session.scalar(select(Delivery.id).where(Delivery.case_id == case.id, Delivery.kind == kind))
+        if told is None:
+            self._notify_parent(session, case.id, kind, {})
 
     async def queue_card(self, case_id: int) -> bool:
         """Post a case's card again in its staff chat (/case REF); False when there is no such case."""
@@ -661,8 +721,168 @@ class CaseStore:
             case = session.get(Case, case_id)
             if case is None:
                 return False
-            session.add(Delivery(kind="case_card", case_id=case_id, chat_id=case.staff_chat_id))
+            chat_id = self._moved(session).get(case.staff_chat_id, case.staff_chat_id)
+            session.add(Delivery(kind="case_card", case_id=case_id, chat_id=chat_id))
             return True
+
+    # ---- when a staff chat fails ---------------------------------------------------------------------------
+
+    async def follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: remember its new id, and move its cases and waiting deliveries.
+        False when this move was known already (another delivery met it first)."""
+        return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
+
+    def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        with self._sessions.begin() as session:
+            move = session.get(ChatMove, old_chat_id)
+            known = move is not None and move.new_chat_id == new_chat_id
+            if move is None:
+                session.add(ChatMove(old_chat_id=old_chat_id, new_chat_id=new_chat_id))
+            else:
+                move.new_chat_id = new_chat_id
+            session.execute(  # a chain: A moved to B earlier, B now moves to C
+                update(ChatMove).where(ChatMove.new_chat_id == old_chat_id).values(new_chat_id=new_chat_id)
+            )
+            session.execute(
+                update(Case).where(Case.staff_chat_id == old_chat_id).values(staff_chat_id=new_chat_id)
+            )
+            session.execute(
+                update(Delivery)
+                .where(Delivery.chat_id == old_chat_id, Delivery.status == DeliveryStatus.PENDING)
+                .values(chat_id=new_chat_id)
+            )
+            return not known
+
+    async def chat_moves(self) -> dict[int, int]:
+        """Every chat that moved: old id -> current id."""
+        return await asyncio.to_thread(self._chat_moves)
+
+    def _chat_moves(self) -> dict[int, int]:
+        with self._sessions() as session:
+            return self._moved(session)
+
+    async def move_case(
+        self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
+    ) -> None:
+        """The case's staff chat failed: post its card again in `to_chat_id` (with an alert there naming
+        the chat that failed, when given), one transaction. The failed delivery and the others that
+        belong to the old card are marked moved; the rest of the case's queue follows the card."""
+        await asyncio.to_thread(self._move_case, delivery_id, case_id, to_chat_id, reason, alert)
+
+    def _move_case(
+        self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
+    ) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status=DeliveryStatus.MOVED, last_error=reason[:200], locked_until=None)
+            )
+            if alert is not None:
+                session.add(
+                    Delivery(kind="chat_failed_alert", case_id=case_id, chat_id=to_chat_id, payload=alert)
+                )
+            self._repost_card(session, case_id, to_chat_id)
+
+    def _repost_card(self, session: Session, case_id: int, to_chat_id: int) -> None:
+        case = session.get(Case, case_id)
+        if case is None:
+            return
+        waiting = [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
+        staff_rows = and_(
+            Delivery.case_id == case_id,
+            Delivery.status.in_(waiting),
+            Delivery.kind.not_in(TO_PARENT),
+            Delivery.kind != "chat_failed_alert",
+        )
+        session.execute(
+            update(Delivery)
+            .where(staff_rows, Delivery.kind.in_(CARD_BOUND))
+            .values(status=DeliveryStatus.MOVED, locked_until=None)
+        )
+        session.execute(
+            update(Delivery)
+            .where(staff_rows, Delivery.kind.not_in(CARD_BOUND))
+            .values(chat_id=to_chat_id, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+        )
+        case.staff_chat_id = to_chat_id
+        case.card_message_id = None
+        session.add(Delivery(kind="case_card", case_id=case_id, chat_id=to_chat_id))
+
+    async def undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
+        """No chat can take this case's card: the delivery is failed (`parentbot outbox` lists it) and
+        the parent is told, once, to phone the school."""
+        await asyncio.to_thread(self._undeliverable, delivery_id, case_id, reason)
+
+    def _undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status=DeliveryStatus.FAILED, last_error=reason[:200], locked_until=None)
+            )
+            case = session.get(Case, case_id) if case_id is not None else None
+            if case is not None:
+                self._notify_parent_once(session, case, "parent_undelivered")
+
+    # ---- what operators see (`parentbot outbox`) ----------------------------------------------------------
+
+    async def stuck_deliveries(self) -> list[StuckDelivery]:
+        """Failed deliveries, and pending ones tried STUCK_ATTEMPTS times or more, oldest first."""
+        return await asyncio.to_thread(self._stuck_deliveries)
+
+    def _stuck_deliveries(self) -> list[StuckDelivery]:
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Delivery, Case.reference)
+                .outerjoin(Case, Case.id == Delivery.case_id)
+                .where(self._stuck())
+                .order_by(Delivery.id)
+            ).all()
+            return [
+                StuckDelivery(d.id, reference, d.kind, d.chat_id, d.status, d.attempts, d.last_error)
+                for d, reference in rows
+            ]
+
+    @staticmethod
+    def _stuck() -> Any:
+        return or_(
+            Delivery.status == DeliveryStatus.FAILED,
+            and_(Delivery.status == DeliveryStatus.PENDING, Delivery.attempts >= STUCK_ATTEMPTS),
+        )
+
+    async def retry_stuck(self) -> int:
+        """Queue every stuck delivery again, now, to the chat the configuration names for its case (a
+        card in another chat is posted there again); how many were requeued."""
+        return await asyncio.to_thread(self._retry_stuck)
+
+    def _retry_stuck(self) -> int:
+        with self._sessions.begin() as session:
+            rows = session.scalars(select(Delivery).where(self._stuck()).order_by(Delivery.id)).all()
+            reposted: set[int] = set()
+            for row in rows:
+                if row.case_id not in reposted:
+                    self._requeue(session, row, reposted)
+            return len(rows)
+
+    def _requeue(self, session: Session, row: Delivery, reposted: set[int]) -> None:
+        row.status, row.attempts, row.next_attempt_at, row.locked_until = (
+            DeliveryStatus.PENDING,
+            0,
+            utcnow(),
+            None,
+        )
+        case = session.get(Case, row.case_id) if row.case_id is not None else None
+        if case is None or row.kind in TO_PARENT:
+            return
+        if row.kind == "chat_failed_alert":
+            row.chat_id = self._moved(session).get(row.chat_id, row.chat_id)
+            return
+        target = self._chat_for(session, case.school_id, case.priority, case.staff_chat_id)
+        if target != case.staff_chat_id or case.card_message_id is None:
+            session.flush()
+            self._repost_card(session, case.id, target)
+            reposted.add(case.id)
 
     async def deliveries(self, case_id: int | None = None) -> list[Delivery]:
         return await asyncio.to_thread(self._deliveries, case_id)

@@ -54,6 +54,8 @@ class DeliveryStatus(str, enum.Enum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    MOVED = "moved"
+    """Replaced by a delivery to another chat (the staff chat failed, or an operator requeued it)."""
 
 
 class Parent(Base):
@@ -196,3 +198,16 @@ class Delivery(Base):
     sent_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChatMove(Base):
+    """A chat that now has another id: a group that became a supergroup (Telegram's ChatMigrated).
+
+    Deliveries and new cases for `old_chat_id` go to `new_chat_id` until the schools file is updated.
+    """
+
+    __tablename__ = "chat_moves"
+
+    old_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    new_chat_id: Mapped[int] = mapped_column(BigInteger)
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -24,6 +24,7 @@ from telegram.ext import (
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
+from bot.staff.chats import StaffChats, check_chats
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.telegram.flood import FloodGate
@@ -89,21 +90,19 @@ def build_application(
         builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
-    app = builder.post_init(_on_start(services)).build()
+    rooms = StaffRooms(StaffChats(services.schools))
+    app = builder.post_init(_on_start(services, rooms)).build()
 
-    staff_chats = frozenset(school.staff_chat_id for school in services.schools.schools)
-    if services.schools.trust.safeguarding_chat_id is not None:
-        staff_chats |= {services.schools.trust.safeguarding_chat_id}
     # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
     router = RelayRouter(services.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
-        services.engine, services.store, services.responses, staff_chats, flood=flood, router=router
+        services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router
     )
     private = filters.ChatType.PRIVATE
 
     # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
-    staff = StaffHandlers(services.cases, services.schools, services.responses)
-    _add_staff_handlers(app, staff, staff_chats)
+    staff = StaffHandlers(services.cases, services.schools, services.responses, rooms.chats)
+    _add_staff_handlers(app, staff, rooms.filter)
 
     # Group -1 runs next: anything else outside a private chat is answered (at most once) and stops there.
     app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(parents.on_group_message)), group=-1)
@@ -120,11 +119,24 @@ def build_application(
     app.add_error_handler(_error_handler(services))
 
     # Background jobs (bot/staff): the outbox delivery worker and the urgent-case reminders.
-    _schedule_staff_jobs(app, services, staff_options or StaffOptions())
+    _schedule_staff_jobs(app, services, staff_options or StaffOptions(), rooms)
     return app
 
 
-def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: frozenset[int]) -> None:
+class StaffRooms:
+    """The staff chats and the handler filter that recognises them, kept in step when a chat moves
+    (a group that became a supergroup gets a new id)."""
+
+    def __init__(self, chats: StaffChats) -> None:
+        self.chats = chats
+        self.filter = filters.Chat(chat_id=chats.all())
+
+    def follow(self, old_chat_id: int, new_chat_id: int) -> None:
+        self.chats.follow(old_chat_id, new_chat_id)
+        self.filter.add_chat_ids(new_chat_id)
+
+
+def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: filters.Chat) -> None:
     """Staff handlers, group -2 (before the group -1 guard that answers groups which are not staff chats).
 
     A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
@@ -132,8 +144,8 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
     (and audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats).
     Everything handled here stops further handling.
     """
-    in_staff_chat = filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
-    elsewhere = ~filters.Chat(chat_id=staff_chats) & filters.UpdateType.MESSAGE
+    in_staff_chat = staff_chats & filters.UpdateType.MESSAGE
+    elsewhere = ~staff_chats & filters.UpdateType.MESSAGE
     handlers = [
         CallbackQueryHandler(_stop_after(staff.on_button), pattern=r"^staff:"),
         CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
@@ -148,7 +160,9 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fro
     app.add_handlers(handlers, group=-2)
 
 
-def _schedule_staff_jobs(app: Application, services: Services, options: StaffOptions) -> None:
+def _schedule_staff_jobs(
+    app: Application, services: Services, options: StaffOptions, rooms: StaffRooms
+) -> None:
     """The delivery worker every `delivery_interval` seconds (started and stopped with the Application);
     a tick that finds the previous pass still sending returns at once, hence max_instances=2."""
     if app.job_queue is None:
@@ -160,6 +174,7 @@ def _schedule_staff_jobs(app: Application, services: Services, options: StaffOpt
         services.responses,
         options=options,
         on_parent_blocked=services.store.mark_blocked,
+        on_chat_moved=rooms.follow,
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
@@ -220,15 +235,28 @@ def _stop_after(handler: Handler) -> Handler:
     return run_then_stop
 
 
-def _on_start(services: Services) -> Callable[[Application], Coroutine[Any, Any, None]]:
+def _on_start(services: Services, rooms: StaffRooms) -> Callable[[Application], Coroutine[Any, Any, None]]:
     async def on_start(app: Application) -> None:
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
+        await _check_staff_chats(app, services, rooms)
         log.info("Bot @%s is ready", app.bot.username)
         freeze_long_lived_objects()  # again once a model loading in the background is ready
         if isinstance(services.nlu, BackgroundLoadedNlu):
             app.create_task(_stop_if_the_model_fails(app, services.nlu), name="nlu-load-watch")
 
     return on_start
+
+
+async def _check_staff_chats(app: Application, services: Services, rooms: StaffRooms) -> None:
+    """Follow the chat moves stored earlier, then check every configured chat (one log line per problem;
+    a problem never stops the bot: cases fail over to the trust's chat)."""
+    try:
+        moves = await services.cases.chat_moves()
+        for old, new in moves.items():
+            rooms.follow(old, new)
+        await check_chats(app.bot, services.schools, moves)
+    except Exception as error:  # noqa: BLE001 - a check that fails must not stop the bot
+        log.warning("Could not check the staff chats: %s", type(error).__name__)
 
 
 async def _stop_if_the_model_fails(app: Application, nlu: BackgroundLoadedNlu) -> None:

@@ -1,6 +1,6 @@
 """a forum topic per case in a staff chat with topics
 
-Revision ID: 0003_staff
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_staff"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,144 @@
+"""The bot's membership of groups: a group that became a supergroup, removed the bot or restricts it.
+
+Telegram answers such a chat with its own errors, which the bot must handle (issue 10): 400 with
+parameters.migrate_to_chat_id for a migrated group, 403 for a bot that was kicked or left, 400 "not enough
+rights" for a restricted bot. getChatMember tells the bot its own status, as the description defines it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
+from bot.devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld
+
+BotStatus = Literal["creator", "administrator", "member", "restricted", "left", "kicked"]
+
+RESTRICTED_RIGHTS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_react_to_messages",
+    "can_edit_tag",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+)
+ADMIN_RIGHTS = (
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
+PINNING = ("can_pin_messages", "manage pinned messages in the chat")
+NEEDED_RIGHTS = {
+    "sendMessage": ("can_send_messages", "send text messages to the chat"),
+    "sendPhoto": ("can_send_photos", "send photos to the chat"),
+    "sendDocument": ("can_send_documents", "send documents to the chat"),
+    "pinChatMessage": PINNING,
+    "unpinChatMessage": PINNING,
+}
+NO_CHAT_CHECK = frozenset({"getUpdates", "getMe", "setMyCommands", "getMyCommands", "deleteMyCommands"})
+
+
+def migrated_error(new_chat_id: int) -> ApiRequestError:
+    """What Telegram answers for a group that became a supergroup."""
+    return ApiRequestError(
+        400, "Bad Request: group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": new_chat_id}
+    )
+
+
+def removed_error(status: str, chat_type: str) -> ApiRequestError:
+    kind = "supergroup" if chat_type == "supergroup" else "group"
+    if status == "kicked":
+        return ApiRequestError(403, f"Forbidden: bot was kicked from the {kind} chat")
+    return ApiRequestError(403, f"Forbidden: bot is not a member of the {kind} chat")
+
+
+class ChatMembership(SimulatedWorld):
+    """The bot's status in each group (a member with the group's permissions unless set otherwise)."""
+
+    def migrate_group(self, chat_id: int) -> SimChat:
+        """The group becomes a supergroup with a new id (-100…), as when an admin enables a supergroup
+        feature: from now on every request for the old id fails with 400 and migrate_to_chat_id."""
+        old = self.chat(chat_id)
+        if old.type != "group":
+            raise ValueError(f"only a basic group can become a supergroup, not a {old.type}")
+        new = self.create_group(old.title or "Supergroup", supergroup=True)
+        self._migrated[old.id] = new.id
+        if old.id in self._bot_members:
+            self._bot_members[new.id] = self._bot_members[old.id]
+        return new
+
+    def set_bot_status(self, chat_id: int, status: BotStatus, **rights: bool) -> None:
+        """The bot's membership of a group, as getChatMember gives it: "kicked" and "left" make requests
+        for the chat fail with 403; "restricted" (rights such as can_send_messages=False), an administrator
+        or a member (the group's permissions) without can_pin_messages make sending or pinning fail."""
+        chat = self.chat(chat_id)
+        member: JsonDict = {"status": status, "user": self.bot_user.to_api()}
+        if status == "restricted":
+            member |= {name: rights.get(name, True) for name in RESTRICTED_RIGHTS}
+            member |= {"is_member": True, "until_date": 0}
+        elif status == "administrator":
+            member |= {name: rights.get(name, True) for name in ADMIN_RIGHTS}
+            member |= {"can_be_edited": False, "is_anonymous": False}
+            if chat.type == "supergroup":
+                member["can_pin_messages"] = rights.get("can_pin_messages", True)
+        elif status == "kicked":
+            member["until_date"] = 0
+        elif status == "creator":
+            member["is_anonymous"] = False
+        elif status == "member":
+            self._permissions[chat.id] = {**DEFAULT_PERMISSIONS, **rights}
+        self._bot_members[chat.id] = member
+
+    def _bot_member(self, chat: SimChat) -> JsonDict:
+        default: JsonDict = {"status": "member", "user": self.bot_user.to_api()}
+        return self._bot_members.get(chat.id, default)
+
+    def _check_bot_may(self, method: str, chat_id: int | str | None) -> None:
+        """Telegram's answers for a chat that moved, removed the bot or does not let it do this."""
+        if not isinstance(chat_id, int) or chat_id > 0 or method in NO_CHAT_CHECK:
+            return
+        if chat_id in self._migrated:
+            raise migrated_error(self._migrated[chat_id])
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            return  # the method's own handler answers "chat not found"
+        member = self._bot_member(chat)
+        if member["status"] in ("kicked", "left"):
+            raise removed_error(member["status"], chat.type)
+        right = NEEDED_RIGHTS.get(method)
+        if right is not None and not self._bot_has(chat, member, right[0]):
+            raise bad_request(f"not enough rights to {right[1]}")
+
+    def _bot_has(self, chat: SimChat, member: JsonDict, right: str) -> bool:
+        if member["status"] in ("creator", "administrator"):
+            return bool(member.get(right, True))
+        if member["status"] == "restricted":
+            return bool(member.get(right, False))
+        return bool(self.chat_permissions(chat.id).get(right, True))
+
+    async def _get_chat_member(self, params: JsonDict) -> JsonDict:
+        chat = self.chat(params["chat_id"])
+        user_id = params["user_id"]
+        if user_id == self.bot_user.id:
+            return self._bot_member(chat)
+        user = self._users.get(user_id)
+        if user is None:
+            raise bad_request("user not found")
+        return {"status": "member", "user": user.to_api()}

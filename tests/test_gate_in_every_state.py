@@ -235,7 +235,7 @@ async def test_an_urgent_case_is_filed_within_three_taps_of_the_first_message(
     for title in taps:
         replies = await engine.handle("7001", tap(replies, title))
     assert len(taps) <= 3
-    assert "Sent as URGENT" in replies[-1].text
+    assert "marked URGENT" in replies[-1].text
     [case] = await cases.parent_cases("7001")
     full = await cases.get(case.id)
     assert full is not None

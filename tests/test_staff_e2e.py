@@ -113,13 +113,18 @@ class StaffWorld:
         return [e for e in events if all(getattr(e, k) == v for k, v in wanted.items())]
 
 
+TRUST_SAFEGUARDING_CHAT = -1001000000099
+
+
 def staff_schools(schools: Schools) -> Schools:
-    """The example schools, with Riverside naming its staff members (Oakfield lets any member act)."""
+    """The example schools, with Riverside naming its staff members (Oakfield lets any member act), and
+    the trust's safeguarding chat (commented out in the example file) set."""
     listed = [
         school.copy(update={"staff_user_ids": [STAFF_ID]}) if school.id == "riverside" else school
         for school in schools.schools
     ]
-    return Schools(trust=schools.trust, schools=listed)
+    trust = schools.trust.copy(update={"safeguarding_chat_id": TRUST_SAFEGUARDING_CHAT})
+    return Schools(trust=trust, schools=listed)
 
 
 Prepare = Callable[[BotApiServer], None]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable
 
 from telegram import Bot
-from telegram.error import BadRequest
+from telegram.error import BadRequest, ChatMigrated, Forbidden
 
 from bot.staff.cards import StaffTexts
 from bot.storage.cases import CaseStore, CaseView
@@ -31,8 +31,14 @@ class CaseTopics:
         self._forums: dict[int, bool] = {}
 
     async def is_forum(self, chat_id: int) -> bool:
+        """Whether the chat has topics. A chat that moved, is gone or shut the bot out is not asked
+        again here: the card is then sent as to a plain group, and the send's own error is what the
+        delivery worker acts on (follow the move, fail over to the trust's chat)."""
         if chat_id not in self._forums:
-            chat = await self._bot.get_chat(chat_id)
+            try:
+                chat = await self._bot.get_chat(chat_id)
+            except (ChatMigrated, BadRequest, Forbidden):
+                return False
             self._forums[chat_id] = bool(chat.is_forum)
         return self._forums[chat_id]
 

@@ -62,9 +62,9 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
 
 
 def guidance_prefixes(responses: ResponseBook) -> tuple[str, ...]:
-    """The opening words of every guidance response (up to its first template variable)."""
+    """The first line of every guidance response (not the one-line 999 reminder that starts alike)."""
     names = ["utter_urgent_safeguarding", *(f"utter_urgent_{kind.value}" for kind in DangerKind)]
-    return tuple(responses.render(name, {}).text.split("{")[0][:40] for name in names)
+    return tuple(responses.render(name, {}).text.split("{")[0].splitlines()[0] for name in names)
 
 
 def guided_first(replies: list[Reply], prefixes: tuple[str, ...]) -> bool:

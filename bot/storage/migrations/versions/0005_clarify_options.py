@@ -1,7 +1,7 @@
 """the options of a "Did you mean ...?" question, so a typed answer can name one
 
-Revision ID: 0004_clarify
-Revises: 0003_staff
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_clarify"
-down_revision = "0003_staff"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

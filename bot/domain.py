@@ -194,6 +194,9 @@ class ParentState:
     """The handoff flow in progress, if any."""
     relay_case_id: int | None = None
     """While set, what the parent types goes to that case's staff thread."""
+    clarify_options: tuple[str, ...] = ()
+    """The intents offered by the last "Did you mean ...?" question, in order: a typed "the first one"
+    or an option's name answers it. Cleared by the next message, whatever it is."""
     expired_flow: FlowName | None = field(default=None, compare=False)
     """A flow whose draft the purge deleted since the parent last wrote: they are told once."""
     updated_at: datetime | None = field(default=None, compare=False)

@@ -71,6 +71,11 @@ def intent(name: str, confidence: float = 0.95) -> NluResult:
     return NluResult(name, confidence, ranking=((name, confidence),))
 
 
+def ranked(*scores: tuple[str, float]) -> NluResult:
+    """A result with the model's whole ranking, best first (close scores make the engine ask)."""
+    return NluResult(scores[0][0], scores[0][1], ranking=scores)
+
+
 class Clock:
     """A clock the test moves on: each reading is a microsecond later, like a real one."""
 

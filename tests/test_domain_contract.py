@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from bot.config import Schools
+from bot.dialogue.clarifying import SOMETHING_ELSE
 from bot.dialogue.engine import CHOOSE_SCHOOL, PLATFORM_NAMES, DialogueEngine
 from bot.dialogue.intents import ALL_INTENTS, CODE_QUESTIONS
 from bot.dialogue.responses import ResponseBook
@@ -28,8 +29,10 @@ ENGINE_RESPONSES = [
     "utter_fallback", "utter_fallback_offer_handoff", "utter_handoff_unavailable", "utter_welcome",
     "utter_choose_school", "utter_school_set", "utter_cancelled", "utter_platform_note",
     "utter_emergency_reminder", "utter_forgotten", "utter_non_text", "utter_private_only",
-    "utter_error",
+    "utter_error", "utter_clarify",
 ]  # fmt: skip
+CLARIFY_OPTIONS = [f"utter_clarify_option_{i}" for i in SPEC_INTENTS if i != "out_of_scope"]
+"""The button title of each intent a "Did you mean ...?" question may offer."""
 POLICY_SECTIONS = [
     "Statement of intent",
     "Application of the code of conduct",
@@ -62,7 +65,9 @@ def test_every_intent_has_at_least_40_training_examples(paths: ProjectPaths) -> 
     assert thin == {}
 
 
-@pytest.mark.parametrize("response", [f"utter_{i}" for i in SPEC_INTENTS] + ENGINE_RESPONSES)
+@pytest.mark.parametrize(
+    "response", [f"utter_{i}" for i in SPEC_INTENTS] + ENGINE_RESPONSES + CLARIFY_OPTIONS
+)
 def test_response_exists_and_renders_fully(response: str, responses: ResponseBook, schools: Schools) -> None:
     reply = responses.render(response, school_variables(schools))
     assert reply.text
@@ -71,7 +76,7 @@ def test_response_exists_and_renders_fully(response: str, responses: ResponseBoo
     for button in reply.buttons:
         name = button.payload.removeprefix("/").split("{", 1)[0]
         assert button.payload.startswith("/")
-        assert name in ALL_INTENTS | {CHOOSE_SCHOOL}
+        assert name in ALL_INTENTS | {CHOOSE_SCHOOL, SOMETHING_ELSE}
         assert 0 < len(button.title) <= 28
         assert len(button.payload.encode()) <= 64  # Telegram's callback_data limit
 
@@ -88,6 +93,13 @@ def test_code_answers_name_a_real_section_of_the_code_and_offer_next_steps(
         assert section in POLICY_SECTIONS
         assert section in policy
     assert reply.buttons
+
+
+@pytest.mark.parametrize("response", CLARIFY_OPTIONS)
+def test_each_clarify_option_fits_a_button(response: str, responses: ResponseBook, schools: Schools) -> None:
+    title = responses.render(response, school_variables(schools)).text
+    assert 0 < len(title) <= 28
+    assert "\n" not in title
 
 
 def test_no_trust_or_school_contact_is_hard_coded_in_the_answers(schools: Schools) -> None:

@@ -222,7 +222,7 @@ async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_w
         assert not loading.is_ready()
 
         question = asyncio.create_task(
-            engine.handle("p2", "can I post photos of the school play on facebook?")
+            engine.handle("p2", "can i add my sons teacher as a friend on facebook")
         )
         await asyncio.sleep(0.5)
         assert not question.done()  # it waits for the model...
@@ -250,7 +250,9 @@ async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine,
     await engine.handle(PARENT, '/choose{"value": "done"}')
     await engine.handle(PARENT, '/choose{"value": "chat"}')
     await engine.handle(PARENT, "/deny")
-    await engine.handle(PARENT, "I want to speak to a member of staff about the dinner menu")
+    asked = await engine.handle(PARENT, "I want to speak to a member of staff about the dinner menu")
+    # the model is unsure of this one: it asks "Did you mean ...?" and the parent taps talking to staff
+    await engine.handle(PARENT, next(b.payload for b in asked[-1].buttons if b.payload == "/human_handoff"))
     for text in ("/affirm", "Why is there no vegetarian option on Fridays?", '/choose{"value": "chat"}'):
         await engine.handle(PARENT, text)
     await engine.handle(PARENT, "/affirm")

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.config import School, Schools
 from bot.dialogue import flows
+from bot.dialogue.clarifying import SOMETHING_ELSE, chosen_option
 from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
 from bot.dialogue.intents import (
     ALL_INTENTS,
@@ -41,6 +42,7 @@ from bot.domain import (
     Step,
     as_utc,
 )
+from bot.nlu.clarify import clarification_candidates
 from bot.nlu.client import FALLBACK_INTENT, Entity, NluClient, NluResult
 from bot.safeguarding import DangerAssessment, SafeguardingGate
 
@@ -56,7 +58,7 @@ FLOW_TIMEOUT = timedelta(minutes=120)
 RELAY_TIMEOUT = timedelta(hours=72)
 CHOOSE_SCHOOL = "choose_school"
 CHOOSE = "choose"
-PAYLOAD_NAMES = ALL_INTENTS | {CHOOSE_SCHOOL, CHOOSE}
+PAYLOAD_NAMES = ALL_INTENTS | {CHOOSE_SCHOOL, CHOOSE, SOMETHING_ELSE}
 ANSWERABLE_IN_FLOW = CODE_QUESTIONS | {"bot_help", "privacy_info"}
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -186,6 +188,7 @@ class DialogueEngine:
 
     async def _respond(self, turn: Turn, text: str, heard: str) -> list[Reply]:
         state = turn.state
+        offered, state.clarify_options = state.clarify_options, ()  # a question is answered once
         if state.flow is not None:
             state.flow = flows.hear(state.flow, Author.PARENT, heard)
         assessment = await self._assess(turn, text)  # the safeguarding gate, before anything else
@@ -201,6 +204,14 @@ class DialogueEngine:
             if relayed:
                 return relayed
         turn.nlu = turn.nlu or await self._understand(text)
+        if not text.strip().startswith("/"):
+            chosen = chosen_option(text, offered, self._option_titles(turn, offered))
+            if chosen is not None:
+                turn.nlu = NluResult(chosen, 1.0)
+            else:
+                question = self._clarify(turn)
+                if question:
+                    return question
         return await self._answer(text, turn)
 
     async def _assess(self, turn: Turn, text: str) -> DangerAssessment:
@@ -251,10 +262,9 @@ class DialogueEngine:
         if intent == URGENT and not text.startswith("/"):
             intent = FALLBACK_INTENT  # the gate, which has the last word on danger, saw none
         self._remember_school(turn)
-        warn = intent != URGENT and nlu.confidence_of(URGENT) >= REMINDER_SCORE
-        prefix = [self._say(turn, "utter_emergency_reminder")] if warn else []
+        prefix = self._reminder(turn, intent)
 
-        if intent in (FALLBACK_INTENT, OUT_OF_SCOPE, CHOOSE):
+        if intent in (FALLBACK_INTENT, OUT_OF_SCOPE, CHOOSE, SOMETHING_ELSE):
             state.fallback_streak += 1
             if state.fallback_streak >= FALLBACKS_BEFORE_HANDOFF_OFFER:
                 state.pending = Pending.HANDOFF_OFFER
@@ -272,6 +282,32 @@ class DialogueEngine:
         if intent in HANDOFF_INTENTS:
             return [*prefix, *await self._start_flow(turn, flows.INTENT_FLOWS[intent])]
         return [*prefix, self._topic_answer(intent, turn)]
+
+    def _reminder(self, turn: Turn, intent: str) -> list[Reply]:
+        """The 999 line before a calm answer to a message the model found close to urgent."""
+        nlu = turn.nlu or NluResult(FALLBACK_INTENT, 0.0)
+        warn = intent != URGENT and nlu.confidence_of(URGENT) >= REMINDER_SCORE
+        return [self._say(turn, "utter_emergency_reminder")] if warn else []
+
+    def _clarify(self, turn: Turn) -> list[Reply] | None:
+        """Ask "Did you mean ...?" with the model's candidates as buttons plus "Something else" when the
+        model is unsure of a typed message (bot.nlu.clarify); None when its top guess is to be answered.
+        Out of scope, fallback and urgent (which only the gate decides) keep their own answers. Asking is
+        not a fallback: the fallback streak is left as it is."""
+        nlu = turn.nlu
+        if nlu is None or nlu.intent in (FALLBACK_INTENT, OUT_OF_SCOPE, URGENT):
+            return None
+        candidates = tuple(name for name in clarification_candidates(nlu) if name in ALL_INTENTS)
+        if not candidates:
+            return None
+        turn.state.clarify_options = candidates
+        titles = self._option_titles(turn, candidates)
+        options = tuple(Button(titles[name], f"/{name}") for name in candidates)
+        question = self._say(turn, "utter_clarify")
+        return [*self._reminder(turn, nlu.intent), replace(question, buttons=options + question.buttons)]
+
+    def _option_titles(self, turn: Turn, intents: tuple[str, ...]) -> dict[str, str]:
+        return {name: self._say(turn, f"utter_clarify_option_{name}").text for name in intents}
 
     def _topic_answer(self, intent: str, turn: Turn) -> Reply:
         answer = self._say(turn, f"utter_{intent}")

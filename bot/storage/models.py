@@ -68,6 +68,8 @@ class Parent(Base):
     school_id: Mapped[str | None] = mapped_column(String(32))
     fallback_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     pending: Mapped[str | None] = mapped_column(String(32))
+    clarify_options: Mapped[str | None] = mapped_column(String(200))
+    """The intents the last "Did you mean ...?" question offered, comma-separated."""
     flow: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """The handoff flow in progress (its name, step and what was collected), so a restart resumes it."""
     relay_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

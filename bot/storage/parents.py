@@ -54,6 +54,7 @@ class SqlStateStore:
                 pending=pending,
                 flow=FlowState.from_json(row.flow),
                 relay_case_id=row.relay_case_id,
+                clarify_options=tuple(filter(None, (row.clarify_options or "").split(","))),
                 expired_flow=FlowState.expired_name(row.flow),
                 updated_at=row.updated_at,
             )
@@ -66,6 +67,7 @@ class SqlStateStore:
             "pending": state.pending.value if state.pending else None,
             "flow": state.flow.to_json() if state.flow else None,
             "relay_case_id": state.relay_case_id,
+            "clarify_options": ",".join(state.clarify_options) or None,
             "blocked_at": None,  # a parent who writes to the bot has unblocked it
         }
         with self._sessions.begin() as session:

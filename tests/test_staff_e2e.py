@@ -273,6 +273,39 @@ async def test_replies_go_both_ways_through_the_card_thread(world: StaffWorld) -
     ]
 
 
+async def test_in_relay_mode_danger_gets_the_guidance_and_reaches_the_staff_marked_urgent(
+    world: StaffWorld,
+) -> None:
+    """Issue 10: relay mode passed every typed message to staff before any danger check."""
+    staff = world.staff_chat()
+    world.server.user_sends_text(world.parent, "/start")  # the parent is known to the bot
+    await world.settled()
+    case = await world.open_case()
+    card = await world.card(case, staff)
+    world.server.user_replies_to(world.member, card, "Which class is your son in?", chat=staff)
+    await world.server.wait_for_message(world.parent.id, lambda m: "Which class" in m["text"])
+    await world.settled()
+
+    world.server.user_sends_text(world.parent, "my son says he wants to die")
+    guidance = await world.server.wait_for_message(world.parent.id, lambda m: "116 123" in m["text"])
+    alert = await world.server.wait_for_message(
+        staff.id, lambda m: m["text"].startswith("URGENT: the parent's message")
+    )
+    await world.settled()
+
+    to_parent = [m["text"] for m in world.server.sent_messages(world.parent.id)]
+    after = to_parent[to_parent.index(guidance["text"]) :]
+    assert after[0].startswith("If a life is at risk now"), "the guidance comes first"
+    assert any(m.get("reply_markup") for m in world.server.sent_messages(world.parent.id)[-2:]), (
+        "then the one-tap offer to alert the safeguarding staff"
+    )
+    assert case.reference in alert["text"]
+    assert "my son says he wants to die" in "\n".join(m["text"] for m in world.server.sent_messages(staff.id))
+    now = await world.cases.get(case.id)
+    assert now is not None
+    assert now.priority is Priority.URGENT
+
+
 async def test_resolve_closes_the_case_and_tells_the_parent(world: StaffWorld) -> None:
     staff = world.staff_chat()
     case = await world.open_case()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import re
 import threading
 import time
@@ -97,7 +98,12 @@ class InProcessNlu:
         """Load the model; `fast` builds its weights without tracing (bot/nlu/fast_load.py)."""
         # skops (how Rasa stores the logistic regression) looks every one of its types up in every loaded
         # module when it is first imported: ~7 s before TensorFlow and Rasa are imported, ~20 s after.
+        root_level = logging.getLogger().level
         import skops.io  # noqa: F401
+
+        # skops' scan imports numpy.distutils, which sets the root logger to WARNING: every INFO line of
+        # the bot after the model loaded ("... loaded in 4.7 s", cases opened) would vanish.
+        logging.getLogger().setLevel(root_level)
         from rasa.core.agent import Agent
 
         from bot.nlu.fast_load import eager_weight_building

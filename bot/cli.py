@@ -39,7 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="parentbot",
         description="A chat bot guiding parents through a school trust's Social Media Code of Conduct.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (shows message text)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging of the bot's own events (never message text)",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train the NLU model from nlu/, config.yml and domain.yml")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Schools, Settings
 from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
@@ -41,6 +42,7 @@ class Services:
         return await self.cases.purge(
             timedelta(hours=settings.message_retention_hours),
             timedelta(days=settings.case_retention_days),
+            timedelta(days=settings.unresolved_case_retention_days),
             flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
             relay_timeout=timedelta(hours=settings.relay_timeout_hours),
         )
@@ -123,7 +125,9 @@ def build_services(
     store = SqlStateStore(sessions)
     cases = CaseStore(sessions, schools)
     nlu = nlu or load_nlu(settings, background=background_nlu)
-    responses = ResponseBook.from_domain(ProjectPaths(settings.project_dir.resolve()).domain)
+    responses = ResponseBook.from_domain(
+        ProjectPaths(settings.project_dir.resolve()).domain, notice_variables(settings, schools.trust)
+    )
     engine = DialogueEngine(
         nlu=nlu,
         responses=responses,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools, load_schools
+from bot.config import Schools, Settings, load_schools
 from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu
@@ -48,8 +49,9 @@ def schools() -> Schools:
 
 
 @pytest.fixture(scope="session")
-def responses(paths: ProjectPaths) -> ResponseBook:
-    return ResponseBook.from_domain(paths.domain)
+def responses(paths: ProjectPaths, schools: Schools) -> ResponseBook:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    return ResponseBook.from_domain(paths.domain, notice_variables(settings, schools.trust))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, insert, or_, select, update
+from sqlalchemy import CursorResult, Result, Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -146,6 +146,9 @@ class PurgeCounts:
     messages: int
     attachments: int
     cases: int
+    """Every case deleted, resolved or not."""
+    unresolved: int = 0
+    """Of those, cases never resolved, deleted after their last activity."""
     drafts: int = 0
     """Half-finished flows (their text and screenshots) past FLOW_TIMEOUT_MINUTES, deleted."""
     relays: int = 0
@@ -919,17 +922,22 @@ class CaseStore:
         self,
         message_retention: timedelta,
         case_retention: timedelta,
+        unresolved_retention: timedelta | None = None,
+        *,
         flow_timeout: timedelta | None = None,
         relay_timeout: timedelta | None = None,
     ) -> PurgeCounts:
-        """Delete messages not attached to a case after `message_retention`, and resolved cases (with their
-        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved; with
+        """Delete messages not attached to a case after `message_retention`; resolved cases (with their
+        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved; cases
+        never resolved `unresolved_retention` (default: `case_retention`) after their last activity
+        (opened, claimed, or a message from either side), so no case is kept for ever; with
         `flow_timeout`, half-finished drafts untouched that long; with `relay_timeout`, end relays silent
         that long."""
-        counts = await asyncio.to_thread(self._purge, message_retention, case_retention)
+        stale = case_retention if unresolved_retention is None else unresolved_retention
+        counts = await asyncio.to_thread(self._purge, message_retention, case_retention, stale)
         drafts = await asyncio.to_thread(self._purge_drafts, flow_timeout) if flow_timeout else 0
         relays = await asyncio.to_thread(self._end_relays, relay_timeout) if relay_timeout else 0
-        return PurgeCounts(counts.messages, counts.attachments, counts.cases, drafts, relays)
+        return PurgeCounts(counts.messages, counts.attachments, counts.cases, counts.unresolved, drafts, relays)
 
     def _purge_drafts(self, timeout: timedelta) -> int:
         """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
@@ -957,7 +965,9 @@ class CaseStore:
                 )
             )
 
-    def _purge(self, message_retention: timedelta, case_retention: timedelta) -> PurgeCounts:
+    def _purge(
+        self, message_retention: timedelta, case_retention: timedelta, stale: timedelta
+    ) -> PurgeCounts:
         now = utcnow()
         with self._sessions.begin() as session:
             messages = _rowcount(
@@ -975,16 +985,29 @@ class CaseStore:
                     )
                 )
             )
-            old_cases = session.scalars(
+            resolved = session.scalars(
                 select(Case.id).where(
                     and_(Case.status == CaseStatus.RESOLVED, Case.resolved_at < now - case_retention)
                 )
             ).all()
-            for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
-                session.execute(delete(model).where(model.case_id.in_(old_cases)))
-            session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
-            session.execute(
-                update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None)
-            )
-            cases = _rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
-            return PurgeCounts(messages, attachments, cases)
+            abandoned = session.scalars(_abandoned_cases(now - stale)).all()
+            cases = self._delete_cases(session, [*resolved, *abandoned])
+            return PurgeCounts(messages, attachments, cases, len(abandoned))
+
+    def _delete_cases(self, session: Session, old_cases: Sequence[int]) -> int:
+        for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
+            session.execute(delete(model).where(model.case_id.in_(old_cases)))
+        session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
+        session.execute(update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None))
+        return _rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
+
+
+def _abandoned_cases(cutoff: datetime) -> Select[tuple[int]]:
+    """Cases not resolved whose last activity (opening, claim, a message) is older than `cutoff`."""
+    recent_message = exists().where(CaseMessage.case_id == Case.id, CaseMessage.created_at >= cutoff)
+    return select(Case.id).where(
+        Case.status != CaseStatus.RESOLVED,
+        Case.created_at < cutoff,
+        or_(Case.claimed_at.is_(None), Case.claimed_at < cutoff),
+        ~recent_message,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.config import ConfigError
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
@@ -213,10 +213,12 @@ def _schedule_purge(app: Application, services: Services) -> None:
             log.error("Retention purge failed: %s", type(error).__name__)
             return
         log.info(
-            "Purged %d messages, %d photos, %d cases, %d expired drafts; ended %d silent relays",
+            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts; "
+            "ended %d silent relays",
             counts.messages,
             counts.attachments,
             counts.cases,
+            counts.unresolved,
             counts.drafts,
             counts.relays,
         )
@@ -296,8 +298,11 @@ def _error_handler(
 
 
 def webhook_secret(services: Services) -> str:
+    """WEBHOOK_SECRET, shared by every process behind WEBHOOK_URL (load_settings refuses one without it)."""
     configured = services.settings.webhook_secret
-    return configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+    if configured is None:
+        raise ConfigError("Invalid setting WEBHOOK_SECRET: is needed with WEBHOOK_URL")
+    return configured.get_secret_value()
 
 
 def run(services: Services) -> None:

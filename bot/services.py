@@ -21,6 +21,7 @@ from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore, PurgeCounts
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
+from bot.storage.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -138,5 +139,6 @@ def build_services(
         retention_hours=settings.message_retention_hours,
         flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
         relay_timeout=timedelta(hours=settings.relay_timeout_hours),
+        turns=Turns(sessions),
     )
     return Services(settings, schools, db, store, cases, nlu, responses, engine)

@@ -23,6 +23,7 @@ from bot.safeguarding.detector import default_detector
 from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.turns import Turns
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +83,7 @@ def make_engine(
             store=SqlStateStore(sessions),
             cases=CaseStore(sessions),
             gate=default_detector(),
+            turns=Turns(sessions),
         )
 
     return make

@@ -17,10 +17,10 @@ from telegram.ext import ContextTypes
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.locks import KeyedLocks
 from bot.safeguarding.detector import default_detector
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
-from bot.telegram.locks import KeyedLocks
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 

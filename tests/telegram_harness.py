@@ -30,11 +30,10 @@ def free_port() -> int:
 
 
 @dataclass
-class RunningBot:
+class Conversations:
+    """Parents talking to whatever bot the local Bot API server serves (in this process or others)."""
+
     server: BotApiServer
-    app: Application
-    services: Services
-    webhook_url: str | None = None
 
     def parent(self, name: str = "Parent") -> SimUser:
         return self.server.create_user(name)
@@ -70,6 +69,13 @@ async def unclaimed_messages(server: BotApiServer, chat_id: int) -> list[dict[st
             found.append(await server.wait_for_message(chat_id, timeout=0))
         except TimeoutError:
             return found
+
+
+@dataclass
+class RunningBot(Conversations):
+    app: Application
+    services: Services
+    webhook_url: str | None = None
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:

@@ -27,7 +27,9 @@ from bot.staff import StaffOptions
 from bot.staff.chats import StaffChats, check_chats
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
-from bot.telegram.flood import FloodGate
+from bot.storage.database import session_factory
+from bot.storage.flood import SqlFloodBuckets
+from bot.telegram.flood import Gate, SharedFloodGate
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
@@ -47,6 +49,8 @@ PARENT_COMMANDS = {
     "done": "Stop messaging the school's staff",
 }
 PURGE_INTERVAL = timedelta(hours=1)
+FLOOD_BUCKET_IDLE = timedelta(hours=1)
+"""A bucket untouched this long is full again: the row says nothing the default would not."""
 TELEGRAM_API = "https://api.telegram.org/bot"
 BOT_API_CONNECTIONS = 32
 """Connections to the Bot API server for sending; more calls than that wait for a free one."""
@@ -71,7 +75,7 @@ def build_application(
     *,
     rate_limit: bool = True,
     staff_options: StaffOptions | None = None,
-    flood: FloodGate | None = None,
+    flood: Gate | None = None,
 ) -> Application:
     settings = services.settings
     token = settings.telegram_bot_token
@@ -93,7 +97,8 @@ def build_application(
     rooms = StaffRooms(StaffChats(services.schools))
     app = builder.post_init(_on_start(services, rooms)).build()
 
-    # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
+    # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
+    flood = flood or SharedFloodGate(SqlFloodBuckets(session_factory(services.db)))
     router = RelayRouter(services.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
         services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router
@@ -203,11 +208,13 @@ def _schedule_staff_jobs(
 
 
 def _schedule_purge(app: Application, services: Services) -> None:
-    """The retention purge of SPEC §5, hourly (also `parentbot purge`)."""
+    """The retention purge of SPEC §5, hourly (also `parentbot purge`), and idle flood-limit buckets."""
     assert app.job_queue is not None
+    buckets = SqlFloodBuckets(session_factory(services.db))
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:
+            await buckets.forget_idle(FLOOD_BUCKET_IDLE)
             counts = await services.purge()
         except Exception as error:  # noqa: BLE001 - the repeating job must keep running
             log.error("Retention purge failed: %s", type(error).__name__)

@@ -24,6 +24,7 @@ from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
 from bot.storage.turns import Turns
+from tests.databases import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,14 @@ def make_engine(
 @pytest.fixture
 def engine(make_engine: Callable[[], DialogueEngine]) -> DialogueEngine:
     return make_engine()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[sessionmaker[Session]]]:
+    """Two engines (two pools, as two bot processes would have) on one fresh database."""
+    with database_url(request.param, tmp_path) as url:
+        engines = [database.make_engine(url) for _ in range(2)]
+        database.migrate(engines[0])
+        yield [database.session_factory(engine) for engine in engines]
+        for engine in engines:
+            engine.dispose()

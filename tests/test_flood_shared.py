@@ -4,28 +4,13 @@ spreading messages over them does not double the allowance; idle buckets are pur
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage import database
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.flood import Admission, SharedFloodGate
-from tests.databases import database_url
 from tests.test_hostile_input import Clock
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[sessionmaker[Session]]]:
-    with database_url(request.param, tmp_path) as url:
-        engines = [database.make_engine(url) for _ in range(2)]
-        database.migrate(engines[0])
-        yield [database.session_factory(engine) for engine in engines]
-        for engine in engines:
-            engine.dispose()
 
 
 async def test_two_processes_share_one_parents_allowance(two_processes: list[sessionmaker[Session]]) -> None:

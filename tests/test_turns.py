@@ -4,30 +4,16 @@ database never interleave one parent's turns, and a failed turn leaves nothing b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.models import Author, ConversationMessage
 from bot.storage.parents import SqlStateStore
 from bot.storage.turns import Turns
-from tests.databases import database_url
 
 TURNS = 24
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[sessionmaker[Session]]]:
-    with database_url(request.param, tmp_path) as url:
-        engines = [database.make_engine(url) for _ in range(2)]
-        database.migrate(engines[0])
-        yield [database.session_factory(engine) for engine in engines]
-        for engine in engines:
-            engine.dispose()
 
 
 async def test_one_parents_turns_never_interleave_across_processes(

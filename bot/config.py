@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     case_retention_days: int = Field(365, ge=1)
     flow_timeout_minutes: int = Field(120, ge=1)
     relay_timeout_hours: int = Field(72, ge=1)
+    flood_burst: int = Field(10, ge=1)
+    flood_per_minute: float = Field(20.0, gt=0)
     unresolved_case_retention_days: int = Field(365, ge=1)
     """A case never resolved is deleted this long after anyone last wrote on it (or claimed it)."""
     project_dir: Path = Path(".")

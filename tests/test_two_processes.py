@@ -108,6 +108,7 @@ async def test_two_processes_answer_one_parent_in_order_and_deliver_each_case_on
                 "WEBHOOK_URL": f"http://127.0.0.1:{public}/telegram",
                 "WEBHOOK_LISTEN": "127.0.0.1",
                 "WEBHOOK_SECRET": SECRET,
+                "FLOOD_BURST": "100",  # the simulated parent types far faster than a person
             }
             logs = [tmp_path / "bot1.log", tmp_path / "bot2.log"]
             # The processes start one after the other: the first migrates the empty schema.
@@ -148,7 +149,7 @@ async def _conversation(bot: Conversations, server: BotApiServer) -> dict[str, o
     summary = await steps.say("07700 900123", "residential deposit")
     second = await steps.press(summary, "Yes, send it", "Riverside Academy")
     status = await steps.say("/status", "")
-    await steps.say("how do I make a complaint?", "")
+    await steps.say("how do I make a complaint?", "pass this to the staff")
     await steps.say("thank you", "")
     await steps.say("/privacy", "data protection officer")
     await steps.say("/help", "")
@@ -198,6 +199,7 @@ class Steps:
         self.sent += 1
         answer = await self.bot.last_answer(self.parent, timeout=120)
         self.answered += 1
+        assert "faster than I can answer" not in answer["text"], "the flood limit is not what is tested here"
         if expected.lower() not in answer["text"].lower():
             self.in_order = False
         assert expected.lower() in answer["text"].lower(), (self.sent, expected, answer["text"][:300])

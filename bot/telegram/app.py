@@ -98,7 +98,11 @@ def build_application(
     app = builder.post_init(_on_start(services, rooms)).build()
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
-    flood = flood or SharedFloodGate(SqlFloodBuckets(session_factory(services.db)))
+    flood = flood or SharedFloodGate(
+        SqlFloodBuckets(session_factory(services.db)),
+        burst=settings.flood_burst,
+        per_minute=settings.flood_per_minute,
+    )
     router = RelayRouter(services.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
         services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router

@@ -35,7 +35,7 @@ def test_the_notice_states_every_fact_from_configuration(paths: ProjectPaths, sc
         "messages": "Your messages to me: 12 hours",
         "where cases live": "kept in this bot's database",
         "resolved cases": "until 400 days after it is resolved",
-        "unresolved cases": "200 days after its last message if never resolved",
+        "unresolved cases": "never resolved, it is deleted 200 days after its last message",
         "rights": "to see, correct or delete your data, or object",
         "/forget": "/forget deletes your profile",
         "complaint": f"Information Commissioner's Office, {ICO_COMPLAINTS_URL}",

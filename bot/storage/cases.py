@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -940,7 +940,7 @@ class CaseStore:
         counts = await asyncio.to_thread(self._purge, message_retention, case_retention, stale)
         drafts = await asyncio.to_thread(self._purge_drafts, flow_timeout) if flow_timeout else 0
         relays = await asyncio.to_thread(self._end_relays, relay_timeout) if relay_timeout else 0
-        return PurgeCounts(counts.messages, counts.attachments, counts.cases, counts.unresolved, drafts, relays)
+        return replace(counts, drafts=drafts, relays=relays)
 
     def _purge_drafts(self, timeout: timedelta) -> int:
         """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name

@@ -114,7 +114,9 @@ async def test_the_e2e_conversations_at_debug_log_nothing_personal(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     written, counter = debug_log
-    async with running_bot(nlu, schools, tmp_path, staff_options=FAST) as bot:
+    # The simulated parent sends a dozen messages in seconds: the flood limit is not what is tested here.
+    opened = {"flood_burst": 100}
+    async with running_bot(nlu, schools, tmp_path, staff_options=FAST, settings_overrides=opened) as bot:
         await _conversations(bot, schools)
     log_text = written.getvalue()
     captured = capfd.readouterr()

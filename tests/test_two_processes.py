@@ -24,7 +24,15 @@ from aiohttp import web
 
 from bot.devserver import BotApiServer, SimUser
 from tests.databases import fresh_postgres_schema
-from tests.telegram_harness import ROOT, SECRET, TOKEN, Conversations, button_data, free_port
+from tests.telegram_harness import (
+    ROOT,
+    SECRET,
+    TOKEN,
+    Conversations,
+    button_data,
+    free_port,
+    unclaimed_messages,
+)
 
 JsonDict = dict[str, Any]
 RIVERSIDE_STAFF = -1001000000003
@@ -131,30 +139,32 @@ async def _conversation(bot: Conversations, server: BotApiServer) -> dict[str, o
     started = time.perf_counter()
     steps = Steps(bot, parent)
 
+    # Each step names words of the last message of its answer (the flows of bot/dialogue/flows.py).
     welcome = await steps.say("/start", "which school")
-    await steps.press(welcome, "Riverside Academy", "Riverside Academy")
+    await steps.press(welcome, "Riverside Academy", "I'll use Riverside Academy")
     await steps.say("can I post photos of the school play on facebook?", "(Code:")
     offer = await steps.say(
-        "I want to make a formal complaint about how the school handled my daughter's exclusion", ""
+        "I want to make a formal complaint about how the school handled my daughter's exclusion",
+        "pass this to the staff",
     )
-    described = await steps.press(offer, "Yes, pass it on", "")
-    contact = await steps.say("She was excluded for two days without anyone calling me first.", "")
+    await steps.press(offer, "Yes, pass it on", "what is your concern")
+    contact = await steps.say("She was excluded for two days without anyone calling me first.", "contact you")
     summary = await steps.press(contact, "Reply in this chat", "excluded for two days")
     first = await steps.press(summary, "Yes, send it", "Riverside Academy")
     await steps.say("what does the code say about posting in a class whatsapp group?", "(Code:")
-    offer = await steps.say("/human_handoff", "")
-    described = await steps.press(offer, "Yes, pass it on", "")
-    contact = await steps.say("Please can the office call me about the Year 6 residential deposit", "")
-    phone = await steps.press(contact, "Phone me", "phone number")
+    offer = await steps.say("/human_handoff", "pass this to the staff")
+    await steps.press(offer, "Yes, pass it on", "ask or tell the school")
+    contact = await steps.say(
+        "Please can the office call me about the Year 6 residential deposit", "contact you"
+    )
+    await steps.press(contact, "Phone me", "phone number")
     summary = await steps.say("07700 900123", "residential deposit")
     second = await steps.press(summary, "Yes, send it", "Riverside Academy")
-    status = await steps.say("/status", "")
-    await steps.say("how do I make a complaint?", "pass this to the staff")
-    await steps.say("thank you", "")
+    status = await steps.say("/status", "your cases")
+    offer = await steps.say("how do I make a complaint?", "pass this to the staff")
+    await steps.press(offer, "No thanks", "nothing has been sent")
     await steps.say("/privacy", "data protection officer")
-    await steps.say("/help", "")
-    assert described["text"]
-    assert phone["text"]
+    await steps.say("/help", "you can ask me")
 
     references = re.findall(r"RIV-[A-Z0-9]{4}", status["text"])
     assert len(references) == 2, status["text"]
@@ -170,7 +180,6 @@ async def _conversation(bot: Conversations, server: BotApiServer) -> dict[str, o
     return {
         "messages": steps.sent,
         "answered": steps.answered,
-        "order kept": steps.in_order,
         "cases delivered": dict(delivered),
         "wall time s": round(time.perf_counter() - started, 1),
     }
@@ -178,14 +187,15 @@ async def _conversation(bot: Conversations, server: BotApiServer) -> dict[str, o
 
 @dataclass
 class Steps:
-    """Each message waits for its answer, checks it is the answer to this message (it says what was
-    expected) and that nothing else came in between."""
+    """Each message waits for the last message of its answer, which must say what was expected: an
+    answer to another message (a lost or interleaved turn) never matches, and the step times out. The
+    bots run in other processes, so the dev server's "update handled" signal (report_handled_updates)
+    is not available: the expected words are the signal."""
 
     bot: Conversations
     parent: SimUser
     sent: int = 0
     answered: int = 0
-    in_order: bool = True
 
     async def say(self, text: str, expected: str) -> JsonDict:
         self.bot.server.user_sends_text(self.parent, text)
@@ -197,10 +207,12 @@ class Steps:
 
     async def _answer(self, expected: str) -> JsonDict:
         self.sent += 1
-        answer = await self.bot.last_answer(self.parent, timeout=120)
+        server = self.bot.server
+        last = await server.wait_for_message(
+            self.parent.id, lambda message: expected.lower() in message.get("text", "").lower(), timeout=120
+        )
+        earlier = await unclaimed_messages(server, self.parent.id)  # the same answer's first messages
         self.answered += 1
-        assert "faster than I can answer" not in answer["text"], "the flood limit is not what is tested here"
-        if expected.lower() not in answer["text"].lower():
-            self.in_order = False
-        assert expected.lower() in answer["text"].lower(), (self.sent, expected, answer["text"][:300])
-        return answer
+        texts = [message.get("text", "") for message in [*earlier, last]]
+        assert not any("faster than I can answer" in text for text in texts), "the flood limit is not tested"
+        return last

@@ -119,22 +119,24 @@ async def test_two_processes_answer_one_parent_in_order_and_deliver_each_case_on
                 "FLOOD_BURST": "100",  # the simulated parent types far faster than a person
             }
             logs = [tmp_path / "bot1.log", tmp_path / "bot2.log"]
+            # The staff chat exists before the bots start: they check every staff chat at start-up.
+            staff = server.create_group(
+                "Riverside staff", members=[server.create_user("Ms Staff")], chat_id=RIVERSIDE_STAFF
+            )
             # The processes start one after the other: the first migrates the empty schema.
             async with (
                 serving(proxy, public),
                 bot_process(env, ports[0], logs[0]),
                 bot_process(env, ports[1], logs[1]),
             ):
-                figures = await _conversation(Conversations(server), server)
+                figures = await _conversation(Conversations(server), server, staff.id)
     print(f"\ntwo processes: {figures}")
     assert min(proxy.taken.values()) >= 8, f"the messages were not spread across both: {proxy.taken}"
     output = "".join(_read(log) for log in logs)
     assert "Traceback" not in output, output[-3000:]
 
 
-async def _conversation(bot: Conversations, server: BotApiServer) -> dict[str, object]:
-    staff_member = server.create_user("Ms Staff")
-    staff = server.create_group("Riverside staff", members=[staff_member], chat_id=RIVERSIDE_STAFF)
+async def _conversation(bot: Conversations, server: BotApiServer, staff_chat: int) -> dict[str, object]:
     parent = server.create_user("Jo")
     started = time.perf_counter()
     steps = Steps(bot, parent)
@@ -170,11 +172,11 @@ async def _conversation(bot: Conversations, server: BotApiServer) -> dict[str, o
     assert len(references) == 2, status["text"]
     assert all(reference in first["text"] + second["text"] for reference in references)
     await server.wait_until(
-        lambda: sum("staff:" in str(m.get("reply_markup")) for m in server.sent_messages(staff.id)) >= 2,
+        lambda: sum("staff:" in str(m.get("reply_markup")) for m in server.sent_messages(staff_chat)) >= 2,
         timeout=30,
     )
     await asyncio.sleep(2.0)  # both outbox workers run every second: time for a duplicate to show
-    cards = [m for m in server.sent_messages(staff.id) if "staff:" in str(m.get("reply_markup"))]
+    cards = [m for m in server.sent_messages(staff_chat) if "staff:" in str(m.get("reply_markup"))]
     delivered = Counter(re.findall(r"Case (RIV-[A-Z0-9]{4}) ·", card["text"])[0] for card in cards)
     assert delivered == dict.fromkeys(references, 1), "each case card reaches the staff chat exactly once"
     return {

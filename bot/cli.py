@@ -39,7 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="parentbot",
         description="A chat bot guiding parents through a school trust's Social Media Code of Conduct.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (shows message text)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging of the bot's own events (never message text)",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train the NLU model from nlu/, config.yml and domain.yml")
@@ -190,6 +195,7 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
             CaseStore(session_factory(db)).purge(
                 timedelta(hours=settings.message_retention_hours),
                 timedelta(days=settings.case_retention_days),
+                timedelta(days=settings.unresolved_case_retention_days),
                 flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
                 relay_timeout=timedelta(hours=settings.relay_timeout_hours),
             )
@@ -198,10 +204,11 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
         db.dispose()
     print(
         f"Deleted {counts.messages} messages and {counts.attachments} photos older than "
-        f"{settings.message_retention_hours} h not attached to a case, and {counts.cases} cases resolved "
-        f"more than {settings.case_retention_days} days ago; {counts.drafts} unfinished drafts older than "
-        f"{settings.flow_timeout_minutes} min; ended {counts.relays} relays silent for "
-        f"{settings.relay_timeout_hours} h."
+        f"{settings.message_retention_hours} h not attached to a case, and {counts.cases} cases: resolved "
+        f"more than {settings.case_retention_days} days ago, or ({counts.unresolved} of them) never "
+        f"resolved and untouched for {settings.unresolved_case_retention_days} days; {counts.drafts} "
+        f"unfinished drafts older than {settings.flow_timeout_minutes} min; ended {counts.relays} relays "
+        f"silent for {settings.relay_timeout_hours} h."
     )
     return 0
 

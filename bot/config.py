@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     case_retention_days: int = Field(365, ge=1)
     flow_timeout_minutes: int = Field(120, ge=1)
     relay_timeout_hours: int = Field(72, ge=1)
+    flood_burst: int = Field(10, ge=1)
+    flood_per_minute: float = Field(20.0, gt=0)
+    unresolved_case_retention_days: int = Field(365, ge=1)
+    """A case never resolved is deleted this long after anyone last wrote on it (or claimed it)."""
     project_dir: Path = Path(".")
 
     class Config:
@@ -50,6 +54,16 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:  # noqa: N805
         if value is not None and not re.fullmatch(r"\d+:[\w-]+", value.get_secret_value()):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return value
+
+    @validator("webhook_secret", always=True)
+    def _webhook_needs_a_secret(cls, value: SecretStr | None, values: dict[str, object]) -> SecretStr | None:  # noqa: N805
+        """Each process would otherwise draw its own random secret, and the last one to start would
+        register it with Telegram: the other processes behind the same URL would refuse every update."""
+        if value is None and values.get("webhook_url"):
+            raise ValueError("is needed with WEBHOOK_URL (the same value for every bot process)")
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("may hold only letters, digits, _ and - (1-256 characters, Telegram's rule)")
         return value
 
     @validator("rasa_url", "webhook_url", "telegram_base_url")
@@ -69,7 +83,16 @@ def _group_chat_id(value: int | None) -> int | None:
     return value
 
 
+DEFAULT_LAWFUL_BASIS = (
+    "public task (UK GDPR Article 6(1)(e)), and for safeguarding concerns substantial public interest "
+    "(Data Protection Act 2018, Schedule 1)"
+)
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 class Trust(BaseModel):
+    """The trust: the data controller for everything parents tell the bot (the privacy notice)."""
+
     name: str
     website: str
     code_of_conduct_url: str
@@ -79,6 +102,10 @@ class Trust(BaseModel):
     safeguarding_chat_id: int | None = None
     """The trust's safeguarding chat: cases go there when a school's chat cannot be reached, and /stats
     there covers every school."""
+    dpo_email: str = Field(regex=_EMAIL)
+    """The data protection officer's address, given to parents for every data request."""
+    lawful_basis: str = DEFAULT_LAWFUL_BASIS
+    """The lawful basis the trust chose for this processing, as one line of the privacy notice."""
 
     _group = validator("safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Schools, Settings
 from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
@@ -20,6 +21,7 @@ from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore, PurgeCounts
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
+from bot.storage.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class Services:
         return await self.cases.purge(
             timedelta(hours=settings.message_retention_hours),
             timedelta(days=settings.case_retention_days),
+            timedelta(days=settings.unresolved_case_retention_days),
             flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
             relay_timeout=timedelta(hours=settings.relay_timeout_hours),
         )
@@ -123,7 +126,9 @@ def build_services(
     store = SqlStateStore(sessions)
     cases = CaseStore(sessions, schools)
     nlu = nlu or load_nlu(settings, background=background_nlu)
-    responses = ResponseBook.from_domain(ProjectPaths(settings.project_dir.resolve()).domain)
+    responses = ResponseBook.from_domain(
+        ProjectPaths(settings.project_dir.resolve()).domain, notice_variables(settings, schools.trust)
+    )
     engine = DialogueEngine(
         nlu=nlu,
         responses=responses,
@@ -134,5 +139,6 @@ def build_services(
         retention_hours=settings.message_retention_hours,
         flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
         relay_timeout=timedelta(hours=settings.relay_timeout_hours),
+        turns=Turns(sessions),
     )
     return Services(settings, schools, db, store, cases, nlu, responses, engine)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools, load_schools
+from bot.config import Schools, Settings, load_schools
 from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu
@@ -22,6 +23,8 @@ from bot.safeguarding.detector import default_detector
 from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.turns import Turns
+from tests.databases import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,8 +51,9 @@ def schools() -> Schools:
 
 
 @pytest.fixture(scope="session")
-def responses(paths: ProjectPaths) -> ResponseBook:
-    return ResponseBook.from_domain(paths.domain)
+def responses(paths: ProjectPaths, schools: Schools) -> ResponseBook:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    return ResponseBook.from_domain(paths.domain, notice_variables(settings, schools.trust))
 
 
 @pytest.fixture
@@ -80,6 +84,7 @@ def make_engine(
             store=SqlStateStore(sessions),
             cases=CaseStore(sessions),
             gate=default_detector(),
+            turns=Turns(sessions),
         )
 
     return make
@@ -88,3 +93,14 @@ def make_engine(
 @pytest.fixture
 def engine(make_engine: Callable[[], DialogueEngine]) -> DialogueEngine:
     return make_engine()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[sessionmaker[Session]]]:
+    """Two engines (two pools, as two bot processes would have) on one fresh database."""
+    with database_url(request.param, tmp_path) as url:
+        engines = [database.make_engine(url) for _ in range(2)]
+        database.migrate(engines[0])
+        yield [database.session_factory(engine) for engine in engines]
+        for engine in engines:
+            engine.dispose()

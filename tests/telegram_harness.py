@@ -30,11 +30,10 @@ def free_port() -> int:
 
 
 @dataclass
-class RunningBot:
+class Conversations:
+    """Parents talking to whatever bot the local Bot API server serves (in this process or others)."""
+
     server: BotApiServer
-    app: Application
-    services: Services
-    webhook_url: str | None = None
 
     def parent(self, name: str = "Parent") -> SimUser:
         return self.server.create_user(name)
@@ -72,6 +71,13 @@ async def unclaimed_messages(server: BotApiServer, chat_id: int) -> list[dict[st
             return found
 
 
+@dataclass
+class RunningBot(Conversations):
+    app: Application
+    services: Services
+    webhook_url: str | None = None
+
+
 def buttons(message: dict[str, Any]) -> dict[str, str]:
     rows = message.get("reply_markup", {}).get("inline_keyboard", [])
     return {button["text"]: button["callback_data"] for row in rows for button in row}
@@ -91,10 +97,11 @@ async def running_bot(
     mode: str = "polling",
     staff_options: StaffOptions | None = None,
     server: BotApiServer | None = None,
+    settings_overrides: dict[str, Any] | None = None,
     **server_options: Any,
 ) -> AsyncIterator[RunningBot]:
     """The bot on a database in `tmp_path` (so a second run there is a restart), against `server` or
-    a new local Bot API server."""
+    a new local Bot API server; `settings_overrides`: Settings fields a test sets (FLOOD_BURST...)."""
     async with AsyncExitStack() as stack:
         if server is None:
             server = await stack.enter_async_context(BotApiServer(token=TOKEN, **server_options))
@@ -103,6 +110,7 @@ async def running_bot(
             telegram_base_url=server.base_url,
             database_url=f"sqlite:///{tmp_path}/bot.db",
             project_dir=ROOT,
+            **(settings_overrides or {}),
         )
         services = build_services(settings, schools, nlu=nlu)
         app = build_application(services, staff_options=staff_options)

@@ -51,6 +51,9 @@ MIN_WORDS_MEASURED = 6
 MAX_GRADE = 7.0
 MAX_MEDIAN_GRADE = 6.0
 MAX_WORDS = 120
+LONGER = {"utter_privacy_info": 180}
+"""The privacy notice lists what UK GDPR Article 13 requires (controller, DPO, purpose, lawful basis, each
+retention period, rights, the ICO): the one answer allowed to run longer."""
 
 GLOSSES = {
     "defamatory": "defamatory (untrue and harmful to someone's good name)",
@@ -226,7 +229,7 @@ def word_count(text: str) -> int:
 
 def test_no_answer_is_longer_than_about_120_words(responses: ResponseBook, schools: Schools) -> None:
     lengths = {name: word_count(text) for name, text in measured(responses, schools).items()}
-    assert {name: n for name, n in lengths.items() if n > MAX_WORDS} == {}
+    assert {name: n for name, n in lengths.items() if n > LONGER.get(name, MAX_WORDS)} == {}
 
 
 @pytest.mark.parametrize("word", sorted(GLOSSES))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_schools, load_settings
+from bot.config import DEFAULT_LAWFUL_BASIS, ConfigError, load_schools, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,3 +114,40 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.telegram_bot_token.get_secret_value() == "123456:ABC-def_ghi"
     assert "ABC-def" not in repr(settings)
     assert settings.message_retention_hours == 48
+
+
+def test_the_trust_needs_a_valid_dpo_email(tmp_path: Path) -> None:
+    example = (ROOT / "schools.example.yml").read_text()
+    line = "  dpo_email: dpo@embrace-mat.example.org.uk\n"
+    assert line in example
+    broken = tmp_path / "schools.yml"
+    broken.write_text(example.replace(line, ""))
+    with pytest.raises(ConfigError, match=r"^SCHOOLS_FILE: .*: trust\.dpo_email: field required$"):
+        load_schools(broken)
+    broken.write_text(example.replace(line, "  dpo_email: the DPO\n"))
+    with pytest.raises(ConfigError, match=r"trust\.dpo_email"):
+        load_schools(broken)
+
+
+def test_the_lawful_basis_is_configurable_with_a_default(tmp_path: Path) -> None:
+    assert load_schools(ROOT / "schools.example.yml").trust.lawful_basis == DEFAULT_LAWFUL_BASIS
+    chosen = tmp_path / "schools.yml"
+    example = (ROOT / "schools.example.yml").read_text()
+    chosen.write_text(example.replace("  # lawful_basis:", "  lawful_basis: legitimate interests\n  #", 1))
+    assert load_schools(chosen).trust.lawful_basis == "legitimate interests"
+
+
+def test_a_webhook_without_a_secret_stops_the_bot_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process would draw its own random secret and refuse the updates registered by another."""
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None)
+    assert str(caught.value) == (
+        "Invalid setting WEBHOOK_SECRET: is needed with WEBHOOK_URL (the same value for every bot process)"
+    )
+    monkeypatch.setenv("WEBHOOK_SECRET", "a-shared-secret_1")
+    assert load_settings(_env_file=None).webhook_secret is not None
+    monkeypatch.setenv("WEBHOOK_SECRET", "not allowed: spaces")
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
+        load_settings(_env_file=None)

@@ -1,10 +1,10 @@
-"""Per-parent locks (bot/telegram/locks.py): in order per parent, parallel across parents, none kept."""
+"""Per-parent locks (bot/locks.py): in order per parent, parallel across parents, none kept."""
 
 from __future__ import annotations
 
 import asyncio
 
-from bot.telegram.locks import KeyedLocks
+from bot.locks import KeyedLocks
 
 
 async def test_one_parents_turns_run_in_order_and_others_run_meanwhile() -> None:

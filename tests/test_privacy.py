@@ -105,6 +105,29 @@ async def test_resolved_cases_past_retention_are_deleted_with_everything_in_them
         assert "old concern" not in session.scalars(select(ConversationMessage.text)).all()
 
 
+async def test_unresolved_cases_go_after_their_last_activity_not_before(
+    sessions: sessionmaker[Session],
+) -> None:
+    """No case is kept for ever: one never resolved goes UNRESOLVED_CASE_RETENTION_DAYS after anyone
+    last touched it; a message on it (from either side) or a claim keeps it."""
+    store = CaseStore(sessions)
+    abandoned = await store.open_case(_draft("p1"))
+    talked_about = await store.open_case(_draft("p2"))
+    claimed = await store.open_case(_draft("p3"))
+    _age(sessions, Case, timedelta(days=200))
+    with sessions.begin() as session:
+        session.execute(update(Case).values(created_at=utcnow() - timedelta(days=200)))
+        session.execute(update(Case).where(Case.id == claimed.id).values(claimed_at=utcnow()))
+    await store.staff_reply(talked_about.id, "Mr Shah", "we are looking into it")
+
+    counts = await store.purge(HOURS_24, DAYS_365, timedelta(days=180))
+    assert (counts.cases, counts.unresolved) == (1, 1)
+    assert await store.get(abandoned.id) is None
+    assert await store.get(talked_about.id) is not None
+    assert await store.get(claimed.id) is not None
+    assert (await store.purge(HOURS_24, DAYS_365, timedelta(days=365))).cases == 0
+
+
 async def test_forget_keeps_other_parents_data(sessions: sessionmaker[Session]) -> None:
     store = CaseStore(sessions)
     await store.record("p1", [(Author.PARENT, "mine")])

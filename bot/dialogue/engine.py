@@ -31,6 +31,7 @@ from bot.dialogue.intents import (
 from bot.dialogue.messages import Button, Reply, without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.state import StateStore
+from bot.dialogue.turns import TurnScope, Unscoped
 from bot.domain import (
     Author,
     CaseDraft,
@@ -130,7 +131,9 @@ class DialogueEngine:
         flow_timeout: timedelta = FLOW_TIMEOUT,
         relay_timeout: timedelta = RELAY_TIMEOUT,
         clock: Callable[[], datetime] | None = None,
+        turns: TurnScope | None = None,
     ) -> None:
+        self._turns = turns or Unscoped()
         self._nlu = nlu
         self._responses = responses
         self._schools = schools
@@ -145,12 +148,22 @@ class DialogueEngine:
     # ---- the entry points channels call --------------------------------------------------------------
 
     async def handle(self, parent_id: str, text: str, reply_to_case_id: int | None = None) -> list[Reply]:
-        """Answer one message (typed text, a /command or a button's payload) from a parent.
+        """Answer one message (typed text, a /command or a button's payload) from a parent, as one turn
+        (bot/storage/turns.py): nothing another turn of the same parent does comes in between.
 
-        One turn: load the parent's state, answer, keep the turn in the flow's transcript, save the state,
-        record what is not part of a flow. ``reply_to_case_id``: the channel knows the message is for this
+        Load the parent's state, answer, keep the turn in the flow's transcript, save the state, record
+        what is not part of a flow. ``reply_to_case_id``: the channel knows the message is for this
         case's staff (the parent answered one of its messages, or chose it), so a relay goes there,
         whatever case was relayed last."""
+        async with self._turns.turn(parent_id):
+            return await self._handle(parent_id, text, reply_to_case_id)
+
+    async def handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
+        """A photo from the parent: evidence inside a bullying report, otherwise politely declined."""
+        async with self._turns.turn(parent_id):
+            return await self._handle_photo(parent_id, file_id)
+
+    async def _handle(self, parent_id: str, text: str, reply_to_case_id: int | None) -> list[Reply]:
         text = without_control_characters(text)
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
@@ -165,8 +178,7 @@ class DialogueEngine:
         await self._cases.record(parent_id, loose)
         return replies
 
-    async def handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
-        """A photo from the parent: evidence inside a bullying report, otherwise politely declined."""
+    async def _handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
         turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
         replies = self._expire(turn)
         flow = turn.state.flow

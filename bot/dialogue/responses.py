@@ -20,13 +20,17 @@ class _KeepUnknown(dict[str, str]):
 class ResponseBook:
     """Every `utter_*` response of the domain; renders one with template variables filled in."""
 
-    def __init__(self, responses: Mapping[str, list[dict[str, Any]]]) -> None:
+    def __init__(
+        self, responses: Mapping[str, list[dict[str, Any]]], constants: Mapping[str, str] | None = None
+    ) -> None:
         self._responses = dict(responses)
+        self._constants = dict(constants or {})
 
     @classmethod
-    def from_domain(cls, domain_file: Path) -> ResponseBook:
+    def from_domain(cls, domain_file: Path, constants: Mapping[str, str] | None = None) -> ResponseBook:
+        """`constants`: variables every response may use (the privacy notice's, bot/dialogue/notice.py)."""
         domain = yaml.safe_load(domain_file.read_text(encoding="utf-8"))
-        return cls(domain.get("responses") or {})
+        return cls(domain.get("responses") or {}, constants)
 
     @property
     def names(self) -> set[str]:
@@ -38,7 +42,7 @@ class ResponseBook:
     def render(self, name: str, variables: Mapping[str, str]) -> Reply:
         """The response's first variation with `{variables}` filled; unknown names stay visible."""
         variation = self._responses[name][0]
-        values = _KeepUnknown(variables)
+        values = _KeepUnknown({**self._constants, **variables})
         text = string.Formatter().vformat(str(variation.get("text", "")), (), values)
         buttons = tuple(
             Button(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, and_, delete, insert, or_, select, update
+from sqlalchemy import CursorResult, Result, Select, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -34,6 +34,7 @@ from bot.storage.models import (
     Parent,
     Priority,
 )
+from bot.storage.turns import use_session
 
 PARENT_KINDS = ("parent_claimed", "parent_resolved", "staff_reply")
 """Outbox kinds that go to the parent's chat about one case."""
@@ -146,6 +147,9 @@ class PurgeCounts:
     messages: int
     attachments: int
     cases: int
+    """Every case deleted, resolved or not."""
+    unresolved: int = 0
+    """Of those, cases never resolved, deleted after their last activity."""
     drafts: int = 0
     """Half-finished flows (their text and screenshots) past FLOW_TIMEOUT_MINUTES, deleted."""
     relays: int = 0
@@ -170,14 +174,14 @@ class CaseStore:
 
     def _record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None:
         rows = [{"parent_id": parent_id, "author": author, "text": text} for author, text in lines]
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(insert(ConversationMessage), rows)  # a bulk INSERT, no unit of work
 
     async def add_attachment(self, parent_id: str, file_id: str, kind: str = "photo") -> None:
         await asyncio.to_thread(self._add_attachment, parent_id, file_id, kind)
 
     def _add_attachment(self, parent_id: str, file_id: str, kind: str) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.add(Attachment(parent_id=parent_id, file_id=file_id, kind=kind))
 
     # ---- opening a case --------------------------------------------------------------------------------
@@ -192,7 +196,9 @@ class CaseStore:
         raise RuntimeError("could not draw a unique case reference")
 
     def _open_case(self, draft: CaseDraft, reference: str) -> CaseView:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
+            while session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
+                reference = new_reference(draft.school_id)  # inside a turn a collision cannot be retried
             chat_id = self._chat_for(session, draft.school_id, draft.priority, draft.staff_chat_id)
             case = Case(
                 reference=reference,
@@ -241,14 +247,14 @@ class CaseStore:
         return await asyncio.to_thread(self._get, case_id)
 
     def _get(self, case_id: int) -> CaseView | None:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             return self._view(session, case_id) if session.get(Case, case_id) else None
 
     async def by_reference(self, reference: str, school_id: str | None = None) -> CaseView | None:
         return await asyncio.to_thread(self._by_reference, reference.strip().upper(), school_id)
 
     def _by_reference(self, reference: str, school_id: str | None) -> CaseView | None:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             query = select(Case.id).where(Case.reference == reference)
             if school_id is not None:
                 query = query.where(Case.school_id == school_id)
@@ -267,7 +273,7 @@ class CaseStore:
         return await asyncio.to_thread(self._by_card, staff_chat_id, message_id, None)
 
     def _by_card(self, staff_chat_id: int, message_id: int, kinds: tuple[str, ...] | None) -> CaseView | None:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             case_id = session.scalar(
                 select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.card_message_id == message_id)
             )
@@ -285,7 +291,7 @@ class CaseStore:
         return await asyncio.to_thread(self._by_topic, staff_chat_id, topic_id)
 
     def _by_topic(self, staff_chat_id: int, topic_id: int) -> CaseView | None:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             case_id = session.scalar(
                 select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.topic_id == topic_id)
             )
@@ -296,7 +302,7 @@ class CaseStore:
         return await asyncio.to_thread(self._open_cases, school_id)
 
     def _open_cases(self, school_id: str) -> list[CaseView]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             ids = session.scalars(
                 select(Case.id)
                 .where(Case.school_id == school_id, Case.status != CaseStatus.RESOLVED)
@@ -308,7 +314,7 @@ class CaseStore:
         return await asyncio.to_thread(self._parent_cases, parent_id)
 
     def _parent_cases(self, parent_id: str) -> list[CaseView]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
             return [self._view(session, case_id, with_transcript=False) for case_id in ids]
 
@@ -332,7 +338,7 @@ class CaseStore:
             Case.resolved_at,
         )
         scope = Case.school_id.in_(school_ids) if school_ids is not None else Case.id.is_not(None)
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             opened = session.execute(
                 select(*columns).where(scope, Case.created_at >= since, Case.created_at < until)
             ).all()
@@ -347,7 +353,7 @@ class CaseStore:
         return await asyncio.to_thread(self._case_of_parent_message, parent_chat_id, message_id)
 
     def _case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             case_id = session.scalar(
                 select(Delivery.case_id).where(
                     Delivery.chat_id == parent_chat_id,
@@ -364,7 +370,7 @@ class CaseStore:
         return await asyncio.to_thread(self._open_relays, parent_id)
 
     def _open_relays(self, parent_id: str) -> list[CaseView]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             ids = session.scalars(
                 select(Case.id)
                 .where(
@@ -382,7 +388,7 @@ class CaseStore:
         return await asyncio.to_thread(self._reopen_for_parent, case_id)
 
     def _reopen_for_parent(self, case_id: int) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             case = session.get(Case, case_id)
             if case is None or case.status != CaseStatus.RESOLVED:
                 return False
@@ -413,7 +419,7 @@ class CaseStore:
         await asyncio.to_thread(self._set_card, case_id, message_id)
 
     def _set_card(self, case_id: int, message_id: int) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(update(Case).where(Case.id == case_id).values(card_message_id=message_id))
 
     async def set_topic(self, case_id: int, topic_id: int) -> None:
@@ -421,7 +427,7 @@ class CaseStore:
         await asyncio.to_thread(self._set_topic, case_id, topic_id)
 
     def _set_topic(self, case_id: int, topic_id: int) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(update(Case).where(Case.id == case_id).values(topic_id=topic_id))
 
     async def claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
@@ -429,7 +435,7 @@ class CaseStore:
         return await asyncio.to_thread(self._claim, case_id, staff_id, staff_name)
 
     def _claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             result = session.execute(
                 update(Case)
                 .where(Case.id == case_id, Case.status == CaseStatus.OPEN)
@@ -453,7 +459,7 @@ class CaseStore:
         return await asyncio.to_thread(self._resolve, case_id, staff_id, staff_name)
 
     def _resolve(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             result = session.execute(
                 update(Case)
                 .where(Case.id == case_id, Case.status != CaseStatus.RESOLVED)
@@ -480,7 +486,7 @@ class CaseStore:
         return await asyncio.to_thread(self._staff_reply, case_id, staff_name, text, confirm)
 
     def _staff_reply(self, case_id: int, staff_name: str, text: str, confirm: tuple[int, int] | None) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             case = session.get(Case, case_id)
             if case is None or case.status == CaseStatus.RESOLVED or case.parent_id is None:
                 return False
@@ -499,7 +505,7 @@ class CaseStore:
         return await asyncio.to_thread(self._parent_reply, case_id, text, urgent)
 
     def _parent_reply(self, case_id: int, text: str, urgent: bool) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             case = session.get(Case, case_id)
             if case is None or case.status == CaseStatus.RESOLVED:
                 return False
@@ -541,7 +547,7 @@ class CaseStore:
     def _audit(
         self, action: str, actor_id: int | None, chat_id: int | None, case_id: int | None, allowed: bool
     ) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.add(
                 AuditEvent(
                     action=action, actor_id=actor_id, chat_id=chat_id, case_id=case_id, allowed=allowed
@@ -552,7 +558,7 @@ class CaseStore:
         return await asyncio.to_thread(self._audit_events)
 
     def _audit_events(self) -> list[AuditEvent]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all())
             session.expunge_all()
             return events
@@ -563,7 +569,7 @@ class CaseStore:
 
     def _due_urgent_reminders(self, every: timedelta) -> list[int]:
         cutoff = utcnow() - every
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             cases = session.scalars(
                 select(Case)
                 .where(
@@ -598,7 +604,7 @@ class CaseStore:
             or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
         )
         urgent = select(Case.priority).where(Case.id == Delivery.case_id).scalar_subquery() == Priority.URGENT
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             rows = session.scalars(
                 select(Delivery)
                 .where(free)
@@ -633,7 +639,7 @@ class CaseStore:
         await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups)
 
     def _mark_sent(self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp]) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.add_all(
                 Delivery(kind=f.kind, case_id=f.case_id, chat_id=f.chat_id, payload=dict(f.payload))
                 for f in followups
@@ -653,7 +659,7 @@ class CaseStore:
         await asyncio.to_thread(self._mark_retry, delivery_id, error, delay, give_up)
 
     def _mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
@@ -684,7 +690,7 @@ class CaseStore:
         message_id: int,
         followups: Sequence[tuple[str, dict[str, Any]]],
     ) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             card = session.get(Delivery, delivery_id)
             if card is None:
                 return  # purged meanwhile
@@ -717,7 +723,7 @@ class CaseStore:
         return await asyncio.to_thread(self._queue_card, case_id)
 
     def _queue_card(self, case_id: int) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             case = session.get(Case, case_id)
             if case is None:
                 return False
@@ -733,7 +739,7 @@ class CaseStore:
         return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
 
     def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             move = session.get(ChatMove, old_chat_id)
             known = move is not None and move.new_chat_id == new_chat_id
             if move is None:
@@ -758,7 +764,7 @@ class CaseStore:
         return await asyncio.to_thread(self._chat_moves)
 
     def _chat_moves(self) -> dict[int, int]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             return self._moved(session)
 
     async def move_case(
@@ -772,7 +778,7 @@ class CaseStore:
     def _move_case(
         self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
     ) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
@@ -815,7 +821,7 @@ class CaseStore:
         await asyncio.to_thread(self._undeliverable, delivery_id, case_id, reason)
 
     def _undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
@@ -832,7 +838,7 @@ class CaseStore:
         return await asyncio.to_thread(self._stuck_deliveries)
 
     def _stuck_deliveries(self) -> list[StuckDelivery]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             rows = session.execute(
                 select(Delivery, Case.reference)
                 .outerjoin(Case, Case.id == Delivery.case_id)
@@ -857,7 +863,7 @@ class CaseStore:
         return await asyncio.to_thread(self._retry_stuck)
 
     def _retry_stuck(self) -> int:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             rows = session.scalars(select(Delivery).where(self._stuck()).order_by(Delivery.id)).all()
             reposted: set[int] = set()
             for row in rows:
@@ -888,7 +894,7 @@ class CaseStore:
         return await asyncio.to_thread(self._deliveries, case_id)
 
     def _deliveries(self, case_id: int | None) -> list[Delivery]:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             query = select(Delivery).order_by(Delivery.id)
             if case_id is not None:
                 query = query.where(Delivery.case_id == case_id)
@@ -904,7 +910,7 @@ class CaseStore:
         await asyncio.to_thread(self._forget_parent, parent_id)
 
     def _forget_parent(self, parent_id: str) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(
                 delete(ConversationMessage).where(
                     ConversationMessage.parent_id == parent_id, ConversationMessage.case_id.is_(None)
@@ -919,23 +925,28 @@ class CaseStore:
         self,
         message_retention: timedelta,
         case_retention: timedelta,
+        unresolved_retention: timedelta | None = None,
+        *,
         flow_timeout: timedelta | None = None,
         relay_timeout: timedelta | None = None,
     ) -> PurgeCounts:
-        """Delete messages not attached to a case after `message_retention`, and resolved cases (with their
-        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved; with
+        """Delete messages not attached to a case after `message_retention`; resolved cases (with their
+        transcripts, messages, evidence and deliveries) `case_retention` after they were resolved; cases
+        never resolved `unresolved_retention` (default: `case_retention`) after their last activity
+        (opened, claimed, or a message from either side), so no case is kept for ever; with
         `flow_timeout`, half-finished drafts untouched that long; with `relay_timeout`, end relays silent
         that long."""
-        counts = await asyncio.to_thread(self._purge, message_retention, case_retention)
+        stale = case_retention if unresolved_retention is None else unresolved_retention
+        counts = await asyncio.to_thread(self._purge, message_retention, case_retention, stale)
         drafts = await asyncio.to_thread(self._purge_drafts, flow_timeout) if flow_timeout else 0
         relays = await asyncio.to_thread(self._end_relays, relay_timeout) if relay_timeout else 0
-        return PurgeCounts(counts.messages, counts.attachments, counts.cases, drafts, relays)
+        return replace(counts, drafts=drafts, relays=relays)
 
     def _purge_drafts(self, timeout: timedelta) -> int:
         """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
         only), so the parent's next message says it expired. Unreadable values and tombstones stay."""
         now = utcnow()
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             rows = session.execute(select(Parent.id, Parent.flow).where(Parent.flow.is_not(None))).all()
             drafts = [(parent_id, FlowState.from_json(stored)) for parent_id, stored in rows]
             for parent_id, flow in drafts:
@@ -948,7 +959,7 @@ class CaseStore:
             )
 
     def _end_relays(self, timeout: timedelta) -> int:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             return _rowcount(
                 session.execute(
                     update(Parent)
@@ -957,9 +968,11 @@ class CaseStore:
                 )
             )
 
-    def _purge(self, message_retention: timedelta, case_retention: timedelta) -> PurgeCounts:
+    def _purge(
+        self, message_retention: timedelta, case_retention: timedelta, stale: timedelta
+    ) -> PurgeCounts:
         now = utcnow()
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             messages = _rowcount(
                 session.execute(
                     delete(ConversationMessage).where(
@@ -975,16 +988,29 @@ class CaseStore:
                     )
                 )
             )
-            old_cases = session.scalars(
+            resolved = session.scalars(
                 select(Case.id).where(
                     and_(Case.status == CaseStatus.RESOLVED, Case.resolved_at < now - case_retention)
                 )
             ).all()
-            for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
-                session.execute(delete(model).where(model.case_id.in_(old_cases)))
-            session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
-            session.execute(
-                update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None)
-            )
-            cases = _rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
-            return PurgeCounts(messages, attachments, cases)
+            abandoned = session.scalars(_abandoned_cases(now - stale)).all()
+            cases = self._delete_cases(session, [*resolved, *abandoned])
+            return PurgeCounts(messages, attachments, cases, len(abandoned))
+
+    def _delete_cases(self, session: Session, old_cases: Sequence[int]) -> int:
+        for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
+            session.execute(delete(model).where(model.case_id.in_(old_cases)))
+        session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
+        session.execute(update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None))
+        return _rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
+
+
+def _abandoned_cases(cutoff: datetime) -> Select[tuple[int]]:
+    """Cases not resolved whose last activity (opening, claim, a message) is older than `cutoff`."""
+    recent_message = exists().where(CaseMessage.case_id == Case.id, CaseMessage.created_at >= cutoff)
+    return select(Case.id).where(
+        Case.status != CaseStatus.RESOLVED,
+        Case.created_at < cutoff,
+        or_(Case.claimed_at.is_(None), Case.claimed_at < cutoff),
+        ~recent_message,
+    )

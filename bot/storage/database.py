@@ -29,6 +29,8 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    """The engine of DATABASE_URL. hide_parameters: SQLAlchemy puts bound parameters (message text,
+    contact details) in its errors' str() and its echo; with it, they read "[SQL parameters hidden]"."""
     try:
         parsed = make_url(normalise_url(url))
     except ArgumentError:
@@ -38,10 +40,10 @@ def make_engine(url: str) -> Engine:
             f"DATABASE_URL: {parsed.get_backend_name()} is not supported (SQLite or PostgreSQL)"
         )
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
 
 
 @contextmanager
@@ -50,7 +52,7 @@ def scratch_schema(postgres_url: str, prefix: str = "scratch") -> Iterator[str]:
     it (tests and benchmarks never share tables). The admin engine opens a new connection for each step,
     so the drop still works after the server was restarted meanwhile."""
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(postgres_url), poolclass=NullPool)
+    admin = create_engine(normalise_url(postgres_url), poolclass=NullPool, hide_parameters=True)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in postgres_url else "?"
@@ -109,7 +111,9 @@ def _transactional_sqlite(engine: Engine) -> Engine:
     for pysqlite). Other databases, and in-memory SQLite, use the engine as it is."""
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return engine
-    dedicated = create_engine(engine.url, connect_args={"timeout": 30}, poolclass=NullPool)
+    dedicated = create_engine(
+        engine.url, connect_args={"timeout": 30}, poolclass=NullPool, hide_parameters=True
+    )
     event.listen(dedicated, "connect", _sqlite_pragmas)
     event.listen(dedicated, "connect", _no_implicit_transactions)
     event.listen(dedicated, "begin", _begin)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -213,3 +214,16 @@ class ChatMove(Base):
     old_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     new_chat_id: Mapped[int] = mapped_column(BigInteger)
     moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FloodBucket(Base):
+    """A parent's flood-limit token bucket (bot/telegram/flood.py), shared by every bot process."""
+
+    __tablename__ = "flood_buckets"
+
+    parent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float, index=True)
+    """Unix seconds of the last message counted."""
+    told_at: Mapped[float | None] = mapped_column(Float)
+    """Unix seconds of the last "slow down" notice."""

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import FlowState, ParentState, Pending
 from bot.storage.models import Parent
-
-_INSERT: dict[str, Callable[[type[Parent]], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
-"""The databases DATABASE_URL accepts (bot/storage/database.py), each with its upsert."""
+from bot.storage.turns import upsert, use_session
 
 
 class SqlStateStore:
@@ -43,7 +36,7 @@ class SqlStateStore:
         return await asyncio.to_thread(self._is_blocked, parent_id)
 
     def _load(self, parent_id: str) -> ParentState:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             row = session.get(Parent, parent_id)
             if row is None:
                 return ParentState()
@@ -70,25 +63,25 @@ class SqlStateStore:
             "clarify_options": ",".join(state.clarify_options) or None,
             "blocked_at": None,  # a parent who writes to the bot has unblocked it
         }
-        with self._sessions.begin() as session:
-            upsert = _INSERT[session.get_bind().dialect.name](Parent).values(id=parent_id, **values)
+        with use_session(self._sessions, write=True) as session:
+            statement = upsert(session, Parent).values(id=parent_id, **values)
             session.execute(
-                upsert.on_conflict_do_update(
+                statement.on_conflict_do_update(
                     index_elements=[Parent.id], set_={**values, "updated_at": func.now()}
                 )
             )
 
     def _forget(self, parent_id: str) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             session.execute(delete(Parent).where(Parent.id == parent_id))
 
     def _set_blocked(self, parent_id: str, when: datetime) -> None:
-        with self._sessions.begin() as session:
+        with use_session(self._sessions, write=True) as session:
             row = session.get(Parent, parent_id) or Parent(id=parent_id)
             row.blocked_at = when
             session.add(row)
 
     def _is_blocked(self, parent_id: str) -> bool:
-        with self._sessions() as session:
+        with use_session(self._sessions, write=False) as session:
             row = session.get(Parent, parent_id)
             return row is not None and row.blocked_at is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -21,13 +20,16 @@ from telegram.ext import (
     filters,
 )
 
+from bot.config import ConfigError
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
 from bot.staff.chats import StaffChats, check_chats
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
-from bot.telegram.flood import FloodGate
+from bot.storage.database import session_factory
+from bot.storage.flood import SqlFloodBuckets
+from bot.telegram.flood import Gate, SharedFloodGate
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
@@ -47,6 +49,8 @@ PARENT_COMMANDS = {
     "done": "Stop messaging the school's staff",
 }
 PURGE_INTERVAL = timedelta(hours=1)
+FLOOD_BUCKET_IDLE = timedelta(hours=1)
+"""A bucket untouched this long is full again: the row says nothing the default would not."""
 TELEGRAM_API = "https://api.telegram.org/bot"
 BOT_API_CONNECTIONS = 32
 """Connections to the Bot API server for sending; more calls than that wait for a free one."""
@@ -71,7 +75,7 @@ def build_application(
     *,
     rate_limit: bool = True,
     staff_options: StaffOptions | None = None,
-    flood: FloodGate | None = None,
+    flood: Gate | None = None,
 ) -> Application:
     settings = services.settings
     token = settings.telegram_bot_token
@@ -93,7 +97,12 @@ def build_application(
     rooms = StaffRooms(StaffChats(services.schools))
     app = builder.post_init(_on_start(services, rooms)).build()
 
-    # The per-parent flood limit (bot/telegram/flood.py); in memory, per process.
+    # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
+    flood = flood or SharedFloodGate(
+        SqlFloodBuckets(session_factory(services.db)),
+        burst=settings.flood_burst,
+        per_minute=settings.flood_per_minute,
+    )
     router = RelayRouter(services.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
         services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router
@@ -203,20 +212,24 @@ def _schedule_staff_jobs(
 
 
 def _schedule_purge(app: Application, services: Services) -> None:
-    """The retention purge of SPEC §5, hourly (also `parentbot purge`)."""
+    """The retention purge of SPEC §5, hourly (also `parentbot purge`), and idle flood-limit buckets."""
     assert app.job_queue is not None
+    buckets = SqlFloodBuckets(session_factory(services.db))
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:
+            await buckets.forget_idle(FLOOD_BUCKET_IDLE)
             counts = await services.purge()
         except Exception as error:  # noqa: BLE001 - the repeating job must keep running
             log.error("Retention purge failed: %s", type(error).__name__)
             return
         log.info(
-            "Purged %d messages, %d photos, %d cases, %d expired drafts; ended %d silent relays",
+            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts; "
+            "ended %d silent relays",
             counts.messages,
             counts.attachments,
             counts.cases,
+            counts.unresolved,
             counts.drafts,
             counts.relays,
         )
@@ -296,8 +309,11 @@ def _error_handler(
 
 
 def webhook_secret(services: Services) -> str:
+    """WEBHOOK_SECRET, shared by every process behind WEBHOOK_URL (load_settings refuses one without it)."""
     configured = services.settings.webhook_secret
-    return configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+    if configured is None:
+        raise ConfigError("Invalid setting WEBHOOK_SECRET: is needed with WEBHOOK_URL")
+    return configured.get_secret_value()
 
 
 def run(services: Services) -> None:

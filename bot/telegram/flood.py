@@ -7,10 +7,10 @@ dropped silently. Button presses and photos cost half a message (BUTTON_COST, PH
 going briskly through a report presses many buttons, and an album of ten screenshots must fit in a burst.
 A message that mentions a child in danger is never dropped (it uses a token when there is one).
 
-The counts live in memory, per process: a restart forgets them, and when several bot processes share the
-work behind a webhook load balancer each keeps its own count, so a parent whose updates are spread over
-N processes gets up to N times the allowance. That is enough to stop one parent from monopolising the bot
-without a shared store.
+The bot keeps the buckets in its database (SharedFloodGate, bot/storage/flood.py): every process behind a
+webhook load balancer sees the same count, so a parent whose updates are spread over N processes gets the
+allowance once, not N times, and a restart forgets nothing. FloodGate keeps them in memory (the console,
+tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 FLOOD_BURST = 10
 """Messages a parent may send at once before the limit applies."""
@@ -41,6 +42,10 @@ class Admission(enum.Enum):
     """Over the limit and already told in this window: drop the message silently."""
 
 
+BucketRow = tuple[float, float, float | None]
+"""(tokens, updated, told_at) as the database keeps them; times are Unix seconds."""
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -48,33 +53,16 @@ class _Bucket:
     told_at: float | None = None
 
 
-class FloodGate:
-    """Token buckets per parent. `admit` never awaits, so concurrent updates see a consistent count."""
+@dataclass(frozen=True)
+class FloodLimit:
+    """The token-bucket rule, on one bucket."""
 
-    def __init__(
-        self,
-        burst: int = FLOOD_BURST,
-        per_minute: float = FLOOD_PER_MINUTE,
-        notice_every: float = NOTICE_EVERY,
-        clock: Callable[[], float] = time.monotonic,
-        max_tracked: int = MAX_TRACKED,
-    ) -> None:
-        if burst < 1 or per_minute <= 0:
-            raise ValueError("the flood limit needs a burst of at least 1 and a positive rate")
-        self.burst = float(burst)
-        self.per_second = per_minute / 60.0
-        self.notice_every = notice_every
-        self._clock = clock
-        self._max_tracked = max_tracked
-        self._buckets: dict[str, _Bucket] = {}
+    burst: float
+    per_second: float
+    notice_every: float
 
-    def admit(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
-        now = self._clock()
-        bucket = self._buckets.get(parent_id)
-        if bucket is None:
-            if len(self._buckets) >= self._max_tracked:
-                self._forget_idle(now)
-            bucket = self._buckets[parent_id] = _Bucket(self.burst, now)
+    def take(self, bucket: _Bucket, now: float, cost: float, urgent: bool) -> Admission:
+        """Refill `bucket` up to `now`, then take `cost` from it (updating it in place)."""
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.per_second)
         bucket.updated = now
         if bucket.tokens >= cost or urgent:
@@ -84,6 +72,79 @@ class FloodGate:
             bucket.told_at = now
             return Admission.NOTIFY
         return Admission.DROP
+
+
+def _limit(burst: int, per_minute: float, notice_every: float) -> FloodLimit:
+    if burst < 1 or per_minute <= 0:
+        raise ValueError("the flood limit needs a burst of at least 1 and a positive rate")
+    return FloodLimit(float(burst), per_minute / 60.0, notice_every)
+
+
+class FloodBuckets(Protocol):
+    async def take(
+        self, parent_id: str, decide: Callable[[BucketRow | None], tuple[Admission, BucketRow]]
+    ) -> Admission:
+        """Run `decide` on the parent's bucket (None when there is none yet) and keep what it returns,
+        with no other process's decision for that parent in between."""
+        ...
+
+
+class SharedFloodGate:
+    """The flood limit with its buckets in the database, shared by every bot process."""
+
+    def __init__(
+        self,
+        buckets: FloodBuckets,
+        burst: int = FLOOD_BURST,
+        per_minute: float = FLOOD_PER_MINUTE,
+        notice_every: float = NOTICE_EVERY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._buckets = buckets
+        self._limit = _limit(burst, per_minute, notice_every)
+        self._clock = clock
+
+    async def check(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
+        def decide(row: BucketRow | None) -> tuple[Admission, BucketRow]:
+            now = self._clock()
+            bucket = _Bucket(*row) if row is not None else _Bucket(self._limit.burst, now)
+            verdict = self._limit.take(bucket, now, cost, urgent)
+            return verdict, (bucket.tokens, bucket.updated, bucket.told_at)
+
+        return await self._buckets.take(parent_id, decide)
+
+
+class FloodGate:
+    """Token buckets per parent, in this process's memory. `admit` never awaits, so concurrent updates
+    see a consistent count."""
+
+    def __init__(
+        self,
+        burst: int = FLOOD_BURST,
+        per_minute: float = FLOOD_PER_MINUTE,
+        notice_every: float = NOTICE_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        max_tracked: int = MAX_TRACKED,
+    ) -> None:
+        self._limit = _limit(burst, per_minute, notice_every)
+        self.burst = self._limit.burst
+        self.per_second = self._limit.per_second
+        self.notice_every = notice_every
+        self._clock = clock
+        self._max_tracked = max_tracked
+        self._buckets: dict[str, _Bucket] = {}
+
+    async def check(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
+        return self.admit(parent_id, cost, urgent=urgent)
+
+    def admit(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
+        now = self._clock()
+        bucket = self._buckets.get(parent_id)
+        if bucket is None:
+            if len(self._buckets) >= self._max_tracked:
+                self._forget_idle(now)
+            bucket = self._buckets[parent_id] = _Bucket(self.burst, now)
+        return self._limit.take(bucket, now, cost, urgent)
 
     @property
     def tracked(self) -> int:
@@ -96,3 +157,6 @@ class FloodGate:
             told_recently = bucket.told_at is not None and now - bucket.told_at < self.notice_every
             if full and not told_recently:
                 del self._buckets[parent_id]
+
+
+Gate = FloodGate | SharedFloodGate

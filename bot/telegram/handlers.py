@@ -17,10 +17,10 @@ from telegram.ext import ContextTypes
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.locks import KeyedLocks
 from bot.safeguarding.detector import default_detector
 from bot.storage.parents import SqlStateStore
-from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate
-from bot.telegram.locks import KeyedLocks
+from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate, Gate
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
@@ -37,7 +37,7 @@ class ParentHandlers:
         store: SqlStateStore,
         responses: ResponseBook,
         staff_chat_ids: frozenset[int],
-        flood: FloodGate | None = None,
+        flood: Gate | None = None,
         router: RelayRouter | None = None,
     ) -> None:
         self._engine = engine
@@ -131,7 +131,7 @@ class ParentHandlers:
         user = update.effective_user
         if user is None:
             return False
-        verdict = self._flood.admit(str(user.id), cost, urgent=urgent)
+        verdict = await self._flood.check(str(user.id), cost, urgent=urgent)
         if verdict is Admission.NOTIFY:
             log.info("Parent %s is over the flood limit: messages dropped for a while", user.id)
             async with self._locks.hold(str(user.id)):  # after the answers to the messages already taken

@@ -8,6 +8,7 @@ whose pure handlers return decisions the engine carries out), the relay to a cas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -155,8 +156,21 @@ class DialogueEngine:
         what is not part of a flow. ``reply_to_case_id``: the channel knows the message is for this
         case's staff (the parent answered one of its messages, or chose it), so a relay goes there,
         whatever case was relayed last."""
+        await self._model_if_needed(text)
         async with self._turns.turn(parent_id):
             return await self._handle(parent_id, text, reply_to_case_id)
+
+    async def _model_if_needed(self, text: str) -> None:
+        """Wait for a model still loading before the turn takes the parent's row (on SQLite, the single
+        writer), not inside it: typed text that is not danger needs the model, and holding the write
+        lock for the ~20 s of a load would stall every other parent and the staff side meanwhile."""
+        ready = getattr(self._nlu, "ready", None)
+        if ready is None or self._nlu.is_ready() or text.strip().startswith("/"):
+            return
+        if self._gate.assess(text, None).urgent:
+            return  # answered at once, without the model
+        with contextlib.suppress(Exception):  # a failed load is raised by the parse in the turn
+            await ready()
 
     async def handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
         """A photo from the parent: evidence inside a bullying report, otherwise politely declined."""

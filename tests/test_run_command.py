@@ -47,7 +47,7 @@ async def test_parentbot_run_answers_a_parent_through_the_configured_bot_api(
             welcome = await server.wait_for_message(parent.id, timeout=30)
             assert "Embrace Multi Academy Trust" in welcome["text"]
             asker = server.create_user("Al")
-            server.user_sends_text(asker, "can I post photos of the school play on facebook?")
+            server.user_sends_text(asker, "can i add my sons teacher as a friend on facebook")
             answer = await server.wait_for_message(asker.id, timeout=120)  # waits for the model
             assert "(Code:" in answer["text"]
         finally:

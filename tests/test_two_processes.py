@@ -144,7 +144,7 @@ async def _conversation(bot: Conversations, server: BotApiServer, staff_chat: in
     # Each step names words of the last message of its answer (the flows of bot/dialogue/flows.py).
     welcome = await steps.say("/start", "which school")
     await steps.press(welcome, "Riverside Academy", "I'll use Riverside Academy")
-    await steps.say("can I post photos of the school play on facebook?", "(Code:")
+    await steps.say("can i add my sons teacher as a friend on facebook", "(Code:")
     offer = await steps.say(
         "I want to make a formal complaint about how the school handled my daughter's exclusion",
         "pass this to the staff",

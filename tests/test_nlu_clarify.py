@@ -39,11 +39,9 @@ def result(*ranking: tuple[str, float], intent: str | None = None) -> NluResult:
         ),
         # out_of_scope is never a button ("Something else" stands for it)
         (
-            (("out_of_scope", 0.4), ("code_scope", 0.3), ("legal_basis", 0.2)),
+            (("code_scope", 0.4), ("out_of_scope", 0.3), ("legal_basis", 0.2)),
             ("code_scope", "legal_basis"),
         ),
-        # the model confidently says out of scope: answered as such
-        ((("out_of_scope", 0.9), ("code_scope", 0.05)), ()),
     ],
 )
 def test_candidates_follow_the_confidence_and_the_margin(
@@ -52,14 +50,19 @@ def test_candidates_follow_the_confidence_and_the_margin(
     assert clarification_candidates(result(*ranking), THRESHOLDS) == expected
 
 
-def test_a_low_confidence_fallback_asks_about_the_models_own_guesses() -> None:
-    parsed = result(
-        ("nlu_fallback", 0.3),
-        ("contact_staff_social", 0.25),
-        ("post_about_staff", 0.2),
-        intent="nlu_fallback",
-    )
-    assert clarification_candidates(parsed, THRESHOLDS) == ("contact_staff_social", "post_about_staff")
+@pytest.mark.parametrize(
+    "parsed",
+    [
+        # below FallbackClassifier's threshold the guesses are too weak to offer
+        result(("nlu_fallback", 0.3), ("contact_staff_social", 0.25), ("post_about_staff", 0.2)),
+        # a message that looks out of scope is told where to ask, even when a policy topic is close
+        result(("out_of_scope", 0.4), ("code_scope", 0.3), ("legal_basis", 0.2)),
+        # danger is the safeguarding gate's to decide, never a question
+        result(("urgent_safeguarding", 0.4), ("report_cyberbullying", 0.35)),
+    ],
+)
+def test_fallback_out_of_scope_and_urgent_guesses_are_never_questioned(parsed: NluResult) -> None:
+    assert clarification_candidates(parsed, THRESHOLDS) == ()
 
 
 def test_a_message_nothing_was_parsed_from_asks_nothing() -> None:
@@ -76,11 +79,10 @@ def test_a_message_nothing_was_parsed_from_asks_nothing() -> None:
         (result(("greet", 0.4), ("thank", 0.35), ("deny", 0.01)), "deny", Outcome.ASKED_MISSED),
         # an out-of-scope message that gets a question ends right: "Something else"
         (result(("greet", 0.4), ("thank", 0.35)), "out_of_scope", Outcome.ASKED_OFFERED),
-        (
-            result(("nlu_fallback", 0.3), ("out_of_scope", 0.9), intent="nlu_fallback"),
-            "out_of_scope",
-            Outcome.ANSWERED_RIGHT,
-        ),
+        # a fallback is answered "I didn't understand": right for an out-of-scope message ...
+        (result(("nlu_fallback", 0.3), ("greet", 0.2)), "out_of_scope", Outcome.ANSWERED_RIGHT),
+        # ... and giving up on a real question, even when its intent was the model's best guess
+        (result(("nlu_fallback", 0.3), ("greet", 0.2)), "greet", Outcome.GAVE_UP),
     ],
 )
 def test_outcomes_count_what_the_parent_would_see(parsed: NluResult, gold: str, expected: Outcome) -> None:

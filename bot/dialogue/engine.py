@@ -318,10 +318,9 @@ class DialogueEngine:
     def _clarify(self, turn: Turn) -> list[Reply] | None:
         """Ask "Did you mean ...?" with the model's candidates as buttons plus "Something else" when the
         model is unsure of a typed message (bot.nlu.clarify); None when its top guess is to be answered.
-        Out of scope, fallback and urgent (which only the gate decides) keep their own answers. Asking is
-        not a fallback: the fallback streak is left as it is."""
+        Asking is not a fallback: the fallback streak is left as it is."""
         nlu = turn.nlu
-        if nlu is None or nlu.intent in (FALLBACK_INTENT, OUT_OF_SCOPE, URGENT):
+        if nlu is None:
             return None
         candidates = tuple(name for name in clarification_candidates(nlu) if name in ALL_INTENTS)
         if not candidates:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.nlu.client import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, NluResult
+from bot.nlu.client import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, URGENT_INTENT, NluResult
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,11 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 NOT_CANDIDATES = frozenset({FALLBACK_INTENT, OUT_OF_SCOPE_INTENT})
 """Never offered as a button: "Something else" stands for them."""
+NEVER_QUESTIONED = frozenset({FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, URGENT_INTENT})
+"""Top guesses the bot answers without asking: below FallbackClassifier's threshold the guesses are too
+weak to offer ("I didn't understand", then the offer of a person); a parent whose message looks out of
+scope ("what time does school start") is better told where to ask than offered a policy topic; danger
+is decided by the safeguarding gate alone, never by a question."""
 
 
 def clarification_candidates(
@@ -35,9 +40,10 @@ def clarification_candidates(
 ) -> tuple[str, ...]:
     """The two or three intents to offer when the model is unsure; () when its top guess is clear.
 
-    The model's ranking is read without nlu_fallback (FallbackClassifier's marker), so a low-confidence
-    message gets a question rather than "I didn't understand" whenever the model has plausible guesses.
-    A message the model confidently calls out of scope is answered as such."""
+    The engine and `parentbot evaluate` both decide by this function, so the reported figures are what
+    parents get."""
+    if result.intent in NEVER_QUESTIONED:
+        return ()
     ranked = [(name, conf) for name, conf in result.ranking if name != FALLBACK_INTENT]
     if not ranked:
         return ()

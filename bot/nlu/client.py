@@ -18,6 +18,7 @@ import httpx
 
 FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_INTENT = "out_of_scope"
+URGENT_INTENT = "urgent_safeguarding"
 MAX_PARSE_CHARS = 1000
 """Longer messages are cut before parsing: the start says what the message is about, and DIET's cost
 grows with length."""

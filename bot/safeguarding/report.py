@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.nlu.client import URGENT_INTENT
 from bot.safeguarding import DangerKind
 from bot.safeguarding.detector import DangerDetector, default_detector
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FILES = (ROOT / "tests/data/safeguarding_dev.tsv", ROOT / "tests/data/safeguarding_messages.tsv")
 THRESHOLDS = (0.15, 0.3, 0.5, 0.7, 0.9)
-URGENT_INTENT = "urgent_safeguarding"
 
 
 class LabelledFileError(ValueError):

@@ -1,9 +1,9 @@
 """The BERT encoder of all-MiniLM-L6-v2 written out as an ONNX graph from its safetensors weights.
 
-The graph is built here, with the `onnx` package's helper API, from the weights the encoder already
-checked (bot/nlu/encoder.py): no exported model is downloaded or shipped, so the only provenance to trust
-is the safetensors file's. Standard ONNX operators only (opset 17, which has LayerNormalization);
-onnxruntime fuses them (Gelu, SkipLayerNormalization, ...) when it loads the graph.
+The graph is built here, with the `onnx` package's helper API, from the installed safetensors file whose
+checksum tests/test_sentence_encoder.py pins to upstream's: no exported model is downloaded or shipped, so
+the only provenance to trust is that file's. Standard ONNX operators only (opset 17, which has
+LayerNormalization); onnxruntime fuses them (Gelu, SkipLayerNormalization, ...) when it loads the graph.
 
 Inputs: `input_ids` (batch, length) int64 and `attention_mask` (batch, length) float32 (1 for a real
 word piece, 0 for padding). Output: `hidden` (batch, length, width), the last layer's hidden states.
@@ -19,6 +19,8 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 OPSET = 17
+_INLINE_ELEMENTS = 4096
+"""Tensors smaller than this are written into the graph; larger ones are handed over as arrays."""
 _MASKED = -1e4
 """Added to the attention scores of padding, as BERT does."""
 
@@ -47,14 +49,22 @@ class _Graph:
     weights: Mapping[str, np.ndarray]
     nodes: list[NodeProto] = field(default_factory=list)
     initializers: list[TensorProto] = field(default_factory=list)
+    int8: bool = False
     names: set[str] = field(default_factory=set)
+    external: dict[str, np.ndarray] = field(default_factory=dict)
+    quantised_inputs: dict[str, list[str]] = field(default_factory=dict)
     count: int = 0
 
     def constant(self, name: str, value: np.ndarray) -> str:
-        """An initializer; one shared by every node that names it."""
+        """An initializer; one shared by every node that names it. A large one stays a numpy array
+        outside the graph (see `Bert`)."""
         if name not in self.names:
             self.names.add(name)
-            self.initializers.append(numpy_helper.from_array(value, name))
+            if value.size < _INLINE_ELEMENTS:
+                self.initializers.append(numpy_helper.from_array(value, name))
+            else:
+                self.initializers.append(_external(name, value))
+                self.external[name] = value
         return name
 
     def weight(self, name: str, transpose: bool = False) -> str:
@@ -72,17 +82,61 @@ class _Graph:
 
     def dense(self, x: str, prefix: str) -> str:
         """x @ W.T + b, as torch's Linear stores W (out, in)."""
-        product = self.one("MatMul", [x, self.weight(f"{prefix}.weight", transpose=True)])
+        if self.int8:
+            product = self._int8_matmul(x, prefix)
+        else:
+            product = self.one("MatMul", [x, self.weight(f"{prefix}.weight", transpose=True)])
         return self.one("Add", [product, self.weight(f"{prefix}.bias")])
+
+    def _int8_matmul(self, x: str, prefix: str) -> str:
+        """x @ W.T with W quantised to int8 per output column (symmetric) and x to uint8 per call, as
+        onnxruntime's quantize_dynamic(per_channel=True) writes it; onnxruntime fuses the five nodes into
+        one DynamicQuantizeMatMul."""
+        weight = self.weights[f"{prefix}.weight"].T  # (in, out)
+        scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127.0
+        quantised = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
+        if x not in self.quantised_inputs:
+            self.quantised_inputs[x] = self.op("DynamicQuantizeLinear", [x], outputs=3)
+        x_q, x_scale, x_zero = self.quantised_inputs[x]
+        product = self.one(
+            "MatMulInteger",
+            [
+                x_q,
+                self.constant(f"{prefix}.weight_int8", np.ascontiguousarray(quantised)),
+                x_zero,
+                self.constant(f"{prefix}.weight_zero", np.zeros(weight.shape[1], np.int8)),
+            ],
+        )
+        scales = self.one("Mul", [x_scale, self.constant(f"{prefix}.weight_scale", scale.astype(np.float32))])
+        return self.one("Mul", [self.one("Cast", [product], to=TensorProto.FLOAT), scales])
 
     def layer_norm(self, x: str, prefix: str, eps: float) -> str:
         scale, bias = self.weight(f"{prefix}.weight"), self.weight(f"{prefix}.bias")
         return self.one("LayerNormalization", [x, scale, bias], axis=-1, epsilon=eps)
 
 
-def build(weights: Mapping[str, np.ndarray], shape: BertShape) -> ModelProto:
-    """The ONNX model of the BERT encoder whose safetensors tensors are `weights`."""
-    graph = _Graph(weights)
+@dataclass(frozen=True)
+class Bert:
+    """The graph, whose large tensors are marked as external data, and those tensors by name: handed to
+    onnxruntime as they are (SessionOptions.add_external_initializers), they are neither copied into
+    the protobuf nor serialised, which keeps the load ~1 s and a few hundred MB shorter."""
+
+    model: ModelProto
+    external: dict[str, np.ndarray]
+
+
+def _external(name: str, value: np.ndarray) -> TensorProto:
+    """An initializer with no data of its own: onnxruntime is given the array under `name`."""
+    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(value.dtype), dims=value.shape)
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=name)
+    return tensor
+
+
+def build(weights: Mapping[str, np.ndarray], shape: BertShape, *, int8: bool = False) -> Bert:
+    """The ONNX model of the BERT encoder whose safetensors tensors are `weights`; with `int8`, the
+    dense layers' weights are stored as 8-bit integers and their products computed in integers."""
+    graph = _Graph(weights, int8=int8)
     hidden = _embeddings(graph, shape)
     bias = _attention_bias(graph)
     for n in range(shape.layers):
@@ -103,7 +157,7 @@ def build(weights: Mapping[str, np.ndarray], shape: BertShape) -> ModelProto:
         producer_name="parentbot bot/nlu/bert_graph.py",
     )
     model.ir_version = 8  # the newest that every onnxruntime from 1.15 on reads
-    return model
+    return Bert(model, graph.external)
 
 
 def _embeddings(graph: _Graph, shape: BertShape) -> str:

@@ -49,10 +49,8 @@ class _Graph:
     weights: Mapping[str, np.ndarray]
     nodes: list[NodeProto] = field(default_factory=list)
     initializers: list[TensorProto] = field(default_factory=list)
-    int8: bool = False
     names: set[str] = field(default_factory=set)
     external: dict[str, np.ndarray] = field(default_factory=dict)
-    quantised_inputs: dict[str, list[str]] = field(default_factory=dict)
     count: int = 0
 
     def constant(self, name: str, value: np.ndarray) -> str:
@@ -82,33 +80,8 @@ class _Graph:
 
     def dense(self, x: str, prefix: str) -> str:
         """x @ W.T + b, as torch's Linear stores W (out, in)."""
-        if self.int8:
-            product = self._int8_matmul(x, prefix)
-        else:
-            product = self.one("MatMul", [x, self.weight(f"{prefix}.weight", transpose=True)])
+        product = self.one("MatMul", [x, self.weight(f"{prefix}.weight", transpose=True)])
         return self.one("Add", [product, self.weight(f"{prefix}.bias")])
-
-    def _int8_matmul(self, x: str, prefix: str) -> str:
-        """x @ W.T with W quantised to int8 per output column (symmetric) and x to uint8 per call, as
-        onnxruntime's quantize_dynamic(per_channel=True) writes it; onnxruntime fuses the five nodes into
-        one DynamicQuantizeMatMul."""
-        weight = self.weights[f"{prefix}.weight"].T  # (in, out)
-        scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127.0
-        quantised = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
-        if x not in self.quantised_inputs:
-            self.quantised_inputs[x] = self.op("DynamicQuantizeLinear", [x], outputs=3)
-        x_q, x_scale, x_zero = self.quantised_inputs[x]
-        product = self.one(
-            "MatMulInteger",
-            [
-                x_q,
-                self.constant(f"{prefix}.weight_int8", np.ascontiguousarray(quantised)),
-                x_zero,
-                self.constant(f"{prefix}.weight_zero", np.zeros(weight.shape[1], np.int8)),
-            ],
-        )
-        scales = self.one("Mul", [x_scale, self.constant(f"{prefix}.weight_scale", scale.astype(np.float32))])
-        return self.one("Mul", [self.one("Cast", [product], to=TensorProto.FLOAT), scales])
 
     def layer_norm(self, x: str, prefix: str, eps: float) -> str:
         scale, bias = self.weight(f"{prefix}.weight"), self.weight(f"{prefix}.bias")
@@ -133,10 +106,9 @@ def _external(name: str, value: np.ndarray) -> TensorProto:
     return tensor
 
 
-def build(weights: Mapping[str, np.ndarray], shape: BertShape, *, int8: bool = False) -> Bert:
-    """The ONNX model of the BERT encoder whose safetensors tensors are `weights`; with `int8`, the
-    dense layers' weights are stored as 8-bit integers and their products computed in integers."""
-    graph = _Graph(weights, int8=int8)
+def build(weights: Mapping[str, np.ndarray], shape: BertShape) -> Bert:
+    """The ONNX model of the BERT encoder whose safetensors tensors are `weights`."""
+    graph = _Graph(weights)
     hidden = _embeddings(graph, shape)
     bias = _attention_bias(graph)
     for n in range(shape.layers):

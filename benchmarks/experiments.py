@@ -23,19 +23,30 @@ ENV = "BENCH_EXPERIMENTS"
 
 
 def inline_db() -> None:
-    """bot/storage/parents.py and cases.py: on SQLite, run the (sub-millisecond) database calls on the event
-    loop instead of hopping to a worker thread for each (asyncio.to_thread): every hop hands the GIL
-    back and forth with the event loop. Keep the threads for PostgreSQL."""
-    import bot.storage.cases as cases
-    import bot.storage.parents as parents
+    """bot/storage (parents.py and the case stores): on SQLite, run the (sub-millisecond) database calls
+    on the event loop instead of hopping to a worker thread for each (asyncio.to_thread): every hop hands
+    the GIL back and forth with the event loop. Keep the threads for PostgreSQL."""
+    import bot.storage.audit
+    import bot.storage.cases
+    import bot.storage.outbox
+    import bot.storage.parents
+    import bot.storage.retention
+    import bot.storage.transcripts
 
     async def run_here(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
 
     shim = types.SimpleNamespace(**{name: getattr(asyncio, name) for name in asyncio.__all__})
     shim.to_thread = run_here
-    parents.asyncio = shim  # type: ignore[assignment]
-    cases.asyncio = shim  # type: ignore[assignment]
+    for module in (
+        bot.storage.parents,
+        bot.storage.cases,
+        bot.storage.transcripts,
+        bot.storage.outbox,
+        bot.storage.audit,
+        bot.storage.retention,
+    ):
+        module.asyncio = shim  # type: ignore[attr-defined]
 
 
 def parse_thread() -> None:

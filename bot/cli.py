@@ -15,7 +15,7 @@ from bot.logs import configure_logging
 from bot.nlu.model import ProjectPaths
 
 if TYPE_CHECKING:
-    from bot.storage.cases import StuckDelivery
+    from bot.storage.outbox import StuckDelivery
 
 log = logging.getLogger("parentbot")
 EXAMPLE_SCHOOLS = Path("schools.example.yml")
@@ -120,7 +120,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         # Its own file by default, so cases filed while trying the bot never reach a real staff chat.
         settings = settings.copy(update={"database_url": CONSOLE_DATABASE})
     services = build_services(settings, _schools_for_console(settings))
-    staff_view = ConsoleStaffView(services.cases, services.responses, services.schools, sys.stdout)
+    staff_view = ConsoleStaffView(services.records, services.responses, services.schools, sys.stdout)
 
     async def chat() -> None:
         try:
@@ -186,13 +186,13 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import timedelta
 
     from bot.services import open_database
-    from bot.storage.cases import CaseStore
     from bot.storage.database import session_factory
+    from bot.storage.retention import Retention
 
     db = open_database(settings)
     try:
         counts = asyncio.run(
-            CaseStore(session_factory(db)).purge(
+            Retention(session_factory(db)).purge(
                 timedelta(hours=settings.message_retention_hours),
                 timedelta(days=settings.case_retention_days),
                 timedelta(days=settings.unresolved_case_retention_days),
@@ -216,13 +216,13 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     """What the delivery worker could not send: ids, references, kinds, chats and error kinds only."""
     from bot.services import open_database
-    from bot.storage.cases import CaseStore
     from bot.storage.database import session_factory
+    from bot.storage.outbox import Outbox
 
     schools = load_schools(settings.schools_file) if args.retry else None
     db = open_database(settings)
     try:
-        store = CaseStore(session_factory(db), schools)
+        store = Outbox(session_factory(db), schools)
         stuck = asyncio.run(store.stuck_deliveries())
         print(_stuck_table(stuck) if stuck else "No stuck deliveries.")
         if args.retry and stuck:

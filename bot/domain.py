@@ -32,6 +32,24 @@ class CaseStatus(str, enum.Enum):
     RESOLVED = "resolved"
 
 
+CLAIM = "claim"
+RESOLVE = "resolve"
+CASE_ACTIONS: dict[str, frozenset[CaseStatus]] = {
+    CLAIM: frozenset({CaseStatus.OPEN}),
+    RESOLVE: frozenset({CaseStatus.OPEN, CaseStatus.CLAIMED}),
+}
+"""The case's lifecycle, in one place: the statuses each staff action applies to (open -> claimed ->
+resolved, or open -> resolved at once). The store's conditional UPDATEs (bot/storage/cases.py) and the
+card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/handlers.py's may_act."""
+OPEN_TO_MESSAGES = CASE_ACTIONS[RESOLVE]
+"""A case not resolved takes messages from either side; a parent's message reopens a resolved one."""
+
+
+def actions_allowed(status: CaseStatus) -> tuple[str, ...]:
+    """The staff actions (buttons) a case in this status offers, in the card's order."""
+    return tuple(action for action, statuses in CASE_ACTIONS.items() if status in statuses)
+
+
 class Author(str, enum.Enum):
     PARENT = "parent"
     BOT = "bot"

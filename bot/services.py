@@ -18,9 +18,10 @@ from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
-from bot.storage.cases import CaseStore, PurgeCounts
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
+from bot.storage.retention import PurgeCounts
 from bot.storage.turns import Turns
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class Services:
     schools: Schools
     db: Engine
     store: SqlStateStore
-    cases: CaseStore
+    records: Records
     nlu: NluClient
     responses: ResponseBook
     engine: DialogueEngine
@@ -40,7 +41,7 @@ class Services:
     async def purge(self) -> PurgeCounts:
         """The retention purge of SPEC §5 with this configuration (the hourly job and `parentbot purge`)."""
         settings = self.settings
-        return await self.cases.purge(
+        return await self.records.retention.purge(
             timedelta(hours=settings.message_retention_hours),
             timedelta(days=settings.case_retention_days),
             timedelta(days=settings.unresolved_case_retention_days),
@@ -124,7 +125,7 @@ def build_services(
     db = open_database(settings)
     sessions = session_factory(db)
     store = SqlStateStore(sessions)
-    cases = CaseStore(sessions, schools)
+    records = Records.on(sessions, schools)
     nlu = nlu or load_nlu(settings, background=background_nlu)
     responses = ResponseBook.from_domain(
         ProjectPaths(settings.project_dir.resolve()).domain, notice_variables(settings, schools.trust)
@@ -134,11 +135,11 @@ def build_services(
         responses=responses,
         schools=schools,
         store=store,
-        cases=cases,
+        records=records,
         gate=default_detector(),
         retention_hours=settings.message_retention_hours,
         flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
         relay_timeout=timedelta(hours=settings.relay_timeout_hours),
         turns=Turns(sessions),
     )
-    return Services(settings, schools, db, store, cases, nlu, responses, engine)
+    return Services(settings, schools, db, store, records, nlu, responses, engine)

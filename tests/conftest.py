@@ -23,6 +23,7 @@ from bot.safeguarding.detector import default_detector
 from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
 from bot.storage.turns import Turns
 from tests.databases import database_url
 
@@ -71,6 +72,11 @@ def cases(sessions: sessionmaker[Session]) -> CaseStore:
 
 
 @pytest.fixture
+def records(sessions: sessionmaker[Session]) -> Records:
+    return Records.on(sessions)
+
+
+@pytest.fixture
 def make_engine(
     nlu: InProcessNlu, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
 ) -> Callable[[], DialogueEngine]:
@@ -82,7 +88,7 @@ def make_engine(
             responses=responses,
             schools=schools,
             store=SqlStateStore(sessions),
-            cases=CaseStore(sessions),
+            records=Records.on(sessions),
             gate=default_detector(),
             turns=Turns(sessions),
         )

@@ -9,8 +9,9 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage.database import scratch_schema
+from bot.storage.database import make_engine, migrate, scratch_schema, session_factory
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -46,3 +47,13 @@ def database_url(kind: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
     else:
         with fresh_postgres_schema() as url:
             yield url
+
+
+@contextmanager
+def migrated_sessions(kind: str, tmp_path: os.PathLike[str]) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh, migrated database of this kind ("sqlite" or "postgresql")."""
+    with database_url(kind, tmp_path) as url:
+        db = make_engine(url)
+        migrate(db)
+        yield session_factory(db)
+        db.dispose()

@@ -18,8 +18,8 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import FALLBACK_INTENT, NluResult
 from bot.safeguarding import DangerAssessment, DangerKind
-from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
 
 DANGER_PHRASES: Mapping[str, DangerKind] = {
     "is missing since last night": DangerKind.MISSING,
@@ -104,7 +104,7 @@ def stub_engine(
         responses=responses,
         schools=schools,
         store=SqlStateStore(sessions),
-        cases=CaseStore(sessions),
+        records=Records.on(sessions),
         gate=gate or StandInGate(),
         clock=clock,
     )

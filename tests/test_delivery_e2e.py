@@ -211,7 +211,7 @@ async def test_when_no_chat_can_be_reached_the_parent_is_told_to_phone_and_the_o
         assert OAKFIELD_PHONE in text
         assert "call 999" in text
         assert not [t for t in ok_texts(world.server, world.parent.id) if DELIVERED in t]
-        failed = [d for d in await world.cases.deliveries(case.id) if d.status is DeliveryStatus.FAILED]
+        failed = [d for d in await world.outbox.deliveries(case.id) if d.status is DeliveryStatus.FAILED]
         assert sorted((d.kind, d.chat_id) for d in failed) == [
             ("case_card", TRUST_CHAT),
             ("chat_failed_alert", TRUST_CHAT),

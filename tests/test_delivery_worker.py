@@ -23,9 +23,10 @@ from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import as_utc
 from bot.staff.delivery import DeliveryWorker
-from bot.storage.cases import CaseDraft, CaseStore, CaseView
+from bot.storage.cases import CaseDraft, CaseView
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import Author, CaseKind, Delivery, DeliveryStatus, Priority
+from bot.storage.records import Records
 from tests.databases import database_url
 
 TOKEN = "424242:parentbot-test-token"
@@ -36,7 +37,7 @@ FAST = StaffOptions(retry_base=0.05, retry_max=0.5)
 class World:
     server: BotApiServer
     db: Engine
-    store: CaseStore
+    records: Records
     bot: Bot
     schools: Schools
     responses: ResponseBook
@@ -45,7 +46,13 @@ class World:
 
     def worker(self, bot: Bot | None = None, **options: Any) -> DeliveryWorker:
         return DeliveryWorker(
-            self.store, bot or self.bot, self.schools, self.responses, options=FAST, **options
+            self.records.outbox,
+            self.records.cases,
+            bot or self.bot,
+            self.schools,
+            self.responses,
+            options=FAST,
+            **options,
         )
 
     async def open_case(self, **changes: Any) -> CaseView:
@@ -60,10 +67,10 @@ class World:
             "contact_method": "chat",
             **changes,
         }
-        return await self.store.open_case(CaseDraft(**fields))
+        return await self.records.cases.open_case(CaseDraft(**fields))
 
     async def pending(self) -> list[Delivery]:
-        return [d for d in await self.store.deliveries() if d.status is DeliveryStatus.PENDING]
+        return [d for d in await self.records.outbox.deliveries() if d.status is DeliveryStatus.PENDING]
 
     def ok_texts(self, chat_id: int) -> list[str]:
         return [str(c.params.get("text", "")) for c in self.server.calls_to("sendMessage", chat_id) if c.ok]
@@ -78,8 +85,8 @@ async def world_on(url: str, schools: Schools, responses: ResponseBook) -> Async
         parent = server.create_user("Sam")
         try:
             async with Bot(TOKEN, base_url=server.base_url, base_file_url=server.base_file_url) as bot:
-                store = CaseStore(session_factory(db))
-                yield World(server, db, store, bot, schools, responses, staff, parent)
+                records = Records.on(session_factory(db))
+                yield World(server, db, records, bot, schools, responses, staff, parent)
         finally:
             db.dispose()
 
@@ -111,7 +118,7 @@ async def test_two_concurrent_workers_send_each_delivery_exactly_once(
         async with world_on(url, schools, responses) as world:
             case = await world.open_case()
             for number in range(30):
-                assert await world.store.staff_reply(case.id, "Ms Patel", f"reply #{number:02d}#")
+                assert await world.records.cases.staff_reply(case.id, "Ms Patel", f"reply #{number:02d}#")
             async with Bot(TOKEN, base_url=world.server.base_url) as other_bot:
                 first, second = world.worker(batch=3), world.worker(bot=other_bot, batch=3)
                 sent = await asyncio.gather(drain(world, first), drain(world, second))
@@ -126,7 +133,7 @@ async def test_two_concurrent_workers_send_each_delivery_exactly_once(
             assert len(cards) == 1
             attempts = Counter(c.params.get("text") for c in world.server.calls_to("sendMessage"))
             assert max(attempts.values()) == 1, "a delivery was sent twice"
-            assert all(d.status is DeliveryStatus.SENT for d in await world.store.deliveries())
+            assert all(d.status is DeliveryStatus.SENT for d in await world.records.outbox.deliveries())
 
 
 async def test_a_retry_after_a_failed_photo_does_not_post_the_card_again(world: World) -> None:
@@ -157,10 +164,10 @@ async def test_a_parent_who_blocked_the_bot_is_given_up_and_reported(world: Worl
     async def on_blocked(parent_id: str) -> None:
         blocked.append(parent_id)
 
-    assert await world.store.staff_reply(case.id, "Ms Patel", "Can you call us?")
+    assert await world.records.cases.staff_reply(case.id, "Ms Patel", "Can you call us?")
     await drain(world, world.worker(on_parent_blocked=on_blocked))
 
-    reply = (await world.store.deliveries(case.id))[-1]
+    reply = (await world.records.outbox.deliveries(case.id))[-1]
     assert reply.kind == "staff_reply"
     assert reply.status is DeliveryStatus.FAILED
     assert reply.last_error is not None
@@ -180,7 +187,7 @@ async def test_an_edit_that_changes_nothing_counts_as_sent(world: World) -> None
     edit = world.server.calls_to("editMessageText", world.staff.id)[-1]
     assert edit.status == 400
     assert "not modified" in (edit.error or "")
-    assert (await world.store.deliveries(case.id))[-1].status is DeliveryStatus.SENT
+    assert (await world.records.outbox.deliveries(case.id))[-1].status is DeliveryStatus.SENT
 
 
 async def test_retry_after_is_honoured_and_other_failures_back_off(world: World) -> None:
@@ -189,7 +196,7 @@ async def test_retry_after_is_honoured_and_other_failures_back_off(world: World)
     worker = world.worker()
 
     await worker.run_once()
-    card = (await world.store.deliveries(case.id))[0]
+    card = (await world.records.outbox.deliveries(case.id))[0]
     assert card.status is DeliveryStatus.PENDING
     assert card.last_error == "RetryAfter"
     wait = as_utc(card.next_attempt_at) - datetime.now(timezone.utc)
@@ -202,7 +209,7 @@ async def test_retry_after_is_honoured_and_other_failures_back_off(world: World)
         row.next_attempt_at = datetime.now(timezone.utc)
     world.server.inject_fault("sendMessage", world.staff.id, kind="server_error", status=502)
     await worker.run_once()
-    card = (await world.store.deliveries(case.id))[0]
+    card = (await world.records.outbox.deliveries(case.id))[0]
     assert card.attempts == 2
     assert card.last_error == "NetworkError"
     assert as_utc(card.next_attempt_at) - datetime.now(timezone.utc) <= timedelta(seconds=FAST.retry_base * 2)
@@ -211,7 +218,7 @@ async def test_retry_after_is_honoured_and_other_failures_back_off(world: World)
 async def test_a_reply_waits_for_its_card_and_lands_in_the_card_thread(world: World) -> None:
     case = await world.open_case()
     world.server.inject_fault("sendMessage", world.staff.id, kind="server_error", times=3)
-    assert await world.store.parent_reply(case.id, "Here is more detail")
+    assert await world.records.cases.parent_reply(case.id, "Here is more detail")
 
     await drain(world, world.worker())
 
@@ -231,7 +238,7 @@ async def test_a_staff_chat_that_removed_the_bot_with_no_trust_chat_tells_the_pa
 
     await drain(world, world.worker())
 
-    rows = {d.kind: d for d in await world.store.deliveries(case.id)}
+    rows = {d.kind: d for d in await world.records.outbox.deliveries(case.id)}
     assert rows["case_card"].status is DeliveryStatus.FAILED
     assert rows["case_card"].last_error == "Forbidden: bot was kicked from the group chat"
     told = world.ok_texts(world.parent.id)
@@ -245,7 +252,7 @@ async def test_a_staff_chat_that_removed_the_bot_with_no_trust_chat_tells_the_pa
 async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> None:
     backlog = await world.open_case()
     for number in range(12):
-        assert await world.store.parent_reply(backlog.id, f"more detail {number}")
+        assert await world.records.cases.parent_reply(backlog.id, f"more detail {number}")
     urgent = await world.open_case(kind=CaseKind.SAFEGUARDING, priority=Priority.URGENT)
 
     await drain(world, world.worker(batch=4))
@@ -272,8 +279,8 @@ async def test_a_group_that_became_a_supergroup_is_followed_and_remembered(
         "deliveries "
         f"now go there; set school oakfield staff_chat_id to {supergroup.id} in the schools file"
     ]
-    assert await world.store.chat_moves() == {world.staff.id: supergroup.id}
-    assert (await world.store.get(first.id)).staff_chat_id == supergroup.id  # type: ignore[union-attr]
+    assert await world.records.outbox.chat_moves() == {world.staff.id: supergroup.id}
+    assert (await world.records.cases.get(first.id)).staff_chat_id == supergroup.id  # type: ignore[union-attr]
 
     second = await world.open_case()
     await drain(world, world.worker())
@@ -285,12 +292,12 @@ async def test_an_unknown_kind_is_given_up(world: World) -> None:
     with session_factory(world.db).begin() as session:
         session.add(Delivery(kind="carrier_pigeon", chat_id=world.staff.id))
     await drain(world, world.worker())
-    assert (await world.store.deliveries())[0].status is DeliveryStatus.FAILED
+    assert (await world.records.outbox.deliveries())[0].status is DeliveryStatus.FAILED
 
 
 async def test_run_forever_delivers_until_stopped(world: World) -> None:
     case = await world.open_case()
-    await world.store.record(str(world.parent.id), [(Author.PARENT, "hello")])
+    await world.records.transcripts.record(str(world.parent.id), [(Author.PARENT, "hello")])
     worker = world.worker()
     task = asyncio.create_task(worker.run_forever(interval=0.05))
     await world.server.wait_for_message(world.staff.id, timeout=5)
@@ -301,15 +308,17 @@ async def test_run_forever_delivers_until_stopped(world: World) -> None:
 
 async def test_urgent_reminders_wait_for_the_card_and_skip_a_case_claimed_meanwhile(world: World) -> None:
     case = await world.open_case(kind=CaseKind.SAFEGUARDING, priority=Priority.URGENT)
-    assert await world.store.due_urgent_reminders(timedelta(0)) == []  # no card yet: nothing to remind of
+    assert (
+        await world.records.outbox.due_urgent_reminders(timedelta(0)) == []
+    )  # no card yet: nothing to remind of
 
     await drain(world, world.worker())
     assert world.server.pinned_messages(world.staff.id) == [1]  # the card, the first message there
-    assert await world.store.due_urgent_reminders(timedelta(0)) == [case.id]
-    assert await world.store.claim(case.id, 7001, "Priya Patel")
+    assert await world.records.outbox.due_urgent_reminders(timedelta(0)) == [case.id]
+    assert await world.records.cases.claim(case.id, 7001, "Priya Patel")
     await drain(world, world.worker())
 
-    reminder = next(d for d in await world.store.deliveries(case.id) if d.kind == "urgent_reminder")
+    reminder = next(d for d in await world.records.outbox.deliveries(case.id) if d.kind == "urgent_reminder")
     assert reminder.status is DeliveryStatus.SENT
     assert reminder.sent_message_id is None  # claimed before it went out: not sent
     assert not [t for t in world.ok_texts(world.staff.id) if t.startswith("Reminder")]

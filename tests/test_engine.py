@@ -15,6 +15,7 @@ from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
 from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
 
 PARENT = "parent-1"
 
@@ -211,7 +212,7 @@ async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_w
         responses=responses,
         schools=schools,
         store=SqlStateStore(sessions),
-        cases=CaseStore(sessions),
+        records=Records.on(sessions),
         gate=default_detector(),
     )
     try:

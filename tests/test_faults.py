@@ -32,9 +32,9 @@ from bot.devserver import BotApiServer, SimChat, SimUser, report_handled_updates
 from bot.nlu.client import InProcessNlu, NluClient
 from bot.services import build_services, open_database
 from bot.staff import StaffOptions
-from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, session_factory
 from bot.storage.models import Case, ConversationMessage, Delivery, DeliveryStatus
+from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
 from bot.telegram.flood import FloodGate
 from tests.databases import database_url, fresh_postgres_schema, postgres_available
@@ -174,7 +174,7 @@ async def test_every_kind_of_bot_api_failure_during_a_handoff_loses_nothing_and_
         summary = await bot.press(parent, contact, "Reply in this chat")
         assert "pick-up time changed" in summary["text"]
         done = await bot.press(parent, summary, "Yes, send it", timeout=40)
-        [case] = await bot.services.cases.parent_cases(str(parent.id))
+        [case] = await bot.services.records.cases.parent_cases(str(parent.id))
         assert case.reference in done["text"]
         card = await server.wait_for_message(staff.id, lambda m: is_card(m, case.reference), timeout=60)
 
@@ -201,7 +201,7 @@ async def test_every_kind_of_bot_api_failure_during_a_handoff_loses_nothing_and_
         assert no_error_replies(server, parent.id)
         failed = [c for c in server.calls if c.status != 200]
         assert len(failed) >= 15, "every injected fault was met"
-        rows = await bot.services.cases.deliveries(case.id)
+        rows = await bot.services.records.outbox.deliveries(case.id)
         by_kind = {row.kind: row.status for row in rows if row.kind in ("case_card", "staff_reply")}
         assert by_kind["case_card"] is DeliveryStatus.SENT
         statuses = sorted(row.status.value for row in rows if row.kind == "staff_reply")
@@ -299,7 +299,7 @@ async def started(bot: BotProcess, server: BotApiServer) -> None:
 async def outbox(url: str) -> list[Delivery]:
     engine = make_engine(url)
     try:
-        return await CaseStore(session_factory(engine)).deliveries()
+        return await Outbox(session_factory(engine)).deliveries()
     finally:
         engine.dispose()
 
@@ -487,7 +487,7 @@ async def test_postgresql_restarted_under_the_bot_a_parent_is_told_and_no_case_i
             summary = await bot.press(parent, contact, "Reply in this chat")
             assert "school bus did not turn up" in summary["text"]
             done = await bot.press(parent, summary, "Yes, send it")
-            [case] = await bot.services.cases.parent_cases(str(parent.id))
+            [case] = await bot.services.records.cases.parent_cases(str(parent.id))
             assert case.reference in done["text"]
             await server.wait_for_message(staff.id, lambda m: is_card(m, case.reference), timeout=20)
             await asyncio.sleep(0.5)
@@ -655,14 +655,14 @@ async def test_a_disk_filling_up_under_the_bot_loses_no_case_and_half_writes_non
             server.user_presses_button(parent, summary, button_data(summary, "Yes, send it"))
             told = await last_answer(server, parent)
             assert told["text"].startswith((ERROR_LINE, "Sorry, I couldn't save your report")), told["text"]
-            assert await bot.services.cases.parent_cases(str(parent.id)) == []
-            assert await bot.services.cases.deliveries() == []
+            assert await bot.services.records.cases.parent_cases(str(parent.id)) == []
+            assert await bot.services.records.outbox.deliveries() == []
             await asyncio.sleep(0.5)
             assert server.sent_messages(staff.id) == []
 
             filler.unlink()  # room again: the same button now files the case, once
             done = await press(server, parent, summary, "Yes, send it")
-            [case] = await bot.services.cases.parent_cases(str(parent.id))
+            [case] = await bot.services.records.cases.parent_cases(str(parent.id))
             assert case.reference in done["text"]
             assert "Someone shared my daughter's class photo" in case.summary
             await server.wait_for_message(staff.id, lambda m: is_card(m, case.reference), timeout=20)

@@ -18,9 +18,9 @@ from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, O
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.domain import Author, CaseKind, ContactMethod, FlowName, FlowState, Priority, Step
-from bot.storage.cases import CaseStore
 from bot.storage.models import Attachment, Case, ConversationMessage, Delivery
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
 from tests.standins import StubNlu, intent, stub_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +292,7 @@ NLU = {BULLYING: intent("report_cyberbullying"), DINNER: intent("human_handoff")
 
 
 async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     """Issue 11's scenario: a bullying report with a screenshot, declined; then an unrelated question
     for staff, accepted. The second case's rows (what its staff card is built from) hold nothing of the
@@ -318,10 +318,10 @@ async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
     assert "Screenshots: none" in consent[-1].text
     assert "Amira" not in consent[-1].text
     done = await engine.handle(PARENT, "/affirm")
-    [case] = await cases.parent_cases(PARENT)
+    [case] = await records.cases.parent_cases(PARENT)
     assert case.reference in done[-1].text
 
-    full = await cases.get(case.id)
+    full = await records.cases.get(case.id)
     assert full is not None
     assert full.attachments == ()
     transcript = "\n".join(line.text for line in full.transcript)
@@ -339,7 +339,7 @@ async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
 
 
 async def test_the_transcript_is_exactly_the_lines_shown_at_consent(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     await engine.handle(PARENT, school_payload("oakfield"))
@@ -349,15 +349,15 @@ async def test_the_transcript_is_exactly_the_lines_shown_at_consent(
     await engine.handle(PARENT, "Is the menu changing?")
     consent = await engine.handle(PARENT, CHAT)
     await engine.handle(PARENT, "/affirm")
-    [case] = await cases.parent_cases(PARENT)
-    full = await cases.get(case.id)
+    [case] = await records.cases.parent_cases(PARENT)
+    full = await records.cases.get(case.id)
     assert full is not None
     preview = consent[-1].text
     for line in full.transcript:
         prefix = "You: " if line.author is Author.PARENT else "Bot: "
         assert prefix + line.text in preview
     assert "weather" not in "\n".join(line.text for line in full.transcript)
-    assert [d.kind for d in await cases.deliveries(case.id)] == ["case_card"]
+    assert [d.kind for d in await records.outbox.deliveries(case.id)] == ["case_card"]
 
 
 @pytest.mark.parametrize("leave", ["/cancel", "stop", "/start"])
@@ -393,7 +393,7 @@ async def test_switching_flow_deletes_the_first_draft(
 
 
 async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evidence(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     for text in (BULLYING, "/deny", "They made a fake account with her photo", "instagram", "don't know"):
@@ -408,8 +408,8 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
     summary = await engine.handle(PARENT, "mum@example.com")
     assert "Screenshots: 2" in summary[-1].text
     await engine.handle(PARENT, "/affirm")
-    [case] = await cases.parent_cases(PARENT)
-    full = await cases.get(case.id)
+    [case] = await records.cases.parent_cases(PARENT)
+    full = await records.cases.get(case.id)
     assert full is not None
     assert (full.kind, full.attachments, full.details["where"]) == (
         CaseKind.CYBERBULLYING,
@@ -429,7 +429,7 @@ async def test_a_photo_outside_a_report_is_not_kept(
 
 
 async def test_a_restart_mid_flow_resumes_where_the_parent_was(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     first = stub_engine(responses, schools, sessions)
     await first.handle(PARENT, school_payload("oakfield"))
@@ -442,12 +442,12 @@ async def test_a_restart_mid_flow_resumes_where_the_parent_was(
     await restarted.handle(PARENT, '/choose{"value": "skip"}')
     await restarted.handle(PARENT, CHAT)
     await restarted.handle(PARENT, "/affirm")
-    [case] = await cases.parent_cases(PARENT)
+    [case] = await records.cases.parent_cases(PARENT)
     assert (case.kind, case.details, case.school_id) == (CaseKind.BREACH, {"where": "facebook"}, "oakfield")
 
 
 async def test_school_during_a_flow_moves_the_flow_to_the_chosen_school(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions)
     await engine.handle(PARENT, school_payload("oakfield"))
@@ -462,13 +462,13 @@ async def test_school_during_a_flow_moves_the_flow_to_the_chosen_school(
     consent = await engine.handle(PARENT, CHAT)
     assert "Riverside Academy" in consent[-1].text
     await engine.handle(PARENT, "/affirm")
-    [case] = await cases.parent_cases(PARENT)
+    [case] = await records.cases.parent_cases(PARENT)
     assert case.school_id == "riverside"
     assert count(sessions, Delivery) == 1
 
 
 async def test_status_and_forget(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     assert "no cases" in (await engine.handle(PARENT, "/status"))[0].text
@@ -481,7 +481,7 @@ async def test_status_and_forget(
         "/affirm",
     ):
         await engine.handle(PARENT, text)
-    [case] = await cases.parent_cases(PARENT)
+    [case] = await records.cases.parent_cases(PARENT)
     status = await engine.handle(PARENT, "/status")
     assert case.reference in status[0].text
     assert "waiting for staff" in status[0].text
@@ -491,4 +491,4 @@ async def test_status_and_forget(
             select(ConversationMessage).where(ConversationMessage.parent_id == PARENT)
         )
         assert all(m.case_id == case.id for m in remaining)
-    assert len(await cases.parent_cases(PARENT)) == 1
+    assert len(await records.cases.parent_cases(PARENT)) == 1

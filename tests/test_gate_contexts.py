@@ -25,6 +25,7 @@ from bot.safeguarding import DangerKind
 from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
 from tests.standins import StubNlu
 
 TABLE = Path(__file__).parent / "data" / "safeguarding_messages.tsv"
@@ -83,7 +84,7 @@ def engine_on(
         responses=responses,
         schools=schools,
         store=SqlStateStore(sessions),
-        cases=CaseStore(sessions),
+        records=Records.on(sessions),
         gate=default_detector(),
     )
 

@@ -15,8 +15,8 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseKind, FlowName, Priority, Step
-from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
+from bot.storage.records import Records
 from tests.standins import StandInGate, StubNlu, intent, stub_engine
 
 DANGER = "my son says he wants to die"
@@ -159,28 +159,28 @@ async def test_while_the_model_loads_danger_is_answered_at_once_without_it(
     assert await asyncio.wait_for(calm, 5)  # ...and is answered by it
 
 
-async def _file_case(engine: DialogueEngine, cases: CaseStore, parent: str) -> int:
+async def _file_case(engine: DialogueEngine, records: Records, parent: str) -> int:
     for text in (OAKFIELD, DINNER, "/affirm", "Is the menu changing?", CHAT, "/affirm"):
         await engine.handle(parent, text)
-    [case] = await cases.parent_cases(parent)
+    [case] = await records.cases.parent_cases(parent)
     return case.id
 
 
 async def test_in_relay_mode_danger_gets_the_guidance_and_reaches_the_case_staff_marked_urgent(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu({DINNER: intent("human_handoff")}))
-    case_id = await _file_case(engine, cases, "p")
-    assert await cases.staff_reply(case_id, "Mrs Patel", "Could you tell me which class?")
+    case_id = await _file_case(engine, records, "p")
+    assert await records.cases.staff_reply(case_id, "Mrs Patel", "Could you tell me which class?")
     calm = await engine.handle("p", "It's Year 5, Oak class")
     assert "Passed to the staff" in calm[0].text
     replies = await engine.handle("p", DANGER)
     assert_guided_then_offered(replies, responses)
     assert any("as URGENT" in r.text for r in replies)
-    case = await cases.get(case_id)
+    case = await records.cases.get(case_id)
     assert case is not None
     assert case.priority is Priority.URGENT
-    relayed = [(d.kind, d.payload) for d in await cases.deliveries(case_id)]
+    relayed = [(d.kind, d.payload) for d in await records.outbox.deliveries(case_id)]
     assert ("parent_reply", {"text": "It's Year 5, Oak class"}) in relayed
     assert ("parent_reply", {"text": DANGER, "urgent": True}) in relayed
     assert ("case_card_update", {}) in relayed
@@ -191,14 +191,14 @@ async def test_in_relay_mode_danger_gets_the_guidance_and_reaches_the_case_staff
 
 
 async def test_a_calm_message_in_relay_mode_goes_to_staff_as_before(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu({DINNER: intent("human_handoff")}))
-    case_id = await _file_case(engine, cases, "p")
-    await cases.staff_reply(case_id, "Mrs Patel", "Hello")
+    case_id = await _file_case(engine, records, "p")
+    await records.cases.staff_reply(case_id, "Mrs Patel", "Hello")
     replies = await engine.handle("p", CALM)
     assert [r.text[:20] for r in replies] == ["Passed to the staff "]
-    case = await cases.get(case_id)
+    case = await records.cases.get(case_id)
     assert case is not None
     assert case.priority is Priority.NORMAL
 
@@ -224,7 +224,7 @@ async def test_an_urgent_case_is_filed_within_three_taps_of_the_first_message(
     responses: ResponseBook,
     schools: Schools,
     sessions: sessionmaker[Session],
-    cases: CaseStore,
+    records: Records,
     school_known: bool,
     taps: tuple[str, ...],
 ) -> None:
@@ -236,8 +236,8 @@ async def test_an_urgent_case_is_filed_within_three_taps_of_the_first_message(
         replies = await engine.handle("7001", tap(replies, title))
     assert len(taps) <= 3
     assert "marked URGENT" in replies[-1].text
-    [case] = await cases.parent_cases("7001")
-    full = await cases.get(case.id)
+    [case] = await records.cases.parent_cases("7001")
+    full = await records.cases.get(case.id)
     assert full is not None
     assert (full.kind, full.priority, full.school_id) == (
         CaseKind.SAFEGUARDING,
@@ -246,11 +246,11 @@ async def test_an_urgent_case_is_filed_within_three_taps_of_the_first_message(
     )
     assert full.summary == DANGER
     assert full.transcript[0].text == DANGER
-    assert [d.kind for d in await cases.deliveries(case.id)] == ["case_card"]
+    assert [d.kind for d in await records.outbox.deliveries(case.id)] == ["case_card"]
 
 
 async def test_what_the_parent_types_after_the_warning_is_sent_only_with_consent(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], cases: CaseStore
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions)
     await engine.handle("7002", OAKFIELD)
@@ -260,8 +260,8 @@ async def test_what_the_parent_types_after_the_warning_is_sent_only_with_consent
     replies = await engine.handle("7002", tap(replies, "Reply in this chat"))
     assert "he is at home with me now" in replies[-1].text, "shown before it is sent"
     await engine.handle("7002", tap(replies, "Yes, send it"))
-    [case] = await cases.parent_cases("7002")
-    full = await cases.get(case.id)
+    [case] = await records.cases.parent_cases("7002")
+    full = await records.cases.get(case.id)
     assert full is not None
     assert "he is at home with me now" in [line.text for line in full.transcript]
 
@@ -270,5 +270,5 @@ async def test_what_the_parent_types_after_the_warning_is_sent_only_with_consent
     await engine.handle("7003", "he is at home with me now")
     declined = await engine.handle("7003", "/deny")
     assert "haven't kept" in declined[-1].text
-    assert await cases.parent_cases("7003") == []
+    assert await records.cases.parent_cases("7003") == []
     assert (await SqlStateStore(sessions).load("7003")).flow is None

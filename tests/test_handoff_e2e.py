@@ -68,7 +68,7 @@ async def test_complaint_reaches_the_staff_chat_with_its_transcript(
     assert bot.server.sent_messages(staff.id) == [], "nothing reaches staff before consent"
     done = await bot.press(parent, summary, "Yes, send it")
 
-    [case] = await bot.services.cases.parent_cases(str(parent.id))
+    [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     assert case.reference in done["text"]
     card = await card_in(bot, staff)
     assert case.reference in card["text"]
@@ -102,7 +102,7 @@ async def test_a_bullying_report_with_a_screenshot_reaches_staff_with_the_photo(
     assert "horrible" in card["text"] or "names" in card["text"]
     photo = await bot.server.wait_for_call("sendPhoto", staff.id, timeout=15)
     assert photo.params["reply_parameters"]["message_id"] == card["message_id"]
-    [case] = await bot.services.cases.parent_cases(str(parent.id))
+    [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     assert case.kind is CaseKind.CYBERBULLYING
 
 
@@ -143,7 +143,7 @@ async def test_urgent_guidance_comes_first_then_an_urgent_pinned_card(
     card = await card_in(bot, staff)
     assert card["text"].startswith("URGENT")
     await bot.server.wait_for_call("pinChatMessage", staff.id, timeout=15)
-    [case] = await bot.services.cases.parent_cases(str(parent.id))
+    [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     assert case.priority is Priority.URGENT
     delivered = "The school's safeguarding staff have your message"
     await bot.server.wait_until(  # maybe already taken as the press's answer: look at all sent
@@ -175,8 +175,10 @@ async def test_refused_consent_sends_nothing_to_staff(bot: RunningBot, schools: 
     summary = await bot.press(parent, contact, "Reply in this chat")
     refused = await bot.press(parent, summary, "No, don't send")
     assert "haven't sent anything" in refused["text"]
-    assert await bot.services.cases.parent_cases(str(parent.id)) == []
-    assert await bot.services.cases.deliveries() == []  # nothing queued, so nothing can reach staff later
+    assert await bot.services.records.cases.parent_cases(str(parent.id)) == []
+    assert (
+        await bot.services.records.outbox.deliveries() == []
+    )  # nothing queued, so nothing can reach staff later
     assert bot.server.sent_messages(staff.id) == []
 
 

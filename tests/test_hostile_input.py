@@ -346,7 +346,7 @@ async def test_markup_sql_and_other_scripts_reach_the_staff_card_exactly_as_type
     assert MARKUP_AND_SQL in summary["text"], "the parent sees what would be sent, as typed"
     done = await bot.press(parent, summary, "Yes, send it")
 
-    [case] = await bot.services.cases.parent_cases(str(parent.id))
+    [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     assert case.summary == MARKUP_AND_SQL
     assert case.reference in done["text"]
     card = await bot.server.wait_for_message(staff.id, lambda m: case.reference in m.get("text", ""), 15)
@@ -369,7 +369,7 @@ async def test_a_10000_character_description_reaches_staff_in_full(bot: RunningB
     summary = await to_consent(bot, parent, long_text)
     assert all(len(m.get("text", "")) <= 4096 for m in bot.server.sent_messages(parent.id))
     await bot.press(parent, summary, "Yes, send it")
-    [case] = await bot.services.cases.parent_cases(str(parent.id))
+    [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     await bot.server.wait_for_message(staff.id, lambda m: case.reference in m.get("text", ""), 15)
     document = await bot.server.wait_for_call("sendDocument", staff.id, timeout=15)
     assert long_text in document.params["document"].data.decode()
@@ -402,11 +402,11 @@ async def test_buttons_from_old_messages_get_a_clear_answer_and_file_nothing_twi
     assert older["text"]
     assert describe["text"]
 
-    [case] = await bot.services.cases.parent_cases(str(parent.id))
+    [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     await bot.server.wait_for_message(staff.id, lambda m: case.reference in m.get("text", ""), 15)
     await asyncio.sleep(0.5)
     assert [m for m in bot.server.sent_messages(staff.id) if "staff:" in str(m.get("reply_markup"))] != []
-    assert len(await bot.services.cases.parent_cases(str(parent.id))) == 1
+    assert len(await bot.services.records.cases.parent_cases(str(parent.id))) == 1
     assert no_error_sent(bot, parent.id)
 
 
@@ -460,7 +460,7 @@ async def test_a_forged_staff_claim_from_a_parent_or_another_group_is_refused_an
             await bot.server.wait_until(lambda q=query: q["id"] in bot.server.callback_answers)
             refusal = bot.server.callback_answers[query["id"]]["text"]
             assert refusal.startswith("Sorry, only this school's staff")
-    events = [e for e in await bot.services.cases.audit_events() if e.actor_id == parent.id]
+    events = [e for e in await bot.services.records.audit.audit_events() if e.actor_id == parent.id]
     assert [(e.action, e.allowed, e.chat_id) for e in events] == [
         ("claim", False, parent.id),
         ("claim", False, group.id),
@@ -573,7 +573,7 @@ async def test_nul_from_a_parent_or_staff_is_dropped_and_everything_else_relayed
             summary = await to_consent(bot, parent, "The bus\x00 was late\x07 again")
             assert "The bus was late again" in summary["text"]
             await bot.press(parent, summary, "Yes, send it")
-            [case] = await bot.services.cases.parent_cases(str(parent.id))
+            [case] = await bot.services.records.cases.parent_cases(str(parent.id))
             card = await bot.server.wait_for_message(
                 staff.id, lambda m: case.reference in m.get("text", ""), 15
             )

@@ -14,10 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import TranscriptEntry
-from bot.storage import database
-from bot.storage.cases import CaseDraft, CaseStore, utcnow
+from bot.storage.cases import CaseDraft
+from bot.storage.common import utcnow
 from bot.storage.models import Attachment, Author, Case, CaseKind, CaseMessage, ConversationMessage, Priority
-from tests.databases import database_url
+from bot.storage.records import Records
+from tests.databases import migrated_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 HOURS_24 = timedelta(hours=24)
@@ -26,11 +27,8 @@ DAYS_365 = timedelta(days=365)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    with database_url(request.param, tmp_path) as url:
-        db = database.make_engine(url)
-        database.migrate(db)
-        yield database.session_factory(db)
-        db.dispose()
+    with migrated_sessions(request.param, tmp_path) as sessions:
+        yield sessions
 
 
 def _draft(parent: str, *lines: str, photos: tuple[str, ...] = ()) -> CaseDraft:
@@ -60,14 +58,14 @@ def _count(sessions: sessionmaker[Session], model: type) -> int:
 
 
 async def test_old_loose_messages_go_and_case_transcripts_stay(sessions: sessionmaker[Session]) -> None:
-    store = CaseStore(sessions)
-    await store.open_case(_draft("p1", "hello", "hi", photos=("file-a",)))  # its own lines and photo
-    await store.record("p1", [(Author.PARENT, "later"), (Author.BOT, "answer")])
-    await store.add_attachment("p1", "file-b")
+    records = Records.on(sessions)
+    await records.cases.open_case(_draft("p1", "hello", "hi", photos=("file-a",)))  # its own lines and photo
+    await records.transcripts.record("p1", [(Author.PARENT, "later"), (Author.BOT, "answer")])
+    await records.transcripts.add_attachment("p1", "file-b")
     _age(sessions, ConversationMessage, timedelta(hours=25))
     _age(sessions, Attachment, timedelta(hours=25))
 
-    counts = await store.purge(HOURS_24, DAYS_365)
+    counts = await records.retention.purge(HOURS_24, DAYS_365)
     assert (counts.messages, counts.attachments, counts.cases) == (2, 1, 0)
     with sessions() as session:
         left = session.scalars(select(ConversationMessage.text).order_by(ConversationMessage.id)).all()
@@ -76,9 +74,9 @@ async def test_old_loose_messages_go_and_case_transcripts_stay(sessions: session
 
 
 async def test_recent_loose_messages_are_kept(sessions: sessionmaker[Session]) -> None:
-    store = CaseStore(sessions)
-    await store.record("p1", [(Author.PARENT, "hello")])
-    counts = await store.purge(HOURS_24, DAYS_365)
+    records = Records.on(sessions)
+    await records.transcripts.record("p1", [(Author.PARENT, "hello")])
+    counts = await records.retention.purge(HOURS_24, DAYS_365)
     assert counts.messages == 0
     assert _count(sessions, ConversationMessage) == 1
 
@@ -86,20 +84,20 @@ async def test_recent_loose_messages_are_kept(sessions: sessionmaker[Session]) -
 async def test_resolved_cases_past_retention_are_deleted_with_everything_in_them(
     sessions: sessionmaker[Session],
 ) -> None:
-    store = CaseStore(sessions)
-    old = await store.open_case(_draft("p1", "old concern"))
-    await store.staff_reply(old.id, "Mr Shah", "thanks")
-    await store.resolve(old.id, 1, "Mr Shah")
+    records = Records.on(sessions)
+    old = await records.cases.open_case(_draft("p1", "old concern"))
+    await records.cases.staff_reply(old.id, "Mr Shah", "thanks")
+    await records.cases.resolve(old.id, 1, "Mr Shah")
     _age(sessions, Case, timedelta(days=400))
-    recent_resolved = await store.open_case(_draft("p2"))
-    await store.resolve(recent_resolved.id, 1, "Mr Shah")
-    still_open = await store.open_case(_draft("p3"))
+    recent_resolved = await records.cases.open_case(_draft("p2"))
+    await records.cases.resolve(recent_resolved.id, 1, "Mr Shah")
+    still_open = await records.cases.open_case(_draft("p3"))
 
-    counts = await store.purge(HOURS_24, DAYS_365)
+    counts = await records.retention.purge(HOURS_24, DAYS_365)
     assert counts.cases == 1
-    assert await store.get(old.id) is None
-    assert await store.get(recent_resolved.id) is not None
-    assert await store.get(still_open.id) is not None
+    assert await records.cases.get(old.id) is None
+    assert await records.cases.get(recent_resolved.id) is not None
+    assert await records.cases.get(still_open.id) is not None
     with sessions() as session:
         assert not session.scalars(select(CaseMessage).where(CaseMessage.case_id == old.id)).all()
         assert "old concern" not in session.scalars(select(ConversationMessage.text)).all()
@@ -110,29 +108,29 @@ async def test_unresolved_cases_go_after_their_last_activity_not_before(
 ) -> None:
     """No case is kept for ever: one never resolved goes UNRESOLVED_CASE_RETENTION_DAYS after anyone
     last touched it; a message on it (from either side) or a claim keeps it."""
-    store = CaseStore(sessions)
-    abandoned = await store.open_case(_draft("p1"))
-    talked_about = await store.open_case(_draft("p2"))
-    claimed = await store.open_case(_draft("p3"))
+    records = Records.on(sessions)
+    abandoned = await records.cases.open_case(_draft("p1"))
+    talked_about = await records.cases.open_case(_draft("p2"))
+    claimed = await records.cases.open_case(_draft("p3"))
     _age(sessions, Case, timedelta(days=200))
     with sessions.begin() as session:
         session.execute(update(Case).values(created_at=utcnow() - timedelta(days=200)))
         session.execute(update(Case).where(Case.id == claimed.id).values(claimed_at=utcnow()))
-    await store.staff_reply(talked_about.id, "Mr Shah", "we are looking into it")
+    await records.cases.staff_reply(talked_about.id, "Mr Shah", "we are looking into it")
 
-    counts = await store.purge(HOURS_24, DAYS_365, timedelta(days=180))
+    counts = await records.retention.purge(HOURS_24, DAYS_365, timedelta(days=180))
     assert (counts.cases, counts.unresolved) == (1, 1)
-    assert await store.get(abandoned.id) is None
-    assert await store.get(talked_about.id) is not None
-    assert await store.get(claimed.id) is not None
-    assert (await store.purge(HOURS_24, DAYS_365, timedelta(days=365))).cases == 0
+    assert await records.cases.get(abandoned.id) is None
+    assert await records.cases.get(talked_about.id) is not None
+    assert await records.cases.get(claimed.id) is not None
+    assert (await records.retention.purge(HOURS_24, DAYS_365, timedelta(days=365))).cases == 0
 
 
 async def test_forget_keeps_other_parents_data(sessions: sessionmaker[Session]) -> None:
-    store = CaseStore(sessions)
-    await store.record("p1", [(Author.PARENT, "mine")])
-    await store.record("p2", [(Author.PARENT, "theirs")])
-    await store.forget_parent("p1")
+    records = Records.on(sessions)
+    await records.transcripts.record("p1", [(Author.PARENT, "mine")])
+    await records.transcripts.record("p2", [(Author.PARENT, "theirs")])
+    await records.retention.forget_parent("p1")
     with sessions() as session:
         assert session.scalars(select(ConversationMessage.text)).all() == ["theirs"]
 

@@ -21,6 +21,7 @@ from bot.services import Services, build_services
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseDraft, CaseStore, CaseView
 from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, DeliveryStatus, Priority
+from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
 from tests.telegram_harness import ROOT, TOKEN, buttons
 
@@ -47,7 +48,11 @@ class StaffWorld:
 
     @property
     def cases(self) -> CaseStore:
-        return self.services.cases
+        return self.services.records.cases
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.services.records.outbox
 
     def staff_chat(self, school_id: str = "oakfield", forum: bool = False) -> SimChat:
         """The school's staff chat: a plain group, or a supergroup with topics (``forum``)."""
@@ -104,12 +109,12 @@ class StaffWorld:
         still do about what happened has been done."""
         await self.server.wait_handled(timeout=timeout)
         deadline = asyncio.get_running_loop().time() + timeout
-        while any(d.status is DeliveryStatus.PENDING for d in await self.cases.deliveries()):
+        while any(d.status is DeliveryStatus.PENDING for d in await self.outbox.deliveries()):
             assert asyncio.get_running_loop().time() < deadline, "the outbox did not empty"
             await asyncio.sleep(0.05)  # the outbox is a table: polled, with a deadline
 
     async def audits(self, **wanted: object) -> list[AuditEvent]:
-        events = await self.cases.audit_events()
+        events = await self.services.records.audit.audit_events()
         return [e for e in events if all(getattr(e, k) == v for k, v in wanted.items())]
 
 
@@ -347,7 +352,7 @@ async def test_the_card_arrives_exactly_once_after_the_staff_chat_fails(
         assert [c.status for c in calls].count(200) == 1
         assert len(calls) >= 8  # 1 timeout + 2 errors + 4 floods + the one that worked
         assert len(world.server.sent_messages(staff.id)) == 1
-        card_row = (await world.cases.deliveries(case.id))[0]
+        card_row = (await world.outbox.deliveries(case.id))[0]
         assert card_row.sent_message_id is not None
         assert card_row.attempts >= 4
 

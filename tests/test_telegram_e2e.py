@@ -201,7 +201,7 @@ async def test_a_long_consent_preview_arrives_as_a_document_with_every_line(poll
     assert story in preview, "every line, in full"
     assert "in the file above" in summary["text"]
     await polling_bot.press(parent, summary, "Yes, send it")
-    [case] = await polling_bot.services.cases.parent_cases(str(parent.id))
-    full = await polling_bot.services.cases.get(case.id)
+    [case] = await polling_bot.services.records.cases.parent_cases(str(parent.id))
+    full = await polling_bot.services.records.cases.get(case.id)
     assert full is not None
     assert story in [line.text for line in full.transcript]

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage.cases import CaseStore
 from bot.storage.models import Author, ConversationMessage
 from bot.storage.parents import SqlStateStore
+from bot.storage.transcripts import Transcripts
 from bot.storage.turns import Turns
 
 TURNS = 24
@@ -37,21 +37,21 @@ async def test_one_parents_turns_never_interleave_across_processes(
 
 async def test_a_failed_turn_leaves_nothing_behind(two_processes: list[sessionmaker[Session]]) -> None:
     sessions = two_processes[0]
-    turns, store, cases = Turns(sessions), SqlStateStore(sessions), CaseStore(sessions)
+    turns, store, transcripts = Turns(sessions), SqlStateStore(sessions), Transcripts(sessions)
 
     async def failing_turn() -> None:
         async with turns.turn("p1"):
             state = await store.load("p1")
             state.school_id = "oakfield"
             await store.save("p1", state)
-            await cases.record("p1", [(Author.PARENT, "half a turn")])
+            await transcripts.record("p1", [(Author.PARENT, "half a turn")])
             raise RuntimeError("the answer failed")
 
     with pytest.raises(RuntimeError):
         await failing_turn()
     assert (await store.load("p1")).school_id is None
     async with turns.turn("p1"):
-        await cases.record("p1", [(Author.PARENT, "a whole turn")])
+        await transcripts.record("p1", [(Author.PARENT, "a whole turn")])
     with two_processes[1]() as session:
         texts = [m.text for m in session.query(ConversationMessage).all()]
     assert texts == ["a whole turn"]

@@ -7,8 +7,8 @@ from typing import TextIO
 from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import StaffTexts
-from bot.staff.delivery import CASE_CARD
-from bot.storage.cases import CaseStore
+from bot.storage.models import DeliveryKind
+from bot.storage.records import Records
 
 
 class ConsoleStaffView:
@@ -17,19 +17,20 @@ class ConsoleStaffView:
     The console keeps its own database (see cli), so nothing filed here is ever sent to a real staff chat.
     """
 
-    def __init__(self, cases: CaseStore, responses: ResponseBook, schools: Schools, out: TextIO) -> None:
-        self._cases = cases
+    def __init__(self, records: Records, responses: ResponseBook, schools: Schools, out: TextIO) -> None:
+        self._cases = records.cases
+        self._outbox = records.outbox
         self._texts = StaffTexts(responses, schools)
         self._schools = schools
         self._out = out
 
     async def show_pending(self) -> None:
-        for delivery in await self._cases.claim_due(limit=50):
-            if delivery.kind == CASE_CARD and delivery.case_id is not None:
+        for delivery in await self._outbox.claim_due(limit=50):
+            if delivery.kind == DeliveryKind.CASE_CARD and delivery.case_id is not None:
                 view = await self._cases.get(delivery.case_id)
                 if view is not None:
                     self._show_card(view.school_id, self._texts.card(view).full_text)
-            await self._cases.mark_sent(delivery.id, None)
+            await self._outbox.mark_sent(delivery.id, None)
 
     def _show_card(self, school_id: str, card: str) -> None:
         school = self._schools.get(school_id)

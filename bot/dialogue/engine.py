@@ -84,12 +84,8 @@ PLATFORM_NAMES = {
 _PAYLOAD = re.compile(r"^/(?P<name>[a-z_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 
 
-class ParentRecords(Protocol):
-    """Storage the engine needs (bot.storage.cases.CaseStore provides it)."""
-
+class ParentCases(Protocol):
     async def open_case(self, draft: CaseDraft) -> CaseView: ...
-
-    async def record(self, parent_id: str, lines: list[tuple[Author, str]]) -> None: ...
 
     async def parent_reply(self, case_id: int, text: str, *, urgent: bool = False) -> bool: ...
 
@@ -97,7 +93,26 @@ class ParentRecords(Protocol):
 
     async def get(self, case_id: int) -> CaseView | None: ...
 
+
+class Transcript(Protocol):
+    async def record(self, parent_id: str, lines: list[tuple[Author, str]]) -> None: ...
+
+
+class Forgetting(Protocol):
     async def forget_parent(self, parent_id: str) -> None: ...
+
+
+class ParentRecords(Protocol):
+    """Storage the engine needs (bot.storage.records.Records provides it)."""
+
+    @property
+    def cases(self) -> ParentCases: ...
+
+    @property
+    def transcripts(self) -> Transcript: ...
+
+    @property
+    def retention(self) -> Forgetting: ...
 
 
 @dataclass
@@ -126,7 +141,7 @@ class DialogueEngine:
         responses: ResponseBook,
         schools: Schools,
         store: StateStore,
-        cases: ParentRecords,
+        records: ParentRecords,
         gate: SafeguardingGate,
         retention_hours: int = 24,
         flow_timeout: timedelta = FLOW_TIMEOUT,
@@ -139,7 +154,9 @@ class DialogueEngine:
         self._responses = responses
         self._schools = schools
         self._store = store
-        self._cases = cases
+        self._cases = records.cases
+        self._transcripts = records.transcripts
+        self._retention = records.retention
         self._gate = gate
         self._retention_hours = retention_hours
         self._flow_timeout = flow_timeout
@@ -189,7 +206,7 @@ class DialogueEngine:
         replies = [*expired, *await self._respond(turn, text, heard)]
         loose = self._keep_in_flow(turn, heard, replies)
         await self._store.save(parent_id, turn.state)
-        await self._cases.record(parent_id, loose)
+        await self._transcripts.record(parent_id, loose)
         return replies
 
     async def _handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
@@ -204,7 +221,7 @@ class DialogueEngine:
             replies.append(self._say(turn, "utter_photo_outside_report"))
         loose = self._keep_in_flow(turn, None if outcome else "[photo]", replies)
         await self._store.save(parent_id, turn.state)
-        await self._cases.record(parent_id, loose)
+        await self._transcripts.record(parent_id, loose)
         return replies
 
     def school_buttons(self) -> tuple[Button, ...]:
@@ -556,7 +573,7 @@ class DialogueEngine:
         return [self._say(turn, "utter_status", cases="\n".join(lines))]
 
     async def _forget(self, parent_id: str) -> list[Reply]:
-        await self._cases.forget_parent(parent_id)
+        await self._retention.forget_parent(parent_id)
         await self._store.forget(parent_id)
         return [self._say(Turn(parent_id, ParentState(), self._clock()), "utter_forgotten")]
 

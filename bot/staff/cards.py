@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
+from bot.domain import CASE_ACTIONS, actions_allowed
 from bot.storage.cases import CaseView, TranscriptLine
 from bot.storage.models import Author, CaseKind, CaseStatus, Priority
 
@@ -24,14 +25,8 @@ SHORT_DETAIL = 300
 TELEGRAM_TEXT_LIMIT = 4096
 
 CALLBACK_PREFIX = "staff"
-CLAIM = "claim"
-RESOLVE = "resolve"
-ACTIONS = (CLAIM, RESOLVE)
-BUTTONS_BY_STATUS = {
-    CaseStatus.OPEN: (CLAIM, RESOLVE),
-    CaseStatus.CLAIMED: (RESOLVE,),
-    CaseStatus.RESOLVED: (),
-}
+ACTIONS = tuple(CASE_ACTIONS)
+BUTTONS_BY_STATUS = {status: actions_allowed(status) for status in CaseStatus}
 LINE_RESPONSES = {
     Author.PARENT: "utter_staff_line_parent",
     Author.BOT: "utter_staff_line_bot",

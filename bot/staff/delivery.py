@@ -40,34 +40,20 @@ from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
 from bot.staff.chats import telegram_reason
 from bot.staff.topics import CaseTopics
-from bot.storage.cases import TO_PARENT, CaseStore, CaseView, DueDelivery, FollowUp
-from bot.storage.models import CaseStatus, Priority
+from bot.storage.cases import CaseStore, CaseView
+from bot.storage.models import CaseStatus, DeliveryKind, Priority
+from bot.storage.outbox import TO_PARENT, DueDelivery, FollowUp, Outbox
 from bot.telegram.sending import split_text
 
 log = logging.getLogger(__name__)
 
-CASE_CARD = "case_card"
-CARD_UPDATE = "case_card_update"
-EVIDENCE = "case_evidence"
-TRANSCRIPT = "case_transcript"
-PIN = "case_pin"
-PARENT_CLAIMED = "parent_claimed"
-PARENT_RESOLVED = "parent_resolved"
-STAFF_REPLY = "staff_reply"
-PARENT_REPLY = "parent_reply"
-URGENT_REMINDER = "urgent_reminder"
-TOPIC_CLOSE = "case_topic_close"
-TOPIC_REOPEN = "case_topic_reopen"
-STAFF_REPLY_SENT = "staff_reply_sent"
+K = DeliveryKind
 WITHOUT_STAFF_NAMES = {
     "utter_parent_claimed": "utter_parent_claimed_by_school",
     "utter_parent_staff_reply": "utter_parent_staff_reply_from_school",
 }
 """What parents see instead when the school does not show staff names (the default)."""
-PARENT_DELIVERED = "parent_delivered"
-PARENT_UNDELIVERED = "parent_undelivered"
-CHAT_FAILED_ALERT = "chat_failed_alert"
-MAX_ATTEMPTS = {PIN: 5}
+MAX_ATTEMPTS: dict[DeliveryKind | str, int] = {K.PIN: 5}
 """Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
 NOT_MODIFIED = "message is not modified"
 TOPIC_CLOSED = "topic_closed"
@@ -100,7 +86,7 @@ class Sent:
     """What a delivery produced: the message id to record, and (for a card) the rows that follow it."""
 
     message_id: int | None
-    followups: tuple[tuple[str, dict[str, Any]], ...] = field(default=())
+    followups: tuple[tuple[DeliveryKind, dict[str, Any]], ...] = field(default=())
     card_case_id: int | None = None
     after: tuple[FollowUp, ...] = ()
     """Rows to queue once this one is recorded as sent (e.g. the "sent to the parent" confirmation)."""
@@ -150,7 +136,8 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        store: CaseStore,
+        outbox: Outbox,
+        cases: CaseStore,
         bot: Bot,
         schools: Schools,
         responses: ResponseBook,
@@ -160,34 +147,35 @@ class DeliveryWorker:
         on_parent_blocked: BlockedCallback | None = None,
         on_chat_moved: MovedCallback | None = None,
     ) -> None:
-        self._store = store
+        self._outbox = outbox
+        self._cases = cases
         self._bot = bot
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
-        self._topics = CaseTopics(bot, store, self._texts)
+        self._topics = CaseTopics(bot, cases, self._texts)
         self._options = options or StaffOptions()
         self._batch = batch
         self._on_parent_blocked = on_parent_blocked
         self._on_chat_moved = on_chat_moved
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
-        self._senders: dict[str, Callable[[DueDelivery], Awaitable[Sent]]] = {
-            CASE_CARD: self._case_card,
-            CARD_UPDATE: self._card_update,
-            EVIDENCE: self._evidence,
-            TRANSCRIPT: self._transcript,
-            PIN: self._pin,
-            PARENT_CLAIMED: self._parent_claimed,
-            PARENT_RESOLVED: self._parent_resolved,
-            STAFF_REPLY: self._staff_reply,
-            PARENT_REPLY: self._parent_reply,
-            URGENT_REMINDER: self._urgent_reminder,
-            TOPIC_CLOSE: self._topic_close,
-            TOPIC_REOPEN: self._topic_reopen,
-            STAFF_REPLY_SENT: self._staff_reply_sent,
-            CHAT_FAILED_ALERT: self._chat_failed_alert,
-            PARENT_DELIVERED: self._parent_delivered,
-            PARENT_UNDELIVERED: self._parent_undelivered,
+        self._senders: dict[DeliveryKind | str, Callable[[DueDelivery], Awaitable[Sent]]] = {
+            K.CASE_CARD: self._case_card,
+            K.CARD_UPDATE: self._card_update,
+            K.EVIDENCE: self._evidence,
+            K.TRANSCRIPT: self._transcript,
+            K.PIN: self._pin,
+            K.PARENT_CLAIMED: self._parent_claimed,
+            K.PARENT_RESOLVED: self._parent_resolved,
+            K.STAFF_REPLY: self._staff_reply,
+            K.PARENT_REPLY: self._parent_reply,
+            K.URGENT_REMINDER: self._urgent_reminder,
+            K.TOPIC_CLOSE: self._topic_close,
+            K.TOPIC_REOPEN: self._topic_reopen,
+            K.STAFF_REPLY_SENT: self._staff_reply_sent,
+            K.CHAT_FAILED_ALERT: self._chat_failed_alert,
+            K.PARENT_DELIVERED: self._parent_delivered,
+            K.PARENT_UNDELIVERED: self._parent_undelivered,
         }
 
     # ---- running -----------------------------------------------------------------------------------------
@@ -195,7 +183,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """One pass: claim what is due and send it, in queue order. Returns how many were sent."""
         async with self._pass:
-            due = await self._store.claim_due(limit=self._batch)
+            due = await self._outbox.claim_due(limit=self._batch)
             sent = 0
             for delivery in due:
                 sent += await self._deliver(delivery)
@@ -229,7 +217,7 @@ class DeliveryWorker:
         sender = self._senders.get(delivery.kind)
         if sender is None:
             log.error("Delivery %s has unknown kind %s: given up", delivery.id, delivery.kind)
-            await self._store.mark_retry(delivery.id, "unknown kind", timedelta(0), give_up=True)
+            await self._outbox.mark_retry(delivery.id, "unknown kind", timedelta(0), give_up=True)
             return False
         try:
             sent = await sender(delivery)
@@ -242,23 +230,23 @@ class DeliveryWorker:
     async def _record(self, delivery: DueDelivery, sent: Sent) -> None:
         try:
             if sent.card_case_id is not None and sent.message_id is not None:
-                await self._store.mark_card_sent(
+                await self._outbox.mark_card_sent(
                     delivery.id, sent.card_case_id, sent.message_id, sent.followups
                 )
             else:
-                await self._store.mark_sent(delivery.id, sent.message_id, sent.after)
+                await self._outbox.mark_sent(delivery.id, sent.message_id, sent.after)
         except Exception as error:  # noqa: BLE001 - sent but not recorded: the lease runs out, it is sent again
             log.error("Delivery %s was sent but not recorded: %s", delivery.id, type(error).__name__)
 
     async def _failed(self, delivery: DueDelivery, error: Exception) -> None:
         """Decide between retrying later and giving up, and record it."""
         if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
-            await self._store.mark_sent(delivery.id, None)  # the card already shows this
+            await self._outbox.mark_sent(delivery.id, None)  # the card already shows this
             return
         if delivery.kind not in TO_PARENT and isinstance(error, ChatMigrated):
             await self._follow_chat_move(delivery, error.new_chat_id)
             return
-        if delivery.kind not in TO_PARENT and delivery.kind != PIN and chat_unusable(error):
+        if delivery.kind not in TO_PARENT and delivery.kind != K.PIN and chat_unusable(error):
             await self._chat_failed(delivery, telegram_reason(error))
             return
         verdict = self._verdict(delivery, error)
@@ -270,7 +258,7 @@ class DeliveryWorker:
         else:
             message = "Delivery %s (%s, case %s, chat %s) failed: %s; retry in %.1f s"
             log.info(message, *where, verdict.reason, verdict.delay.total_seconds())
-        await self._store.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
+        await self._outbox.mark_retry(delivery.id, verdict.reason, verdict.delay, give_up=verdict.give_up)
 
     def _verdict(self, delivery: DueDelivery, error: Exception) -> Verdict:
         """Retry or give up, when, and why (a reason without any message text)."""
@@ -297,8 +285,8 @@ class DeliveryWorker:
         """The group became a supergroup: store the new id, move everything waiting for the old one, and
         send again at once."""
         old = delivery.chat_id
-        await self._store.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
-        if not await self._store.follow_chat_move(old, new_chat_id):
+        await self._outbox.mark_retry(delivery.id, f"ChatMigrated: now {new_chat_id}", timedelta(0))
+        if not await self._outbox.follow_chat_move(old, new_chat_id):
             return  # another delivery met this move first
         if self._on_chat_moved is not None:
             self._on_chat_moved(old, new_chat_id)
@@ -320,15 +308,15 @@ class DeliveryWorker:
             delivery.chat_id,
             self._setting(delivery.chat_id),
         )
-        if delivery.kind == CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
+        if delivery.kind == K.CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
             log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
-            await self._store.mark_retry(delivery.id, reason, timedelta(0), give_up=True)
+            await self._outbox.mark_retry(delivery.id, reason, timedelta(0), give_up=True)
             return
-        view = await self._store.get(delivery.case_id) if delivery.case_id is not None else None
+        view = await self._cases.get(delivery.case_id) if delivery.case_id is not None else None
         fallback = await self._fallback_chat()
         if view is None or fallback in (None, delivery.chat_id):
             log.error("Delivery %s (%s, case %s, chat %s, %s) failed for good: %s", *where, reason)
-            await self._store.undeliverable(delivery.id, delivery.case_id, reason)
+            await self._outbox.undeliverable(delivery.id, delivery.case_id, reason)
             return
         assert fallback is not None
         log.error(
@@ -338,13 +326,13 @@ class DeliveryWorker:
             fallback,
         )
         alert = {"school_id": view.school_id, "chat_id": delivery.chat_id, "problem": reason}
-        await self._store.move_case(delivery.id, view.id, fallback, reason, alert)
+        await self._outbox.move_case(delivery.id, view.id, fallback, reason, alert)
 
     async def _fallback_chat(self) -> int | None:
         fallback = self._schools.fallback_chat_id
         if fallback is None:
             return None
-        return (await self._store.chat_moves()).get(fallback, fallback)
+        return (await self._outbox.chat_moves()).get(fallback, fallback)
 
     def _setting(self, chat_id: int) -> str:
         named = self._schools.named(chat_id)
@@ -355,7 +343,7 @@ class DeliveryWorker:
         return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), most))
 
     async def _view(self, delivery: DueDelivery) -> CaseView:
-        view = await self._store.get(delivery.case_id) if delivery.case_id is not None else None
+        view = await self._cases.get(delivery.case_id) if delivery.case_id is not None else None
         if view is None:
             raise CaseGoneError
         return view
@@ -395,15 +383,15 @@ class DeliveryWorker:
             message_thread_id=await self._topics.thread_for(view),
         )
         card_id = message.message_id
-        followups: list[tuple[str, dict[str, Any]]] = []
+        followups: list[tuple[DeliveryKind, dict[str, Any]]] = []
         if view.priority is Priority.URGENT:
-            followups.append((PIN, {"message_id": card_id}))
+            followups.append((K.PIN, {"message_id": card_id}))
         count = len(view.attachments)
         for number, file_id in enumerate(view.attachments, start=1):
             evidence = {"reply_to": card_id, "file_id": file_id, "number": number, "count": count}
-            followups.append((EVIDENCE, evidence))
+            followups.append((K.EVIDENCE, evidence))
         if card.long:
-            followups.append((TRANSCRIPT, {"reply_to": card_id}))
+            followups.append((K.TRANSCRIPT, {"reply_to": card_id}))
         return Sent(card_id, tuple(followups), card_case_id=view.id)
 
     async def _card_update(self, delivery: DueDelivery) -> Sent:
@@ -528,7 +516,7 @@ class DeliveryWorker:
         if "confirm_chat_id" not in payload:
             return sent
         confirm = FollowUp(
-            STAFF_REPLY_SENT,
+            K.STAFF_REPLY_SENT,
             int(payload["confirm_chat_id"]),
             delivery.case_id,
             {"reply_to": int(payload["confirm_message_id"])},

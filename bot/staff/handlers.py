@@ -8,7 +8,7 @@ confirmed in the chat once the parent has it (the delivery worker posts "sent to
 Only a school's configured staff chat may act on that school's cases, and, when the school lists
 staff_user_ids, only those members. Anything else is refused with one short line and written to the
 audit log as refused; every allowed action (claim, reply, resolve, view) is audited too. Logs carry ids
-only. What reaches the parent goes through the outbox (CaseStore), sent by the DeliveryWorker.
+only. What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from telegram.ext import ContextTypes
 from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
-from bot.staff.cards import CLAIM, StaffTexts, parse_callback
+from bot.domain import CLAIM
+from bot.staff.cards import StaffTexts, parse_callback
 from bot.staff.chats import StaffChats
 from bot.staff.stats import figures, parse_period, stats_chart, stats_text
-from bot.storage.cases import CaseStore, CaseView
+from bot.storage.cases import CaseView
 from bot.storage.models import CaseStatus
+from bot.storage.records import Records
 from bot.telegram.sending import split_text, with_retries
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,11 @@ class StaffHandlers:
     """Handlers for the schools' staff chats (and refusals for staff commands anywhere else)."""
 
     def __init__(
-        self, store: CaseStore, schools: Schools, responses: ResponseBook, chats: StaffChats | None = None
+        self, records: Records, schools: Schools, responses: ResponseBook, chats: StaffChats | None = None
     ) -> None:
-        self._store = store
+        self._cases = records.cases
+        self._audit = records.audit
+        self._outbox = records.outbox
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
         self._chats = chats or StaffChats(schools)
@@ -84,7 +88,7 @@ class StaffHandlers:
         chat_id = chat.id if chat is not None else None
         case_id = view.id if view is not None else None
         log.info("Refused staff %s on case %s by user %s in chat %s", action, case_id, user.id, chat_id)
-        await self._store.audit(action, actor_id=user.id, chat_id=chat_id, case_id=case_id, allowed=False)
+        await self._audit.audit(action, actor_id=user.id, chat_id=chat_id, case_id=case_id, allowed=False)
         text = self._texts.say("utter_staff_refused")
         if query is not None:
             await _answer(query, text)
@@ -98,7 +102,7 @@ class StaffHandlers:
         if query is None or user is None:
             return
         parsed = parse_callback(query.data)
-        view = await self._store.get(parsed[1]) if parsed is not None else None
+        view = await self._cases.get(parsed[1]) if parsed is not None else None
         action = parsed[0] if parsed is not None else "button"
         chat_id = chat.id if chat is not None else None
         if view is None and self.schools_for(chat_id, user.id):
@@ -112,25 +116,25 @@ class StaffHandlers:
 
     async def _claim(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
-        if await self._store.claim(view.id, user.id, user.full_name):
+        if await self._cases.claim(view.id, user.id, user.full_name):
             log.info("Case %s claimed by user %s", view.id, user.id)
-            await self._store.audit("claim", actor_id=user.id, chat_id=chat_id, case_id=view.id)
+            await self._audit.audit("claim", actor_id=user.id, chat_id=chat_id, case_id=view.id)
             await _answer(query, self._texts.say("utter_staff_claimed", reference=view.reference))
             return
         await _answer(query, await self._why_not(view))
 
     async def _resolve(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
-        if await self._store.resolve(view.id, user.id, user.full_name):
+        if await self._cases.resolve(view.id, user.id, user.full_name):
             log.info("Case %s resolved by user %s", view.id, user.id)
-            await self._store.audit("resolve", actor_id=user.id, chat_id=chat_id, case_id=view.id)
+            await self._audit.audit("resolve", actor_id=user.id, chat_id=chat_id, case_id=view.id)
             await _answer(query, self._texts.say("utter_staff_resolved", reference=view.reference))
             return
         await _answer(query, await self._why_not(view))
 
     async def _why_not(self, view: CaseView) -> str:
         """Why a claim or resolve changed nothing: someone got there first."""
-        now = await self._store.get(view.id) or view
+        now = await self._cases.get(view.id) or view
         if now.status is CaseStatus.RESOLVED:
             return self._texts.say("utter_staff_already_resolved", reference=now.reference)
         return self._texts.say(
@@ -151,7 +155,7 @@ class StaffHandlers:
             return  # a plain message in a case's topic (Telegram makes it "reply" to the topic): internal
         view = await self._case_of(chat.id, replied.message_id)
         if view is None:
-            if await self._store.by_staff_chat_message(chat.id, replied.message_id) is None:
+            if await self._cases.by_staff_chat_message(chat.id, replied.message_id) is None:
                 await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_no_case"), message)
             return  # a reply to a reminder, a photo or a confirmation: internal
         await self._pass_on(context, message, user, view, message.text)
@@ -165,7 +169,7 @@ class StaffHandlers:
         text = _after_command(message.text or "")
         view = await self._addressed_case(message, chat.id)
         if view is None and context.args:
-            view = await self._store.by_reference(context.args[0])
+            view = await self._cases.by_reference(context.args[0])
             if view is not None:
                 text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
         if view is None or not text.strip():
@@ -185,7 +189,7 @@ class StaffHandlers:
             if view is not None:
                 return view
         if message.is_topic_message and message.message_thread_id is not None:
-            return await self._store.by_topic(chat_id, message.message_thread_id)
+            return await self._cases.by_topic(chat_id, message.message_thread_id)
         return None
 
     async def _pass_on(
@@ -210,7 +214,7 @@ class StaffHandlers:
         accepts it, so a reply that quick gets a moment's grace before it is called unknown."""
         for pause in CARD_RECORD_GRACE:
             await asyncio.sleep(pause)
-            view = await self._store.by_card(chat_id, message_id)
+            view = await self._cases.by_card(chat_id, message_id)
             if view is not None:
                 return view
         return None
@@ -222,9 +226,9 @@ class StaffHandlers:
         "sent to the parent" once it has been delivered."""
         typed = without_control_characters(text)  # PostgreSQL cannot store NUL
         confirm = (message.chat.id, message.message_id)
-        if await self._store.staff_reply(view.id, user.full_name, typed, confirm=confirm):
+        if await self._cases.staff_reply(view.id, user.full_name, typed, confirm=confirm):
             log.info("Staff reply on case %s by user %s queued", view.id, user.id)
-            await self._store.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
+            await self._audit.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
             return
         text = self._texts.say("utter_staff_reply_not_sent", reference=view.reference)
         await _send(context.bot, message.chat.id, text, message)
@@ -242,10 +246,10 @@ class StaffHandlers:
             return
         now = datetime.now(timezone.utc)
         lists = [
-            self._texts.case_list(school.id, await self._store.open_cases(school.id), now)
+            self._texts.case_list(school.id, await self._cases.open_cases(school.id), now)
             for school in schools
         ]
-        await self._store.audit("view", actor_id=user.id, chat_id=chat.id)
+        await self._audit.audit("view", actor_id=user.id, chat_id=chat.id)
         await _send(context.bot, chat.id, "\n\n".join(lists), message)
 
     async def on_case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -260,16 +264,16 @@ class StaffHandlers:
             await _send(context.bot, chat.id, self._texts.say("utter_staff_case_usage"), message)
             return
         reference = context.args[0].strip().upper()
-        view = await self._store.by_reference(reference)
+        view = await self._cases.by_reference(reference)
         if view is not None and not self.may_act_on(view, chat.id, user.id):
-            await self._store.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id, allowed=False)
+            await self._audit.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id, allowed=False)
             view = None  # another school's case: not found, as far as this chat can tell
         if view is None:
             text = self._texts.say("utter_staff_case_not_found", reference=reference)
             await _send(context.bot, chat.id, text, message)
             return
-        await self._store.queue_card(view.id)
-        await self._store.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
+        await self._outbox.queue_card(view.id)
+        await self._audit.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
         log.info("Card of case %s posted again for user %s", view.id, user.id)
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -288,9 +292,9 @@ class StaffHandlers:
             await _send(context.bot, chat.id, self._texts.say("utter_staff_stats_usage"), message)
             return
         ids = None if trust_wide else [school.id for school in schools]
-        opened, open_now = await self._store.case_times(ids, period.start, period.end)
+        opened, open_now = await self._cases.case_times(ids, period.start, period.end)
         report = figures(period, opened, open_now)
-        await self._store.audit("stats", actor_id=user.id, chat_id=chat.id)
+        await self._audit.audit("stats", actor_id=user.id, chat_id=chat.id)
         log.info("Figures for %s asked by user %s in chat %s", ids or "all schools", user.id, chat.id)
         title = self._stats_title(schools, trust_wide)
         await _send(context.bot, chat.id, stats_text(self._texts, report, title), message)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -57,6 +58,53 @@ class DeliveryStatus(str, enum.Enum):
     FAILED = "failed"
     MOVED = "moved"
     """Replaced by a delivery to another chat (the staff chat failed, or an operator requeued it)."""
+
+
+class DeliveryKind(str, enum.Enum):
+    """What an outbox row sends; the values are what the outbox table stores."""
+
+    CASE_CARD = "case_card"
+    CARD_UPDATE = "case_card_update"
+    EVIDENCE = "case_evidence"
+    TRANSCRIPT = "case_transcript"
+    PIN = "case_pin"
+    PARENT_REPLY = "parent_reply"
+    """A parent's message in a case's thread, for the staff chat."""
+    URGENT_REMINDER = "urgent_reminder"
+    TOPIC_CLOSE = "case_topic_close"
+    TOPIC_REOPEN = "case_topic_reopen"
+    STAFF_REPLY_SENT = "staff_reply_sent"
+    CHAT_FAILED_ALERT = "chat_failed_alert"
+    PARENT_CLAIMED = "parent_claimed"
+    PARENT_RESOLVED = "parent_resolved"
+    STAFF_REPLY = "staff_reply"
+    """A staff member's message, for the parent's chat."""
+    PARENT_DELIVERED = "parent_delivered"
+    PARENT_UNDELIVERED = "parent_undelivered"
+
+    def __str__(self) -> str:
+        """The stored value, as in logs and `parentbot outbox` (what StrEnum does from Python 3.11)."""
+        return self.value
+
+
+class _DeliveryKindColumn(TypeDecorator[DeliveryKind | str]):
+    """A VARCHAR(32) read back as a DeliveryKind. A value this version does not know (queued by a newer
+    one, or by hand) stays a plain string, so the delivery worker can give that one row up instead of
+    every pass failing to read the outbox."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: DeliveryKind | str | None, dialect: Any) -> str | None:
+        return value.value if isinstance(value, DeliveryKind) else value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> DeliveryKind | str | None:
+        if value is None:
+            return None
+        try:
+            return DeliveryKind(value)
+        except ValueError:
+            return value
 
 
 class Parent(Base):
@@ -189,7 +237,7 @@ class Delivery(Base):
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[DeliveryKind | str] = mapped_column(_DeliveryKindColumn())
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -4,7 +4,7 @@ parent's row.
 A turn is everything one message of a parent causes: loading their state, answering, saving the state,
 the transcript lines, an opened case and its outbox rows. `Turns.turn(parent_id)` opens a session and a
 transaction, makes sure the parent's row exists and locks it, and binds the session to the current
-context; every storage method (SqlStateStore, CaseStore) uses the bound session while it is set
+context; every storage method (SqlStateStore, the stores of Records) uses the bound session while it is set
 (asyncio.to_thread copies the context into its worker thread), and the turn commits once at the end, or
 rolls everything back when the turn fails. Two bot processes on one database therefore never interleave
 one parent's turns: the second waits for the first to commit and then reads what it wrote.

@@ -103,14 +103,14 @@ def build_application(
         burst=settings.flood_burst,
         per_minute=settings.flood_per_minute,
     )
-    router = RelayRouter(services.cases, services.store, services.responses, services.schools)
+    router = RelayRouter(services.records.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
         services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router
     )
     private = filters.ChatType.PRIVATE
 
     # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
-    staff = StaffHandlers(services.cases, services.schools, services.responses, rooms.chats)
+    staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats)
     _add_staff_handlers(app, staff, rooms.filter)
 
     # Group -1 runs next: anything else outside a private chat is answered (at most once) and stops there.
@@ -177,7 +177,8 @@ def _schedule_staff_jobs(
     if app.job_queue is None:
         raise RuntimeError("python-telegram-bot's job queue (APScheduler) is needed for deliveries")
     worker = DeliveryWorker(
-        services.cases,
+        services.records.outbox,
+        services.records.cases,
         app.bot,
         services.schools,
         services.responses,
@@ -191,7 +192,7 @@ def _schedule_staff_jobs(
 
     async def remind(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:
-            queued = await services.cases.due_urgent_reminders(options.urgent_reminder_every)
+            queued = await services.records.outbox.due_urgent_reminders(options.urgent_reminder_every)
         except Exception as error:  # noqa: BLE001 - the repeating job must keep running
             log.error("Urgent reminder check failed: %s", type(error).__name__)
             return
@@ -264,7 +265,7 @@ async def _check_staff_chats(app: Application, services: Services, rooms: StaffR
     """Follow the chat moves stored earlier, then check every configured chat (one log line per problem;
     a problem never stops the bot: cases fail over to the trust's chat)."""
     try:
-        moves = await services.cases.chat_moves()
+        moves = await services.records.outbox.chat_moves()
         for old, new in moves.items():
             rooms.follow(old, new)
         await check_chats(app.bot, services.schools, moves)

@@ -1,0 +1,461 @@
+"""The outbox: every message the bot owes a staff chat or a parent, written in the same transaction as
+what caused it and sent by the delivery worker (bot/staff/delivery.py), which leases rows, retries them,
+follows chats that moved and moves a case whose staff chat fails.
+
+The functions taking a session queue rows inside another store's transaction (a claim and the parent's
+"claimed" message are one commit); `Outbox` is the worker's and the operators' side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Schools
+from bot.storage.common import Store, moved_chats, rowcount, utcnow
+from bot.storage.models import Case, CaseStatus, ChatMove, Delivery, DeliveryKind, DeliveryStatus, Priority
+from bot.storage.turns import use_session
+
+K = DeliveryKind
+STUCK_ATTEMPTS = 5
+"""A pending delivery tried this many times is listed by `parentbot outbox` as stuck."""
+ABOUT_A_CASE = frozenset({K.PARENT_CLAIMED, K.PARENT_RESOLVED, K.STAFF_REPLY})
+"""What goes to the parent's chat about one case: a parent's Telegram reply to one is about that case."""
+TO_PARENT = ABOUT_A_CASE | {K.PARENT_DELIVERED, K.PARENT_UNDELIVERED}
+"""Everything that goes to a parent's chat (never moved with a staff chat)."""
+CARD_BOUND = frozenset({K.CASE_CARD, K.CARD_UPDATE, K.EVIDENCE, K.TRANSCRIPT, K.PIN})
+"""Staff-chat deliveries of the card itself or replying to it: a new card in another chat replaces them."""
+ADDRESSED_TO_PARENT = (K.CASE_CARD, K.PARENT_REPLY)
+"""Staff-chat messages a staff member's Telegram reply to is meant for the parent."""
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    id: int
+    kind: DeliveryKind | str
+    """A plain string: a kind this version does not know (the worker gives the row up)."""
+    chat_id: int
+    case_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An outbox row queued in the same transaction that records a delivery as sent."""
+
+    kind: DeliveryKind
+    chat_id: int
+    case_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StuckDelivery:
+    """An outbox row that failed or keeps failing, as `parentbot outbox` lists it (no message text)."""
+
+    id: int
+    reference: str | None
+    kind: DeliveryKind | str
+    chat_id: int
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+
+    @property
+    def error_kind(self) -> str:
+        """The error's type (the reason up to its first colon or bracket)."""
+        reason = self.last_error or "-"
+        return reason.split(":", 1)[0].split(" (", 1)[0].strip()
+
+
+# ---- queueing inside another store's transaction ---------------------------------------------------------
+
+
+def queue(
+    session: Session,
+    kind: DeliveryKind,
+    case_id: int | None,
+    chat_id: int,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    session.add(Delivery(kind=kind, case_id=case_id, chat_id=chat_id, payload=payload or {}))
+
+
+def staff_chat(session: Session, case_id: int) -> int:
+    return int(session.scalar(select(Case.staff_chat_id).where(Case.id == case_id)) or 0)
+
+
+def notify_parent(session: Session, case_id: int, kind: DeliveryKind, payload: dict[str, Any]) -> None:
+    """A message to the parent's chat about their case (none for a case without one)."""
+    case = session.get(Case, case_id)
+    if case is not None and case.parent_chat_id is not None:
+        queue(session, kind, case_id, case.parent_chat_id, payload)
+
+
+def notify_parent_once(session: Session, case: Case, kind: DeliveryKind) -> None:
+    """A message to the parent about their case, unless one of this kind was queued before."""
+    told = session.scalar(select(Delivery.id).where(Delivery.case_id == case.id, Delivery.kind == kind))
+    if told is None:
+        notify_parent(session, case.id, kind, {})
+
+
+def queue_topic(session: Session, case_id: int, kind: DeliveryKind) -> None:
+    """Close or reopen the case's forum topic, if it has one."""
+    case = session.get(Case, case_id)
+    if case is not None and case.topic_id is not None:
+        queue(session, kind, case_id, case.staff_chat_id)
+
+
+def chat_for(
+    session: Session, schools: Schools | None, school_id: str, priority: Priority, default: int
+) -> int:
+    """Where a case's card goes now: the chat the configuration names for its priority (the school's
+    safeguarding chat for urgent cases), followed through any chat move; without the schools, `default`."""
+    school = schools.get(school_id) if schools is not None else None
+    chat_id = school.case_chat_id(priority is Priority.URGENT) if school is not None else default
+    return moved_chats(session).get(chat_id, chat_id)
+
+
+def repost_card(session: Session, case_id: int, to_chat_id: int) -> None:
+    """Post the case's card again in `to_chat_id`: what belonged to the old card is marked moved, the
+    rest of the case's staff-chat queue follows the card."""
+    case = session.get(Case, case_id)
+    if case is None:
+        return
+    waiting = [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
+    staff_rows = and_(
+        Delivery.case_id == case_id,
+        Delivery.status.in_(waiting),
+        Delivery.kind.not_in(TO_PARENT),
+        Delivery.kind != K.CHAT_FAILED_ALERT,
+    )
+    session.execute(
+        update(Delivery)
+        .where(staff_rows, Delivery.kind.in_(CARD_BOUND))
+        .values(status=DeliveryStatus.MOVED, locked_until=None)
+    )
+    session.execute(
+        update(Delivery)
+        .where(staff_rows, Delivery.kind.not_in(CARD_BOUND))
+        .values(chat_id=to_chat_id, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+    )
+    case.staff_chat_id = to_chat_id
+    case.card_message_id = None
+    queue(session, K.CASE_CARD, case_id, to_chat_id)
+
+
+def _stuck() -> Any:
+    return or_(
+        Delivery.status == DeliveryStatus.FAILED,
+        and_(Delivery.status == DeliveryStatus.PENDING, Delivery.attempts >= STUCK_ATTEMPTS),
+    )
+
+
+class Outbox(Store):
+    """Leasing, recording and retrying deliveries; chat moves; urgent reminders; `parentbot outbox`."""
+
+    def __init__(self, sessions: sessionmaker[Session], schools: Schools | None = None) -> None:
+        super().__init__(sessions)
+        self._schools = schools
+
+    # ---- the delivery worker -----------------------------------------------------------------------------
+
+    async def claim_due(self, limit: int = 20, lease: timedelta = timedelta(seconds=60)) -> list[DueDelivery]:
+        """Take up to `limit` due deliveries for this worker, leasing them so no other worker sends them.
+
+        On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers take disjoint rows; on
+        SQLite the single writer serialises the same UPDATE.
+        """
+        return await asyncio.to_thread(self._claim_due, limit, lease)
+
+    def _claim_due(self, limit: int, lease: timedelta) -> list[DueDelivery]:
+        now = utcnow()
+        free = and_(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
+        )
+        urgent = select(Case.priority).where(Case.id == Delivery.case_id).scalar_subquery() == Priority.URGENT
+        with use_session(self._sessions, write=True) as session:
+            rows = session.scalars(
+                select(Delivery)
+                .where(free)
+                .order_by(urgent.desc(), Delivery.id)  # an urgent case jumps any backlog
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            moved = moved_chats(session)
+            taken: list[DueDelivery] = []
+            for row in rows:
+                # A conditional UPDATE per row: SQLite has no FOR UPDATE and pysqlite runs the SELECT
+                # outside the write transaction, so two workers can read the same rows; only the one
+                # whose UPDATE still finds the row free takes it.
+                leased = session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == row.id, free)
+                    .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if rowcount(leased):
+                    payload = dict(row.payload or {})
+                    chat_id = moved.get(row.chat_id, row.chat_id)
+                    taken.append(
+                        DueDelivery(row.id, row.kind, chat_id, row.case_id, payload, row.attempts + 1)
+                    )
+            return taken
+
+    async def mark_sent(
+        self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp] = ()
+    ) -> None:
+        """Record a delivery as sent, and queue what follows it, in one transaction."""
+        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups)
+
+    def _mark_sent(self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp]) -> None:
+        with use_session(self._sessions, write=True) as session:
+            for f in followups:
+                queue(session, f.kind, f.case_id, f.chat_id, dict(f.payload))
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status=DeliveryStatus.SENT,
+                    sent_at=utcnow(),
+                    sent_message_id=message_id,
+                    locked_until=None,
+                )
+            )
+
+    async def mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool = False) -> None:
+        await asyncio.to_thread(self._mark_retry, delivery_id, error, delay, give_up)
+
+    def _mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool) -> None:
+        with use_session(self._sessions, write=True) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
+                    last_error=error[:200],
+                    next_attempt_at=utcnow() + delay,
+                    locked_until=None,
+                )
+            )
+
+    async def mark_card_sent(
+        self,
+        delivery_id: int,
+        case_id: int,
+        message_id: int,
+        followups: Sequence[tuple[DeliveryKind, dict[str, Any]]] = (),
+    ) -> None:
+        """A staff card was posted: mark its delivery sent, record the card and queue what replies to it
+        (evidence photos, transcript file, pin), all in one transaction. Each follow-up is its own
+        outbox row, so a retry after a partial failure never posts the card twice."""
+        await asyncio.to_thread(self._mark_card_sent, delivery_id, case_id, message_id, followups)
+
+    def _mark_card_sent(
+        self,
+        delivery_id: int,
+        case_id: int,
+        message_id: int,
+        followups: Sequence[tuple[DeliveryKind, dict[str, Any]]],
+    ) -> None:
+        with use_session(self._sessions, write=True) as session:
+            card = session.get(Delivery, delivery_id)
+            if card is None:
+                return  # purged meanwhile
+            card.status = DeliveryStatus.SENT
+            card.sent_at = utcnow()
+            card.sent_message_id = message_id
+            card.locked_until = None
+            chat_id = card.chat_id
+            session.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(card_message_id=message_id, staff_chat_id=chat_id)
+            )
+            for kind, payload in followups:
+                queue(session, kind, case_id, chat_id, dict(payload))
+            case = session.get(Case, case_id)
+            if case is not None and case.priority is Priority.URGENT:
+                notify_parent_once(session, case, K.PARENT_DELIVERED)
+
+    async def queue_card(self, case_id: int) -> bool:
+        """Post a case's card again in its staff chat (/case REF); False when there is no such case."""
+        return await asyncio.to_thread(self._queue_card, case_id)
+
+    def _queue_card(self, case_id: int) -> bool:
+        with use_session(self._sessions, write=True) as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                return False
+            chat_id = moved_chats(session).get(case.staff_chat_id, case.staff_chat_id)
+            queue(session, K.CASE_CARD, case_id, chat_id)
+            return True
+
+    async def due_urgent_reminders(self, every: timedelta) -> list[int]:
+        """Urgent cases unclaimed since their card or last reminder, `every` ago: queue a reminder."""
+        return await asyncio.to_thread(self._due_urgent_reminders, every)
+
+    def _due_urgent_reminders(self, every: timedelta) -> list[int]:
+        cutoff = utcnow() - every
+        with use_session(self._sessions, write=True) as session:
+            cases = session.scalars(
+                select(Case)
+                .where(
+                    Case.priority == Priority.URGENT,
+                    Case.status == CaseStatus.OPEN,
+                    Case.card_message_id.is_not(None),  # while the card itself waits, reminders would pile up
+                    Case.created_at <= cutoff,
+                    or_(Case.last_reminder_at.is_(None), Case.last_reminder_at <= cutoff),
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            for case in cases:
+                case.last_reminder_at = utcnow()
+                queue(session, K.URGENT_REMINDER, case.id, case.staff_chat_id)
+            return [case.id for case in cases]
+
+    # ---- when a staff chat fails ---------------------------------------------------------------------------
+
+    async def follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: remember its new id, and move its cases and waiting deliveries.
+        False when this move was known already (another delivery met it first)."""
+        return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
+
+    def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        with use_session(self._sessions, write=True) as session:
+            move = session.get(ChatMove, old_chat_id)
+            known = move is not None and move.new_chat_id == new_chat_id
+            if move is None:
+                session.add(ChatMove(old_chat_id=old_chat_id, new_chat_id=new_chat_id))
+            else:
+                move.new_chat_id = new_chat_id
+            session.execute(  # a chain: A moved to B earlier, B now moves to C
+                update(ChatMove).where(ChatMove.new_chat_id == old_chat_id).values(new_chat_id=new_chat_id)
+            )
+            session.execute(
+                update(Case).where(Case.staff_chat_id == old_chat_id).values(staff_chat_id=new_chat_id)
+            )
+            session.execute(
+                update(Delivery)
+                .where(Delivery.chat_id == old_chat_id, Delivery.status == DeliveryStatus.PENDING)
+                .values(chat_id=new_chat_id)
+            )
+            return not known
+
+    async def chat_moves(self) -> dict[int, int]:
+        """Every chat that moved: old id -> current id."""
+        return await asyncio.to_thread(self._chat_moves)
+
+    def _chat_moves(self) -> dict[int, int]:
+        with use_session(self._sessions, write=False) as session:
+            return moved_chats(session)
+
+    async def move_case(
+        self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
+    ) -> None:
+        """The case's staff chat failed: post its card again in `to_chat_id` (with an alert there naming
+        the chat that failed, when given), one transaction. The failed delivery and the others that
+        belong to the old card are marked moved; the rest of the case's queue follows the card."""
+        await asyncio.to_thread(self._move_case, delivery_id, case_id, to_chat_id, reason, alert)
+
+    def _move_case(
+        self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
+    ) -> None:
+        with use_session(self._sessions, write=True) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status=DeliveryStatus.MOVED, last_error=reason[:200], locked_until=None)
+            )
+            if alert is not None:
+                queue(session, K.CHAT_FAILED_ALERT, case_id, to_chat_id, alert)
+            repost_card(session, case_id, to_chat_id)
+
+    async def undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
+        """No chat can take this case's card: the delivery is failed (`parentbot outbox` lists it) and
+        the parent is told, once, to phone the school."""
+        await asyncio.to_thread(self._undeliverable, delivery_id, case_id, reason)
+
+    def _undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
+        with use_session(self._sessions, write=True) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status=DeliveryStatus.FAILED, last_error=reason[:200], locked_until=None)
+            )
+            case = session.get(Case, case_id) if case_id is not None else None
+            if case is not None:
+                notify_parent_once(session, case, K.PARENT_UNDELIVERED)
+
+    # ---- what operators see (`parentbot outbox`) ----------------------------------------------------------
+
+    async def stuck_deliveries(self) -> list[StuckDelivery]:
+        """Failed deliveries, and pending ones tried STUCK_ATTEMPTS times or more, oldest first."""
+        return await asyncio.to_thread(self._stuck_deliveries)
+
+    def _stuck_deliveries(self) -> list[StuckDelivery]:
+        with use_session(self._sessions, write=False) as session:
+            rows = session.execute(
+                select(Delivery, Case.reference)
+                .outerjoin(Case, Case.id == Delivery.case_id)
+                .where(_stuck())
+                .order_by(Delivery.id)
+            ).all()
+            return [
+                StuckDelivery(d.id, reference, d.kind, d.chat_id, d.status, d.attempts, d.last_error)
+                for d, reference in rows
+            ]
+
+    async def retry_stuck(self) -> int:
+        """Queue every stuck delivery again, now, to the chat the configuration names for its case (a
+        card in another chat is posted there again); how many were requeued."""
+        return await asyncio.to_thread(self._retry_stuck)
+
+    def _retry_stuck(self) -> int:
+        with use_session(self._sessions, write=True) as session:
+            rows = session.scalars(select(Delivery).where(_stuck()).order_by(Delivery.id)).all()
+            reposted: set[int] = set()
+            for row in rows:
+                if row.case_id not in reposted:
+                    self._requeue(session, row, reposted)
+            return len(rows)
+
+    def _requeue(self, session: Session, row: Delivery, reposted: set[int]) -> None:
+        row.status, row.attempts, row.next_attempt_at, row.locked_until = (
+            DeliveryStatus.PENDING,
+            0,
+            utcnow(),
+            None,
+        )
+        case = session.get(Case, row.case_id) if row.case_id is not None else None
+        if case is None or row.kind in TO_PARENT:
+            return
+        if row.kind == K.CHAT_FAILED_ALERT:
+            row.chat_id = moved_chats(session).get(row.chat_id, row.chat_id)
+            return
+        target = chat_for(session, self._schools, case.school_id, case.priority, case.staff_chat_id)
+        if target != case.staff_chat_id or case.card_message_id is None:
+            session.flush()
+            repost_card(session, case.id, target)
+            reposted.add(case.id)
+
+    async def deliveries(self, case_id: int | None = None) -> list[Delivery]:
+        return await asyncio.to_thread(self._deliveries, case_id)
+
+    def _deliveries(self, case_id: int | None) -> list[Delivery]:
+        with use_session(self._sessions, write=False) as session:
+            query = select(Delivery).order_by(Delivery.id)
+            if case_id is not None:
+                query = query.where(Delivery.case_id == case_id)
+            rows = list(session.scalars(query).all())
+            session.expunge_all()
+            return rows

@@ -6,8 +6,9 @@ unchanged data trains nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +18,7 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.logs import configure_logging
-from bot.nlu.client import InProcessNlu
+from bot.nlu.client import InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
 from bot.storage import database
@@ -71,6 +72,10 @@ def cases(sessions: sessionmaker[Session]) -> CaseStore:
     return CaseStore(sessions)
 
 
+class MakeEngine(Protocol):
+    def __call__(self, nlu: NluClient | None = None) -> DialogueEngine: ...
+
+
 @pytest.fixture
 def records(sessions: sessionmaker[Session]) -> Records:
     return Records.on(sessions)
@@ -78,13 +83,14 @@ def records(sessions: sessionmaker[Session]) -> Records:
 
 @pytest.fixture
 def make_engine(
-    nlu: InProcessNlu, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
-) -> Callable[[], DialogueEngine]:
-    """An engine on the real model and a real database; each call is a "restarted" engine, same data."""
+    request: pytest.FixtureRequest, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> MakeEngine:
+    """An engine on a real database and the real model (or the `nlu` given, e.g. one still loading: then
+    the model is not loaded at all); each call is a "restarted" engine, same data."""
 
-    def make() -> DialogueEngine:
+    def make(nlu: NluClient | None = None) -> DialogueEngine:
         return DialogueEngine(
-            nlu=nlu,
+            nlu=nlu if nlu is not None else request.getfixturevalue("nlu"),
             responses=responses,
             schools=schools,
             store=SqlStateStore(sessions),
@@ -97,7 +103,7 @@ def make_engine(
 
 
 @pytest.fixture
-def engine(make_engine: Callable[[], DialogueEngine]) -> DialogueEngine:
+def engine(make_engine: MakeEngine) -> DialogueEngine:
     return make_engine()
 
 

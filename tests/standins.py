@@ -43,13 +43,14 @@ class StandInGate:
 
 class StubNlu:
     """Fixed NluResults by exact text (anything else: the fallback). With `ready=False` it is a model
-    still loading: parse waits until `finish_loading()`."""
+    still loading: parse waits until `finish_loading()`, and `waiting` is set once a parse waits."""
 
     def __init__(self, results: Mapping[str, NluResult] | None = None, *, ready: bool = True) -> None:
         self._results = dict(results or {})
         self._loaded = asyncio.Event()
         if ready:
             self._loaded.set()
+        self.waiting = asyncio.Event()
         self.parsed: list[str] = []
 
     def is_ready(self) -> bool:
@@ -59,6 +60,8 @@ class StubNlu:
         self._loaded.set()
 
     async def parse(self, text: str) -> NluResult:
+        if not self._loaded.is_set():
+            self.waiting.set()
         await self._loaded.wait()
         self.parsed.append(text)
         return self._results.get(text, NluResult(FALLBACK_INTENT, 0.0))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,10 @@ from bot.devserver import BotApiServer, SimUser, report_handled_updates
 from bot.nlu.client import NluClient
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
+from bot.storage.models import DeliveryStatus
+from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
+from bot.telegram.flood import SharedFloodGate
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "424242:parentbot-test-token"
@@ -71,6 +75,30 @@ async def unclaimed_messages(server: BotApiServer, chat_id: int) -> list[dict[st
             return found
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15) -> None:
+    """Wait until `check()` holds, failing with `what` after `timeout` seconds. For database state: a
+    table gives no signal, so it is polled (every 50 ms), with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        assert loop.time() < deadline, f"{what} within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+async def outbox_empty(outbox: Outbox) -> bool:
+    """No delivery is pending: each was sent or given up, by the one worker that leased it."""
+    return not any(row.status is DeliveryStatus.PENDING for row in await outbox.deliveries())
+
+
+async def settled(server: BotApiServer, outbox: Outbox, timeout: float = 15) -> None:
+    """Every update so far handled, the outbox empty and no request to the Bot API in flight (besides
+    the long poll): whatever the bot would still send about what happened has been sent, so a
+    duplicate would already show."""
+    await server.wait_handled(timeout=timeout)
+    await eventually(lambda: outbox_empty(outbox), "the outbox emptied", timeout)
+    await server.wait_until(lambda: all(c.done for c in server.calls if c.method != "getUpdates"), timeout)
+
+
 @dataclass
 class RunningBot(Conversations):
     app: Application
@@ -98,10 +126,12 @@ async def running_bot(
     staff_options: StaffOptions | None = None,
     server: BotApiServer | None = None,
     settings_overrides: dict[str, Any] | None = None,
+    flood: Callable[[Services], SharedFloodGate] | None = None,
     **server_options: Any,
 ) -> AsyncIterator[RunningBot]:
     """The bot on a database in `tmp_path` (so a second run there is a restart), against `server` or
-    a new local Bot API server; `settings_overrides`: Settings fields a test sets (FLOOD_BURST...)."""
+    a new local Bot API server; `settings_overrides`: Settings fields a test sets (FLOOD_BURST...);
+    `flood`: the flood gate on the bot's services (e.g. with a clock the test moves)."""
     async with AsyncExitStack() as stack:
         if server is None:
             server = await stack.enter_async_context(BotApiServer(token=TOKEN, **server_options))
@@ -113,7 +143,8 @@ async def running_bot(
             **(settings_overrides or {}),
         )
         services = build_services(settings, schools, nlu=nlu)
-        app = build_application(services, staff_options=staff_options)
+        gate = flood(services) if flood is not None else None
+        app = build_application(services, staff_options=staff_options, flood=gate)
         report_handled_updates(app, server)
         await app.initialize()
         if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves

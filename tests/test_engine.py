@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
-from bot.safeguarding.detector import default_detector
+from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu, NluClient
 from bot.storage.cases import CaseStore
-from bot.storage.parents import SqlStateStore
-from bot.storage.records import Records
+from tests.conftest import MakeEngine
 
 PARENT = "parent-1"
 
@@ -198,7 +194,7 @@ async def test_empty_and_odd_text_gets_a_friendly_answer(engine: DialogueEngine)
 
 
 async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_waits(
-    nlu: InProcessNlu, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+    nlu: InProcessNlu, make_engine: MakeEngine
 ) -> None:
     release = threading.Event()
 
@@ -206,31 +202,39 @@ async def test_while_the_model_loads_danger_is_answered_at_once_and_other_text_w
         release.wait(60)
         return nlu
 
-    loading = BackgroundLoadedNlu(load_slowly)
-    engine = DialogueEngine(
-        nlu=loading,
-        responses=responses,
-        schools=schools,
-        store=SqlStateStore(sessions),
-        records=Records.on(sessions),
-        gate=default_detector(),
-    )
+    loading = WatchedLoad(load_slowly)
+    engine = make_engine(loading)
     try:
         danger = await asyncio.wait_for(
             engine.handle("p1", "my daughter has gone missing since last night"), 10
         )
         assert "call 999 now" in danger[0].text
         assert not loading.is_ready()
+        assert not loading.awaited.is_set(), "danger did not wait for the model"
 
         question = asyncio.create_task(
             engine.handle("p2", "can i add my sons teacher as a friend on facebook")
         )
-        await asyncio.sleep(0.5)
-        assert not question.done()  # it waits for the model...
+        await asyncio.wait_for(loading.awaited.wait(), 10)  # it waits for the model...
+        assert not question.done()
+        # ...outside its turn: another parent's turn (a command needs no model) is not held up.
+        assert await asyncio.wait_for(engine.handle("p3", "/help"), 10)
     finally:
         release.set()
     answer = await asyncio.wait_for(question, 30)  # ...and is answered by it
     assert "(Code:" in _texts(answer)
+
+
+class WatchedLoad(BackgroundLoadedNlu):
+    """The real background load, telling the test when a message starts waiting for it."""
+
+    def __init__(self, load: Callable[[], NluClient]) -> None:
+        super().__init__(load)
+        self.awaited = asyncio.Event()
+
+    async def ready(self) -> NluClient:
+        self.awaited.set()
+        return await super().ready()
 
 
 async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine, cases: CaseStore) -> None:

@@ -36,9 +36,17 @@ from bot.storage.database import make_engine, session_factory
 from bot.storage.models import Case, ConversationMessage, Delivery, DeliveryStatus
 from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
-from bot.telegram.flood import FloodGate
 from tests.databases import database_url, fresh_postgres_schema, postgres_available
-from tests.telegram_harness import ROOT, TOKEN, RunningBot, button_data, buttons, running_bot
+from tests.telegram_harness import (
+    ROOT,
+    TOKEN,
+    RunningBot,
+    button_data,
+    buttons,
+    eventually,
+    running_bot,
+    settled,
+)
 
 FAST = StaffOptions(
     delivery_interval=0.2,
@@ -62,7 +70,6 @@ async def bot_on(
     *,
     server: BotApiServer | None = None,
     staff_options: StaffOptions = FAST,
-    flood: FloodGate | None = None,
     **server_options: Any,
 ) -> AsyncIterator[RunningBot]:
     """The real Application, in this process, on the database at `url` (SQLite or PostgreSQL)."""
@@ -73,7 +80,7 @@ async def bot_on(
             telegram_bot_token=TOKEN, telegram_base_url=server.base_url, database_url=url, project_dir=ROOT
         )
         services = build_services(settings, schools, nlu=nlu)
-        app = build_application(services, staff_options=staff_options, flood=flood)
+        app = build_application(services, staff_options=staff_options)
         report_handled_updates(app, server)
         await app.initialize()
         assert app.updater is not None
@@ -189,12 +196,10 @@ async def test_every_kind_of_bot_api_failure_during_a_handoff_loses_nothing_and_
         server.inject_fault("sendMessage", parent.id, kind="blocked", times=None)
         server.user_replies_to(member, card, "Did that call reach you?", chat=staff)
         await server.wait_for_call("sendMessage", parent.id, lambda c: c.status == 403, timeout=15)
-        for _ in range(50):
-            if await bot.services.store.is_blocked(str(parent.id)):
-                break
-            await asyncio.sleep(0.1)
-        assert await bot.services.store.is_blocked(str(parent.id))
-        await asyncio.sleep(1.0)  # time for any duplicate to show
+        await eventually(
+            lambda: bot.services.store.is_blocked(str(parent.id)), "the parent marked blocked", 5
+        )
+        await settled(server, bot.services.records.outbox)  # a duplicate would show by now
 
         assert cards_sent(server, staff.id, case.reference) == 1
         assert texts_sent(server, parent.id, "Mrs Khan will ring you") == 1
@@ -385,8 +390,8 @@ async def _kill_twice_and_restart(bot: BotProcess, server: BotApiServer, schools
     await server.wait_until(
         lambda: _failures(server, staff.id) >= 2 and _failures(server, second.id) >= 2, 30
     )
-    await asyncio.sleep(0.3)  # between two passes of the delivery worker, as a crash usually is
-    await bot.kill()
+    await eventually(lambda: _nothing_leased(url), "a moment between two delivery attempts")
+    await bot.kill()  # between two passes of the delivery worker, as a crash usually is
 
     rows = await outbox(url)
     sent_before_kill = {row.id for row in rows if row.status is DeliveryStatus.SENT}
@@ -402,7 +407,8 @@ async def _kill_twice_and_restart(bot: BotProcess, server: BotApiServer, schools
     reference_a = next(ref for ref in references if ref in done["text"])
     await server.wait_for_message(staff.id, lambda m: is_card(m, reference_a), timeout=90)
     await server.wait_for_message(second.id, lambda m: "Mr Price runs it" in m.get("text", ""), timeout=90)
-    await asyncio.sleep(1.5)  # time for any duplicate to show
+    await eventually(lambda: _outbox_empty(url), "the outbox emptied")
+    await server.wait_until(lambda: all(c.done for c in server.calls if c.method != "getUpdates"))
 
     for reference in references:
         assert cards_sent(server, staff.id, reference) == 1, reference
@@ -410,6 +416,15 @@ async def _kill_twice_and_restart(bot: BotProcess, server: BotApiServer, schools
     rows = await outbox(url)
     assert [row.kind for row in rows if row.status is not DeliveryStatus.SENT] == []
     assert no_error_replies(server, first.id, second.id)
+
+
+async def _nothing_leased(url: str) -> bool:
+    """No delivery is being sent right now (a restarted bot would wait out a lease)."""
+    return all(row.locked_until is None for row in await outbox(url))
+
+
+async def _outbox_empty(url: str) -> bool:
+    return not any(row.status is DeliveryStatus.PENDING for row in await outbox(url))
 
 
 def _failures(server: BotApiServer, chat_id: int) -> int:
@@ -490,7 +505,7 @@ async def test_postgresql_restarted_under_the_bot_a_parent_is_told_and_no_case_i
             [case] = await bot.services.records.cases.parent_cases(str(parent.id))
             assert case.reference in done["text"]
             await server.wait_for_message(staff.id, lambda m: is_card(m, case.reference), timeout=20)
-            await asyncio.sleep(0.5)
+            await settled(server, bot.services.records.outbox)
             assert cards_sent(server, staff.id, case.reference) == 1
 
 
@@ -653,20 +668,20 @@ async def test_a_disk_filling_up_under_the_bot_loses_no_case_and_half_writes_non
 
             filler = _fill(disk)
             server.user_presses_button(parent, summary, button_data(summary, "Yes, send it"))
-            told = await last_answer(server, parent)
+            told = await bot.last_answer(parent)
             assert told["text"].startswith((ERROR_LINE, "Sorry, I couldn't save your report")), told["text"]
             assert await bot.services.records.cases.parent_cases(str(parent.id)) == []
             assert await bot.services.records.outbox.deliveries() == []
-            await asyncio.sleep(0.5)
+            await settled(server, bot.services.records.outbox)
             assert server.sent_messages(staff.id) == []
 
             filler.unlink()  # room again: the same button now files the case, once
-            done = await press(server, parent, summary, "Yes, send it")
+            done = await bot.press(parent, summary, "Yes, send it")
             [case] = await bot.services.records.cases.parent_cases(str(parent.id))
             assert case.reference in done["text"]
             assert "Someone shared my daughter's class photo" in case.summary
             await server.wait_for_message(staff.id, lambda m: is_card(m, case.reference), timeout=20)
-            await asyncio.sleep(0.5)
+            await settled(server, bot.services.records.outbox)
             assert cards_sent(server, staff.id, case.reference) == 1
             with session_factory(bot.services.db)() as session:
                 lines = session.scalar(select(func.count()).where(ConversationMessage.case_id == case.id))

@@ -1,5 +1,6 @@
-"""The flood limit in the database (bot/storage/flood.py): two processes count one parent together, so
-spreading messages over them does not double the allowance; idle buckets are purged."""
+"""The flood limit (bot/telegram/flood.py) with its buckets in the database (bot/storage/flood.py): the
+token-bucket rule, two processes counting one parent together (spreading messages over them does not
+double the allowance), idle buckets purged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,41 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.flood import Admission, SharedFloodGate
-from tests.test_hostile_input import Clock
+
+
+class Clock:
+    """Unix seconds the test moves on."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gate_on(sessions: sessionmaker[Session], clock: Clock) -> SharedFloodGate:
+    return SharedFloodGate(SqlFloodBuckets(sessions), burst=8, per_minute=20, notice_every=60, clock=clock)
+
+
+async def test_the_flood_limit_allows_a_burst_then_tells_once_per_window_then_refills(
+    sessions: sessionmaker[Session],
+) -> None:
+    clock = Clock()
+    gate = gate_on(sessions, clock)
+    verdicts = [await gate.check("p") for _ in range(12)]
+    assert verdicts == [Admission.ALLOW] * 8 + [Admission.NOTIFY] + [Admission.DROP] * 3
+    clock.now += 3.0  # one message's worth at 20 a minute
+    assert await gate.check("p") is Admission.ALLOW
+    assert await gate.check("p") is Admission.DROP  # still told within this window
+    clock.now += 61
+    assert [await gate.check("p") for _ in range(8)] == [Admission.ALLOW] * 8
+    assert await gate.check("p") is Admission.NOTIFY  # a new window, a new notice
+
+
+async def test_half_price_presses_and_photos_fit_an_album(sessions: sessionmaker[Session]) -> None:
+    gate = gate_on(sessions, Clock())
+    assert [await gate.check("q", cost=0.5) for _ in range(16)] == [Admission.ALLOW] * 16
+    assert await gate.check("q", cost=0.5) is Admission.NOTIFY
 
 
 async def test_two_processes_share_one_parents_allowance(two_processes: list[sessionmaker[Session]]) -> None:

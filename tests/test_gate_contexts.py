@@ -16,16 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.nlu.client import InProcessNlu, NluClient
 from bot.safeguarding import DangerKind
-from bot.safeguarding.detector import default_detector
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
-from bot.storage.records import Records
+from tests.conftest import MakeEngine
 from tests.standins import StubNlu
 
 TABLE = Path(__file__).parent / "data" / "safeguarding_messages.tsv"
@@ -76,19 +73,6 @@ def raised_alarm(replies: list[Reply], prefixes: tuple[str, ...]) -> bool:
     return any(reply.text.startswith(prefixes) for reply in replies)
 
 
-def engine_on(
-    nlu: NluClient, responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
-) -> DialogueEngine:
-    return DialogueEngine(
-        nlu=nlu,
-        responses=responses,
-        schools=schools,
-        store=SqlStateStore(sessions),
-        records=Records.on(sessions),
-        gate=default_detector(),
-    )
-
-
 async def _relay_template(engine: DialogueEngine, cases: CaseStore) -> None:
     """Parent "template" with a filed case whose staff have replied: relay mode."""
     for text in (OAKFIELD, "/human_handoff", "/affirm", "a question about the dinner menu", CHAT, "/affirm"):
@@ -121,17 +105,9 @@ async def _figures(
 
 @pytest.mark.parametrize("context", [*CONTEXTS, "relay mode"])
 async def test_every_danger_message_gets_the_guidance_first_in_every_context(
-    nlu: InProcessNlu,
-    responses: ResponseBook,
-    schools: Schools,
-    sessions: sessionmaker[Session],
-    context: str,
+    make_engine: MakeEngine, responses: ResponseBook, sessions: sessionmaker[Session], context: str
 ) -> None:
-    engine, store, cases = (
-        engine_on(nlu, responses, schools, sessions),
-        SqlStateStore(sessions),
-        CaseStore(sessions),
-    )
+    engine, store, cases = make_engine(), SqlStateStore(sessions), CaseStore(sessions)
     if context == "relay mode":
         await _relay_template(engine, cases)
     else:
@@ -146,10 +122,10 @@ async def test_every_danger_message_gets_the_guidance_first_in_every_context(
 
 
 async def test_every_danger_message_gets_the_guidance_while_the_model_loads(
-    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+    make_engine: MakeEngine, responses: ResponseBook, sessions: sessionmaker[Session]
 ) -> None:
     """No model yet (it never finishes loading here): the gate answers danger on the text alone, at once."""
-    engine = engine_on(StubNlu(ready=False), responses, schools, sessions)
+    engine = make_engine(StubNlu(ready=False))
     await engine.handle("template", OAKFIELD)  # a button: answered without the model
     danger = [m for m in messages() if m.danger]
     recall, _, missed = await _figures(

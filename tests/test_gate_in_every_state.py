@@ -152,9 +152,10 @@ async def test_while_the_model_loads_danger_is_answered_at_once_without_it(
     assert gate.seen[-1] == (DANGER, None), "no score while the model loads"
     cold = await asyncio.wait_for(engine.handle("q", DANGER), 5)
     assert_guided_then_offered(cold, responses)
+    assert not nlu.waiting.is_set(), "danger did not wait for the model"
     calm = asyncio.create_task(engine.handle("r", CALM))
-    await asyncio.sleep(0.2)
-    assert not calm.done(), "other text waits for the model..."
+    await asyncio.wait_for(nlu.waiting.wait(), 5)  # other text waits for the model...
+    assert not calm.done()
     nlu.finish_loading()
     assert await asyncio.wait_for(calm, 5)  # ...and is answered by it
 

@@ -8,11 +8,12 @@ card, buttons from old messages, forged callback data, commands with junk argume
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,17 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.domain import Step
 from bot.nlu.client import InProcessNlu
+from bot.services import Services
 from bot.storage.cases import CaseStore
 from bot.storage.database import session_factory
+from bot.storage.flood import SqlFloodBuckets
 from bot.storage.models import Author, ConversationMessage
 from bot.storage.parents import SqlStateStore
-from bot.telegram.flood import FLOOD_BURST, Admission, FloodGate
+from bot.telegram.flood import FLOOD_BURST, SharedFloodGate
 from tests.databases import database_url
-from tests.telegram_harness import RunningBot, running_bot
+from tests.telegram_harness import RunningBot, running_bot, settled
 from tests.test_faults import ERROR_LINE, FAST, JsonDict, bot_on
+from tests.test_flood_shared import Clock
 
 SLOW_DOWN = "You're sending messages faster than I can answer them"
 
@@ -250,51 +254,6 @@ async def test_an_email_address_too_long_to_store_is_refused(
     assert case.contact_detail == "jo@example.com"
 
 
-# ---- the flood limit alone -------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_flood_limit_allows_a_burst_then_tells_once_per_window_then_refills() -> None:
-    clock = Clock()
-    gate = FloodGate(burst=8, per_minute=20, notice_every=60, clock=clock)
-    verdicts = [gate.admit("p") for _ in range(12)]
-    assert verdicts == [Admission.ALLOW] * 8 + [Admission.NOTIFY] + [Admission.DROP] * 3
-    assert gate.admit("other") is Admission.ALLOW, "one parent's flood is theirs alone"
-    clock.now += 3.0  # one message's worth at 20 a minute
-    assert gate.admit("p") is Admission.ALLOW
-    assert gate.admit("p") is Admission.DROP  # still told within this window
-    clock.now += 61
-    assert [gate.admit("p") for _ in range(8)] == [Admission.ALLOW] * 8
-    assert gate.admit("p") is Admission.NOTIFY  # a new window, a new notice
-
-
-def test_danger_is_never_dropped_and_half_price_presses_and_photos_fit_an_album() -> None:
-    clock = Clock()
-    gate = FloodGate(burst=8, per_minute=20, clock=clock)
-    for _ in range(8):
-        gate.admit("p")
-    assert gate.admit("p") is Admission.NOTIFY
-    assert gate.admit("p", urgent=True) is Admission.ALLOW
-    assert [gate.admit("q", cost=0.5) for _ in range(16)] == [Admission.ALLOW] * 16
-
-
-def test_the_flood_limit_forgets_idle_parents() -> None:
-    clock = Clock()
-    gate = FloodGate(burst=2, per_minute=60, clock=clock, max_tracked=100)
-    for n in range(100):
-        gate.admit(f"p{n}")
-    clock.now += 10
-    gate.admit("newcomer")
-    assert gate.tracked == 1
-
-
 # ---- end to end through the local Bot API server ---------------------------------------------------------
 
 
@@ -404,7 +363,7 @@ async def test_buttons_from_old_messages_get_a_clear_answer_and_file_nothing_twi
 
     [case] = await bot.services.records.cases.parent_cases(str(parent.id))
     await bot.server.wait_for_message(staff.id, lambda m: case.reference in m.get("text", ""), 15)
-    await asyncio.sleep(0.5)
+    await settled(bot.server, bot.services.records.outbox)
     assert [m for m in bot.server.sent_messages(staff.id) if "staff:" in str(m.get("reply_markup"))] != []
     assert len(await bot.services.records.cases.parent_cases(str(parent.id))) == 1
     assert no_error_sent(bot, parent.id)
@@ -467,7 +426,7 @@ async def test_a_forged_staff_claim_from_a_parent_or_another_group_is_refused_an
         ("button", False, parent.id),
         ("button", False, group.id),
     ]
-    await asyncio.sleep(0.3)
+    await settled(bot.server, bot.services.records.outbox)
     assert len(bot.server.sent_messages(parent.id)) == 1  # only the welcome: nothing read as a parent button
 
 
@@ -507,9 +466,28 @@ async def test_commands_with_junk_arguments_get_their_normal_answer(
     assert (await bot.say(forget, "/forget everything now!!"))["text"].startswith("Done: I've deleted")
 
 
+@pytest.fixture
+async def clocked_bot(nlu: InProcessNlu, schools: Schools, tmp_path: Path) -> AsyncIterator[ClockedBot]:
+    """The bot with its flood limit on a clock the test moves (the buckets in its database, as ever)."""
+    clock = Clock(time.time())  # a bucket from 1970 would be purged as idle
+
+    def gate(services: Services) -> SharedFloodGate:
+        return SharedFloodGate(SqlFloodBuckets(session_factory(services.db)), clock=clock)
+
+    async with running_bot(nlu, schools, tmp_path, staff_options=FAST, flood=gate) as running:
+        yield ClockedBot(running, clock)
+
+
+@dataclass
+class ClockedBot:
+    bot: RunningBot
+    clock: Clock
+
+
 async def test_one_parent_flooding_is_told_once_others_are_served_and_danger_still_gets_through(
-    bot: RunningBot,
+    clocked_bot: ClockedBot,
 ) -> None:
+    bot = clocked_bot.bot
     flooder, other = bot.parent("Flo"), bot.parent("Other")
     for number in range(30):
         text = "a man online keeps asking my daughter for nudes" if number == 25 else f"hello {number}"
@@ -520,7 +498,7 @@ async def test_one_parent_flooding_is_told_once_others_are_served_and_danger_sti
     await bot.server.wait_until(
         lambda: any("CEOP" in m["text"] for m in bot.server.sent_messages(flooder.id)), 30
     )
-    await asyncio.sleep(1.0)
+    await bot.server.wait_handled(timeout=30)
     texts = [m["text"] for m in bot.server.sent_messages(flooder.id)]
     assert sum(SLOW_DOWN in text for text in texts) == 1, texts
     assert any(text.startswith("If a child is in danger right now, call 999") for text in texts), texts
@@ -533,11 +511,13 @@ async def test_one_parent_flooding_is_told_once_others_are_served_and_danger_sti
     flow = (await bot.services.store.load(str(flooder.id))).flow
     assert flow is not None, "the danger message began an urgent alert"
     heard = [*loose, *(line.text for line in flow.lines if line.author is Author.PARENT)]
-    assert FLOOD_BURST <= len(heard) <= FLOOD_BURST + 2, heard  # the burst, a refill at most, the danger
+    assert FLOOD_BURST <= len(heard) <= FLOOD_BURST + 1, (
+        heard
+    )  # the burst, the danger (it takes a token if any)
     assert "a man online keeps asking my daughter for nudes" in heard
     assert no_error_sent(bot, flooder.id, other.id)
 
-    await asyncio.sleep(3.2)  # one message's worth refills
+    clocked_bot.clock.now += 3.0  # one message's worth refills
     await bot.say(flooder, "/privacy")  # answered, then the alert offer is asked again
     assert any("24 hours" in m["text"] for m in bot.server.sent_messages(flooder.id)[-3:])
     assert sum(SLOW_DOWN in m["text"] for m in bot.server.sent_messages(flooder.id)) == 1

@@ -3,7 +3,6 @@ against the local Bot API server. Cases are opened with CaseStore directly (as t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ from bot.nlu.client import InProcessNlu
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseDraft, CaseStore, CaseView
-from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, DeliveryStatus, Priority
+from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, Priority
 from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
-from tests.telegram_harness import ROOT, TOKEN, buttons
+from tests.telegram_harness import ROOT, TOKEN, buttons, eventually, settled
 
 STAFF_ID = 7001
 OUTSIDER_ID = 7002
@@ -86,12 +85,13 @@ class StaffWorld:
         card = await self.server.wait_for_message(
             chat.id, lambda m: view.reference in m.get("text", "") and "reply_markup" in m, timeout
         )
-        for _ in range(50):
+
+        async def recorded() -> bool:
             now = await self.cases.get(view.id)
-            if now is not None and now.card_message_id == card["message_id"]:
-                return card
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"card {card['message_id']} of case {view.id} was not recorded")
+            return now is not None and now.card_message_id == card["message_id"]
+
+        await eventually(recorded, f"card {card['message_id']} of case {view.id} was recorded", timeout)
+        return card
 
     def current(self, message: JsonDict) -> JsonDict:
         """The message as it is now (after edits)."""
@@ -107,11 +107,7 @@ class StaffWorld:
     async def settled(self, timeout: float = 15) -> None:
         """Every update so far handled, and nothing left in the outbox to send: whatever the bot would
         still do about what happened has been done."""
-        await self.server.wait_handled(timeout=timeout)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(d.status is DeliveryStatus.PENDING for d in await self.outbox.deliveries()):
-            assert asyncio.get_running_loop().time() < deadline, "the outbox did not empty"
-            await asyncio.sleep(0.05)  # the outbox is a table: polled, with a deadline
+        await settled(self.server, self.outbox, timeout)
 
     async def audits(self, **wanted: object) -> list[AuditEvent]:
         events = await self.services.records.audit.audit_events()
@@ -435,10 +431,15 @@ async def test_an_urgent_case_is_pinned_and_reminded_until_claimed(world: StaffW
     )
     assert reminder["reply_to_message"]["message_id"] == card["message_id"]
 
+    # The reminder check the job runs, as if any interval had passed: due while nobody has claimed it...
+    assert await world.cases.due_urgent_reminders(timedelta(0)) == [case.id]
+    await world.settled()
     await world.press(world.member, card, "Claim")
     before = len(_reminders(world, staff))
-    await asyncio.sleep(2.5)  # two more reminder intervals
-    assert len(_reminders(world, staff)) - before <= 1  # at most one that was already being sent
+    # ...and not once claimed; a reminder queued before the claim is dropped or already on its way.
+    assert await world.cases.due_urgent_reminders(timedelta(0)) == []
+    await world.settled()
+    assert len(_reminders(world, staff)) - before <= 1
 
 
 async def test_a_reply_to_a_bot_message_that_is_no_card_is_not_passed_on(world: StaffWorld) -> None:

@@ -23,6 +23,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.devserver import BotApiServer, SimUser
+from bot.storage.database import make_engine, session_factory
+from bot.storage.models import Delivery
+from bot.storage.outbox import Outbox
 from tests.databases import fresh_postgres_schema
 from tests.telegram_harness import (
     ROOT,
@@ -30,7 +33,9 @@ from tests.telegram_harness import (
     TOKEN,
     Conversations,
     button_data,
+    eventually,
     free_port,
+    outbox_empty,
     unclaimed_messages,
 )
 
@@ -129,14 +134,26 @@ async def test_two_processes_answer_one_parent_in_order_and_deliver_each_case_on
                 bot_process(env, ports[0], logs[0]),
                 bot_process(env, ports[1], logs[1]),
             ):
-                figures = await _conversation(Conversations(server), server, staff.id)
+                figures = await _conversation(Conversations(server), server, staff.id, database_url)
     print(f"\ntwo processes: {figures}")
     assert min(proxy.taken.values()) >= 8, f"the messages were not spread across both: {proxy.taken}"
     output = "".join(_read(log) for log in logs)
     assert "Traceback" not in output, output[-3000:]
 
 
-async def _conversation(bot: Conversations, server: BotApiServer, staff_chat: int) -> dict[str, object]:
+async def _outbox_when_empty(database_url: str) -> list[Delivery]:
+    db = make_engine(database_url)
+    try:
+        outbox = Outbox(session_factory(db))
+        await eventually(lambda: outbox_empty(outbox), "the outbox emptied", timeout=30)
+        return await outbox.deliveries()
+    finally:
+        db.dispose()
+
+
+async def _conversation(
+    bot: Conversations, server: BotApiServer, staff_chat: int, database_url: str
+) -> dict[str, object]:
     parent = server.create_user("Jo")
     started = time.perf_counter()
     steps = Steps(bot, parent)
@@ -175,10 +192,13 @@ async def _conversation(bot: Conversations, server: BotApiServer, staff_chat: in
         lambda: sum("staff:" in str(m.get("reply_markup")) for m in server.sent_messages(staff_chat)) >= 2,
         timeout=30,
     )
-    await asyncio.sleep(2.0)  # both outbox workers run every second: time for a duplicate to show
+    # Both processes run an outbox worker. Once nothing is pending, every card was sent by the one worker
+    # that leased it; a second lease of the same row would show as a second attempt.
+    rows = await _outbox_when_empty(database_url)
     cards = [m for m in server.sent_messages(staff_chat) if "staff:" in str(m.get("reply_markup"))]
     delivered = Counter(re.findall(r"Case (RIV-[A-Z0-9]{4}) ·", card["text"])[0] for card in cards)
     assert delivered == dict.fromkeys(references, 1), "each case card reaches the staff chat exactly once"
+    assert [row.attempts for row in rows if row.kind == "case_card"] == [1, 1]
     return {
         "messages": steps.sent,
         "answered": steps.answered,

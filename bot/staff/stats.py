@@ -24,6 +24,7 @@ from bot.storage.models import CaseKind, Priority
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3660
@@ -36,10 +37,10 @@ class Period:
     end: datetime
     """Exclusive."""
 
-    def label(self) -> str:
+    def label(self, texts: StaffTexts) -> str:
         last = (self.end - timedelta(microseconds=1)).astimezone(school_time_zone())
         first = self.start.astimezone(school_time_zone())
-        return f"{first:%d %b %Y} to {last:%d %b %Y}"
+        return texts.say("utter_staff_stats_period", first=f"{first:%d %b %Y}", last=f"{last:%d %b %Y}")
 
 
 def parse_period(args: Sequence[str], now: datetime) -> Period | None:
@@ -109,13 +110,25 @@ def duration(value: timedelta | None, unknown: str) -> str:
     return unknown if value is None else format_age(value)
 
 
-def chart_png(
-    figures: CaseFigures,
-    title: str,
-    kind_labels: dict[CaseKind, str],
-    school_names: dict[str, str],
-    unknown: str,
-) -> bytes:
+@dataclass(frozen=True)
+class ChartTexts:
+    """Every word the chart shows, from domain.yml (utter_staff_stats_chart_* and the staff texts)."""
+
+    heading: str
+    axis: str
+    kinds: dict[CaseKind, str]
+    schools: dict[str, str]
+    side: tuple[tuple[str, str], ...]
+    """(label, value) pairs beside the bars."""
+
+
+def chart_png(figures: CaseFigures, texts: ChartTexts) -> bytes:
+    buffer = io.BytesIO()
+    chart_figure(figures, texts).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def chart_figure(figures: CaseFigures, texts: ChartTexts) -> Figure:
     """Cases opened by kind, each bar split by school, with the times and today's open cases beside."""
     with warnings.catch_warnings():  # matplotlib's font parser uses pyparsing's old names
         warnings.simplefilter("ignore")
@@ -127,35 +140,27 @@ def chart_png(
     figure = Figure(figsize=(9, 4.8), dpi=120, layout="constrained")
     bars, side = figure.subplots(1, 2, gridspec_kw={"width_ratios": (3, 1.2)})
     kinds = [kind for kind in KIND_ORDER if figures.by_kind().get(kind)] or list(KIND_ORDER)
-    labels = [kind_labels.get(kind, kind.value) for kind in kinds]
+    labels = [texts.kinds.get(kind, kind.value) for kind in kinds]
     left = [0] * len(kinds)
     for school_id in sorted(figures.by_school()):
         counts = [figures.by_kind_and_school.get((kind, school_id), 0) for kind in kinds]
-        bars.barh(labels, counts, left=left, label=school_names.get(school_id, school_id))
+        bars.barh(labels, counts, left=left, label=texts.schools.get(school_id, school_id))
         left = [a + b for a, b in zip(left, counts, strict=True)]
     for row, total in enumerate(left):
         if total:
             bars.text(total, row, f" {total}", va="center", fontsize=10)
     bars.invert_yaxis()
-    bars.set_xlabel("cases opened")
-    bars.set_title(f"{title}\n{figures.period.label()}: {figures.total} cases", loc="left", fontsize=11)
+    bars.set_xlabel(texts.axis)
+    bars.set_title(texts.heading, loc="left", fontsize=11)
     bars.xaxis.get_major_locator().set_params(integer=True)
     bars.spines[["top", "right"]].set_visible(False)
     if figures.by_school():
         bars.legend(loc="best", fontsize=8, frameon=False)
-    _side_panel(side, figures, unknown)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    _side_panel(side, texts.side)
+    return figure
 
 
-def _side_panel(axes: Axes, figures: CaseFigures, unknown: str) -> None:
-    lines = [
-        ("Median time to claim", duration(figures.to_claim, unknown)),
-        ("Median time to resolve", duration(figures.to_resolve, unknown)),
-        ("Open now", str(figures.open_now)),
-        ("Urgent open now", str(figures.urgent_now)),
-    ]
+def _side_panel(axes: Axes, lines: Sequence[tuple[str, str]]) -> None:
     axes.set_axis_off()
     for row, (label, value) in enumerate(lines):
         y = 0.92 - row * 0.24
@@ -172,7 +177,7 @@ def stats_text(texts: StaffTexts, figures: CaseFigures, scope: str) -> str:
     return texts.say(
         "utter_staff_stats",
         scope=scope,
-        period=figures.period.label(),
+        period=figures.period.label(texts),
         total=str(figures.total),
         by_kind=", ".join(f"{texts.kind_label(kind)} {n}" for kind, n in by_kind) or none,
         by_school=", ".join(f"{texts.school_name(school)} {n}" for school, n in by_school) or none,
@@ -185,6 +190,21 @@ def stats_text(texts: StaffTexts, figures: CaseFigures, scope: str) -> str:
 
 def stats_chart(texts: StaffTexts, figures: CaseFigures, scope: str) -> bytes:
     """The figures as a PNG chart, labelled as the text is."""
-    kinds = {kind: texts.kind_label(kind) for kind in CaseKind}
-    schools = {school: texts.school_name(school) for school in figures.by_school()}
-    return chart_png(figures, scope, kinds, schools, texts.say("utter_staff_stats_not_known"))
+    return chart_png(figures, chart_texts(texts, figures, scope))
+
+
+def chart_texts(texts: StaffTexts, figures: CaseFigures, scope: str) -> ChartTexts:
+    unknown = texts.say("utter_staff_stats_not_known")
+    period, total = figures.period.label(texts), str(figures.total)
+    return ChartTexts(
+        heading=texts.say("utter_staff_stats_chart_title", scope=scope, period=period, total=total),
+        axis=texts.say("utter_staff_stats_chart_axis"),
+        kinds={kind: texts.kind_label(kind) for kind in CaseKind},
+        schools={school: texts.school_name(school) for school in figures.by_school()},
+        side=(
+            (texts.say("utter_staff_stats_chart_to_claim"), duration(figures.to_claim, unknown)),
+            (texts.say("utter_staff_stats_chart_to_resolve"), duration(figures.to_resolve, unknown)),
+            (texts.say("utter_staff_stats_chart_open_now"), str(figures.open_now)),
+            (texts.say("utter_staff_stats_chart_urgent_now"), str(figures.urgent_now)),
+        ),
+    )

@@ -29,7 +29,7 @@ from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
-from bot.telegram.flood import Gate, SharedFloodGate
+from bot.telegram.flood import SharedFloodGate
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
@@ -75,7 +75,7 @@ def build_application(
     *,
     rate_limit: bool = True,
     staff_options: StaffOptions | None = None,
-    flood: Gate | None = None,
+    flood: SharedFloodGate | None = None,
 ) -> Application:
     settings = services.settings
     token = settings.telegram_bot_token

@@ -9,8 +9,7 @@ A message that mentions a child in danger is never dropped (it uses a token when
 
 The bot keeps the buckets in its database (SharedFloodGate, bot/storage/flood.py): every process behind a
 webhook load balancer sees the same count, so a parent whose updates are spread over N processes gets the
-allowance once, not N times, and a restart forgets nothing. FloodGate keeps them in memory (the console,
-tests, benchmarks).
+allowance once, not N times, and a restart forgets nothing. (The console has no flood limit.)
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ NOTICE_EVERY = 60.0
 """Seconds between two "slow down" lines to the same parent."""
 BUTTON_COST = 0.5
 PHOTO_COST = 0.5
-MAX_TRACKED = 10_000
-"""Above this many parents in memory, those whose bucket has refilled are forgotten."""
 
 
 class Admission(enum.Enum):
@@ -112,51 +109,3 @@ class SharedFloodGate:
             return verdict, (bucket.tokens, bucket.updated, bucket.told_at)
 
         return await self._buckets.take(parent_id, decide)
-
-
-class FloodGate:
-    """Token buckets per parent, in this process's memory. `admit` never awaits, so concurrent updates
-    see a consistent count."""
-
-    def __init__(
-        self,
-        burst: int = FLOOD_BURST,
-        per_minute: float = FLOOD_PER_MINUTE,
-        notice_every: float = NOTICE_EVERY,
-        clock: Callable[[], float] = time.monotonic,
-        max_tracked: int = MAX_TRACKED,
-    ) -> None:
-        self._limit = _limit(burst, per_minute, notice_every)
-        self.burst = self._limit.burst
-        self.per_second = self._limit.per_second
-        self.notice_every = notice_every
-        self._clock = clock
-        self._max_tracked = max_tracked
-        self._buckets: dict[str, _Bucket] = {}
-
-    async def check(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
-        return self.admit(parent_id, cost, urgent=urgent)
-
-    def admit(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
-        now = self._clock()
-        bucket = self._buckets.get(parent_id)
-        if bucket is None:
-            if len(self._buckets) >= self._max_tracked:
-                self._forget_idle(now)
-            bucket = self._buckets[parent_id] = _Bucket(self.burst, now)
-        return self._limit.take(bucket, now, cost, urgent)
-
-    @property
-    def tracked(self) -> int:
-        return len(self._buckets)
-
-    def _forget_idle(self, now: float) -> None:
-        """Forget parents whose bucket is full again and who are not inside a notice window."""
-        for parent_id, bucket in list(self._buckets.items()):
-            full = bucket.tokens + (now - bucket.updated) * self.per_second >= self.burst
-            told_recently = bucket.told_at is not None and now - bucket.told_at < self.notice_every
-            if full and not told_recently:
-                del self._buckets[parent_id]
-
-
-Gate = FloodGate | SharedFloodGate

@@ -20,7 +20,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.locks import KeyedLocks
 from bot.safeguarding.detector import default_detector
 from bot.storage.parents import SqlStateStore
-from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, FloodGate, Gate
+from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, SharedFloodGate
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
@@ -37,7 +37,7 @@ class ParentHandlers:
         store: SqlStateStore,
         responses: ResponseBook,
         staff_chat_ids: frozenset[int],
-        flood: Gate | None = None,
+        flood: SharedFloodGate,
         router: RelayRouter | None = None,
     ) -> None:
         self._engine = engine
@@ -47,7 +47,7 @@ class ParentHandlers:
         self._staff_chat_ids = staff_chat_ids
         self._locks = KeyedLocks()
         self._groups_told: set[int] = set()
-        self._flood = flood or FloodGate()
+        self._flood = flood
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A typed message or a /command (edited messages too: the corrected text is answered)."""

@@ -5,10 +5,10 @@ can be measured before any of them is made in bot/ (see the Performance section 
 
 Each experiment is the smallest change that shows the effect; the real change belongs in the module named.
 Those that paid were made in bot/ and are gone from here: building the model's weights eagerly
-(bot/nlu/fast_load.py), aiohttp for Bot API calls (bot/telegram/request.py), "typing..." only for slow
-answers, and loading the model in the background. These two are kept because they did not pay (2026-11-25,
-in-process, 50 parents; baseline 73.4 answered/s, p95 89 ms): inline-db 74.3/s, p95 67 ms;
-parse-thread 69.4/s, p95 85 ms.
+(for the DIET pipeline; gone with it), aiohttp for Bot API calls (bot/telegram/request.py), "typing..."
+only for slow answers, and loading the model in the background. These two are kept because they did not
+pay (2026-11-25, in-process, 50 parents; baseline 73.4 answered/s, p95 89 ms): inline-db 74.3/s, p95
+67 ms; parse-thread 69.4/s, p95 85 ms.
 """
 
 from __future__ import annotations

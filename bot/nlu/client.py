@@ -9,7 +9,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,8 +94,8 @@ class InProcessNlu:
         self.load_seconds = load_seconds
 
     @classmethod
-    def load(cls, model_path: Path, *, fast: bool = True) -> InProcessNlu:
-        """Load the model; `fast` builds its weights without tracing (bot/nlu/fast_load.py)."""
+    def load(cls, model_path: Path) -> InProcessNlu:
+        """Load the trained model from its archive."""
         # skops (how Rasa stores the logistic regression) looks every one of its types up in every loaded
         # module when it is first imported: ~7 s before TensorFlow and Rasa are imported, ~20 s after.
         root_level = logging.getLogger().level
@@ -107,11 +106,8 @@ class InProcessNlu:
         logging.getLogger().setLevel(root_level)
         from rasa.core.agent import Agent
 
-        from bot.nlu.fast_load import eager_weight_building
-
         started = time.perf_counter()
-        with eager_weight_building() if fast else nullcontext():
-            agent = Agent.load(str(model_path))
+        agent = Agent.load(str(model_path))
         if not agent.is_ready():
             raise RuntimeError(f"RASA_MODEL: {model_path} could not be loaded")
         return cls(agent, time.perf_counter() - started)

@@ -84,10 +84,11 @@ async def _relay_template(engine: DialogueEngine, cases: CaseStore) -> None:
 
 async def _figures(
     engine: DialogueEngine, store: SqlStateStore, table: list[Message], prefixes: tuple[str, ...], tag: str
-) -> tuple[float, float, list[str]]:
-    """(guidance recall, false-alarm rate, missed texts), each message from a copy of the template state."""
+) -> tuple[float, float, list[str], list[str]]:
+    """(guidance recall, false-alarm rate, danger texts missed, calm texts alarmed), each message from a
+    copy of the template state."""
     template = await store.load("template")
-    guided, alarms, missed = 0, 0, []
+    guided, missed, alarmed = 0, [], []
     for number, message in enumerate(table):
         parent = f"{tag}-{number}"
         await store.save(parent, template)
@@ -96,11 +97,11 @@ async def _figures(
             guided += guided_first(replies, prefixes)
             if not guided_first(replies, prefixes):
                 missed.append(message.text)
-        else:
-            alarms += raised_alarm(replies, prefixes)
+        elif raised_alarm(replies, prefixes):
+            alarmed.append(message.text)
     danger = sum(m.danger for m in table)
     calm = len(table) - danger
-    return guided / danger, (alarms / calm if calm else 0.0), missed
+    return guided / danger, (len(alarmed) / calm if calm else 0.0), missed, alarmed
 
 
 @pytest.mark.parametrize("context", [*CONTEXTS, "relay mode"])
@@ -113,12 +114,12 @@ async def test_every_danger_message_gets_the_guidance_first_in_every_context(
     else:
         for text in CONTEXTS[context]:
             await engine.handle("template", text)
-    recall, false_alarms, missed = await _figures(
+    recall, false_alarms, missed, alarmed = await _figures(
         engine, store, messages(), guidance_prefixes(responses), "m"
     )
     print(f"\n{context}: guidance recall {recall:.3f}, calm false alarms {false_alarms:.3f}")
     assert recall == 1.0, missed
-    assert false_alarms <= MAX_FALSE_ALARMS
+    assert false_alarms <= MAX_FALSE_ALARMS, alarmed
 
 
 async def test_every_danger_message_gets_the_guidance_while_the_model_loads(
@@ -128,7 +129,7 @@ async def test_every_danger_message_gets_the_guidance_while_the_model_loads(
     engine = make_engine(StubNlu(ready=False))
     await engine.handle("template", OAKFIELD)  # a button: answered without the model
     danger = [m for m in messages() if m.danger]
-    recall, _, missed = await _figures(
+    recall, _, missed, _ = await _figures(
         engine, SqlStateStore(sessions), danger, guidance_prefixes(responses), "l"
     )
     print(f"\nmodel loading: guidance recall {recall:.3f}")

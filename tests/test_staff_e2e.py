@@ -432,12 +432,12 @@ async def test_an_urgent_case_is_pinned_and_reminded_until_claimed(world: StaffW
     assert reminder["reply_to_message"]["message_id"] == card["message_id"]
 
     # The reminder check the job runs, as if any interval had passed: due while nobody has claimed it...
-    assert await world.cases.due_urgent_reminders(timedelta(0)) == [case.id]
+    assert await world.outbox.due_urgent_reminders(timedelta(0)) == [case.id]
     await world.settled()
     await world.press(world.member, card, "Claim")
     before = len(_reminders(world, staff))
     # ...and not once claimed; a reminder queued before the claim is dropped or already on its way.
-    assert await world.cases.due_urgent_reminders(timedelta(0)) == []
+    assert await world.outbox.due_urgent_reminders(timedelta(0)) == []
     await world.settled()
     assert len(_reminders(world, staff)) - before <= 1
 

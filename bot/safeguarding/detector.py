@@ -42,10 +42,13 @@ from bot.safeguarding import DangerAssessment, DangerKind
 
 DANGERS_FILE = Path(__file__).with_name("dangers.yml")
 
-URGENT_THRESHOLD = 0.5
+URGENT_THRESHOLD = 0.7
 """An urgent_safeguarding score this high makes a message urgent when the detector names no kind. At the
 old hint threshold 0.15 the model alone raised the alarm on 8% of the independent calm set and added no
-danger message the detector missed; at 0.5, the model is more sure of urgent than of all else together."""
+danger message the detector missed. Chosen on the detector's own dev set (tests/data/safeguarding_dev.tsv,
+`python -m bot.safeguarding.report`): after issue 12's training data taught the model more urgent
+phrasings, calm messages such as a grazed knee scored 0.5-0.6; at 0.7 the dev set's calm false alarms fall
+from 0.024 to 0.008 with every danger message still caught."""
 IDIOM_THRESHOLD = 0.995
 """The score needed to overrule the detector when it has blanked an ordinary meaning of an alarming word."""
 

@@ -19,8 +19,8 @@ FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_INTENT = "out_of_scope"
 URGENT_INTENT = "urgent_safeguarding"
 MAX_PARSE_CHARS = 1000
-"""Longer messages are cut before parsing: the start says what the message is about, and DIET's cost
-grows with length."""
+"""Longer messages are cut before parsing: the start says what the message is about, and the tokenizer's
+and count features' cost grows with length (the encoder reads only its first 128 word pieces)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ package, so the trained model stores no copy of them.
 
 Sentence features are the embedding (mean pooling of the word pieces, L2-normalised) times `scale`: the
 classifier sees them beside unnormalised n-gram counts, and the scale sets how much they weigh. Sequence
-features (for DIET) are, per whitespace token, the mean of the hidden states of its word pieces.
+features (read by DIET-style classifiers; the logistic regression reads only the sentence) are, per
+whitespace token, the mean of the hidden states of its word pieces.
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ def test_a_header_line_naming_the_columns_is_skipped(tmp_path: Path) -> None:
     assert read_examples(file) == [Example("greet", "hello")]
 
 
-def test_the_frozen_held_out_set_covers_every_intent_of_the_training_data() -> None:
+@pytest.mark.parametrize(("name", "at_least"), [("nlu_heldout.tsv", 420), ("nlu_heldout_b.tsv", 450)])
+def test_each_frozen_held_out_set_covers_every_intent_of_the_training_data(name: str, at_least: int) -> None:
     import yaml
 
     trained = {
@@ -104,8 +105,8 @@ def test_the_frozen_held_out_set_covers_every_intent_of_the_training_data() -> N
         for block in yaml.safe_load(file.read_text())["nlu"]
         if "intent" in block
     }
-    held_out = read_examples(ROOT / "tests" / "data" / "nlu_heldout.tsv")
-    assert len(held_out) >= 420
+    held_out = read_examples(ROOT / "tests" / "data" / name)
+    assert len(held_out) >= at_least
     assert {example.intent for example in held_out} == trained
 
 

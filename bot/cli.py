@@ -140,9 +140,11 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         EvaluationFileError,
         cross_validate,
         format_report,
+        overlap,
         predict,
         read_examples,
         score,
+        training_texts,
     )
     from bot.services import load_nlu
 
@@ -171,13 +173,16 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"parentbot evaluate: {error}", file=sys.stderr)
         return 2
     nlu = load_nlu(settings)
+    trained = training_texts(_paths(settings).nlu)
     for file, examples in test_sets:
         started = time.perf_counter()
         predicted = asyncio.run(predict(nlu, examples))
         elapsed = time.perf_counter() - started
         if len(test_sets) > 1:
             print(f"\n== {file}")
-        print(format_report(score(examples, predicted), show_errors=args.errors))
+        report = score(examples, predicted)
+        print(format_report(report, show_errors=args.errors))
+        print(overlap(examples, report, trained).describe(report.total))
         print(f"\nparsed {len(examples)} messages in {elapsed:.2f} s")
     return 0
 

@@ -76,6 +76,7 @@ def test_parentbot_evaluate_prints_the_figures_of_a_small_file(model_path: Path,
     assert "accuracy:                 0.667" in result.stdout
     assert "urgent_safeguarding recall: 1.000" in result.stdout
     assert "legal_basis -> greet: 1" in result.stdout
+    assert "also in nlu/ word for word: 3 of 3; accuracy on the other 0: n/a" in result.stdout
 
 
 def _first_example(intent: str) -> str:
@@ -124,3 +125,28 @@ def test_clarification_outcomes_are_reported_when_the_model_ranks_intents() -> N
     assert report.clarification[Outcome.ANSWERED_RIGHT] == pytest.approx(1 / 3)
     assert report.clarification[Outcome.ASKED_OFFERED] == pytest.approx(1 / 3)
     assert report.clarification[Outcome.ANSWERED_WRONG] == pytest.approx(1 / 3)
+
+
+def test_messages_also_in_the_training_data_are_counted_and_left_out_of_the_other_accuracy(
+    tmp_path: Path,
+) -> None:
+    from bot.nlu.evaluate import overlap, training_texts
+
+    (tmp_path / "nlu.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - Hello\n'
+        "- intent: group_chats\n  examples: |\n    - the [WhatsApp](platform) group is   nasty\n"
+        "- lookup: platform\n  examples: |\n    - TikTok\n"
+    )
+    trained = training_texts(tmp_path)
+    assert trained == {"hello", "the whatsapp group is nasty"}
+    examples = [
+        Example("greet", "hello"),
+        Example("group_chats", "The WhatsApp group is nasty"),
+        Example("thank", "cheers"),
+        Example("deny", "nah"),
+    ]
+    report = score(examples, ["greet", "greet", "thank", "affirm"])
+    found = overlap(examples, report, trained)
+    assert found.seen == 2
+    assert found.unseen_accuracy == pytest.approx(0.5)
+    assert "2 of 4" in found.describe(4)

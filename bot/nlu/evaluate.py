@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -60,6 +61,52 @@ def read_examples(path: Path) -> list[Example]:
     if not examples:
         raise EvaluationFileError(f"{path}: no examples")
     return examples
+
+
+_ANNOTATION = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
+def comparable(text: str) -> str:
+    """A message as compared with the training data: entity annotations removed, lower case, single
+    spaces."""
+    return " ".join(_ANNOTATION.sub(r"\1", text).lower().split())
+
+
+def training_texts(nlu_dir: Path) -> set[str]:
+    """Every training example of `nlu_dir`, comparable()."""
+    import yaml
+
+    return {
+        comparable(line.strip().removeprefix("- "))
+        for file in sorted(nlu_dir.rglob("*.yml"))
+        for block in (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("nlu", [])
+        if "intent" in block
+        for line in block.get("examples", "").splitlines()
+        if line.strip()
+    }
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How many test messages are also, word for word, training examples (written independently, short
+    messages like "hello" coincide), and the accuracy on the others."""
+
+    seen: int
+    unseen_accuracy: float | None
+
+    def describe(self, total: int) -> str:
+        rest = "n/a" if self.unseen_accuracy is None else f"{self.unseen_accuracy:.3f}"
+        return (
+            f"also in nlu/ word for word: {self.seen} of {total}; "
+            f"accuracy on the other {total - self.seen}: {rest}"
+        )
+
+
+def overlap(examples: Sequence[Example], report: Report, trained: set[str]) -> Overlap:
+    wrong = {id(example) for example, _ in report.errors}
+    unseen = [example for example in examples if comparable(example.text) not in trained]
+    right = sum(id(example) not in wrong for example in unseen)
+    return Overlap(len(examples) - len(unseen), right / len(unseen) if unseen else None)
 
 
 def normalise(intent: str) -> str:

@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
+            "cpu_model": _cpu_model(),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "load_average_at_start": list(os.getloadavg()),
@@ -180,6 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print(f"\nResults written to {output} ({results['total_s']:.0f} s in all)")
     return 1 if results.get("errors") else 0
+
+
+def _cpu_model() -> str:
+    """The processor's name (parse latency is the encoder's arithmetic: it differs ~2x between CPUs)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def _measure(results: dict[str, Any], section: str, mode: str, title: str, run: Callable[[], Any]) -> None:

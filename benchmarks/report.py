@@ -240,6 +240,9 @@ def table(results: JsonDict) -> str:
         "result: PASS/MISS for each measured column the target applies to (in-process / RASA_URL).",
         f"Latency runs: parents pause ~{think:g} s (0.5-1.5x) before each message; throughput runs: none.",
         f"The bot's database: {_get(results, 'options', 'database_url') or 'sqlite'}.",
+        f"Machine: {_get(results, 'machine', 'cpu_model') or 'unknown CPU'}, "
+        f"{_get(results, 'machine', 'cpus')} CPUs, load average at start "
+        f"{(_get(results, 'machine', 'load_average_at_start') or [0.0])[0]:.1f}.",
     ]
     busy = _other_cpu(results)
     if busy:

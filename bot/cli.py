@@ -135,10 +135,10 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.nlu.clarify import Outcome
     from bot.nlu.evaluate import (
         EvaluationFileError,
         cross_validate,
+        format_cross_validation,
         format_report,
         overlap,
         predict,
@@ -150,19 +150,7 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.cross_validation:
         reports = cross_validate(_paths(settings).root, folds=args.folds)
-        n = len(reports)
-        print(f"\n{n}-fold cross-validation on the training data:")
-        print(f"  accuracy  mean {sum(r.accuracy for r in reports) / n:.3f}")
-        print(f"  macro-F1  mean {sum(r.macro_f1 for r in reports) / n:.3f}")
-        urgent = [r.urgent_recall for r in reports if r.urgent_recall is not None]
-        print(f"  urgent_safeguarding recall mean {sum(urgent) / len(urgent):.3f}")
-        guided = [r.urgent_guided for r in reports if r.urgent_guided is not None]
-        print(f"  urgent messages given emergency guidance mean {sum(guided) / len(guided):.3f}")
-        oos = [r.oos_as_policy for r in reports if r.oos_as_policy is not None]
-        print(f"  out-of-scope answered as policy mean {sum(oos) / len(oos):.3f}")
-        wrong = [r.clarification[Outcome.ANSWERED_WRONG] for r in reports if r.clarification]
-        if wrong:
-            print(f"  answered wrongly with clarification mean {sum(wrong) / len(wrong):.3f}")
+        print(format_cross_validation(reports, show_errors=args.errors))
         return 0
     if not args.files:
         print("parentbot evaluate: give FILE.tsv ... or --cross-validation", file=sys.stderr)

@@ -150,3 +150,18 @@ def test_messages_also_in_the_training_data_are_counted_and_left_out_of_the_othe
     assert found.seen == 2
     assert found.unseen_accuracy == pytest.approx(0.5)
     assert "2 of 4" in found.describe(4)
+
+
+def test_cross_validation_summary_gives_means_and_on_request_each_fold_error() -> None:
+    from bot.nlu.evaluate import format_cross_validation
+
+    folds = [
+        score([Example("greet", "hi"), Example("thank", "ta")], ["greet", "greet"]),
+        score([Example("greet", "hello"), Example("deny", "nah")], ["greet", "deny"]),
+    ]
+    summary = format_cross_validation(folds)
+    assert "2-fold cross-validation" in summary
+    assert "accuracy  mean 0.750" in summary
+    assert "misclassified" not in summary
+    with_errors = format_cross_validation(folds, show_errors=True)
+    assert "misclassified (1):\n  thank -> greet: ta" in with_errors

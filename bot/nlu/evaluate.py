@@ -183,6 +183,31 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
     return "\n".join(lines)
 
 
+def format_cross_validation(reports: Sequence[Report], *, show_errors: bool = False) -> str:
+    """The folds' mean figures, and with `show_errors` every training example its fold got wrong."""
+
+    def mean(values: Sequence[float | None]) -> str:
+        present = [v for v in values if v is not None]
+        return f"{sum(present) / len(present):.3f}" if present else "n/a"
+
+    lines = [
+        f"\n{len(reports)}-fold cross-validation on the training data:",
+        f"  accuracy  mean {mean([r.accuracy for r in reports])}",
+        f"  macro-F1  mean {mean([r.macro_f1 for r in reports])}",
+        f"  urgent_safeguarding recall mean {mean([r.urgent_recall for r in reports])}",
+        f"  urgent messages given emergency guidance mean {mean([r.urgent_guided for r in reports])}",
+        f"  out-of-scope answered as policy mean {mean([r.oos_as_policy for r in reports])}",
+    ]
+    wrong = [r.clarification[Outcome.ANSWERED_WRONG] for r in reports if r.clarification]
+    if wrong:
+        lines.append(f"  answered wrongly with clarification mean {mean(wrong)}")
+    if show_errors:
+        errors = [error for report in reports for error in report.errors]
+        lines += ["", f"misclassified ({len(errors)}):"]
+        lines += [f"  {ex.intent} -> {p}: {ex.text}" for ex, p in errors]
+    return "\n".join(lines)
+
+
 def _clarification_lines(shares: dict[Outcome, float]) -> list[str]:
     if not shares:
         return []

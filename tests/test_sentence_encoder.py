@@ -9,12 +9,7 @@ import pytest
 from rasa.nlu.tokenizers.tokenizer import Token
 from tokenizers import Tokenizer
 
-from bot.nlu.components.sentence_embeddings import (
-    MAX_POOLING_SCALE,
-    SCALE,
-    SentenceEmbeddingFeaturizer,
-    token_vectors,
-)
+from bot.nlu.components.sentence_embeddings import token_vectors
 from bot.nlu.encoder import SentenceEncoder, model_dir, shared_encoder
 from tests.bert_reference import NumpyBert
 
@@ -86,40 +81,3 @@ def test_each_token_gets_the_mean_of_its_word_pieces(encoder: SentenceEncoder) -
     assert len(inside_first) > 1  # "whatsapp" is several word pieces
     np.testing.assert_allclose(vectors[0], encoded.pieces[inside_first].mean(axis=0), atol=1e-6)
     assert not vectors[2].any()  # past the text: no word piece, zeros
-
-
-def _sentence_features(scale: float, max_pooling_scale: float, text: str) -> np.ndarray:
-    from rasa.nlu.constants import TOKENS_NAMES
-    from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
-    from rasa.shared.nlu.training_data.message import Message
-
-    config = {
-        **SentenceEmbeddingFeaturizer.get_default_config(),
-        SCALE: scale,
-        MAX_POOLING_SCALE: max_pooling_scale,
-        "alias": "embedding",
-    }
-    featurizer = SentenceEmbeddingFeaturizer(config, "embedding")
-    message = Message({TEXT: text})
-    message.set(TOKENS_NAMES[TEXT], [Token(word, text.index(word)) for word in text.split()])
-    featurizer.process([message])
-    (sentence,) = [f.features for f in message.features if f.type == FEATURE_TYPE_SENTENCE]
-    return sentence
-
-
-def test_sentence_features_are_the_scaled_mean_and_then_the_scaled_max(encoder: SentenceEncoder) -> None:
-    text = "a man online keeps asking my daughter for photos"
-    (encoded,) = encoder.encode([text])
-    mean_only = _sentence_features(4.0, 0.0, text)
-    both = _sentence_features(4.0, 6.0, text)
-    width = encoded.sentence.shape[0]
-    assert mean_only.shape == (1, width)
-    assert both.shape == (1, 2 * width)
-    np.testing.assert_allclose(both[0, :width], 4.0 * encoded.sentence, atol=1e-6)
-    maximum = encoded.pieces.max(axis=0)
-    np.testing.assert_allclose(both[0, width:], 6.0 * maximum / np.linalg.norm(maximum), atol=1e-5)
-
-
-def test_a_negative_max_pooling_scale_is_refused() -> None:
-    with pytest.raises(ValueError, match=MAX_POOLING_SCALE):
-        SentenceEmbeddingFeaturizer.validate_config({SCALE: 1.0, MAX_POOLING_SCALE: -1.0})

@@ -5,9 +5,7 @@ it as they use Rasa's own components. It learns nothing: the encoder's weights c
 package, so the trained model stores no copy of them.
 
 Sentence features are the embedding (mean pooling of the word pieces, L2-normalised) times `scale`: the
-classifier sees them beside unnormalised n-gram counts, and the scale sets how much they weigh. With
-`max_pooling_scale` above 0 the max pooling of the word pieces (L2-normalised, times that scale) follows
-it: the mean blurs one telling word in a long message, the maximum keeps it. Sequence
+classifier sees them beside unnormalised n-gram counts, and the scale sets how much they weigh. Sequence
 features (read by DIET-style classifiers; the logistic regression reads only the sentence) are, per
 whitespace token, the mean of the hidden states of its word pieces.
 """
@@ -32,7 +30,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.nlu.encoder import Encoded, shared_encoder
 
 SCALE = "scale"
-MAX_POOLING_SCALE = "max_pooling_scale"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -49,7 +46,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**DenseFeaturizer.get_default_config(), SCALE: 1.0, MAX_POOLING_SCALE: 0.0}
+        return {**DenseFeaturizer.get_default_config(), SCALE: 1.0}
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
@@ -69,8 +66,6 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: dict[str, Any]) -> None:
         if float(config.get(SCALE, 1.0)) <= 0:
             raise ValueError(f"{cls.__name__}: '{SCALE}' must be positive")
-        if float(config.get(MAX_POOLING_SCALE, 0.0)) < 0:
-            raise ValueError(f"{cls.__name__}: '{MAX_POOLING_SCALE}' must not be negative")
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self.process(training_data.training_examples)
@@ -90,20 +85,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         alias = self._config[FEATURIZER_CLASS_ALIAS]
         sequence = token_vectors(message.get(TOKENS_NAMES[TEXT]), encoded) * scale
         message.add_features(Features(sequence, FEATURE_TYPE_SEQUENCE, TEXT, alias))
-        message.add_features(Features(self._sentence(encoded), FEATURE_TYPE_SENTENCE, TEXT, alias))
-
-    def _sentence(self, encoded: Encoded) -> np.ndarray:
-        """(1, width) mean pooling, or (1, 2 * width) mean then max pooling, each scaled."""
-        parts = [encoded.sentence * np.float32(self._config[SCALE])]
-        if (max_scale := float(self._config[MAX_POOLING_SCALE])) > 0:
-            parts.append(max_pooled(encoded) * np.float32(max_scale))
-        return np.concatenate(parts)[None, :].astype(np.float32)
-
-
-def max_pooled(encoded: Encoded) -> np.ndarray:
-    """The element-wise maximum of the message's hidden states ([CLS] and [SEP] included), L2-normalised."""
-    pooled = encoded.pieces.max(axis=0)
-    return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+        sentence = (encoded.sentence * scale)[None, :]
+        message.add_features(Features(sentence, FEATURE_TYPE_SENTENCE, TEXT, alias))
 
 
 def token_vectors(tokens: list[Token], encoded: Encoded) -> np.ndarray:

@@ -141,6 +141,21 @@ def test_clarification_outcomes_are_reported_when_the_model_ranks_intents() -> N
     assert report.clarification[Outcome.ANSWERED_WRONG] == pytest.approx(1 / 3)
 
 
+def test_an_unreadable_message_does_not_hide_the_clarification_figures() -> None:
+    """A message with no Latin letter is not parsed (bot/nlu/client.py): a fallback with no ranking."""
+    from bot.nlu.clarify import Outcome
+    from bot.nlu.client import FALLBACK_INTENT, NluResult
+
+    examples = [Example("greet", "hi"), Example("greet", "👋")]
+    parsed = [
+        NluResult("greet", 0.9, ranking=(("greet", 0.9), ("thank", 0.05))),
+        NluResult(FALLBACK_INTENT, 0.0),
+    ]
+    report = score(examples, parsed)
+    assert report.clarification[Outcome.ANSWERED_RIGHT] == pytest.approx(1 / 2)
+    assert report.clarification[Outcome.GAVE_UP] == pytest.approx(1 / 2)
+
+
 def test_messages_also_in_the_training_data_are_counted_and_left_out_of_the_other_accuracy(
     tmp_path: Path,
 ) -> None:

@@ -155,8 +155,8 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
 
 
 def _clarification(gold: Sequence[str], parsed: Sequence[NluResult | str]) -> dict[Outcome, float]:
-    if not all(isinstance(p, NluResult) and p.ranking for p in parsed):
-        return {}
+    if not all(isinstance(p, NluResult) for p in parsed):
+        return {}  # bare intent names: no confidences to decide by
     outcomes = Counter(outcome(p, g) for g, p in zip(gold, parsed, strict=True) if isinstance(p, NluResult))
     return {kind: outcomes[kind] / len(gold) for kind in Outcome}
 

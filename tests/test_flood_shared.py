@@ -71,3 +71,33 @@ async def test_idle_buckets_are_purged(two_processes: list[sessionmaker[Session]
     await SharedFloodGate(buckets).check("p")
     assert await buckets.forget_idle(timedelta(hours=1)) == 0
     assert await buckets.forget_idle(timedelta(seconds=-1)) == 1
+
+
+async def test_a_burst_of_flood_checks_does_not_starve_the_turn_holding_sqlite(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A turn holds SQLite's write lock across awaits and needs a worker thread for its next statement.
+    Flood checks that waited for the lock in worker threads filled the default executor (cores + 4
+    threads, at most 32), the turn could not run, and all stalled until the 30 s busy timeout failed
+    them (make bench's throughput run, 2026-11-30). Now they queue on the event loop."""
+    from bot.domain import ParentState
+    from bot.storage.parents import SqlStateStore
+    from bot.storage.turns import Turns
+
+    turns, store = Turns(sessions), SqlStateStore(sessions)
+    gate = gate_on(sessions, Clock())
+    holding = asyncio.Event()
+
+    async def a_turn() -> None:
+        async with turns.turn("parent-in-a-turn"):
+            holding.set()
+            await asyncio.sleep(0.2)  # the burst arrives while this turn holds the write lock
+            await store.save("parent-in-a-turn", ParentState(school_id="oakfield"))
+
+    async def a_burst() -> list[Admission]:
+        await holding.wait()
+        return await asyncio.gather(*(gate.check(f"parent-{n}") for n in range(64)))
+
+    _, verdicts = await asyncio.wait_for(asyncio.gather(a_turn(), a_burst()), timeout=20)
+    assert verdicts == [Admission.ALLOW] * 64
+    assert (await store.load("parent-in-a-turn")).school_id == "oakfield"

@@ -1,7 +1,8 @@
 """The flood limit's buckets (bot/telegram/flood.py) in the database, so every bot process counts a
 parent's messages together. Each check is its own short transaction holding the parent's bucket row (as
 a turn holds the parent's row, bot/storage/turns.py), never part of a turn: a message over the limit is
-dropped before any turn starts."""
+dropped before any turn starts. On SQLite a check queues for the process's writer lock with the turns
+(`sqlite_writer`), so waiting checks never take the worker threads a turn needs to finish."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage.models import FloodBucket
-from bot.storage.turns import upsert
+from bot.storage.turns import in_turn, sqlite_writer, upsert
 
 Row = tuple[float, float, float | None]
 T = TypeVar("T")
@@ -26,7 +27,13 @@ class SqlFloodBuckets:
         self._sessions = sessions
 
     async def take(self, parent_id: str, decide: Callable[[Row | None], tuple[T, Row]]) -> T:
-        return await asyncio.to_thread(self._take, parent_id, decide)
+        if in_turn():
+            raise RuntimeError("a flood check runs before a turn, never inside one")
+        writer = sqlite_writer(self._sessions)
+        if writer is None:
+            return await asyncio.to_thread(self._take, parent_id, decide)
+        async with writer:
+            return await asyncio.to_thread(self._take, parent_id, decide)
 
     def _take(self, parent_id: str, decide: Callable[[Row | None], tuple[T, Row]]) -> T:
         with self._sessions.begin() as session:

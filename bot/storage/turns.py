@@ -17,6 +17,12 @@ one parent's turns: the second waits for the first to commit and then reads what
 
 Outside a turn (the outbox delivery worker, the staff side, the purge) each storage call keeps its own
 short transaction.
+
+On SQLite the writers of one process queue on an asyncio lock (`sqlite_writer`), not in worker threads on
+the busy timeout: a turn holds the write lock across awaits, and its next statement needs a worker
+thread. When a burst of flood checks filled the default executor's few threads (cores + 4) waiting for
+that lock, the turn could not run, and everything stalled for the 30 s timeout and failed (found by
+`make bench`'s throughput run, 2026-11-30).
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,6 +59,23 @@ _INSERT: dict[str, Callable[[type[Any]], postgresql.Insert | sqlite.Insert]] = {
 """The databases DATABASE_URL accepts (bot/storage/database.py), each with its upsert."""
 
 _TURN: ContextVar[Session | None] = ContextVar("parentbot_turn_session", default=None)
+
+_SQLITE_WRITERS: WeakKeyDictionary[Engine, WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]]
+_SQLITE_WRITERS = WeakKeyDictionary()
+
+
+def sqlite_writer(sessions: sessionmaker[Session]) -> asyncio.Lock | None:
+    """The lock this process's writers to a SQLite database take before a worker thread writes (one per
+    database and event loop); None for PostgreSQL, whose row locks let writers go on in parallel."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+        return None
+    per_loop = _SQLITE_WRITERS.setdefault(bind, WeakKeyDictionary())
+    return per_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+def in_turn() -> bool:
+    return _TURN.get() is not None
 
 
 def upsert(session: Session, model: type[Any]) -> postgresql.Insert | sqlite.Insert:
@@ -80,9 +104,7 @@ class Turns:
 
     def __init__(self, sessions: sessionmaker[Session], at_once: int | None = None) -> None:
         self._sessions = sessions
-        bind = sessions.kw.get("bind")
-        single_writer = bind is not None and bind.dialect.name == "sqlite"
-        self._at_once = at_once or (1 if single_writer else TURNS_AT_ONCE)
+        self._at_once = at_once or TURNS_AT_ONCE
         self._gate: asyncio.Semaphore | None = None
         self._parents = KeyedLocks()
         """In this process, a parent's next turn waits here, not on the database lock in a thread."""
@@ -92,9 +114,7 @@ class Turns:
         if _TURN.get() is not None:  # already inside a turn: its transaction holds the row
             yield
             return
-        if self._gate is None:
-            self._gate = asyncio.Semaphore(self._at_once)
-        async with self._parents.hold(parent_id), self._gate:
+        async with self._parents.hold(parent_id), self._writers():
             session = await asyncio.to_thread(self._begin, parent_id)
             bound = _TURN.set(session)
             try:
@@ -105,6 +125,14 @@ class Turns:
             finally:
                 _TURN.reset(bound)
             await asyncio.to_thread(_finish, session, commit=True)
+
+    def _writers(self) -> asyncio.Lock | asyncio.Semaphore:
+        """SQLite: the process's single writer lock; PostgreSQL: room for `at_once` turns."""
+        if (shared := sqlite_writer(self._sessions)) is not None:
+            return shared
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self._at_once)
+        return self._gate
 
     def _begin(self, parent_id: str) -> Session:
         session = self._sessions()

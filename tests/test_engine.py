@@ -256,8 +256,9 @@ async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine,
     await engine.handle(PARENT, '/choose{"value": "chat"}')
     await engine.handle(PARENT, "/deny")
     asked = await engine.handle(PARENT, "I want to speak to a member of staff about the dinner menu")
-    # the model is unsure of this one: it asks "Did you mean ...?" and the parent taps talking to staff
-    await engine.handle(PARENT, next(b.payload for b in asked[-1].buttons if b.payload == "/human_handoff"))
+    # depending on the model it asks "Did you mean ...?" (the parent taps talking to staff) or knows at once
+    for payload in [b.payload for b in asked[-1].buttons if b.payload == "/human_handoff"]:
+        await engine.handle(PARENT, payload)
     for text in ("/affirm", "Why is there no vegetarian option on Fridays?", '/choose{"value": "chat"}'):
         await engine.handle(PARENT, text)
     await engine.handle(PARENT, "/affirm")

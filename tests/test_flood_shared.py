@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.storage.flood import SqlFloodBuckets
@@ -86,18 +87,32 @@ async def test_a_burst_of_flood_checks_does_not_starve_the_turn_holding_sqlite(
 
     turns, store = Turns(sessions), SqlStateStore(sessions)
     gate = gate_on(sessions, Clock())
-    holding = asyncio.Event()
+    holding, burst_waiting = asyncio.Event(), asyncio.Event()
 
     async def a_turn() -> None:
         async with turns.turn("parent-in-a-turn"):
             holding.set()
-            await asyncio.sleep(0.2)  # the burst arrives while this turn holds the write lock
+            await burst_waiting.wait()  # the burst arrives while this turn holds the write lock
             await store.save("parent-in-a-turn", ParentState(school_id="oakfield"))
 
     async def a_burst() -> list[Admission]:
         await holding.wait()
-        return await asyncio.gather(*(gate.check(f"parent-{n}") for n in range(64)))
+        checks = [asyncio.ensure_future(gate.check(f"parent-{n}")) for n in range(64)]
+        await asyncio.sleep(0)  # each check runs to its first wait: a worker thread, or the writer lock
+        burst_waiting.set()
+        return await asyncio.gather(*checks)
 
     _, verdicts = await asyncio.wait_for(asyncio.gather(a_turn(), a_burst()), timeout=20)
     assert verdicts == [Admission.ALLOW] * 64
     assert (await store.load("parent-in-a-turn")).school_id == "oakfield"
+
+
+async def test_a_flood_check_inside_a_turn_is_refused_rather_than_waiting_on_its_own_lock(
+    sessions: sessionmaker[Session],
+) -> None:
+    from bot.storage.turns import Turns
+
+    gate = gate_on(sessions, Clock())
+    async with Turns(sessions).turn("p"):
+        with pytest.raises(RuntimeError, match="before a turn"):
+            await asyncio.wait_for(gate.check("p"), timeout=20)

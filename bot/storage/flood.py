@@ -7,6 +7,7 @@ dropped before any turn starts. On SQLite a check queues for the process's write
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -29,10 +30,7 @@ class SqlFloodBuckets:
     async def take(self, parent_id: str, decide: Callable[[Row | None], tuple[T, Row]]) -> T:
         if in_turn():
             raise RuntimeError("a flood check runs before a turn, never inside one")
-        writer = sqlite_writer(self._sessions)
-        if writer is None:
-            return await asyncio.to_thread(self._take, parent_id, decide)
-        async with writer:
+        async with sqlite_writer(self._sessions) or contextlib.nullcontext():
             return await asyncio.to_thread(self._take, parent_id, decide)
 
     def _take(self, parent_id: str, decide: Callable[[Row | None], tuple[T, Row]]) -> T:

@@ -111,7 +111,7 @@ class Turns:
 
     @asynccontextmanager
     async def turn(self, parent_id: str) -> AsyncIterator[None]:
-        if _TURN.get() is not None:  # already inside a turn: its transaction holds the row
+        if in_turn():  # already inside a turn: its transaction holds the row
             yield
             return
         async with self._parents.hold(parent_id), self._writers():

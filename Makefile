@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
 
 .DEFAULT_GOAL := help
-.PHONY: help run chat test lint format train evaluate cross-validate purge validate bench clean
+.PHONY: help run chat test lint format train evaluate evaluate-gate validate-gate cross-validate purge validate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ train: .venv/.synced ## train the NLU model if the data changed
 evaluate: .venv/.synced ## model quality: dev set, the two frozen held-out sets, then 5-fold CV (~5 min)
 	$(RUN) parentbot evaluate ../shared/nlu-dev/nlu_dev.tsv tests/data/nlu_heldout.tsv tests/data/nlu_heldout_b.tsv
 	$(RUN) parentbot evaluate --cross-validation --folds 5
+
+evaluate-gate: .venv/.synced ## the safeguarding gate per kind and tier on the first-look sets (docs/safeguarding.md)
+	$(RUN) parentbot evaluate-gate
+
+validate-gate: .venv/.synced ## choose the gate's thresholds on the danger corpus, one writer held out at a time (~7 min)
+	$(RUN) parentbot evaluate-gate --validate
 
 cross-validate: .venv/.synced ## 5-fold cross-validation on the training data (~6 min of CPU)
 	$(RUN) parentbot evaluate --cross-validation --folds 5

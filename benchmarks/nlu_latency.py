@@ -58,9 +58,54 @@ def _in_process(model: Path, rounds: int) -> dict[str, Any]:
 
     configure_logging()
     apply()
+    head = _time_danger_head()
     nlu = InProcessNlu.load(model)
-    result = asyncio.run(time_parses(nlu.parse, messages(), rounds))
-    return {**result, "load_s": round(nlu.load_seconds, 1)}
+    texts = messages()
+    result = asyncio.run(time_parses(nlu.parse, texts, rounds))
+    return {
+        **result,
+        "load_s": round(nlu.load_seconds, 1),
+        **_gate_cost(head, texts, rounds),
+    }
+
+
+def _time_danger_head() -> list[float]:
+    """From now on, the danger head's own time inside each parse (the DangerClassifier component, timed
+    around its `process`). Before the model loads: Rasa's graph keeps the bound method it found then."""
+    from bot.nlu.components.danger_classifier import DangerClassifier
+
+    durations: list[float] = []
+    original = DangerClassifier.process
+
+    def timed(self: DangerClassifier, messages: list[Any]) -> list[Any]:
+        started = time.perf_counter()
+        try:
+            return original(self, messages)
+        finally:
+            durations.append(time.perf_counter() - started)
+
+    DangerClassifier.process = timed  # type: ignore[method-assign]
+    return durations
+
+
+def _gate_cost(head: list[float], texts: Sequence[str], rounds: int) -> dict[str, Any]:
+    """What the safeguarding gate adds to a parse: the danger head's time, and the lexicon's."""
+    from bot.safeguarding.gate import DangerGate
+
+    gate = DangerGate()
+    lexicon = []
+    for _ in range(rounds):
+        for text in texts:
+            started = time.perf_counter()
+            gate.detector.kinds(text)
+            lexicon.append(time.perf_counter() - started)
+    head_ms, lexicon_ms = summary_ms(head), summary_ms(lexicon)
+    return {
+        "danger_head_median_ms": head_ms["median_ms"],
+        "danger_head_p95_ms": head_ms["p95_ms"],
+        "lexicon_median_ms": lexicon_ms["median_ms"],
+        "gate_median_ms": round(head_ms["median_ms"] + lexicon_ms["median_ms"], 2),
+    }
 
 
 def in_process(model: Path, rounds: int, log: Path, experiments: str = "") -> dict[str, Any]:

@@ -66,6 +66,13 @@ def _figures(results: JsonDict) -> list[Figure]:
         ),
         Figure("NLU parse, p95", "ms", lambda r, m: _get(r, "nlu", m, "p95_ms")),
         Figure(
+            "safeguarding gate's share of a parse, median",
+            "ms",
+            lambda r, m: _get(r, "nlu", m, "gate_median_ms"),
+            2,
+            checked=("in_process",),
+        ),
+        Figure(
             f"update to first reply, median ({concurrency} parents)",
             "ms",
             _e2e("latency_run", "latency_first_reply", "median_ms"),

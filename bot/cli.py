@@ -15,6 +15,7 @@ from bot.logs import configure_logging
 from bot.nlu.model import ProjectPaths
 
 if TYPE_CHECKING:
+    from bot.safeguarding import DangerReading
     from bot.storage.outbox import StuckDelivery
 
 log = logging.getLogger("parentbot")
@@ -62,6 +63,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--folds", type=int, default=5)
     evaluate.set_defaults(command=_evaluate)
+
+    gate = commands.add_parser(
+        "evaluate-gate",
+        help="measure the safeguarding gate per kind and tier on files of label<TAB>kind<TAB>text lines",
+    )
+    gate.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        help="labelled files (default: tests/data/firstlook/)",
+    )
+    gate.add_argument("--details", action="store_true", help="list misses, false alarms and checks")
+    gate.add_argument(
+        "--validate",
+        action="store_true",
+        help="validate the danger model on the corpus, one writer held out at a time, and write the "
+        "thresholds it gives to data/danger/thresholds.yml (~5 min)",
+    )
+    gate.set_defaults(command=_evaluate_gate)
 
     purge = commands.add_parser(
         "purge", help="delete messages and cases past their retention period (also runs on a schedule)"
@@ -172,6 +192,45 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(format_report(report, show_errors=args.errors))
         print(overlap(examples, report, trained).describe(report.total))
         print(f"\nparsed {len(examples)} messages in {elapsed:.2f} s")
+    return 0
+
+
+def _evaluate_gate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.safeguarding.corpus import FIRST_LOOK_DIR, LabelledFileError, read_labelled
+    from bot.safeguarding.gate import DangerGate
+    from bot.safeguarding.report import format_figures, measure
+    from bot.services import load_nlu
+
+    if args.validate:
+        return _validate_gate(settings)
+    files = args.files or sorted(FIRST_LOOK_DIR.glob("*.tsv"))
+    try:
+        tables = [(file, read_labelled(file)) for file in files]
+    except (OSError, LabelledFileError) as error:
+        print(f"parentbot evaluate-gate: {error}", file=sys.stderr)
+        return 2
+    nlu = load_nlu(settings)
+    gate = DangerGate()
+
+    async def readings(texts: list[str]) -> list[DangerReading | None]:
+        return [(await nlu.parse(text)).danger for text in texts]
+
+    for file, rows in tables:
+        started = time.perf_counter()
+        read = asyncio.run(readings([row.text for row in rows]))
+        elapsed = time.perf_counter() - started
+        print(format_figures(measure(file.name, rows, read, gate), details=args.details))
+        print(f"  parsed {len(rows)} messages in {elapsed:.2f} s\n")
+    return 0
+
+
+def _validate_gate(settings: Settings) -> int:
+    from bot.safeguarding.corpus import THRESHOLDS_FILE
+    from bot.safeguarding.report import validate_corpus, write_thresholds
+
+    validation, thresholds, lexicon = validate_corpus(_paths(settings).nlu)
+    print(write_thresholds(THRESHOLDS_FILE, validation, thresholds, lexicon))
+    print(f"written to {THRESHOLDS_FILE}")
     return 0
 
 

@@ -18,6 +18,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
+from bot.safeguarding.gate import DangerGate
 from bot.storage.database import check_writable, make_engine, migrate, session_factory
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
@@ -136,7 +137,7 @@ def build_services(
         schools=schools,
         store=store,
         records=records,
-        gate=default_detector(),
+        gate=DangerGate(default_detector()),
         retention_hours=settings.message_retention_hours,
         flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
         relay_timeout=timedelta(hours=settings.relay_timeout_hours),

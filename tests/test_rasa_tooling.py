@@ -27,7 +27,7 @@ def test_rasa_data_validate_passes_with_the_project_paths() -> None:
 
 
 def _copy_project(tmp_path: Path) -> ProjectPaths:
-    for name in ("nlu", "config.yml", "domain.yml"):
+    for name in ("nlu", "data", "config.yml", "domain.yml"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, tmp_path / name)

@@ -1,6 +1,9 @@
-"""The danger detector (bot/safeguarding): its data, its matcher, its guidance, and its figures over two
-tables of labelled messages: our own development set, and an independent set written by someone who had
-not seen the detector (tests/data/safeguarding_messages.tsv, kept unchanged), scored with the real model.
+"""The lexicon of the safeguarding gate (bot/safeguarding/detector.py) and the gate's combination of it with
+the danger model's reading (bot/safeguarding/gate.py): the data, the matcher, the tiers, the guidance.
+
+The lexicon is checked alone on the team's own tables (now part of the danger corpus, so no measure of the
+model): it answers alone while the model loads, so it must stay precise. The gate's figures on messages
+nobody here has seen are in tests/test_gate_contexts.py.
 """
 
 from __future__ import annotations
@@ -12,15 +15,13 @@ import pytest
 
 from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
-from bot.nlu.client import InProcessNlu
-from bot.safeguarding import DangerKind
+from bot.safeguarding import DangerKind, DangerReading, Tier
+from bot.safeguarding.corpus import CORPUS_DIR, Labelled, read_labelled
 from bot.safeguarding.detector import DangerDataError, DangerDetector, default_detector, words
-from bot.safeguarding.report import Labelled, format_figures, measure, read_labelled
+from bot.safeguarding.gate import DangerGate
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV = read_labelled(ROOT / "tests/data/safeguarding_dev.tsv")
-INDEPENDENT = read_labelled(ROOT / "tests/data/safeguarding_messages.tsv")
-MAX_FALSE_ALARMS = 0.05
+DEV = read_labelled(CORPUS_DIR / "w0-team-dev.tsv")
 GUIDANCE_WORDS = (60, 125)
 NUMBERS = {
     DangerKind.IMMEDIATE: ["999"],
@@ -43,8 +44,12 @@ def detector() -> DangerDetector:
 
 
 @pytest.fixture(scope="module")
-async def independent_scores(nlu: InProcessNlu) -> list[float]:
-    return [(await nlu.parse(row.text)).confidence_of("urgent_safeguarding") for row in INDEPENDENT]
+def gate(detector: DangerDetector) -> DangerGate:
+    return DangerGate(detector)
+
+
+def reading(probability: float, kind: DangerKind = DangerKind.MISSING, sure: float = 0.9) -> DangerReading:
+    return DangerReading(probability, ((kind, sure),), full_at=0.8, check_at=0.2, lexicon_at=0.2, kind_at=0.5)
 
 
 def _id(row: Labelled) -> str:
@@ -121,8 +126,7 @@ def test_slang_misspellings_and_other_languages_name_their_kind(
     ],
 )
 def test_idioms_and_ordinary_meanings_are_not_danger(detector: DangerDetector, text: str) -> None:
-    assessment = detector.assess(text, 0.0)
-    assert not assessment.urgent, detector.explain(text)
+    assert not detector.kinds(text), detector.explain(text)
 
 
 @pytest.mark.parametrize("word", ["my son ", "kill ", "missing ", "a " * 3 + "threatening "])
@@ -131,45 +135,55 @@ def test_a_message_of_telegrams_full_length_is_read_in_well_under_a_second(
 ) -> None:
     text = (word * 4096)[:4096]
     started = time.perf_counter()
-    detector.assess(text, None)
+    detector.kinds(text)
     assert time.perf_counter() - started < 1.0
 
 
-# ------------------------------------------------------------------ the model's score and unreadable text
+# ------------------------------------------------------------------ the tiers: lexicon and model combined
 
 
-def test_the_model_score_makes_a_message_urgent_only_when_the_detector_names_no_kind(
-    detector: DangerDetector,
+@pytest.mark.parametrize(
+    ("text", "probability", "tier", "kinds"),
+    [
+        ("my son is missing", 0.9, Tier.FULL, {DangerKind.MISSING}),  # both agree
+        ("my son is missing", 0.3, Tier.FULL, {DangerKind.MISSING}),  # the model unsure: the lexicon's word
+        ("my son is missing", 0.1, Tier.CHECK, {DangerKind.MISSING}),  # the model doubts the lexicon
+        ("something is wrong please answer", 0.9, Tier.FULL, {DangerKind.MISSING}),  # the model alone
+        ("something is wrong please answer", 0.5, Tier.CHECK, {DangerKind.MISSING}),
+        ("something is wrong please answer", 0.1, Tier.CALM, set()),
+    ],
+)
+def test_the_gate_combines_the_lexicon_and_the_model_into_a_tier(
+    gate: DangerGate, text: str, probability: float, tier: Tier, kinds: set[DangerKind]
 ) -> None:
-    calm = "something is wrong please answer"
-    assert detector.assess(calm, detector.urgent_threshold).model_urgent
-    assert not detector.assess(calm, detector.urgent_threshold / 2).urgent
-    assert not detector.assess(calm, None).urgent
-    named = detector.assess("my son is missing", 0.99)
-    assert named.kinds == {DangerKind.MISSING}
-    assert not named.model_urgent
+    assessment = gate.assess(text, reading(probability))
+    assert (assessment.tier, set(assessment.kinds)) == (tier, kinds)
 
 
-def test_the_model_must_be_near_certain_to_overrule_an_ordinary_meaning_the_detector_saw(
-    detector: DangerDetector,
-) -> None:
-    text = "my daughter wants a job in dog grooming"
-    assert not detector.assess(text, 0.98).urgent
-    assert detector.assess(text, detector.idiom_threshold).model_urgent
+def test_a_model_unsure_of_the_kind_gives_the_general_guidance(gate: DangerGate) -> None:
+    assessment = gate.assess("something is wrong please answer", reading(0.95, sure=0.3))
+    assert assessment.urgent
+    assert assessment.guidance_responses() == ("utter_urgent_safeguarding",)
+
+
+def test_without_a_reading_the_lexicon_answers_alone(gate: DangerGate) -> None:
+    assert gate.assess("my son is missing", None).tier is Tier.FULL
+    assert gate.assess("something is wrong please answer", None).tier is Tier.CALM
 
 
 @pytest.mark.parametrize("text", ["مرحبا كيف حالك", "Здравствуйте", "我的孩子", "ok ابني في المستشفى"])
-def test_a_message_in_a_script_the_bot_cannot_read_is_urgent_even_without_the_model(
-    detector: DangerDetector, text: str
+@pytest.mark.parametrize("probability", [None, 0.0, 0.99])
+def test_a_message_in_a_script_the_bot_cannot_read_gets_the_general_guidance_whatever_the_model_says(
+    gate: DangerGate, text: str, probability: float | None
 ) -> None:
-    assessment = detector.assess(text, None)
-    assert assessment.model_urgent
+    assessment = gate.assess(text, None if probability is None else reading(probability))
+    assert assessment.urgent
     assert assessment.guidance_responses() == ("utter_urgent_safeguarding",)
 
 
 @pytest.mark.parametrize("text", ["👍", "123", "?!", ""])
-def test_text_without_letters_is_not_treated_as_unreadable(detector: DangerDetector, text: str) -> None:
-    assert not detector.assess(text, None).urgent
+def test_text_without_letters_is_not_treated_as_unreadable(gate: DangerGate, text: str) -> None:
+    assert gate.assess(text, None).tier is Tier.CALM
 
 
 # ------------------------------------------------------------------ the guidance for each kind
@@ -202,24 +216,33 @@ def test_dev_set_danger_names_its_kind(detector: DangerDetector, row: Labelled) 
 
 @pytest.mark.parametrize("row", [r for r in DEV if not r.danger], ids=_id)
 def test_dev_set_calm_raises_no_alarm(detector: DangerDetector, row: Labelled) -> None:
-    assert not detector.assess(row.text, None).urgent, detector.explain(row.text)
+    assert not detector.kinds(row.text), detector.explain(row.text)
 
 
-def test_the_independent_set_has_the_size_the_issue_asks_for() -> None:
-    danger = [r for r in INDEPENDENT if r.danger]
-    assert len(danger) >= 150
-    assert len(INDEPENDENT) - len(danger) >= 60
-    assert {r.kind for r in danger} == set(DangerKind)
+def test_the_general_guidance_covers_every_kinds_lines(responses: ResponseBook, schools: Schools) -> None:
+    """When the kind is unclear, the parent still gets each kind's numbers."""
+    school = schools.schools[0]
+    text = responses.render(
+        "utter_urgent_safeguarding", {"school_name": school.name, "school_phone": school.phone}
+    ).text
+    assert "999" in text.split("\n")[0]
+    for numbers in NUMBERS.values():
+        for number in numbers:
+            if number not in (
+                "A&E",
+                "Report Remove",
+                "children's services",
+                "Do not forward, save or screenshot",
+            ):
+                assert number in text, number
+    assert "never forward" in text.lower()
+    assert "24 hours" in text
 
 
-def test_independent_set_every_danger_message_is_urgent_and_few_calm_ones_are(
-    detector: DangerDetector, independent_scores: list[float], capsys: pytest.CaptureFixture[str]
-) -> None:
-    figures = measure(INDEPENDENT, independent_scores, detector)
-    with capsys.disabled():
-        print("\n" + format_figures(figures, title="independent set", details=True))
-    assert figures.recall_with_model is not None
-    assert figures.recall_with_model["all"] == 1.0, [r.text for r in figures.misses]
-    assert figures.false_alarms_with_model is not None
-    assert figures.false_alarms_with_model <= MAX_FALSE_ALARMS, [r.text for r in figures.false_alarms]
-    assert figures.kind_named >= 0.95
+def test_one_alarming_sentence_of_a_message_the_model_reads_as_calm_asks_first(gate: DangerGate) -> None:
+    def with_part(part: float) -> DangerReading:
+        return DangerReading(0.01, ((DangerKind.MISSING, 0.9),), 0.8, 0.2, 0.2, 0.5, part, part_at=0.6)
+
+    text = "We got a fine for attendance. Anyway he searched for ways out. My question is the fine"
+    assert gate.assess(text, with_part(0.7)).tier is Tier.CHECK
+    assert gate.assess(text, with_part(0.5)).tier is Tier.CALM

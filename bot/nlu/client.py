@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot.safeguarding import DangerKind, DangerReading
+
 FALLBACK_INTENT = "nlu_fallback"
 OUT_OF_SCOPE_INTENT = "out_of_scope"
 URGENT_INTENT = "urgent_safeguarding"
@@ -35,6 +37,8 @@ class NluResult:
     confidence: float
     entities: tuple[Entity, ...] = ()
     ranking: tuple[tuple[str, float], ...] = field(default=())
+    danger: DangerReading | None = None
+    """The danger model's reading (bot/nlu/components/danger_classifier.py), when the model has one."""
 
     def entity(self, name: str) -> str | None:
         return next((e.value for e in self.entities if e.entity == name), None)
@@ -59,7 +63,31 @@ class NluResult:
             confidence=float(intent.get("confidence") or 0.0),
             entities=entities,
             ranking=ranking,
+            danger=_reading(data.get("danger")),
         )
+
+
+def _reading(data: Any) -> DangerReading | None:
+    """The danger reading of a parse, or None when it is missing or not of the expected shape (a Rasa
+    server with an older model): the gate then reads the text with its lexicon alone."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        kinds = sorted(
+            ((DangerKind(name), float(p)) for name, p in dict(data["kinds"]).items()), key=lambda kp: -kp[1]
+        )
+        return DangerReading(
+            probability=float(data["probability"]),
+            kinds=tuple(kinds),
+            full_at=float(data["full_at"]),
+            check_at=float(data["check_at"]),
+            lexicon_at=float(data["lexicon_at"]),
+            kind_at=float(data["kind_at"]),
+            part_probability=float(data.get("part_probability", 0.0)),
+            part_at=float(data.get("part_at", 1.0)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class NluClient(Protocol):

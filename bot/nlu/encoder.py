@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,48 @@ def _graph(directory: Path, config: dict[str, Any]) -> bert_graph.Bert:
     from safetensors.numpy import load_file
 
     return bert_graph.build(load_file(str(directory / "model.safetensors")), BertShape.from_config(config))
+
+
+_SENTENCE_END = re.compile(r"[.!?;\n]+|,?\s+anyway\b", re.IGNORECASE)
+MIN_PART_CHARS = 12
+"""Shorter pieces are joined to the next sentence: "Hi." alone says nothing."""
+MAX_PARTS = 6
+"""A message of more sentences is read in this many parts (a few sentences each)."""
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The character spans of the sentences of `text` (one span for a message of one sentence)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        if len(text[start : match.end()].strip()) >= MIN_PART_CHARS:
+            spans.append((start, match.end()))
+            start = match.end()
+    if text[start:].strip():
+        if len(text[start:].strip()) >= MIN_PART_CHARS or not spans:
+            spans.append((start, len(text)))
+        else:
+            spans[-1] = (spans[-1][0], len(text))
+    while len(spans) > MAX_PARTS:
+        spans = [(spans[i][0], spans[min(i + 1, len(spans) - 1)][1]) for i in range(0, len(spans), 2)]
+    return spans
+
+
+def sentence_parts(text: str, encoded: Encoded) -> tuple[tuple[str, ...], np.ndarray]:
+    """The sentences of a message of two or more, each with the mean of its word pieces' hidden states
+    (with the [CLS] and [SEP] pieces, as the whole message's embedding has them), L2-normalised: a danger
+    told in one clause of a long message is not averaged away. The pieces come from the one forward pass
+    of the whole message, so no sentence is encoded twice. No parts for a message of one sentence."""
+    spans = sentence_spans(text)
+    last = len(encoded.offsets) - 1
+    texts, rows = [], []
+    if len(spans) >= 2 and last >= 2:
+        for start, end in spans:
+            inside = [n for n, (a, b) in enumerate(encoded.offsets[1:last], start=1) if a < end and b > start]
+            if inside:
+                texts.append(text[start:end].strip())
+                rows.append(encoded.pieces[[0, *inside, last]].mean(axis=0))
+    if len(rows) < 2:
+        return (), np.zeros((0, encoded.pieces.shape[1]), dtype=np.float32)
+    parts = np.stack(rows).astype(np.float32)
+    return tuple(texts), parts / np.maximum(np.linalg.norm(parts, axis=1, keepdims=True), 1e-12)

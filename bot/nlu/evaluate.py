@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.dialogue.intents import OUT_OF_SCOPE, POLICY_INTENTS, URGENT
 from bot.nlu.clarify import Outcome, outcome
 from bot.nlu.client import FALLBACK_INTENT, NluClient, NluResult
+from bot.safeguarding import Tier
 
 HEADER = ("intent", "text")
 """A first line naming the columns is allowed (and skipped)."""
@@ -37,8 +38,9 @@ class Report:
     confusions: list[tuple[str, str, int]]
     urgent_recall: float | None
     urgent_guided: float | None
-    """Share of urgent messages that get the emergency guidance: classified urgent, or found urgent by
-    the safeguarding gate (the danger detector, or an urgent score at or above its threshold)."""
+    """Share of urgent messages the safeguarding gate (lexicon and danger model) answers with the
+    guidance or with its "is a child at risk now?" check, as the engine does: the NLU intent alone
+    does not decide."""
     oos_as_policy: float | None
     errors: list[tuple[Example, str]] = field(default_factory=list)
     clarification: dict[Outcome, float] = field(default_factory=dict)
@@ -120,9 +122,9 @@ async def predict(nlu: NluClient, examples: Sequence[Example]) -> list[NluResult
 
 def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Report:
     """Figures for gold `examples` against the model's results (or bare predicted intent names)."""
-    from bot.safeguarding.detector import default_detector
+    from bot.safeguarding.gate import DangerGate
 
-    gate = default_detector()
+    gate = DangerGate()
     results = [p if isinstance(p, NluResult) else NluResult(p, 1.0) for p in parsed]
     predicted = [normalise(r.intent) for r in results]
     from sklearn.metrics import f1_score
@@ -135,7 +137,7 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
     confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     oos = [p for g, p in zip(gold, predicted, strict=True) if g == OUT_OF_SCOPE]
     urgent = [
-        r.intent == URGENT or gate.assess(ex.text, r.confidence_of(URGENT)).urgent
+        gate.assess(ex.text, r.danger).tier is not Tier.CALM
         for ex, g, r in zip(examples, gold, results, strict=True)
         if g == URGENT
     ]

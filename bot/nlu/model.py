@@ -1,7 +1,8 @@
 """Which trained model belongs to the current training data, and training one when none does.
 
-A model's file name carries a fingerprint of `nlu/`, `config.yml` and `domain.yml`, so "is the model up to
-date?" is a file lookup, and a test session or `make run` after an unchanged checkout trains nothing.
+A model's file name carries a fingerprint of `nlu/`, the danger corpus (data/danger/corpus/), `config.yml`
+and `domain.yml`, so "is the model up to date?" is a file lookup, and a test session or `make run` after an
+unchanged checkout trains nothing.
 """
 
 from __future__ import annotations
@@ -48,8 +49,18 @@ class ProjectPaths:
     def models(self) -> Path:
         return self.root / "models"
 
+    @property
+    def danger_corpus(self) -> Path:
+        return self.root / "data" / "danger" / "corpus"
+
     def training_files(self) -> list[Path]:
-        return [*sorted(self.nlu.rglob("*.yml")), self.config, self.domain]
+        return [
+            *sorted(self.nlu.rglob("*.yml")),
+            *sorted(self.danger_corpus.glob("*.tsv")),
+            *self.danger_corpus.parent.glob("thresholds.yml"),
+            self.config,
+            self.domain,
+        ]
 
 
 def fingerprint(paths: ProjectPaths) -> str:

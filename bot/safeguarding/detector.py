@@ -5,12 +5,8 @@ this module is only the matcher. A message is tidied into words (`words`), the `
 blanked out of it, and a kind of danger is named when one of its signals, or every part of one of its
 combinations, is found in what is left.
 
-The model's urgent score comes second: when the detector names no kind, a score at or above
-`URGENT_THRESHOLD` still makes the message urgent (the general emergency guidance, `model_urgent`).
-The model reads words, not their sense: it scores "my daughter wants a job in dog grooming" or "what is
-the policy on sexting?" as urgent with 0.98. So when the detector has recognised an ordinary meaning in
-the message (it blanked a `not_danger` phrase) the model must be near-certain (`IDIOM_THRESHOLD`) to
-overrule it. Both thresholds were measured with `python -m bot.safeguarding.report` (see its sweep).
+The detector is the gate's lexicon: bot.safeguarding.gate combines what it finds with the learned danger
+model's reading. It answers alone while the model loads, so it must stay precise.
 
 Messages the bot cannot read. The model was trained on English, and the data covers only the commonest
 danger words of the languages UK parents write most (Polish, Romanian, Urdu and Punjabi in Latin script,
@@ -18,10 +14,10 @@ Arabic, Urdu, Bengali, Russian/Ukrainian, Punjabi in Gurmukhi). A message writte
 Latin, in which the detector finds nothing, cannot be understood at all: the model's score on it is noise.
 Answering it with "sorry, I did not understand" could leave a child in danger with no help, while the
 general guidance (999, CEOP, Childline, NSPCC) and the offer to alert the school's staff, who can have it
-translated, costs a parent who only said hello one extra message. So such a message is treated as urgent
-(`model_urgent`), whatever the score, and whether the model has loaded or not. Text with no letters at
-all (emoji, numbers, punctuation) is not a message in a language and is left to the rest of the bot; a
-message mostly in another script with a Latin word or two ("ok", a name) counts as unreadable.
+translated, costs a parent who only said hello one extra message. So such a message gets the general
+guidance (bot.safeguarding.gate), whatever the model says, and whether the model has loaded or not. Text
+with no letters at all (emoji, numbers, punctuation) is not a message in a language and is left to the rest
+of the bot; a message mostly in another script with a Latin word or two ("ok", a name) counts as unreadable.
 """
 
 from __future__ import annotations
@@ -38,19 +34,9 @@ import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from bot.safeguarding import DangerAssessment, DangerKind
+from bot.safeguarding import DangerKind
 
 DANGERS_FILE = Path(__file__).with_name("dangers.yml")
-
-URGENT_THRESHOLD = 0.7
-"""An urgent_safeguarding score this high makes a message urgent when the detector names no kind. At the
-old hint threshold 0.15 the model alone raised the alarm on 8% of the independent calm set and added no
-danger message the detector missed. Chosen on the detector's own dev set (tests/data/safeguarding_dev.tsv,
-`python -m bot.safeguarding.report`): after issue 12's training data taught the model more urgent
-phrasings, calm messages such as a grazed knee scored 0.5-0.6; at 0.7 the dev set's calm false alarms fall
-from 0.024 to 0.008 with every danger message still caught."""
-IDIOM_THRESHOLD = 0.995
-"""The score needed to overrule the detector when it has blanked an ordinary meaning of an alarming word."""
 
 _BOUNDARY = "#"
 _BLANK = "~"
@@ -239,15 +225,9 @@ class _Compiler:
 
 
 class DangerDetector:
-    """The safeguarding gate (bot.safeguarding.SafeguardingGate) over the data of dangers.yml."""
+    """The lexicon of the safeguarding gate: the kinds of danger the phrases of dangers.yml find."""
 
-    def __init__(
-        self,
-        data: Mapping[str, Any],
-        *,
-        urgent_threshold: float = URGENT_THRESHOLD,
-        idiom_threshold: float = IDIOM_THRESHOLD,
-    ) -> None:
+    def __init__(self, data: Mapping[str, Any]) -> None:
         compiler = _Compiler(data.get("groups") or {})
         self._masks = tuple(compiler.phrase(line) for line in data.get("not_danger") or [])
         self._kinds = tuple(
@@ -263,21 +243,10 @@ class DangerDetector:
         )
         self._vocabulary = tuple(sorted(compiler.vocabulary))
         self._known = frozenset(compiler.vocabulary) | frozenset(data.get("real_words") or [])
-        self.urgent_threshold = urgent_threshold
-        self.idiom_threshold = idiom_threshold
 
     @classmethod
-    def from_file(cls, path: Path = DANGERS_FILE, **options: float) -> DangerDetector:
-        return cls(yaml.safe_load(path.read_text(encoding="utf-8")), **options)
-
-    def assess(self, text: str, urgent_score: float | None) -> DangerAssessment:
-        prepared = self.prepare(text)
-        kinds = frozenset(self._found(prepared))
-        if kinds:
-            return DangerAssessment(kinds=kinds)
-        threshold = self.idiom_threshold if _BLANK in prepared else self.urgent_threshold
-        model_urgent = is_unreadable(text) or (urgent_score is not None and urgent_score >= threshold)
-        return DangerAssessment(model_urgent=model_urgent)
+    def from_file(cls, path: Path = DANGERS_FILE) -> DangerDetector:
+        return cls(yaml.safe_load(path.read_text(encoding="utf-8")))
 
     @property
     def rules(self) -> tuple[KindRules, ...]:

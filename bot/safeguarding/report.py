@@ -1,183 +1,188 @@
-"""Figures of the safeguarding gate over labelled messages: `python -m bot.safeguarding.report [TSV ...]`.
+"""Figures of the safeguarding gate over labelled messages (bot.safeguarding.corpus's file format), per
+kind and per tier: `parentbot evaluate-gate FILE ...`.
 
-A file has a header line and then `label<TAB>kind<TAB>text` lines: label `danger` or `calm`, kind one of
-the DangerKind values (`calm` for calm lines). Without `--no-model` the trained model (models/, trained
-first when the data changed) gives each message its urgent score, as the engine would.
+Each message is read as the engine reads a parent's first message: the trained NLU model parses it (its
+danger head gives the reading) and the gate decides the tier. The same messages are also read by the
+lexicon alone, which is what the gate does while the model is still loading.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import copy
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.nlu.client import URGENT_INTENT
-from bot.safeguarding import DangerKind
-from bot.safeguarding.detector import DangerDetector, default_detector
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_FILES = (ROOT / "tests/data/safeguarding_dev.tsv", ROOT / "tests/data/safeguarding_messages.tsv")
-THRESHOLDS = (0.15, 0.3, 0.5, 0.7, 0.9)
+from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier
+from bot.safeguarding.corpus import CORPUS_DIR, Labelled, corpus_files, fingerprint
+from bot.safeguarding.gate import DangerGate
+from bot.safeguarding.head import Thresholds, Validation, choose_thresholds, validate
 
-
-class LabelledFileError(ValueError):
-    """A line that is not `danger|calm<TAB>kind<TAB>text`."""
-
-
-@dataclass(frozen=True)
-class Labelled:
-    danger: bool
-    kind: DangerKind | None
-    text: str
-
-
-def read_labelled(path: Path) -> list[Labelled]:
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split("\t", 2)
-        if len(parts) != 3 or parts[0] not in {"danger", "calm"}:
-            raise LabelledFileError(f"{path}:{number}: expected 'danger|calm<TAB>kind<TAB>text'")
-        label, kind, text = parts
-        rows.append(Labelled(label == "danger", DangerKind(kind) if label == "danger" else None, text))
-    return rows
+KINDS = [kind.value for kind in DangerKind]
 
 
 @dataclass
 class Figures:
-    danger: int
-    calm: int
-    recall_alone: dict[str, float]
-    recall_with_model: dict[str, float] | None
-    false_alarms_alone: float
-    false_alarms_with_model: float | None
-    kind_named: float
-    """Share of danger messages whose expected kind is among the kinds the detector names."""
-    kind_exact: float
-    """Share of danger messages where the detector names exactly the expected kind."""
-    sweep: list[tuple[float, float, float]] = field(default_factory=list)
-    """(threshold, danger recall, calm false alarms) with the model at each threshold."""
+    """What the gate did with one file's messages."""
+
+    title: str
+    danger: int = 0
+    calm: int = 0
+    tiers: dict[str, Counter[Tier]] = field(default_factory=dict)
+    """Per kind (and "calm"), how many messages got each tier."""
+    kind_right: int = 0
+    """Danger messages given full guidance that includes their kind's own."""
+    general: int = 0
+    """Danger messages given full guidance of the general kind (every kind's lines)."""
+    lexicon_alone: dict[str, Counter[Tier]] = field(default_factory=dict)
     misses: list[Labelled] = field(default_factory=list)
-    false_alarms: list[Labelled] = field(default_factory=list)
-    wrong_kind: list[tuple[Labelled, set[DangerKind]]] = field(default_factory=list)
+    checked: list[tuple[Labelled, DangerAssessment]] = field(default_factory=list)
+    false_alarms: list[tuple[Labelled, DangerAssessment]] = field(default_factory=list)
+    wrong_kind: list[tuple[Labelled, DangerAssessment]] = field(default_factory=list)
+
+    def share(self, label: str, *tiers: Tier, lexicon: bool = False) -> float:
+        table = self.lexicon_alone if lexicon else self.tiers
+        if label == "danger":
+            counts: Counter[Tier] = sum((table.get(kind, Counter()) for kind in KINDS), Counter())
+        else:
+            counts = table.get(label, Counter())
+        total = sum(counts.values())
+        return sum(counts[tier] for tier in tiers) / total if total else 0.0
 
 
 def measure(
-    rows: Sequence[Labelled], scores: Sequence[float] | None = None, detector: DangerDetector | None = None
+    title: str, rows: Sequence[Labelled], readings: Sequence[DangerReading | None], gate: DangerGate
 ) -> Figures:
-    """Recall per kind and false alarms, for the detector alone and with the model's scores if given."""
-    detector = detector or default_detector()
-    danger = [i for i, r in enumerate(rows) if r.danger]
-    calm = [i for i, r in enumerate(rows) if not r.danger]
-    alone = [detector.assess(r.text, None) for r in rows]
-    found = [detector.kinds(r.text) for r in rows]
-    with_model = None
-    if scores is not None:
-        with_model = [detector.assess(r.text, s) for r, s in zip(rows, scores, strict=True)]
-    urgent_alone = [a.urgent for a in alone]
-    figures = Figures(
-        danger=len(danger),
-        calm=len(calm),
-        recall_alone=_recall(rows, danger, urgent_alone),
-        recall_with_model=_recall(rows, danger, [a.urgent for a in with_model]) if with_model else None,
-        false_alarms_alone=_share(calm, urgent_alone),
-        false_alarms_with_model=None if with_model is None else _share(calm, [a.urgent for a in with_model]),
-        kind_named=_share(danger, [r.kind in k for r, k in zip(rows, found, strict=True)]),
-        kind_exact=_share(danger, [{r.kind} == k for r, k in zip(rows, found, strict=True)]),
-    )
-    final = [a.urgent for a in with_model] if with_model is not None else urgent_alone
-    figures.misses = [rows[i] for i in danger if not final[i]]
-    figures.false_alarms = [rows[i] for i in calm if final[i]]
-    figures.wrong_kind = [(rows[i], found[i]) for i in danger if rows[i].kind not in found[i]]
-    if scores is not None:
-        for threshold in THRESHOLDS:
-            tuned = copy.copy(detector)
-            tuned.urgent_threshold = threshold
-            urgent = [tuned.assess(r.text, s).urgent for r, s in zip(rows, scores, strict=True)]
-            figures.sweep.append((threshold, _share(danger, urgent), _share(calm, urgent)))
+    figures = Figures(title)
+    for row, reading in zip(rows, readings, strict=True):
+        assessment = gate.assess(row.text, reading)
+        alone = gate.assess(row.text, None)
+        figures.tiers.setdefault(row.label, Counter())[assessment.tier] += 1
+        figures.lexicon_alone.setdefault(row.label, Counter())[alone.tier] += 1
+        if not row.danger:
+            figures.calm += 1
+            if assessment.urgent:
+                figures.false_alarms.append((row, assessment))
+            elif assessment.needs_check:
+                figures.checked.append((row, assessment))
+            continue
+        figures.danger += 1
+        if assessment.tier is Tier.CALM:
+            figures.misses.append(row)
+        elif assessment.needs_check:
+            figures.checked.append((row, assessment))
+        elif not assessment.kinds:
+            figures.general += 1
+        elif row.kind in assessment.kinds:
+            figures.kind_right += 1
+        else:
+            figures.wrong_kind.append((row, assessment))
     return figures
 
 
-def _recall(rows: Sequence[Labelled], danger: list[int], urgent: list[bool]) -> dict[str, float]:
-    by_kind: Counter[str] = Counter()
-    hits: Counter[str] = Counter()
-    for i in danger:
-        name = _kind(rows[i])
-        by_kind[name] += 1
-        hits[name] += urgent[i]
-    recall = {name: hits[name] / by_kind[name] for name in sorted(by_kind)}
-    recall["all"] = _share(danger, urgent)
-    return recall
-
-
-def _share(indices: list[int], flags: Sequence[bool]) -> float:
-    return sum(flags[i] for i in indices) / len(indices) if indices else 0.0
-
-
-def format_figures(figures: Figures, *, title: str = "", details: bool = False) -> str:
-    lines = [f"== {title} ({figures.danger} danger, {figures.calm} calm)"]
-    lines.append(f"  {'danger recall':<28} {'detector alone':>15} {'detector + model':>17}")
-    for name, value in figures.recall_alone.items():
-        model = figures.recall_with_model[name] if figures.recall_with_model else None
-        lines.append(f"  {name:<28} {value:>15.3f} {_maybe(model):>17}")
+def format_figures(figures: Figures, *, details: bool = False) -> str:
+    f = figures
+    lines = [f"== {f.title}: {f.danger} danger, {f.calm} calm"]
+    lines.append(f"  {'':<20} {'full':>6} {'check':>6} {'none':>6}   {'lexicon alone: full':>20}")
+    for label in [*KINDS, "calm"]:
+        counts = f.tiers.get(label, Counter())
+        total = sum(counts.values()) or 1
+        alone = f.lexicon_alone.get(label, Counter())
+        lines.append(
+            f"  {label:<20} {counts[Tier.FULL] / total:>6.3f} {counts[Tier.CHECK] / total:>6.3f} "
+            f"{counts[Tier.CALM] / total:>6.3f}   {alone[Tier.FULL] / total:>20.3f}"
+        )
+    full = f.share("danger", Tier.FULL)
     lines.append(
-        f"  {'calm false alarms':<28} {figures.false_alarms_alone:>15.3f} "
-        f"{_maybe(figures.false_alarms_with_model):>17}"
+        f"  danger: full or check {f.share('danger', Tier.FULL, Tier.CHECK):.3f}, full {full:.3f}; "
+        f"of those given full guidance, own kind {f.kind_right / max(1, round(full * f.danger)):.3f}, "
+        f"general {f.general / max(1, round(full * f.danger)):.3f}"
     )
-    lines.append(f"  kind named (expected among those found): {figures.kind_named:.3f}")
-    lines.append(f"  kind exact (only the expected kind):     {figures.kind_exact:.3f}")
-    if figures.sweep:
-        lines.append("  urgent score threshold: danger recall / calm false alarms (detector + model)")
-        lines += [f"    {t:.2f}: {r:.3f} / {f:.3f}" for t, r, f in figures.sweep]
+    lines.append(
+        f"  calm: full alarm {f.share('calm', Tier.FULL):.3f}, check {f.share('calm', Tier.CHECK):.3f}"
+    )
     if details:
-        lines += ["  missed:"] + [f"    [{_kind(r)}] {r.text}" for r in figures.misses]
-        lines += ["  false alarms:"] + [f"    {r.text}" for r in figures.false_alarms]
-        lines += ["  kind not named:"] + [
-            f"    [{_kind(r)}] -> {sorted(k.value for k in found)}: {r.text}"
-            for r, found in figures.wrong_kind
+        lines += ["  danger, no guidance:"] + [f"    [{r.label}] {r.text}" for r in f.misses]
+        lines += ["  danger given another kind's guidance:"] + [
+            f"    [{r.label}] -> {sorted(k.value for k in a.kinds)} ({a.because}): {r.text}"
+            for r, a in f.wrong_kind
         ]
+        lines += ["  calm, full alarm:"] + [f"    ({a.because}) {r.text}" for r, a in f.false_alarms]
+        lines += ["  asked first:"] + [f"    [{r.label}] ({a.because}) {r.text}" for r, a in f.checked]
     return "\n".join(lines)
 
 
-def _kind(row: Labelled) -> str:
-    return row.kind.value if row.kind else "calm"
+def ordinary_texts(nlu_dir: Path) -> list[str]:
+    """The NLU training examples of every intent but urgent_safeguarding (as Rasa reads them)."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(nlu_dir))
+    return [m.get("text") for m in data.intent_examples if m.get("intent") != "urgent_safeguarding"]
 
 
-def _maybe(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def validate_corpus(
+    nlu_dir: Path, corpus_dir: Path = CORPUS_DIR
+) -> tuple[Validation, Thresholds, np.ndarray]:
+    """The leave-one-writer-out validation of the danger head, as the DangerClassifier trains it, and the
+    thresholds it gives; also which messages the lexicon finds danger in."""
+    from bot.nlu.components.danger_classifier import corpus_features, encoded_texts
+
+    key = fingerprint(corpus_files(corpus_dir))
+    texts, vectors, parts, labels, writers = corpus_features(str(corpus_dir), key)
+    ordinary, ordinary_vectors, ordinary_parts = encoded_texts(ordinary_texts(nlu_dir))
+    all_texts = [*texts, *ordinary]
+    validation = validate(
+        all_texts,
+        np.vstack([vectors, ordinary_vectors]),
+        [*parts, *ordinary_parts],
+        [*labels, *(["calm"] * len(ordinary))],
+        [*writers, *(["nlu"] * len(ordinary))],
+        uncounted=frozenset({"nlu"}),
+    )
+    gate = DangerGate()
+    lexicon = np.array([bool(gate.detector.kinds(text)) for text in all_texts])
+    return validation, choose_thresholds(validation, lexicon), lexicon
 
 
-async def urgent_scores(texts: Sequence[str]) -> list[float]:
-    """The trained model's urgent_safeguarding score for each text (the model is trained if stale)."""
-    from bot.logs import configure_logging
-    from bot.nlu.client import InProcessNlu
-    from bot.nlu.model import ProjectPaths, ensure_model
+def format_validation(validation: Validation, thresholds: Thresholds, lexicon: np.ndarray) -> str:
+    """Per writer (each read by a head trained without it), what the gate would do at these thresholds."""
+    t = thresholds
+    danger = validation.danger
+    full = (danger >= t.full_at) | (lexicon & (danger >= t.lexicon_at))
+    check = ~full & ((danger >= t.check_at) | lexicon | (validation.part_danger >= t.part_at))
+    writers = np.array(validation.writers)
+    is_danger = validation.is_danger
+    lines = [
+        f"thresholds: full_at {t.full_at}, check_at {t.check_at}, lexicon_at {t.lexicon_at}, "
+        f"kind_at {t.kind_at}, part_at {t.part_at}",
+        f"  {'writer':<8} {'danger':>7} {'full':>6} {'check':>6} {'none':>6} {'kind':>6}"
+        f" | {'calm':>6} {'full':>6} {'check':>6}",
+    ]
+    for writer in [*sorted(set(validation.writers) - {"nlu"}), "nlu", "all"]:
+        mine = writers == writer if writer != "all" else validation.counts
+        d, c = mine & is_danger, mine & ~is_danger
+        share = lambda flags, among: flags[among].mean() if among.any() else 0.0  # noqa: E731
+        lines.append(
+            f"  {writer:<8} {d.sum():>7} {share(full, d):>6.3f} {share(check, d):>6.3f} "
+            f"{share(~full & ~check, d):>6.3f} {share(validation.kind_right, d & full):>6.3f}"
+            f" | {c.sum():>6} {share(full, c):>6.3f} {share(check, c):>6.3f}"
+        )
+    return "\n".join(lines)
 
-    configure_logging()  # Rasa logs every parsed text at debug level: keep the messages out of the output
-    nlu = InProcessNlu.load(ensure_model(ProjectPaths(ROOT)))
-    return [(await nlu.parse(text)).confidence_of(URGENT_INTENT) for text in texts]
 
+def write_thresholds(path: Path, validation: Validation, thresholds: Thresholds, lexicon: np.ndarray) -> str:
+    """Write the thresholds file, with the validation that chose them in its comments; returns that."""
+    import yaml
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("files", nargs="*", type=Path, default=list(DEFAULT_FILES))
-    parser.add_argument("--no-model", action="store_true", help="the detector alone, without the model")
-    parser.add_argument("--details", action="store_true", help="list misses, false alarms, wrong kinds")
-    args = parser.parse_args(argv)
-    tables = {path: read_labelled(path) for path in args.files}
-    texts = [row.text for rows in tables.values() for row in rows]
-    all_scores = None if args.no_model else iter(asyncio.run(urgent_scores(texts)))
-    for path, rows in tables.items():
-        scores = None if all_scores is None else [next(all_scores) for _ in rows]
-        print(format_figures(measure(rows, scores), title=path.name, details=args.details))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    report = format_validation(validation, thresholds, lexicon)
+    header = (
+        "# Chosen by `parentbot evaluate-gate --validate` on the danger corpus, one writer held out at a\n"
+        "# time (bot/safeguarding/head.py says how). Do not edit by hand: run the command again after\n"
+        "# changing the corpus. The validation it printed:\n"
+    )
+    values = {"corpus": fingerprint(corpus_files(CORPUS_DIR)), **vars(thresholds)}
+    commented = "".join(f"#   {line}\n" for line in report.splitlines())
+    path.write_text(header + commented + yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+    return report

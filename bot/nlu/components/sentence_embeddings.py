@@ -27,9 +27,12 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.encoder import Encoded, shared_encoder
+from bot.nlu.encoder import Encoded, sentence_parts, shared_encoder
 
 SCALE = "scale"
+EMBEDDING = "sentence_embedding"
+"""At parse time (not in training), the message's embedding and its sentences' (bot.nlu.encoder), kept on
+the message for the DangerClassifier after this component; never part of the parse output."""
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
@@ -68,17 +71,22 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             raise ValueError(f"{cls.__name__}: '{SCALE}' must be positive")
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        self.process(training_data.training_examples)
+        self._featurize(training_data.training_examples, for_parsing=False)
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
+        self._featurize(messages, for_parsing=True)
+        return messages
+
+    def _featurize(self, messages: list[Message], *, for_parsing: bool) -> None:
         """Adds the features to every message that has text (in batches: one forward pass for many)."""
         with_text = [m for m in messages if m.get(TEXT) and m.get(TOKENS_NAMES[TEXT])]
         for message, encoded in zip(
             with_text, self._encoder.encode([m.get(TEXT) for m in with_text]), strict=True
         ):
             self._add(message, encoded)
-        return messages
+            if for_parsing:
+                message.set(EMBEDDING, (encoded.sentence, *sentence_parts(message.get(TEXT), encoded)))
 
     def _add(self, message: Message, encoded: Encoded) -> None:
         scale = np.float32(self._config[SCALE])

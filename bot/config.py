@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
@@ -90,6 +92,68 @@ DEFAULT_LAWFUL_BASIS = (
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ClosedDays(BaseModel):
+    """Days the school is closed, such as a holiday (both days included)."""
+
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+    @validator("end")
+    def _in_order(cls, end: date, values: dict[str, object]) -> date:  # noqa: N805
+        start = values.get("start")
+        if isinstance(start, date) and end < start:
+            raise ValueError("'to' is before 'from'")
+        return end
+
+
+class StaffedHours(BaseModel):
+    """When someone reads the school's staff chats: outside these hours the parent of an urgent case is
+    told that staff may not see it until the next working day, and given the numbers to call now."""
+
+    days: list[str] = list(WEEKDAYS[:5])
+    opens: time = time(8, 0)
+    closes: time = time(17, 0)
+    closed: list[ClosedDays] = []
+    """Holidays and closure days."""
+    timezone: str = "Europe/London"
+    always: bool = False
+    """Someone reads the chats at every hour (a 24-hour safeguarding rota): the rest is ignored."""
+
+    @validator("days", each_item=True)
+    def _weekday(cls, day: str) -> str:  # noqa: N805
+        if day.lower()[:3] not in WEEKDAYS:
+            raise ValueError(f"{day!r} is not a day of the week (mon, tue, ...)")
+        return day.lower()[:3]
+
+    @validator("closes")
+    def _after_opening(cls, closes: time, values: dict[str, object]) -> time:  # noqa: N805
+        opens = values.get("opens")
+        if isinstance(opens, time) and closes <= opens:
+            raise ValueError("'closes' must be after 'opens'")
+        return closes
+
+    @validator("timezone")
+    def _known_zone(cls, zone: str) -> str:  # noqa: N805
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{zone!r} is not a known time zone (e.g. Europe/London)") from None
+        return zone
+
+    def staffed_at(self, when: datetime) -> bool:
+        if self.always:
+            return True
+        local = when.astimezone(ZoneInfo(self.timezone))
+        if WEEKDAYS[local.weekday()] not in self.days:
+            return False
+        if any(days.start <= local.date() <= days.end for days in self.closed):
+            return False
+        return self.opens <= local.time() < self.closes
+
+
 class Trust(BaseModel):
     """The trust: the data controller for everything parents tell the bot (the privacy notice)."""
 
@@ -106,6 +170,8 @@ class Trust(BaseModel):
     """The data protection officer's address, given to parents for every data request."""
     lawful_basis: str = DEFAULT_LAWFUL_BASIS
     """The lawful basis the trust chose for this processing, as one line of the privacy notice."""
+    out_of_hours_phone: str | None = None
+    """The local authority's out-of-hours children's services line, for schools that name none."""
 
     _group = validator("safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
 
@@ -123,6 +189,10 @@ class School(BaseModel):
     complaints_policy_url: str
     email: str
     phone: str
+    staffed_hours: StaffedHours = StaffedHours()
+    out_of_hours_phone: str | None = None
+    """The local authority's children's services emergency line, given to parents of urgent cases
+    outside the staffed hours (the trust's when not set)."""
 
     _group = validator("staff_chat_id", "safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
 

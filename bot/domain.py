@@ -108,6 +108,25 @@ class TranscriptEntry:
 
 
 @dataclass(frozen=True)
+class DangerCheck:
+    """A message the safeguarding gate was unsure of: the bot asked whether a child is at risk now, and
+    the parent's yes (guidance and the urgent path) or no (the message answered as usual) is awaited."""
+
+    text: str
+    kinds: tuple[str, ...] = ()
+    """The kinds of danger the gate suspected (DangerKind values): their guidance on a yes."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "kinds": list(self.kinds)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> DangerCheck | None:
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            return None
+        return cls(data["text"], tuple(str(kind) for kind in data.get("kinds") or ()))
+
+
+@dataclass(frozen=True)
 class FlowState:
     """A handoff flow in progress: where it is, what it collected, and its own transcript and photos.
 
@@ -215,6 +234,8 @@ class ParentState:
     clarify_options: tuple[str, ...] = ()
     """The intents offered by the last "Did you mean ...?" question, in order: a typed "the first one"
     or an option's name answers it. Cleared by the next message, whatever it is."""
+    danger_check: DangerCheck | None = None
+    """The message awaiting the parent's answer to "is a child at risk now?"; cleared by the next one."""
     expired_flow: FlowName | None = field(default=None, compare=False)
     """A flow whose draft the purge deleted since the parent last wrote: they are told once."""
     updated_at: datetime | None = field(default=None, compare=False)

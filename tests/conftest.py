@@ -13,14 +13,14 @@ from typing import Protocol
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools, Settings, load_schools
+from bot.config import Schools, Settings, StaffedHours, load_schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
-from bot.safeguarding.detector import default_detector
+from bot.safeguarding.gate import DangerGate
 from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
@@ -49,7 +49,11 @@ def nlu(model_path: Path) -> InProcessNlu:
 
 @pytest.fixture(scope="session")
 def schools() -> Schools:
-    return load_schools(ROOT / "schools.example.yml")
+    """The example schools, staffed at every hour: what the bot says outside staffed hours has tests of
+    its own (tests/test_out_of_hours.py), and no other test may depend on the time it runs at."""
+    example = load_schools(ROOT / "schools.example.yml")
+    staffed = [school.copy(update={"staffed_hours": StaffedHours(always=True)}) for school in example.schools]
+    return example.copy(update={"schools": staffed})
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +99,7 @@ def make_engine(
             schools=schools,
             store=SqlStateStore(sessions),
             records=Records.on(sessions),
-            gate=default_detector(),
+            gate=DangerGate(),
             turns=Turns(sessions),
         )
 

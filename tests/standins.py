@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import FALLBACK_INTENT, NluResult
-from bot.safeguarding import DangerAssessment, DangerKind
+from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
 
@@ -29,16 +30,34 @@ DANGER_PHRASES: Mapping[str, DangerKind] = {
 }
 
 
+UNSURE_PHRASES: Mapping[str, DangerKind] = {
+    "not been himself": DangerKind.SUICIDE_SELF_HARM,
+    "is late home": DangerKind.MISSING,
+}
+"""Phrases the stand-in gate is unsure of: it asks first ("is a child at risk now?")."""
+
+
 class StandInGate:
-    """Urgent exactly when the text holds one of DANGER_PHRASES (or the model's score is 0.9 or more)."""
+    """Full guidance exactly when the text holds one of DANGER_PHRASES (or the reading's probability is
+    at its `full_at`); the check for UNSURE_PHRASES."""
 
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, float | None]] = []
+    def __init__(self, unsure: Mapping[str, DangerKind] = UNSURE_PHRASES) -> None:
+        self.seen: list[tuple[str, DangerReading | None]] = []
+        self._unsure = unsure
 
-    def assess(self, text: str, urgent_score: float | None) -> DangerAssessment:
-        self.seen.append((text, urgent_score))
-        kinds = frozenset(kind for phrase, kind in DANGER_PHRASES.items() if phrase in text.lower())
-        return DangerAssessment(kinds, model_urgent=urgent_score is not None and urgent_score >= 0.9)
+    def assess(self, text: str, reading: DangerReading | None) -> DangerAssessment:
+        self.seen.append((text, reading))
+        lowered = text.lower()
+        kinds = frozenset(kind for phrase, kind in DANGER_PHRASES.items() if phrase in lowered)
+        if kinds or (reading is not None and reading.probability >= reading.full_at):
+            return DangerAssessment(Tier.FULL, kinds, "stand-in")
+        unsure = frozenset(kind for phrase, kind in self._unsure.items() if phrase in lowered)
+        return DangerAssessment(Tier.CHECK, unsure, "stand-in") if unsure else DangerAssessment()
+
+
+def reading(probability: float, kind: DangerKind = DangerKind.IMMEDIATE) -> DangerReading:
+    """A danger model's reading of `probability`, sure of its kind, with the usual thresholds."""
+    return DangerReading(probability, ((kind, 0.9),), full_at=0.9, check_at=0.3, lexicon_at=0.5, kind_at=0.5)
 
 
 class StubNlu:
@@ -111,3 +130,15 @@ def stub_engine(
         gate=gate or StandInGate(),
         clock=clock,
     )
+
+
+NOT_URGENT = '/danger_check{"value": "no"}'
+
+
+async def say(engine: DialogueEngine, parent: str, text: str) -> list[Reply]:
+    """Send `text`; when the gate asks "is a child at risk now?" about it, answer as this calm parent
+    would, with the "No, it's not urgent" button (the message is then answered as usual)."""
+    replies = await engine.handle(parent, text)
+    if any(b.payload == NOT_URGENT for r in replies for b in r.buttons):
+        replies = await engine.handle(parent, NOT_URGENT)
+    return replies

@@ -42,11 +42,17 @@ class Conversations:
     def parent(self, name: str = "Parent") -> SimUser:
         return self.server.create_user(name)
 
-    async def say(self, user: SimUser, text: str, timeout: float = 20) -> dict[str, Any]:
+    async def say(
+        self, user: SimUser, text: str, timeout: float = 20, *, not_urgent: bool = True
+    ) -> dict[str, Any]:
         """The parent types `text`; returns the last message of the bot's answer (the one with buttons,
-        if any)."""
+        if any). When the safeguarding gate asks "is a child at risk now?" about it, this calm parent
+        taps "No, it's not urgent" (unless `not_urgent` is False) and the answer after that is returned."""
         self.server.user_sends_text(user, text)
-        return await self.last_answer(user, timeout)
+        answer = await self.last_answer(user, timeout)
+        if not_urgent and CHECK_NO in buttons(answer):
+            return await self.press(user, answer, CHECK_NO, timeout)
+        return answer
 
     async def press(
         self, user: SimUser, message: dict[str, Any], title: str, timeout: float = 20
@@ -109,6 +115,10 @@ class RunningBot(Conversations):
 def buttons(message: dict[str, Any]) -> dict[str, str]:
     rows = message.get("reply_markup", {}).get("inline_keyboard", [])
     return {button["text"]: button["callback_data"] for row in rows for button in row}
+
+
+CHECK_NO = "No, it's not urgent"
+"""The button of the safeguarding gate's "is a child at risk now?" question that a calm parent taps."""
 
 
 def button_data(message: dict[str, Any], title: str) -> str:

@@ -127,6 +127,7 @@ def school_variables(schools: Schools) -> dict[str, str]:
         "school_phone": school.phone,
         "retention_hours": "24",
         "platform": "WhatsApp",
+        "out_of_hours_phone": "0300 000 0000",
     }
 
 

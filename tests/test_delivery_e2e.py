@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bot.config import Schools
 from bot.devserver import BotApiServer, Call
@@ -245,7 +244,7 @@ async def test_when_no_chat_can_be_reached_the_parent_is_told_to_phone_and_the_o
 async def parentbot(tmp_path: Path, schools: Schools, *args: str) -> str:
     """The real command line, in its own process, on the running bot's database."""
     schools_file = tmp_path / "schools.yml"
-    schools_file.write_text(yaml.safe_dump(schools.dict()), encoding="utf-8")
+    schools_file.write_text(schools.json(by_alias=True), encoding="utf-8")  # JSON is YAML too
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path}/staff.db",

@@ -10,7 +10,7 @@ import yaml
 
 from bot.config import Schools
 from bot.dialogue.clarifying import SOMETHING_ELSE
-from bot.dialogue.engine import CHOOSE_SCHOOL, PLATFORM_NAMES, DialogueEngine
+from bot.dialogue.engine import CHOOSE_SCHOOL, DANGER_CHECK, PLATFORM_NAMES, DialogueEngine
 from bot.dialogue.intents import ALL_INTENTS, CODE_QUESTIONS
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.model import ProjectPaths
@@ -28,7 +28,8 @@ SPEC_INTENTS = [
 ENGINE_RESPONSES = [
     "utter_fallback", "utter_fallback_offer_handoff", "utter_handoff_unavailable", "utter_welcome",
     "utter_choose_school", "utter_school_set", "utter_cancelled", "utter_platform_note",
-    "utter_emergency_reminder", "utter_forgotten", "utter_non_text", "utter_private_only",
+    "utter_danger_check", "utter_danger_check_not_urgent", "utter_out_of_hours",
+    "utter_out_of_hours_no_number", "utter_forgotten", "utter_non_text", "utter_private_only",
     "utter_error", "utter_clarify",
 ]  # fmt: skip
 CLARIFY_OPTIONS = [f"utter_clarify_option_{i}" for i in SPEC_INTENTS if i != "out_of_scope"]
@@ -76,8 +77,8 @@ def test_response_exists_and_renders_fully(response: str, responses: ResponseBoo
     for button in reply.buttons:
         name = button.payload.removeprefix("/").split("{", 1)[0]
         assert button.payload.startswith("/")
-        assert name in ALL_INTENTS | {CHOOSE_SCHOOL, SOMETHING_ELSE}
-        assert 0 < len(button.title) <= 28
+        assert name in ALL_INTENTS | {CHOOSE_SCHOOL, SOMETHING_ELSE, DANGER_CHECK}
+        assert 0 < len(button.title) <= 30  # two buttons side by side fit a phone
         assert len(button.payload.encode()) <= 64  # Telegram's callback_data limit
 
 

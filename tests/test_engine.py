@@ -12,6 +12,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu, NluClient
 from bot.storage.cases import CaseStore
 from tests.conftest import MakeEngine
+from tests.standins import say
 
 PARENT = "parent-1"
 
@@ -240,9 +241,9 @@ class WatchedLoad(BackgroundLoadedNlu):
 async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine, cases: CaseStore) -> None:
     """A bullying report with a screenshot, declined; then a question for staff, accepted: the second
     case carries nothing of the first."""
-    start = await engine.handle(PARENT, "/start")
-    await engine.handle(PARENT, next(b.payload for b in start[0].buttons if b.title == "Riverside Academy"))
-    await engine.handle(PARENT, "my daughter is being bullied on instagram by kids from her class")
+    start = await say(engine, PARENT, "/start")
+    await say(engine, PARENT, next(b.payload for b in start[0].buttons if b.title == "Riverside Academy"))
+    await say(engine, PARENT, "my daughter is being bullied on instagram by kids from her class")
     for text in (
         "/deny",
         "They post mean comments about Amira",
@@ -250,18 +251,18 @@ async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine,
         "Year 8 girls",
         "since September",
     ):
-        await engine.handle(PARENT, text)
+        await say(engine, PARENT, text)
     await engine.handle_photo(PARENT, "the-screenshot")
-    await engine.handle(PARENT, '/choose{"value": "done"}')
-    await engine.handle(PARENT, '/choose{"value": "chat"}')
-    await engine.handle(PARENT, "/deny")
-    asked = await engine.handle(PARENT, "I want to speak to a member of staff about the dinner menu")
+    await say(engine, PARENT, '/choose{"value": "done"}')
+    await say(engine, PARENT, '/choose{"value": "chat"}')
+    await say(engine, PARENT, "/deny")
+    asked = await say(engine, PARENT, "I want to speak to a member of staff about the dinner menu")
     # depending on the model it asks "Did you mean ...?" (the parent taps talking to staff) or knows at once
     for payload in [b.payload for b in asked[-1].buttons if b.payload == "/human_handoff"]:
-        await engine.handle(PARENT, payload)
+        await say(engine, PARENT, payload)
     for text in ("/affirm", "Why is there no vegetarian option on Fridays?", '/choose{"value": "chat"}'):
-        await engine.handle(PARENT, text)
-    await engine.handle(PARENT, "/affirm")
+        await say(engine, PARENT, text)
+    await say(engine, PARENT, "/affirm")
     [case] = await cases.parent_cases(PARENT)
     full = await cases.get(case.id)
     assert full is not None

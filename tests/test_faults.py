@@ -488,7 +488,9 @@ async def test_postgresql_restarted_under_the_bot_a_parent_is_told_and_no_case_i
             describe = await bot.press(parent, offer, "Yes, pass it on")
 
             with postgres_stopped():
-                bot.server.user_sends_text(parent, "The school bus did not turn up this morning")
+                bot.server.user_sends_text(
+                    parent, "I would like to know why the bus fare has gone up this term"
+                )
                 sorry = await server.wait_for_message(parent.id, timeout=20)
                 assert sorry["text"].startswith(ERROR_LINE), sorry["text"]
                 newcomer = bot.parent("Dev")
@@ -498,9 +500,9 @@ async def test_postgresql_restarted_under_the_bot_a_parent_is_told_and_no_case_i
 
             # The message written during the outage was not taken: the flow is where it was.
             assert "Yes" not in str(buttons(describe))
-            contact = await bot.say(parent, "The school bus did not turn up this morning")
+            contact = await bot.say(parent, "I would like to know why the bus fare has gone up this term")
             summary = await bot.press(parent, contact, "Reply in this chat")
-            assert "school bus did not turn up" in summary["text"]
+            assert "bus fare has gone up" in summary["text"]
             done = await bot.press(parent, summary, "Yes, send it")
             [case] = await bot.services.records.cases.parent_cases(str(parent.id))
             assert case.reference in done["text"]

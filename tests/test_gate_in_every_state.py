@@ -5,7 +5,7 @@ message gets neither. Stand-in NLU and gate (tests/standins.py), real engine and
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,13 +14,17 @@ from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.domain import CaseKind, FlowName, Priority, Step
+from bot.domain import CaseKind, FlowName, ParentState, Priority, Step
+from bot.nlu.client import NluResult
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
-from tests.standins import StandInGate, StubNlu, intent, stub_engine
+from tests.standins import StandInGate, StubNlu, intent, reading, stub_engine
 
 DANGER = "my son says he wants to die"
 DANGER_GUIDANCE = "utter_urgent_suicide_self_harm"
+DANGER_READING = reading(0.97)
+UNSURE = "my son is late home and not answering"
+UNSURE_GUIDANCE = "utter_urgent_missing"
 CALM = "thanks, that helps a lot"
 CHAT = '/choose{"value": "chat"}'
 OAKFIELD = '/choose_school{"school":"oakfield"}'
@@ -99,7 +103,8 @@ def assert_guided_then_offered(replies: list[Reply], responses: ResponseBook) ->
 async def test_danger_gets_the_guidance_first_and_the_alert_offer_in_every_state(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], state: State
 ) -> None:
-    nlu, gate = StubNlu(), StandInGate()
+    nlu = StubNlu({DANGER: NluResult("urgent_safeguarding", 0.9, danger=DANGER_READING)})
+    gate = StandInGate()
     engine = stub_engine(responses, schools, sessions, nlu, gate)
     await reach(engine, sessions, "p", state)
     replies = await engine.handle("p", DANGER)
@@ -107,7 +112,7 @@ async def test_danger_gets_the_guidance_first_and_the_alert_offer_in_every_state
     flow = (await SqlStateStore(sessions).load("p")).flow
     assert flow is not None
     assert flow.name is FlowName.SAFEGUARDING
-    assert gate.seen[-1] == (DANGER, 0.0), "the gate saw the text and the model's urgent score"
+    assert gate.seen[-1] == (DANGER, DANGER_READING), "the gate saw the text and the model's reading"
     assert DANGER in nlu.parsed, "the model saw the text too"
     if state.flow not in (None, FlowName.SAFEGUARDING):
         assert any("was not sent. I've deleted it" in r.text for r in replies), "said, not silent"
@@ -273,3 +278,137 @@ async def test_what_the_parent_types_after_the_warning_is_sent_only_with_consent
     assert "haven't kept" in declined[-1].text
     assert await records.cases.parent_cases("7003") == []
     assert (await SqlStateStore(sessions).load("7003")).flow is None
+
+
+# ---- the check: the gate is unsure -----------------------------------------------------------------------
+
+
+def check_question(responses: ResponseBook) -> str:
+    return responses.render("utter_danger_check", {}).text
+
+
+async def _state_after(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], script: tuple[str, ...]
+) -> tuple[list[Reply], object]:
+    """What a parent who sends `script` ends with when the gate is never unsure (parent "calm")."""
+    engine = stub_engine(responses, schools, sessions, gate=StandInGate(unsure={}))
+    replies: list[Reply] = []
+    for text in script:
+        replies = await engine.handle("calm", text)
+    return replies, _flow_of(await SqlStateStore(sessions).load("calm"))
+
+
+def _flow_of(state: ParentState) -> object:
+    flow = state.flow
+    return (
+        (flow.name, flow.step, flow.answers, flow.done, [line.text for line in flow.lines]) if flow else None
+    )
+
+
+@pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])
+async def test_an_unsure_message_is_checked_first_and_no_answers_it_as_usual_in_every_state(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], state: State
+) -> None:
+    expected, expected_flow = await _state_after(responses, schools, sessions, (*state.script, UNSURE))
+
+    engine = stub_engine(responses, schools, sessions)
+    await reach(engine, sessions, "p", state)
+    before = (await SqlStateStore(sessions).load("p")).flow
+    [asked] = await engine.handle("p", UNSURE)
+    assert asked.text == check_question(responses)
+    assert asked.text.startswith("If anyone is in danger right now, call 999")
+    assert [b.title for b in asked.buttons] == ["Yes, a child may be in danger", "No, it's not urgent"]
+    waiting = await SqlStateStore(sessions).load("p")
+    if before is not None:
+        assert waiting.flow is not None
+        assert replace(waiting.flow, updated_at=before.updated_at) == before, "the flow waits, untouched"
+    else:
+        assert waiting.flow is None
+    assert waiting.danger_check is not None
+    assert waiting.danger_check.text == UNSURE
+
+    replies = await engine.handle("p", tap([asked], "No, it's not urgent"))
+    after = await SqlStateStore(sessions).load("p")
+    assert after.danger_check is None
+    assert [r.text for r in replies] == [r.text for r in expected], "answered as if never asked"
+    assert _flow_of(after) == expected_flow
+
+
+@pytest.mark.parametrize("state", STATES, ids=[s.name for s in STATES])
+async def test_yes_to_the_check_gives_the_guidance_and_the_alert_offer_in_every_state(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], state: State
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    await reach(engine, sessions, "p", state)
+    asked = await engine.handle("p", UNSURE)
+    replies = await engine.handle("p", tap(asked, "Yes, a child may be in danger"))
+    assert replies[0].text.startswith(guidance(responses, UNSURE_GUIDANCE)), replies[0].text
+    assert len(replies) > 1, "the guidance is followed by the offer to alert staff"
+    flow = (await SqlStateStore(sessions).load("p")).flow
+    assert flow is not None
+    assert flow.name is FlowName.SAFEGUARDING
+    if state.flow is not FlowName.SAFEGUARDING:
+        assert flow.lines[0].text == UNSURE, "the message asked about starts the urgent case's transcript"
+
+
+@pytest.mark.parametrize(
+    ("typed", "urgent"),
+    [("yes", True), ("Yes, a child may be in danger", True), ("yes!!", True),
+     ("no", False), ("No, it's not urgent", False), ("not urgent", False)],
+)  # fmt: skip
+async def test_typing_the_words_of_a_check_button_means_that_button(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], typed: str, urgent: bool
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    await engine.handle("p", UNSURE)
+    replies = await engine.handle("p", typed)
+    guided = replies[0].text.startswith(guidance(responses, UNSURE_GUIDANCE))
+    assert guided is urgent
+    assert (await SqlStateStore(sessions).load("p")).danger_check is None
+
+
+async def test_another_message_instead_of_an_answer_is_answered_for_itself(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    await engine.handle("p", UNSURE)
+    replies = await engine.handle("p", DANGER)
+    assert_guided_then_offered(replies, responses)
+    assert (await SqlStateStore(sessions).load("p")).danger_check is None
+
+
+async def test_a_stale_yes_button_still_gives_the_guidance_and_a_stale_no_is_harmless(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    engine = stub_engine(responses, schools, sessions)
+    asked = await engine.handle("p", UNSURE)
+    await engine.handle("p", tap(asked, "No, it's not urgent"))
+    late_yes = await engine.handle("p", tap(asked, "Yes, a child may be in danger"))
+    assert late_yes[0].text.startswith(guidance(responses, "utter_urgent_safeguarding"))
+    assert (await SqlStateStore(sessions).load("p")).flow is not None
+
+    engine2 = stub_engine(responses, schools, sessions)
+    asked = await engine2.handle("q", UNSURE)
+    await engine2.handle("q", tap(asked, "No, it's not urgent"))
+    late_no = await engine2.handle("q", tap(asked, "No, it's not urgent"))
+    assert late_no[0].text == responses.render("utter_danger_check_not_urgent", {}).text
+    assert (await SqlStateStore(sessions).load("q")).flow is None
+
+
+async def test_a_calm_answer_never_starts_with_a_lone_999_line(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    """The one-line "call 999" before an ordinary answer is gone: a message is either checked or not."""
+    text = "what happens if my son breaks the code"
+    nlu = StubNlu(
+        {
+            text: NluResult(
+                "breach_consequences",
+                0.6,
+                ranking=(("breach_consequences", 0.6), ("urgent_safeguarding", 0.4)),
+            )
+        }
+    )
+    engine = stub_engine(responses, schools, sessions, nlu)
+    replies = await engine.handle("p", text)
+    assert not any("999" in r.text.split("\n")[0] for r in replies)

@@ -36,6 +36,7 @@ from bot.storage.models import Author, ConversationMessage
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import FLOOD_BURST, SharedFloodGate
 from tests.databases import database_url
+from tests.standins import say
 from tests.telegram_harness import RunningBot, running_bot, settled
 from tests.test_faults import ERROR_LINE, FAST, JsonDict, bot_on
 from tests.test_flood_shared import Clock
@@ -128,7 +129,7 @@ async def to_step(engine: DialogueEngine, sessions: Any, parent_id: str, step: s
     for text, at in script:
         if at == step:
             break
-        await engine.handle(parent_id, text)
+        await say(engine, parent_id, text)
     flow = (await SqlStateStore(sessions).load(parent_id)).flow
     assert flow is not None
     assert flow.step.value == step

@@ -28,11 +28,13 @@ from bot.storage.models import Delivery
 from bot.storage.outbox import Outbox
 from tests.databases import fresh_postgres_schema
 from tests.telegram_harness import (
+    CHECK_NO,
     ROOT,
     SECRET,
     TOKEN,
     Conversations,
     button_data,
+    buttons,
     eventually,
     free_port,
     outbox_empty,
@@ -40,6 +42,7 @@ from tests.telegram_harness import (
 )
 
 JsonDict = dict[str, Any]
+CHECK_QUESTION = "is a child at risk of harm right now"
 RIVERSIDE_STAFF = -1001000000003
 
 
@@ -220,18 +223,26 @@ class Steps:
     answered: int = 0
 
     async def say(self, text: str, expected: str) -> JsonDict:
+        """Send `text`; when the safeguarding gate asks "is a child at risk now?" about it, tap "No, it's
+        not urgent" as this calm parent would, and wait for the answer after that."""
         self.bot.server.user_sends_text(self.parent, text)
-        return await self._answer(expected)
+        answer = await self._answer(expected, or_else=CHECK_QUESTION)
+        if CHECK_NO in buttons(answer):
+            return await self.press(answer, CHECK_NO, expected)
+        return answer
 
     async def press(self, message: JsonDict, title: str, expected: str) -> JsonDict:
         self.bot.server.user_presses_button(self.parent, message, button_data(message, title))
         return await self._answer(expected)
 
-    async def _answer(self, expected: str) -> JsonDict:
+    async def _answer(self, expected: str, or_else: str | None = None) -> JsonDict:
         self.sent += 1
         server = self.bot.server
+        wanted = [words.lower() for words in (expected, or_else) if words]
         last = await server.wait_for_message(
-            self.parent.id, lambda message: expected.lower() in message.get("text", "").lower(), timeout=120
+            self.parent.id,
+            lambda message: any(w in message.get("text", "").lower() for w in wanted),
+            timeout=120,
         )
         earlier = await unclaimed_messages(server, self.parent.id)  # the same answer's first messages
         self.answered += 1

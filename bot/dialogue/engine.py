@@ -37,16 +37,18 @@ from bot.domain import (
     Author,
     CaseDraft,
     CaseView,
+    DangerCheck,
     FlowName,
     FlowState,
     ParentState,
     Pending,
+    Priority,
     Step,
     as_utc,
 )
 from bot.nlu.clarify import clarification_candidates
 from bot.nlu.client import FALLBACK_INTENT, Entity, NluClient, NluResult
-from bot.safeguarding import DangerAssessment, SafeguardingGate
+from bot.safeguarding import DangerAssessment, DangerKind, SafeguardingGate, Tier
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +56,24 @@ FALLBACKS_BEFORE_HANDOFF_OFFER = 2
 SIDE_QUESTION_CONFIDENCE = 0.5
 """In the middle of a flow, a message that answers no step is answered as a question above this."""
 FREE_TEXT_QUESTION_CONFIDENCE = 0.8
-REMINDER_SCORE = 0.15
-"""An urgent_safeguarding score this high, when the gate saw no danger, still earns the 999 line."""
 FLOW_TIMEOUT = timedelta(minutes=120)
 RELAY_TIMEOUT = timedelta(hours=72)
 CHOOSE_SCHOOL = "choose_school"
 CHOOSE = "choose"
-PAYLOAD_NAMES = ALL_INTENTS | {CHOOSE_SCHOOL, CHOOSE, SOMETHING_ELSE}
+DANGER_CHECK = "danger_check"
+"""The payload name of the two buttons of the gate's "is a child at risk now?" question."""
+PAYLOAD_NAMES = ALL_INTENTS | {CHOOSE_SCHOOL, CHOOSE, SOMETHING_ELSE, DANGER_CHECK}
+CHECK_YES_WORDS = frozenset(
+    {"yes", "y", "yeah", "yep", "yes please", "yes a child may be in danger", "a child may be in danger",
+     "yes they are", "yes he is", "yes she is", "yes help", "help"}
+)  # fmt: skip
+CHECK_NO_WORDS = frozenset(
+    {"no", "n", "nope", "nah", "no its not urgent", "its not urgent", "not urgent", "no thanks",
+     "no not urgent", "no they are safe", "no theyre safe", "no hes safe", "no shes safe",
+     "no everyone is safe"}
+)  # fmt: skip
+"""Typed answers to the gate's question, compared without punctuation: a parent who types the button's
+words means the button."""
 ANSWERABLE_IN_FLOW = CODE_QUESTIONS | {"bot_help", "privacy_info"}
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -127,6 +140,9 @@ class Turn:
     """Replies about a draft that was dropped: never part of another flow's transcript."""
     new_flow: bool = False
     """A flow started in this turn: its transcript starts with this message."""
+    heard: str | None = None
+    """The parent's message as a transcript shows it; after a "no, not urgent" it is the message the
+    gate asked about, answered now."""
 
     @property
     def intent(self) -> str | None:
@@ -199,12 +215,12 @@ class DialogueEngine:
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
         turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
-        heard = _as_heard(text)
+        turn.heard = _as_heard(text)
         expired = self._expire(turn)
         if reply_to_case_id is not None:
             turn.state.relay_case_id = reply_to_case_id
-        replies = [*expired, *await self._respond(turn, text, heard)]
-        loose = self._keep_in_flow(turn, heard, replies)
+        replies = [*expired, *await self._respond(turn, text)]
+        loose = self._keep_in_flow(turn, turn.heard, replies)
         await self._store.save(parent_id, turn.state)
         await self._transcripts.record(parent_id, loose)
         return replies
@@ -229,14 +245,28 @@ class DialogueEngine:
 
     # ---- deciding what to say -------------------------------------------------------------------------
 
-    async def _respond(self, turn: Turn, text: str, heard: str) -> list[Reply]:
+    async def _respond(self, turn: Turn, text: str) -> list[Reply]:
         state = turn.state
         offered, state.clarify_options = state.clarify_options, ()  # a question is answered once
-        if state.flow is not None:
-            state.flow = flows.hear(state.flow, Author.PARENT, heard)
+        check, state.danger_check = state.danger_check, None  # and so is the gate's
+        if check is not None:
+            urgent = _check_answer(text)
+            if urgent is not None:
+                return await self._after_check(turn, check, urgent=urgent, offered=offered)
+        heard_before = state.flow
+        if state.flow is not None and turn.heard is not None:
+            state.flow = flows.hear(state.flow, Author.PARENT, turn.heard)
         assessment = await self._assess(turn, text)  # the safeguarding gate, before anything else
         if assessment.urgent:
             return await self._urgent(turn, text, assessment)
+        if assessment.needs_check:
+            state.flow = heard_before  # the message joins the flow only once the parent says "not urgent"
+            return self._ask_danger_check(turn, text, assessment)
+        return await self._calm(turn, text, offered)
+
+    async def _calm(self, turn: Turn, text: str, offered: tuple[str, ...]) -> list[Reply]:
+        """A message the gate let through: commands, the flow in progress, the relay, then answers."""
+        state = turn.state
         command = _command_name(text)
         if command is not None:
             return await self._run_command(command, turn)
@@ -247,6 +277,8 @@ class DialogueEngine:
             if relayed:
                 return relayed
         turn.nlu = turn.nlu or await self._understand(text)
+        if turn.intent == DANGER_CHECK:
+            return await self._stale_check(turn)
         if not text.strip().startswith("/"):
             chosen = chosen_option(text, offered, self._option_titles(turn, offered))
             if chosen is not None:
@@ -258,17 +290,14 @@ class DialogueEngine:
         return await self._answer(text, turn)
 
     async def _assess(self, turn: Turn, text: str) -> DangerAssessment:
-        """The gate, with the model's urgent score when the model can give it now (never waiting for a
-        model that is still loading: a child in danger does not wait for it)."""
-        score: float | None = None
+        """The gate, with the danger model's reading when the model can give it now (never waiting for
+        a model that is still loading: a child in danger does not wait for it)."""
         if not text.strip().startswith("/") and self._nlu.is_ready():
             try:
                 turn.nlu = await self._nlu.parse(text)
             except Exception as error:  # noqa: BLE001 - the gate still answers, on the text alone
                 log.warning("NLU parse failed before the safeguarding gate: %s", type(error).__name__)
-            else:
-                score = turn.nlu.confidence_of(URGENT)
-        return self._gate.assess(text, score)
+        return self._gate.assess(text, turn.nlu.danger if turn.nlu else None)
 
     async def _understand(self, text: str) -> NluResult:
         if text.strip().startswith("/"):
@@ -305,7 +334,7 @@ class DialogueEngine:
         if intent == URGENT and not text.startswith("/"):
             intent = FALLBACK_INTENT  # the gate, which has the last word on danger, saw none
         self._remember_school(turn)
-        prefix = self._reminder(turn, intent)
+        prefix: list[Reply] = []
 
         if intent in (FALLBACK_INTENT, OUT_OF_SCOPE, CHOOSE, SOMETHING_ELSE):
             state.fallback_streak += 1
@@ -326,12 +355,6 @@ class DialogueEngine:
             return [*prefix, *await self._start_flow(turn, flows.INTENT_FLOWS[intent])]
         return [*prefix, self._topic_answer(intent, turn)]
 
-    def _reminder(self, turn: Turn, intent: str) -> list[Reply]:
-        """The 999 line before a calm answer to a message the model found close to urgent."""
-        nlu = turn.nlu or NluResult(FALLBACK_INTENT, 0.0)
-        warn = intent != URGENT and nlu.confidence_of(URGENT) >= REMINDER_SCORE
-        return [self._say(turn, "utter_emergency_reminder")] if warn else []
-
     def _clarify(self, turn: Turn) -> list[Reply] | None:
         """Ask "Did you mean ...?" with the model's candidates as buttons plus "Something else" when the
         model is unsure of a typed message (bot.nlu.clarify); None when its top guess is to be answered.
@@ -346,7 +369,7 @@ class DialogueEngine:
         titles = self._option_titles(turn, candidates)
         options = tuple(Button(titles[name], f"/{name}") for name in candidates)
         question = self._say(turn, "utter_clarify")
-        return [*self._reminder(turn, nlu.intent), replace(question, buttons=options + question.buttons)]
+        return [replace(question, buttons=options + question.buttons)]
 
     def _option_titles(self, turn: Turn, intents: tuple[str, ...]) -> dict[str, str]:
         return {name: self._say(turn, f"utter_clarify_option_{name}").text for name in intents}
@@ -365,9 +388,10 @@ class DialogueEngine:
         """Danger seen: the guidance for its kind first, then one tap towards alerting the school's
         safeguarding staff; in a relay, the message also reaches the case's staff, marked urgent."""
         state = turn.state
-        log.info("Safeguarding gate: urgent message from parent %s", turn.parent_id)
+        log.info("Safeguarding gate: urgent message (%s)", assessment.because or "the parent said so")
         replies = [self._say(turn, name) for name in assessment.guidance_responses()]
-        if state.relay_case_id is not None:
+        replies += self._out_of_hours(turn)
+        if state.relay_case_id is not None and text.strip():
             replies += await self._relay_urgent(turn, text)
         flow = state.flow
         if flow is not None and flow.name is FlowName.SAFEGUARDING:
@@ -378,8 +402,53 @@ class DialogueEngine:
                 *await self._carry_out(turn, outcome or Outcome((flows.prompt(ctx, flow),), flow)),
             ]
         dropped = self._drop_flow(turn, "utter_draft_set_aside")
-        summary = None if text.strip().startswith("/") else text
+        summary = text if text.strip() and not text.strip().startswith("/") else None
         return [*replies, *dropped, *await self._start_flow(turn, FlowName.SAFEGUARDING, summary=summary)]
+
+    def _ask_danger_check(self, turn: Turn, text: str, assessment: DangerAssessment) -> list[Reply]:
+        """The gate is unsure: 999 in the first line, and "is a child at risk now?" with two buttons. The
+        message waits in the parent's state for the answer; the question stays out of any flow's
+        transcript (it is about this message, not the flow)."""
+        log.info("Safeguarding gate: asked whether a child is at risk (%s)", assessment.because)
+        kinds = tuple(kind.value for kind in assessment.kinds)
+        turn.state.danger_check = DangerCheck(text, kinds)
+        question = self._say(turn, "utter_danger_check")
+        turn.aside.append(question)
+        return [question]
+
+    async def _after_check(
+        self, turn: Turn, check: DangerCheck, *, urgent: bool, offered: tuple[str, ...]
+    ) -> list[Reply]:
+        """Yes: the guidance and the urgent path for the message asked about. No: that message is
+        answered as if the gate had let it through."""
+        turn.heard = check.text  # the transcript shows the message asked about, not the button
+        if urgent:
+            known = DangerKind._value2member_map_
+            kinds = frozenset(DangerKind(kind) for kind in check.kinds if kind in known)
+            assessment = DangerAssessment(Tier.FULL, kinds, "the parent said a child may be in danger")
+            return await self._urgent(turn, check.text, assessment)
+        turn.nlu = None
+        if turn.state.flow is not None:
+            turn.state.flow = flows.hear(turn.state.flow, Author.PARENT, check.text)
+        return await self._calm(turn, check.text, offered)
+
+    async def _stale_check(self, turn: Turn) -> list[Reply]:
+        """A button of an older "is a child at risk now?" question: a yes is never ignored."""
+        if turn.nlu is not None and turn.nlu.entity("value") == "yes":
+            assessment = DangerAssessment(Tier.FULL, because="the parent said a child may be in danger")
+            return await self._urgent(turn, "", assessment)
+        return [self._say(turn, "utter_danger_check_not_urgent")]
+
+    def _out_of_hours(self, turn: Turn, school_id: str | None = None) -> list[Reply]:
+        """Outside the school's staffed hours (the first school's when none is chosen yet), the parent
+        is told plainly that staff may not see an alert until the next working day, and whom to call."""
+        school = self._schools.get(school_id) or self._school_of(turn) or self._schools.schools[0]
+        if school.staffed_hours.staffed_at(turn.now):
+            return []
+        phone = school.out_of_hours_phone or self._schools.trust.out_of_hours_phone
+        if phone:
+            return [self._say(turn, "utter_out_of_hours", school.id, out_of_hours_phone=phone)]
+        return [self._say(turn, "utter_out_of_hours_no_number", school.id)]
 
     async def _relay_urgent(self, turn: Turn, text: str) -> list[Reply]:
         case_id = turn.state.relay_case_id
@@ -464,7 +533,7 @@ class DialogueEngine:
         replies = list(outcome.replies)
         for decision in outcome.decisions:
             if isinstance(decision, OpenCase):
-                replies.append(await self._open_case(turn, decision.draft, before))
+                replies += await self._open_case(turn, decision.draft, before)
             elif isinstance(decision, DiscardDraft):
                 log.info(
                     "Draft of a %s flow deleted for parent %s (%d lines, %d photos)",
@@ -475,15 +544,17 @@ class DialogueEngine:
                 )
         return replies
 
-    async def _open_case(self, turn: Turn, draft: CaseDraft, flow: FlowState | None) -> Reply:
+    async def _open_case(self, turn: Turn, draft: CaseDraft, flow: FlowState | None) -> list[Reply]:
         try:
             case = await self._cases.open_case(draft)
         except Exception:
             log.exception("Could not open a %s case for parent %s", draft.kind.value, turn.parent_id)
             turn.state.flow = flow  # kept at the consent step: a "yes" later tries again
-            return self._say(turn, "utter_case_failed", draft.school_id)
+            return [self._say(turn, "utter_case_failed", draft.school_id)]
         log.info("Case %s (%s) opened for school %s", case.reference, draft.kind.value, draft.school_id)
-        return flows.case_opened(self._ctx(turn), draft, case.reference)
+        opened = flows.case_opened(self._ctx(turn), draft, case.reference)
+        urgent = draft.priority is Priority.URGENT
+        return [opened, *(self._out_of_hours(turn, draft.school_id) if urgent else [])]
 
     def _drop_flow(self, turn: Turn, response: str = "utter_draft_deleted") -> list[Reply]:
         """Drop the flow in progress (if any), its text and photos with it, saying so."""
@@ -601,13 +672,15 @@ class DialogueEngine:
     def _say(self, turn: Turn, response: str, school_id: str | None = None, **extra: str) -> Reply:
         """A response with the variables of `school_id`, else of the school the message names, the
         flow's or the parent's."""
+        school = self._schools.get(school_id) or self._school_of(turn)
+        return self._responses.render(response, {**self.variables(school, turn.nlu), **extra})
+
+    def _school_of(self, turn: Turn) -> School | None:
+        """The school the message names, else the flow's, else the parent's."""
         mentioned = turn.nlu.entity("school") if turn.nlu else None
         named = self._schools.match(mentioned) if mentioned else None
         flow_school = turn.state.flow.school_id if turn.state.flow else None
-        school = (
-            self._schools.get(school_id) or named or self._schools.get(flow_school or turn.state.school_id)
-        )
-        return self._responses.render(response, {**self.variables(school, turn.nlu), **extra})
+        return named or self._schools.get(flow_school or turn.state.school_id)
 
     def variables(self, school: School | None, nlu: NluResult | None = None) -> dict[str, str]:
         """The template variables of the answers for a parent of `school` (None: not chosen yet)."""
@@ -622,6 +695,9 @@ class DialogueEngine:
             "school_phone": school.phone if school else trust.phone,
             "retention_hours": str(self._retention_hours),
             "platform": PLATFORM_NAMES.get(platform or "", "any platform"),
+            "out_of_hours_phone": (school.out_of_hours_phone if school else None)
+            or trust.out_of_hours_phone
+            or "",
         }
 
 
@@ -655,6 +731,21 @@ def _parse_payload(text: str) -> NluResult | None:
         return None
     entities = tuple(Entity(str(k), str(v)) for k, v in raw.items())
     return NluResult(match["name"], 1.0, entities)
+
+
+def _check_answer(text: str) -> bool | None:
+    """The parent's answer to "is a child at risk now?": True (yes), False (no), None (not an answer)."""
+    payload = _parse_payload(text)
+    if payload is not None:
+        if payload.intent != DANGER_CHECK:
+            return None
+        return payload.entity("value") == "yes"
+    words = " ".join(re.sub(r"[^\w\s]", "", text.casefold()).split())
+    if words in CHECK_YES_WORDS:
+        return True
+    if words in CHECK_NO_WORDS:
+        return False
+    return None
 
 
 def _as_heard(text: str) -> str:

@@ -119,6 +119,8 @@ class Parent(Base):
     pending: Mapped[str | None] = mapped_column(String(32))
     clarify_options: Mapped[str | None] = mapped_column(String(200))
     """The intents the last "Did you mean ...?" question offered, comma-separated."""
+    danger_check: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The message awaiting the parent's answer to "is a child at risk now?" (cleared by the next one)."""
     flow: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """The handoff flow in progress (its name, step and what was collected), so a restart resumes it."""
     relay_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

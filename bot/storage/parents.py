@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, func
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.domain import FlowState, ParentState, Pending
+from bot.domain import DangerCheck, FlowState, ParentState, Pending
 from bot.storage.models import Parent
 from bot.storage.turns import upsert, use_session
 
@@ -48,6 +48,7 @@ class SqlStateStore:
                 flow=FlowState.from_json(row.flow),
                 relay_case_id=row.relay_case_id,
                 clarify_options=tuple(filter(None, (row.clarify_options or "").split(","))),
+                danger_check=DangerCheck.from_json(row.danger_check),
                 expired_flow=FlowState.expired_name(row.flow),
                 updated_at=row.updated_at,
             )
@@ -61,6 +62,7 @@ class SqlStateStore:
             "flow": state.flow.to_json() if state.flow else None,
             "relay_case_id": state.relay_case_id,
             "clarify_options": ",".join(state.clarify_options) or None,
+            "danger_check": state.danger_check.to_json() if state.danger_check else None,
             "blocked_at": None,  # a parent who writes to the bot has unblocked it
         }
         with use_session(self._sessions, write=True) as session:

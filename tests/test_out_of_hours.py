@@ -121,3 +121,16 @@ async def test_in_staffed_hours_nothing_is_added(
     first, filed = await _urgent_case(responses, _schools("01632 960 999"), sessions, utc(2026, 12, 2, 10))
     assert not any("staffed hours" in text for text in _texts(first) + _texts(filed))
     assert "marked URGENT" in filed[-1].text
+
+
+async def test_with_no_school_chosen_no_other_schools_name_is_given(
+    responses: ResponseBook, sessions: sessionmaker[Session]
+) -> None:
+    engine = stub_engine(
+        responses, _schools(None, "0300 123 4567"), sessions, clock=Clock(utc(2026, 12, 2, 23))
+    )
+    replies = await engine.handle("p", DANGER)
+    notice = next(r.text for r in replies if "staffed hours" in r.text)
+    assert "your child's school" in notice
+    assert "Oakfield" not in notice
+    assert "0300 123 4567" in notice

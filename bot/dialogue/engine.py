@@ -440,15 +440,18 @@ class DialogueEngine:
         return [self._say(turn, "utter_danger_check_not_urgent")]
 
     def _out_of_hours(self, turn: Turn, school_id: str | None = None) -> list[Reply]:
-        """Outside the school's staffed hours (the first school's when none is chosen yet), the parent
-        is told plainly that staff may not see an alert until the next working day, and whom to call."""
-        school = self._schools.get(school_id) or self._school_of(turn) or self._schools.schools[0]
-        if school.staffed_hours.staffed_at(turn.now):
+        """Outside the school's staffed hours (by the first school's hours when none is chosen yet, named
+        only as "your child's school"), the parent is told plainly that staff may not see an alert until
+        the next working day, and whom to call."""
+        known = self._schools.get(school_id) or self._school_of(turn)
+        hours = (known or self._schools.schools[0]).staffed_hours
+        if hours.staffed_at(turn.now):
             return []
-        phone = school.out_of_hours_phone or self._schools.trust.out_of_hours_phone
+        phone = (known.out_of_hours_phone if known else None) or self._schools.trust.out_of_hours_phone
+        named = known.id if known else None  # unknown: "your child's school", never another school's name
         if phone:
-            return [self._say(turn, "utter_out_of_hours", school.id, out_of_hours_phone=phone)]
-        return [self._say(turn, "utter_out_of_hours_no_number", school.id)]
+            return [self._say(turn, "utter_out_of_hours", named, out_of_hours_phone=phone)]
+        return [self._say(turn, "utter_out_of_hours_no_number", named)]
 
     async def _relay_urgent(self, turn: Turn, text: str) -> list[Reply]:
         case_id = turn.state.relay_case_id

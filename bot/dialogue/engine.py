@@ -334,26 +334,25 @@ class DialogueEngine:
         if intent == URGENT and not text.startswith("/"):
             intent = FALLBACK_INTENT  # the gate, which has the last word on danger, saw none
         self._remember_school(turn)
-        prefix: list[Reply] = []
 
         if intent in (FALLBACK_INTENT, OUT_OF_SCOPE, CHOOSE, SOMETHING_ELSE):
             state.fallback_streak += 1
             if state.fallback_streak >= FALLBACKS_BEFORE_HANDOFF_OFFER:
                 state.pending = Pending.HANDOFF_OFFER
-                return [*prefix, self._say(turn, "utter_fallback_offer_handoff")]
+                return [self._say(turn, "utter_fallback_offer_handoff")]
             response = "utter_out_of_scope" if intent == OUT_OF_SCOPE else "utter_fallback"
-            return [*prefix, self._say(turn, response)]
+            return [self._say(turn, response)]
 
         state.fallback_streak = 0
         pending, state.pending = state.pending, None
         if pending is not None and intent in ("affirm", "human_handoff"):
-            return [*prefix, *await self._start_flow(turn, FlowName.GENERAL, offer_accepted=True)]
+            return await self._start_flow(turn, FlowName.GENERAL, offer_accepted=True)
         if intent == URGENT:
             guidance = self._say(turn, "utter_urgent_safeguarding")
             return [guidance, *await self._start_flow(turn, FlowName.SAFEGUARDING)]
         if intent in HANDOFF_INTENTS:
-            return [*prefix, *await self._start_flow(turn, flows.INTENT_FLOWS[intent])]
-        return [*prefix, self._topic_answer(intent, turn)]
+            return await self._start_flow(turn, flows.INTENT_FLOWS[intent])
+        return [self._topic_answer(intent, turn)]
 
     def _clarify(self, turn: Turn) -> list[Reply] | None:
         """Ask "Did you mean ...?" with the model's candidates as buttons plus "Something else" when the

@@ -103,6 +103,12 @@ class NluClient(Protocol):
 _READABLE = re.compile(r"[A-Za-z0-9]")
 
 
+def as_parsed(text: str) -> str:
+    """The text as the model reads it: whitespace collapsed, cut to MAX_PARSE_CHARS (training material
+    that is not parsed, such as the danger corpus, is read the same way)."""
+    return " ".join(text.split())[:MAX_PARSE_CHARS]
+
+
 def _prepare(text: str) -> str:
     """Collapse whitespace, cut to length, and drop leading slashes: Rasa reads "/intent" as an
     intent given directly, which a parent's typed text must never be able to do.
@@ -110,7 +116,7 @@ def _prepare(text: str) -> str:
     A message with no Latin letter or digit (emoji only, another script, control characters) gives the
     English model no features at all, and it then answers "affirm" with confidence 0.75: such a message
     must not count as a "yes" (to sharing a report with staff, say), so it is not parsed."""
-    prepared = " ".join(text.split())[:MAX_PARSE_CHARS].lstrip("/ ")
+    prepared = as_parsed(text).lstrip("/ ")
     return prepared if _READABLE.search(prepared) else ""
 
 

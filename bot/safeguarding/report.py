@@ -94,11 +94,11 @@ def format_figures(figures: Figures, *, details: bool = False) -> str:
             f"  {label:<20} {counts[Tier.FULL] / total:>6.3f} {counts[Tier.CHECK] / total:>6.3f} "
             f"{counts[Tier.CALM] / total:>6.3f}   {alone[Tier.FULL] / total:>20.3f}"
         )
-    full = f.share("danger", Tier.FULL)
+    guided = max(1, sum(f.tiers.get(kind, Counter())[Tier.FULL] for kind in KINDS))
     lines.append(
-        f"  danger: full or check {f.share('danger', Tier.FULL, Tier.CHECK):.3f}, full {full:.3f}; "
-        f"of those given full guidance, own kind {f.kind_right / max(1, round(full * f.danger)):.3f}, "
-        f"general {f.general / max(1, round(full * f.danger)):.3f}"
+        f"  danger: full or check {f.share('danger', Tier.FULL, Tier.CHECK):.3f}, "
+        f"full {f.share('danger', Tier.FULL):.3f}; of those given full guidance, "
+        f"own kind {f.kind_right / guided:.3f}, general {f.general / guided:.3f}"
     )
     lines.append(
         f"  calm: full alarm {f.share('calm', Tier.FULL):.3f}, check {f.share('calm', Tier.CHECK):.3f}"

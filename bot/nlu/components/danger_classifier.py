@@ -28,7 +28,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.client import MAX_PARSE_CHARS, URGENT_INTENT
+from bot.nlu.client import URGENT_INTENT, as_parsed
 from bot.nlu.components.sentence_embeddings import EMBEDDING, SentenceEmbeddingFeaturizer
 from bot.nlu.encoder import sentence_parts, shared_encoder
 from bot.safeguarding import DangerReading
@@ -173,9 +173,8 @@ def corpus_features(
     """The corpus's texts, embeddings, sentence parts, labels and writers; kept per process by
     fingerprint, so the folds of a cross-validation encode the corpus once."""
     rows = danger_corpus.read_corpus(Path(directory))
-    texts = [row.text for row in rows]
     started = time.perf_counter()
-    texts, vectors, parts = encoded_texts(texts)
+    texts, vectors, parts = encoded_texts([row.text for row in rows])
     log.info(
         "Danger corpus %s: %d messages encoded in %.1f s",
         fingerprint,
@@ -186,9 +185,8 @@ def corpus_features(
 
 
 def encoded_texts(texts: list[str]) -> tuple[list[str], np.ndarray, list[Parts]]:
-    """Texts as the NLU model reads them (bot.nlu.client prepares every message so), with their
-    embeddings and sentence parts."""
-    prepared = [" ".join(text.split())[:MAX_PARSE_CHARS] for text in texts]
+    """Texts as the NLU model reads them, with their embeddings and sentence parts."""
+    prepared = [as_parsed(text) for text in texts]
     encoded = shared_encoder().encode(prepared)
     vectors = np.stack([e.sentence for e in encoded]).astype(np.float32)
     return prepared, vectors, [sentence_parts(t, e) for t, e in zip(prepared, encoded, strict=True)]

@@ -310,8 +310,9 @@ async def test_markup_sql_and_other_scripts_reach_the_staff_card_exactly_as_type
     assert case.summary == MARKUP_AND_SQL
     assert case.reference in done["text"]
     card = await bot.server.wait_for_message(staff.id, lambda m: case.reference in m.get("text", ""), 15)
-    assert MARKUP_AND_SQL in card["text"]
-    assert f"Parent: {MARKUP_AND_SQL}" in card["text"], "the transcript on the card shows it as text too"
+    shown = MARKUP_AND_SQL.replace("\u202e", "").replace("http://evil.example", "hxxp://evil[.]example")
+    assert f"│ {shown}" in card["text"], "the parent's words, marked as theirs, without invisible controls"
+    assert f"Parent: │ {shown}" in card["text"], "the transcript on the card shows it as text too"
     formatting = {"bold", "italic", "code", "pre", "text_link", "spoiler", "underline", "strikethrough"}
     assert not formatting & {entity["type"] for entity in card.get("entities", [])}
     for chat_id in (staff.id, parent.id):

@@ -64,7 +64,7 @@ def test_a_card_shows_everything_staff_need_with_parent_text_literal(texts: Staf
         "Screenshots: 2",
         "Older pupils post <b>nasty</b> *memes* about my son",
         "Year 6 pupils",
-        "Parent: kids keep sending my son horrible messages",
+        "Parent: │ kids keep sending my son horrible messages",
         "Bot: I'm sorry this is happening.",
         "Staff (Ms Patel): We are looking into it.",
     ):
@@ -101,7 +101,7 @@ def test_a_long_card_is_short_and_keeps_the_whole_transcript_for_the_file(texts:
     assert "line 59" not in card.text
     name, data = texts.transcript_document(a_case(transcript=lines))
     assert name == "OAK-7KQ2-transcript.txt"
-    assert all(f"Parent: line {n} " in data.decode() for n in range(60))
+    assert all(f"Parent: │ line {n} " in data.decode() for n in range(60))
 
 
 def test_a_huge_summary_still_fits_a_telegram_message(texts: StaffTexts) -> None:

@@ -194,7 +194,7 @@ async def test_a_new_case_posts_its_card_with_transcript_evidence_and_buttons(wo
         "Cyberbullying",
         "Open, not claimed yet",
         "Older pupils keep sending my son <b>horrible</b> messages",
-        "Parent: kids keep sending my son *nasty* <i>messages</i>",
+        "Parent: │ kids keep sending my son *nasty* <i>messages</i>",
         "Bot: I'm sorry.",
         "Screenshots: 1",
     ):
@@ -259,7 +259,7 @@ async def test_replies_go_both_ways_through_the_card_thread(world: StaffWorld) -
 
     assert await world.cases.parent_reply(case.id, "Thanks, after 3pm please")
     relayed = await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Parent's reply"))
-    assert relayed["text"] == f"Parent's reply on case {case.reference}:\n\nThanks, after 3pm please"
+    assert relayed["text"] == f"Parent's reply on case {case.reference}:\n\n│ Thanks, after 3pm please"
     assert relayed["reply_to_message"]["message_id"] == card["message_id"]
 
     world.server.user_replies_to(world.member, relayed, "3.30 it is", chat=staff)
@@ -629,7 +629,7 @@ async def test_two_cases_at_two_schools_each_get_the_parents_answers_meant_for_t
     # Riverside wrote last, but the parent answers Oakfield's message: it goes to Oakfield.
     world.server.user_replies_to(world.parent, from_oakfield, "Tuesday please")
     await world.settled()
-    assert parents_words(oakfield) == [f"Parent's reply on case {first.reference}:\n\nTuesday please"]
+    assert parents_words(oakfield) == [f"Parent's reply on case {first.reference}:\n\n│ Tuesday please"]
     assert parents_words(riverside) == []
 
     # No reply: the bot asks which case, then passes the message to the one chosen.

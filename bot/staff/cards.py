@@ -1,18 +1,23 @@
 """What staff see: a case as a plain-text card with its buttons, the transcript file, the /cases lines.
 
-Cards are sent without parse_mode, so whatever a parent typed (HTML, Markdown, links) shows literally.
+Cards are sent without parse_mode, so whatever a parent typed (HTML, Markdown) shows literally. A parent's
+words can never pass for the bot's: every line of them starts with the parent mark ("│ "), so a typed
+"Priority: URGENT" or "Bot: ..." line reads as theirs; one-line fields (where, who, contact) lose their
+line breaks; bidirectional and zero-width characters are removed; links are shown defanged ("hxxps://",
+"[.]") so a tap cannot open them, and previews are off on every send.
 Every label and fixed sentence comes from domain.yml (`utter_staff_*`); nothing here talks to Telegram.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config import Schools
-from bot.dialogue.messages import Button
+from bot.dialogue.messages import Button, without_invisible_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CASE_ACTIONS, actions_allowed
 from bot.storage.cases import CaseView, TranscriptLine
@@ -23,6 +28,12 @@ CARD_LIMIT = 3500
 SHORT_SUMMARY = 1500
 SHORT_DETAIL = 300
 TELEGRAM_TEXT_LIMIT = 4096
+_LINK = re.compile(
+    r"(?i)\b[a-z][a-z0-9+.-]*://\S+|\bwww\.\S+|(?<![@\w.-])(?:[a-z0-9-]+\.)+[a-z]{2,63}\b(?:/\S*)?"
+)
+"""Anything Telegram would make a link of: a scheme, www., or a bare domain (not an e-mail address)."""
+_DOT_IN_LINK = re.compile(r"(?<=\w)\.(?=\w)")
+_SCHEME = re.compile(r"(?i)^h(tt)(ps?)://")
 
 CALLBACK_PREFIX = "staff"
 ACTIONS = tuple(CASE_ACTIONS)
@@ -91,6 +102,22 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def defanged(text: str) -> str:
+    """Links that a tap cannot open, still readable and copyable: "https://a.example/x" becomes
+    "hxxps://a[.]example/x". Telegram links anything that looks like an address, previews off or not."""
+
+    def defang(match: re.Match[str]) -> str:
+        link = _SCHEME.sub(lambda m: f"hxx{m.group(2)}://", match.group())
+        return _DOT_IN_LINK.sub("[.]", link)
+
+    return _LINK.sub(defang, text)
+
+
+def one_line(text: str) -> str:
+    """A parent's answer for a labelled one-line field: no invisible characters, no line breaks."""
+    return " ".join(without_invisible_characters(text).split())
+
+
 class StaffTexts:
     """Renders cards, transcripts and staff-chat lines from domain.yml responses."""
 
@@ -100,6 +127,12 @@ class StaffTexts:
 
     def say(self, name: str, **variables: str) -> str:
         return self._responses.render(name, variables).text
+
+    def parent_words(self, text: str) -> str:
+        """A parent's text for a staff chat: every line (Unicode line breaks included) starts with the
+        parent mark, links are defanged and invisible characters removed."""
+        lines = defanged(without_invisible_characters(text)).splitlines() or [""]
+        return "\n".join(self.say("utter_staff_parent_words", line=line) for line in lines)
 
     def school_name(self, school_id: str) -> str:
         school = self._schools.get(school_id)
@@ -127,7 +160,7 @@ class StaffTexts:
             return StaffCard(full, buttons, full)
         short_variables = {
             **variables,
-            "summary": clip(view.summary, SHORT_SUMMARY),
+            "summary": self.parent_words(clip(view.summary, SHORT_SUMMARY)),
             "details": self._details(view, SHORT_DETAIL),
             "lines": str(len(view.transcript)),
         }
@@ -148,7 +181,7 @@ class StaffTexts:
             "opened": self.local_time(view.created_at),
             "contact": self.contact(view),
             "evidence": str(len(view.attachments)),
-            "summary": view.summary,
+            "summary": self.parent_words(view.summary),
             "details": self._details(view, None),
             "transcript": self.transcript(view),
         }
@@ -171,7 +204,8 @@ class StaffTexts:
         lines = []
         for key, value in view.details.items():
             label = self._label(f"utter_label_{key}", key.replace("_", " ").capitalize())
-            text = str(value) if limit is None else clip(str(value), limit)
+            text = defanged(one_line(str(value)))
+            text = text if limit is None else clip(text, limit)
             lines.append(f"{label}: {text}")
         return "".join(f"\n{line}" for line in lines)
 
@@ -200,11 +234,11 @@ class StaffTexts:
         return view.priority.value.upper() if view.priority is Priority.URGENT else view.priority.value
 
     def status(self, view: CaseView) -> str:
-        return self.say(STATUS_RESPONSES[view.status], staff_name=view.claimed_by_name or "?")
+        return self.say(STATUS_RESPONSES[view.status], staff_name=one_line(view.claimed_by_name or "?"))
 
     def contact(self, view: CaseView) -> str:
         method = view.contact_method
-        detail = view.contact_detail or ""
+        detail = one_line(view.contact_detail or "")
         name = f"utter_contact_{method}"
         if name in self._responses:
             return self._responses.render(name, {"detail": detail}).text
@@ -216,7 +250,12 @@ class StaffTexts:
         return "\n".join(self.transcript_line(line) for line in view.transcript)
 
     def transcript_line(self, line: TranscriptLine) -> str:
-        return self.say(LINE_RESPONSES[line.author], text=line.text, staff_name=line.author_name or "?")
+        text = self.parent_words(line.text) if line.author is Author.PARENT else line.text
+        return self.say(
+            LINE_RESPONSES[line.author],
+            text=without_invisible_characters(text),
+            staff_name=one_line(line.author_name or "?"),
+        )
 
     def local_time(self, moment: datetime) -> str:
         return as_utc(moment).astimezone(school_time_zone()).strftime("%d %b %Y, %H:%M %Z")

@@ -29,7 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -55,6 +62,8 @@ WITHOUT_STAFF_NAMES = {
 """What parents see instead when the school does not show staff names (the default)."""
 MAX_ATTEMPTS: dict[DeliveryKind | str, int] = {K.PIN: 5}
 """Kinds that stop retrying after this many attempts (a pin is a nicety; the card is already there)."""
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+"""On every send: a preview would show (and Telegram fetch) a page a parent's link points to."""
 NOT_MODIFIED = "message is not modified"
 TOPIC_CLOSED = "topic_closed"
 
@@ -250,6 +259,10 @@ class DeliveryWorker:
             await self._chat_failed(delivery, telegram_reason(error))
             return
         verdict = self._verdict(delivery, error)
+        if verdict.give_up and delivery.kind == K.CASE_CARD:
+            # A card refused for good goes to the trust's chat, or the parent is told: never stranded.
+            await self._chat_failed(delivery, verdict.reason)
+            return
         where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
         if verdict.give_up:
             log.warning("Delivery %s (%s, case %s, chat %s) given up: %s", *where, verdict.reason)
@@ -367,6 +380,7 @@ class DeliveryWorker:
                 piece,
                 reply_parameters=reply_to(reply) if reply is not None else None,
                 message_thread_id=thread,
+                link_preview_options=NO_PREVIEW,
             )
         assert message is not None
         return message
@@ -381,6 +395,7 @@ class DeliveryWorker:
             card.text,
             reply_markup=card_markup(card.buttons),
             message_thread_id=await self._topics.thread_for(view),
+            link_preview_options=NO_PREVIEW,
         )
         card_id = message.message_id
         followups: list[tuple[DeliveryKind, dict[str, Any]]] = []
@@ -398,7 +413,11 @@ class DeliveryWorker:
         view, card_id = await self._card_of(delivery)
         card = self._texts.card(view)
         await self._bot.edit_message_text(
-            card.text, chat_id=delivery.chat_id, message_id=card_id, reply_markup=card_markup(card.buttons)
+            card.text,
+            chat_id=delivery.chat_id,
+            message_id=card_id,
+            reply_markup=card_markup(card.buttons),
+            link_preview_options=NO_PREVIEW,
         )
         return Sent(card_id)
 
@@ -445,7 +464,7 @@ class DeliveryWorker:
         text = self._texts.say(
             "utter_staff_parent_reply_urgent" if urgent else "utter_staff_parent_reply",
             reference=view.reference,
-            text=str(delivery.payload.get("text", "")),
+            text=self._texts.parent_words(str(delivery.payload.get("text", ""))),
         )
         message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
         return Sent(message.message_id)

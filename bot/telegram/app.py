@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -16,6 +16,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    Defaults,
     MessageHandler,
     filters,
 )
@@ -86,6 +87,7 @@ def build_application(
         ApplicationBuilder()
         .token(token.get_secret_value())
         .concurrent_updates(True)
+        .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))  # no page fetched
         .request(AiohttpRequest(connection_pool_size=BOT_API_CONNECTIONS, proxy=proxy))
         .get_updates_request(AiohttpRequest(connection_pool_size=1, proxy=proxy))
     )

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable
 
 from telegram import Bot
-from telegram.error import BadRequest, ChatMigrated, Forbidden
+from telegram.error import BadRequest, TelegramError
 
 from bot.staff.cards import StaffTexts
 from bot.storage.cases import CaseStore, CaseView
@@ -37,7 +37,8 @@ class CaseTopics:
         if chat_id not in self._forums:
             try:
                 chat = await self._bot.get_chat(chat_id)
-            except (ChatMigrated, BadRequest, Forbidden):
+            except TelegramError as error:  # never hold a card back: post it as to a plain group
+                log.warning("Chat %s: forum check failed (%s)", chat_id, type(error).__name__)
                 return False
             self._forums[chat_id] = bool(chat.is_forum)
         return self._forums[chat_id]

@@ -148,6 +148,7 @@ def repost_card(session: Session, case_id: int, to_chat_id: int) -> None:
     )
     case.staff_chat_id = to_chat_id
     case.card_message_id = None
+    case.topic_id = None  # the forum topic is the old chat's; the new chat gets its own if it has topics
     queue(session, K.CASE_CARD, case_id, to_chat_id)
 
 

@@ -5,6 +5,7 @@ Both are read once, at start-up, by the command line; nothing here runs at impor
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -13,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, BaseSettings, Field, SecretStr, ValidationError, validator
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -83,6 +86,18 @@ def _group_chat_id(value: int | None) -> int | None:
             "to the group and use the group's id"
         )
     return value
+
+
+def _named_staff(ids: list[int], values: dict[str, object], chats: tuple[str, ...], owner: str) -> list[int]:
+    """Only the people listed may see and act on cases in a staff chat: an empty list is refused unless
+    the owner opted out with allow_all_members (any member of the chat then counts as staff)."""
+    if ids or values.get("allow_all_members") is True:
+        return ids
+    named = ", ".join(f"{key} {values[key]}" for key in chats if values.get(key) is not None)
+    raise ValueError(
+        f"is empty for {owner} ({named}): list the Telegram user ids of the staff who may see and act on "
+        "cases there, or set allow_all_members: true to let every member of the chat do so"
+    )
 
 
 DEFAULT_LAWFUL_BASIS = (
@@ -166,6 +181,10 @@ class Trust(BaseModel):
     safeguarding_chat_id: int | None = None
     """The trust's safeguarding chat: cases go there when a school's chat cannot be reached, and /stats
     there covers every school."""
+    allow_all_members: bool = False
+    """Any member of the trust's safeguarding chat counts as staff (logged as a warning at start)."""
+    staff_user_ids: list[int] = []
+    """Who may see and act on cases in the trust's safeguarding chat (required with that chat)."""
     dpo_email: str = Field(regex=_EMAIL)
     """The data protection officer's address, given to parents for every data request."""
     lawful_basis: str = DEFAULT_LAWFUL_BASIS
@@ -175,6 +194,12 @@ class Trust(BaseModel):
 
     _group = validator("safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
 
+    @validator("staff_user_ids", always=True)
+    def _staff_named(cls, ids: list[int], values: dict[str, object]) -> list[int]:  # noqa: N805
+        if values.get("safeguarding_chat_id") is None:
+            return ids
+        return _named_staff(ids, values, ("safeguarding_chat_id",), "the trust")
+
 
 class School(BaseModel):
     id: str = Field(regex=r"^[a-z0-9][a-z0-9-]{0,31}$")
@@ -183,7 +208,10 @@ class School(BaseModel):
     staff_chat_id: int
     safeguarding_chat_id: int | None = None
     """Where the school's urgent (safeguarding) cases go; its staff chat when not set."""
+    allow_all_members: bool = False
+    """Any member of the school's chats counts as staff (logged as a warning at start)."""
     staff_user_ids: list[int] = []
+    """Who may see and act on the school's cases in its chats (required unless allow_all_members)."""
     show_staff_names: bool = False
     """Whether parents see the staff member's name, or "the staff at <school>" (the default)."""
     complaints_policy_url: str
@@ -195,6 +223,11 @@ class School(BaseModel):
     outside the staffed hours (the trust's when not set)."""
 
     _group = validator("staff_chat_id", "safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
+
+    @validator("staff_user_ids", always=True)
+    def _staff_named(cls, ids: list[int], values: dict[str, object]) -> list[int]:  # noqa: N805
+        owner = f"school {values.get('id', '?')}"
+        return _named_staff(ids, values, ("staff_chat_id", "safeguarding_chat_id"), owner)
 
     def case_chat_id(self, urgent: bool) -> int:
         """The chat a new case's card goes to."""
@@ -310,8 +343,24 @@ def load_schools(path: Path) -> Schools:
     except yaml.YAMLError as error:
         raise ConfigError(f"SCHOOLS_FILE: {path} is not valid YAML ({error})") from None
     try:
-        return Schools.parse_obj(raw)
+        schools = Schools.parse_obj(raw)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"SCHOOLS_FILE: {path}: {where}: {first['msg']}") from None
+    warn_open_chats(schools)
+    return schools
+
+
+def warn_open_chats(schools: Schools) -> None:
+    """One warning per chat where, by explicit choice, every member counts as staff."""
+    for chat in schools.configured_chats():
+        school = schools.get(chat.school_id)
+        owner = school if school is not None else schools.trust
+        if owner.allow_all_members and not owner.staff_user_ids:
+            log.warning(
+                "Chat %s (%s): allow_all_members is set, so every member of the chat may see and act on "
+                "cases there",
+                chat.chat_id,
+                chat.where,
+            )

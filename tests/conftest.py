@@ -50,10 +50,16 @@ def nlu(model_path: Path) -> InProcessNlu:
 @pytest.fixture(scope="session")
 def schools() -> Schools:
     """The example schools, staffed at every hour: what the bot says outside staffed hours has tests of
-    its own (tests/test_out_of_hours.py), and no other test may depend on the time it runs at."""
+    its own (tests/test_out_of_hours.py), and no other test may depend on the time it runs at. Every
+    member of their chats counts as staff (allow_all_members), so the users a test makes up may act;
+    tests about who may act name their staff (tests/test_staff_e2e.py)."""
     example = load_schools(ROOT / "schools.example.yml")
-    staffed = [school.copy(update={"staffed_hours": StaffedHours(always=True)}) for school in example.schools]
-    return example.copy(update={"schools": staffed})
+    everyone = {"staff_user_ids": [], "allow_all_members": True}
+    staffed = [
+        school.copy(update={"staffed_hours": StaffedHours(always=True), **everyone})
+        for school in example.schools
+    ]
+    return example.copy(update={"schools": staffed, "trust": example.trust.copy(update=everyone)})
 
 
 @pytest.fixture(scope="session")

@@ -151,3 +151,56 @@ def test_a_webhook_without_a_secret_stops_the_bot_with_one_line(monkeypatch: pyt
     monkeypatch.setenv("WEBHOOK_SECRET", "not allowed: spaces")
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
         load_settings(_env_file=None)
+
+
+def test_an_empty_staff_list_is_refused_with_one_line_naming_the_chat(tmp_path: Path) -> None:
+    text = (ROOT / "schools.example.yml").read_text()
+    path = tmp_path / "schools.yml"
+    path.write_text(text.replace("    staff_user_ids: [100000004]\n", "    staff_user_ids: []\n", 1))
+    with pytest.raises(ConfigError) as refused:
+        load_schools(path)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "schools.2.staff_user_ids: is empty for school riverside (staff_chat_id -1001000000003)" in message
+    assert "allow_all_members: true" in message
+
+    path.write_text(text.replace("    staff_user_ids: [100000004]\n", "", 1))
+    with pytest.raises(ConfigError, match=r"school riverside \(staff_chat_id -1001000000003\)"):
+        load_schools(path)
+
+
+def test_the_trusts_chat_needs_its_own_staff_list(tmp_path: Path) -> None:
+    text = (ROOT / "schools.example.yml").read_text().replace("  staff_user_ids: [100000099]\n", "", 1)
+    path = tmp_path / "schools.yml"
+    path.write_text(text)
+    assert load_schools(path).trust.staff_user_ids == []  # no trust chat: nothing to name
+    path.write_text(
+        text.replace("  # safeguarding_chat_id: -1001000000099\n", "  safeguarding_chat_id: -1001000000099\n")
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"trust\.staff_user_ids: is empty for the trust \(safeguarding_chat_id -1001000000099\)",
+    ):
+        load_schools(path)
+
+
+def test_allow_all_members_is_an_explicit_choice_logged_as_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = (ROOT / "schools.example.yml").read_text()
+    path = tmp_path / "schools.yml"
+    path.write_text(
+        text.replace(
+            "    staff_user_ids: [100000004]\n", "    staff_user_ids: []\n    allow_all_members: true\n", 1
+        )
+    )
+    with caplog.at_level("WARNING", logger="bot.config"):
+        schools = load_schools(path)
+    riverside = schools.get("riverside")
+    assert riverside is not None
+    assert riverside.allow_all_members
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "Chat -1001000000003 (school riverside staff_chat_id): allow_all_members is set, so every member "
+        "of the chat may see and act on cases there"
+    ]

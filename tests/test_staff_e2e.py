@@ -381,6 +381,42 @@ async def test_a_member_not_listed_as_staff_is_refused_and_audited(world: StaffW
     assert case.reference in listing["text"]
 
 
+async def test_in_the_trust_chat_only_the_trusts_named_staff_may_act(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    named = staff_schools(schools)
+    trust = named.trust.copy(update={"staff_user_ids": [STAFF_ID], "allow_all_members": False})
+    async with staff_bot(nlu, named.copy(update={"trust": trust}), tmp_path) as world:
+        fallback = world.server.create_group(
+            "Trust safeguarding", members=[world.member, world.outsider], chat_id=TRUST_SAFEGUARDING_CHAT
+        )
+        case = await world.open_case()  # Oakfield's chat does not exist: the case fails over to the trust's
+        card = await world.card(case, fallback)
+
+        answer = await world.press(world.outsider, card, "Claim")
+        assert answer["text"].startswith("Sorry, only this school's staff")
+        world.server.user_sends_text(
+            world.outsider, f"/reply {case.reference} we will call you", chat=fallback
+        )
+        await world.server.wait_for_message(fallback.id, lambda m: m["text"].startswith("Sorry, only"))
+        world.server.user_replies_to(world.outsider, card, "hello from me", chat=fallback)
+        await world.server.wait_for_message(
+            fallback.id,
+            lambda m: m["text"].startswith("Sorry, only") and m["message_id"] > card["message_id"] + 1,
+        )
+        await world.settled()
+        assert len(await world.audits(actor_id=OUTSIDER_ID, case_id=case.id, allowed=False)) == 3
+        view = await world.cases.get(case.id)
+        assert view is not None
+        assert view.status is CaseStatus.OPEN
+        assert view.transcript == ()
+        assert world.server.sent_messages(world.parent.id) == []
+
+        answer = await world.press(world.member, card, "Claim")
+        assert case.reference in answer["text"]
+        assert await world.audits(action="claim", actor_id=STAFF_ID, case_id=case.id, allowed=True)
+
+
 async def test_staff_commands_outside_a_staff_chat_are_refused_and_audited(world: StaffWorld) -> None:
     group = world.server.create_group("Year 6 parents", members=[world.outsider])
 

@@ -5,8 +5,9 @@ or to a parent's message, or starts with /reply (in the case's forum topic, or w
 Everything else in a staff chat, a case's topic included, stays between staff. Each message passed on is
 confirmed in the chat once the parent has it (the delivery worker posts "sent to the parent").
 
-Only a school's configured staff chat may act on that school's cases, and, when the school lists
-staff_user_ids, only those members. Anything else is refused with one short line and written to the
+Only a school's configured staff chat may act on that school's cases, and only the members its
+staff_user_ids names (the trust's list in the trust's safeguarding chat); every member only where the
+schools file sets allow_all_members instead. Anything else is refused with one short line and written to the
 audit log as refused; every allowed action (claim, reply, resolve, view) is audited too. Logs carry ids
 only. What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
 """
@@ -64,14 +65,16 @@ class StaffHandlers:
         return [school for school in self._schools.schools if self.may_act(school, chat_id, user_id)]
 
     def may_act(self, school: School | None, chat_id: int | None, user_id: int) -> bool:
-        """In one of the school's chats (staff or safeguarding), by a listed member when the school lists
+        """In one of the school's chats (staff or safeguarding), by a member the school lists in
         staff_user_ids; in the trust's safeguarding chat (where cases go when a school's chat fails), by
-        any member."""
+        a member the trust lists. Any member only where the list is empty and allow_all_members is set."""
         if school is None or chat_id is None or chat_id not in self._chats.of_school(school):
             return False
-        if chat_id in self._chats.trust_chats():
-            return True
-        return not school.staff_user_ids or user_id in school.staff_user_ids
+        trust = self._schools.trust
+        named = trust if chat_id in self._chats.trust_chats() else school
+        if named.staff_user_ids:
+            return user_id in named.staff_user_ids
+        return named.allow_all_members
 
     def may_act_on(self, view: CaseView, chat_id: int | None, user_id: int) -> bool:
         return self.may_act(self._schools.get(view.school_id), chat_id, user_id)

@@ -27,7 +27,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.config import Schools, Settings
+from bot.config import Schools, Settings, load_schools
 from bot.devserver import BotApiServer, SimChat, SimUser, report_handled_updates
 from bot.nlu.client import InProcessNlu, NluClient
 from bot.services import build_services, open_database
@@ -100,7 +100,9 @@ def staff_chat(
 ) -> tuple[SimChat, SimUser]:
     school = schools.get(school_id)
     assert school is not None
-    member = server.create_user("Ms Staff")
+    named = load_schools(ROOT / "schools.example.yml").get(school_id)  # the bot processes' staff list
+    staff_id = named.staff_user_ids[0] if named is not None and named.staff_user_ids else None
+    member = server.create_user("Ms Staff", user_id=staff_id)
     return server.create_group(f"{school.name} staff", members=[member], chat_id=school.staff_chat_id), member
 
 

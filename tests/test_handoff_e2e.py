@@ -118,7 +118,7 @@ async def test_a_breach_report_reaches_staff(bot: RunningBot, schools: Schools) 
     summary = await bot.press(parent, contact, "Reply in this chat")
     await bot.press(parent, summary, "Yes, send it")
     card = await card_in(bot, staff)
-    assert "https://facebook.example/groups/year3/posts/1" in card["text"]
+    assert "hxxps://facebook[.]example/groups/year3/posts/1" in card["text"]  # defanged: not a live link
     assert link["text"]
 
 

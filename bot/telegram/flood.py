@@ -5,7 +5,12 @@ message over the limit is not processed at all (no NLU, no database write); the 
 NOTICE_EVERY window is answered with one polite line (utter_slow_down in domain.yml), the rest are
 dropped silently. Button presses and photos cost half a message (BUTTON_COST, PHOTO_COST): a parent
 going briskly through a report presses many buttons, and an album of ten screenshots must fit in a burst.
-A message that mentions a child in danger is never dropped (it uses a token when there is one).
+A message that mentions a child in danger takes from a second, looser bucket of its own (key
+"PARENT:urgent", URGENT_BURST_FACTOR times the burst, the same refill), never from the first: a parent
+over the ordinary limit can still raise an alarm, but danger words are no way round the limit (issue 20:
+a burst of 200 such messages all went to the staff). Over the urgent bucket too, the message is not
+processed either, but the parent is still shown the emergency guidance (999 first): the handler sends it
+without the engine (bot/telegram/handlers.py).
 
 The bot keeps the buckets in its database (SharedFloodGate, bot/storage/flood.py): every process behind a
 webhook load balancer sees the same count, so a parent whose updates are spread over N processes gets the
@@ -26,6 +31,8 @@ FLOOD_PER_MINUTE = 20.0
 """Sustained messages per minute (one every 3 s) once the burst is used up."""
 NOTICE_EVERY = 60.0
 """Seconds between two "slow down" lines to the same parent."""
+URGENT_BURST_FACTOR = 3
+"""The urgent bucket's burst, in ordinary bursts (its refill is the ordinary one)."""
 BUTTON_COST = 0.5
 PHOTO_COST = 0.5
 
@@ -58,12 +65,12 @@ class FloodLimit:
     per_second: float
     notice_every: float
 
-    def take(self, bucket: _Bucket, now: float, cost: float, urgent: bool) -> Admission:
+    def take(self, bucket: _Bucket, now: float, cost: float) -> Admission:
         """Refill `bucket` up to `now`, then take `cost` from it (updating it in place)."""
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.per_second)
         bucket.updated = now
-        if bucket.tokens >= cost or urgent:
-            bucket.tokens = max(0.0, bucket.tokens - cost)
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return Admission.ALLOW
         if bucket.told_at is None or now - bucket.told_at >= self.notice_every:
             bucket.told_at = now
@@ -99,13 +106,19 @@ class SharedFloodGate:
     ) -> None:
         self._buckets = buckets
         self._limit = _limit(burst, per_minute, notice_every)
+        self._urgent_limit = _limit(burst * URGENT_BURST_FACTOR, per_minute, notice_every)
         self._clock = clock
 
     async def check(self, parent_id: str, cost: float = 1.0, *, urgent: bool = False) -> Admission:
+        """Take `cost` from the parent's bucket; an `urgent` message (danger words) from their urgent
+        bucket instead."""
+        limit = self._urgent_limit if urgent else self._limit
+        key = f"{parent_id}:urgent" if urgent else parent_id
+
         def decide(row: BucketRow | None) -> tuple[Admission, BucketRow]:
             now = self._clock()
-            bucket = _Bucket(*row) if row is not None else _Bucket(self._limit.burst, now)
-            verdict = self._limit.take(bucket, now, cost, urgent)
+            bucket = _Bucket(*row) if row is not None else _Bucket(limit.burst, now)
+            verdict = limit.take(bucket, now, cost)
             return verdict, (bucket.tokens, bucket.updated, bucket.told_at)
 
-        return await self._buckets.take(parent_id, decide)
+        return await self._buckets.take(key, decide)

@@ -2,7 +2,9 @@
 back what the engine answers. No conversation logic lives here.
 
 Every parent message first passes the per-parent flood limit (bot/telegram/flood.py): over it, the
-message is not processed and the parent is told, once per window, to slow down."""
+message is not processed and the parent is told, once per window, to slow down. A message naming a
+danger counts against the parent's looser urgent bucket; over that one too it is not processed either,
+but the parent is always shown the emergency guidance (999 first)."""
 
 from __future__ import annotations
 
@@ -54,9 +56,11 @@ class ParentHandlers:
         message = update.effective_message
         if message is None or message.text is None or update.effective_user is None:
             return
-        # A message naming a danger is never held back by the flood limit.
+        # A message naming a danger takes from the parent's looser urgent bucket (never none).
         urgent = bool(default_detector().kinds(message.text))
         if not await self._admit(update, context, urgent=urgent):
+            if urgent:  # not processed, but the parent still gets the emergency guidance
+                await self._send(update, context, [self._responses.render("utter_urgent_safeguarding", {})])
             return
         await self._converse(update, context, message.text, route=True)
 
@@ -132,6 +136,9 @@ class ParentHandlers:
         if user is None:
             return False
         verdict = await self._flood.check(str(user.id), cost, urgent=urgent)
+        if verdict is not Admission.ALLOW and urgent:
+            log.info("Danger message over the urgent flood limit: guidance only")
+            return False
         if verdict is Admission.NOTIFY:
             log.info("Parent %s is over the flood limit: messages dropped for a while", user.id)
             async with self._locks.hold(str(user.id)):  # after the answers to the messages already taken

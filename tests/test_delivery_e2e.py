@@ -15,6 +15,7 @@ import pytest
 from bot.config import Schools
 from bot.devserver import BotApiServer, Call
 from bot.nlu.client import InProcessNlu
+from bot.staff.delivery import PER_CHAT
 from bot.storage.cases import CaseDraft, CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import CaseKind, DeliveryStatus, Priority
@@ -92,7 +93,8 @@ async def test_an_urgent_card_jumps_a_backlog_and_goes_to_the_schools_safeguardi
         await world.server.wait_until(lambda: len(ok_texts(world.server, 9001)) == 30, timeout=20)
         card = first_ok(world.server, OAKFIELD_DSL, urgent.reference)
         sends = [c for c in world.server.calls if c.method == "sendMessage" and c.ok]
-        assert sends[0] is card, "the urgent card waited behind the backlog"
+        # Each chat has its own lane, sending concurrently: the card is among the first pass's sends.
+        assert card in sends[: PER_CHAT + 1], "the urgent card waited behind the backlog"
         assert not [t for t in ok_texts(world.server, OAKFIELD_STAFF) if urgent.reference in t]
         assert world.server.pinned_messages(OAKFIELD_DSL) == [card.result["message_id"]]
         assert DELIVERED in (await world.server.wait_for_message(9002))["text"]

@@ -13,15 +13,21 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import Schools
+from bot.devserver import BotApiServer
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
-from bot.storage.database import session_factory
+from bot.staff.delivery import PER_CHAT
+from bot.storage.cases import CaseStore
+from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.flood import SqlFloodBuckets
-from bot.storage.models import Author, CaseMessage, ConversationMessage
+from bot.storage.models import Author, CaseKind, CaseMessage, ConversationMessage, Priority
+from bot.storage.outbox import Outbox
 from bot.telegram.flood import FLOOD_BURST, URGENT_BURST_FACTOR, SharedFloodGate
 from tests.telegram_harness import RunningBot, running_bot
+from tests.test_delivery_e2e import URGENT, draft, first_ok, group, position
 from tests.test_faults import FAST
 from tests.test_flood_shared import Clock
+from tests.test_staff_e2e import STAFF_ID, staff_bot
 
 DANGER = "a man online keeps asking my daughter for nudes"
 GUIDANCE = "If a child is in danger right now, call 999"
@@ -66,3 +72,39 @@ async def test_a_burst_of_danger_messages_all_get_the_guidance_but_only_the_urge
     in_flow = [line.text for line in flow.lines if line.author is Author.PARENT] if flow else []
     heard = {*heard_from(bot, flooder.id), *in_flow}
     assert 1 <= len(heard) <= FLOOD_BURST * URGENT_BURST_FACTOR, len(heard)
+
+
+async def test_a_hundred_deliveries_queued_for_one_school_never_hold_another_schools_urgent_card(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    oakfield, aidans = schools.get("oakfield"), schools.get("st-aidans")
+    assert oakfield is not None
+    assert aidans is not None
+    db = make_engine(f"sqlite:///{tmp_path}/staff.db")
+    migrate(db)
+    store, outbox = CaseStore(session_factory(db), schools), Outbox(session_factory(db), schools)
+    busy = await store.open_case(draft(schools, parent_id=9001, **URGENT))
+    for _ in range(100):  # staff asking for the card again and again (/case REF): all urgent
+        assert await outbox.queue_card(busy.id)
+    other = await store.open_case(
+        draft(schools, parent_id=9002, **{**URGENT, "school_id": "st-aidans", "kind": CaseKind.SAFEGUARDING})
+    )
+    assert other.priority is Priority.URGENT
+    db.dispose()
+
+    def chats(server: BotApiServer) -> None:
+        group(server, (STAFF_ID,), oakfield.case_chat_id(True), "Oakfield staff")
+        group(server, (STAFF_ID,), aidans.case_chat_id(True), "St Aidan's staff")
+        for parent_id in (9001, 9002):
+            server.create_user("Parent", user_id=parent_id)
+
+    async with staff_bot(nlu, schools, tmp_path, prepare=chats) as world:
+        await world.server.wait_for_message(
+            aidans.case_chat_id(True), lambda m: other.reference in m.get("text", ""), timeout=60
+        )
+        card = first_ok(world.server, aidans.case_chat_id(True), other.reference)
+        before = position(world.server, card)
+        sends = world.server.calls_to("sendMessage", oakfield.case_chat_id(True))
+        ahead = [c for c in sends if c.ok and position(world.server, c) < before]
+        assert len(ahead) < 101, "St Aidan's urgent card waited for Oakfield's whole queue"
+        assert len(ahead) <= 2 * PER_CHAT, f"{len(ahead)} of Oakfield's cards went first"

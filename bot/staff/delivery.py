@@ -16,6 +16,12 @@ A staff chat that cannot take messages at all never holds a case back silently (
   safeguarding chat at once, with an alert there naming the school; when there is no such chat, or it
   fails too, the parent is told to phone the school (and 999 for an urgent case).
 The parent of an urgent case is told their message is with the staff once its card is posted.
+
+One delivery lane per chat (issue 20): a pass claims at most PER_CHAT rows of each chat (urgent cases'
+first, then oldest) and sends each chat's rows in order in a task of its own, the chats concurrently; a
+chat whose lane is still sending (waiting on its rate limit, retrying) is skipped until that lane is done.
+So a hundred messages queued for one school's chat never hold another school's urgent card back, and a
+rate-limit wait holds only its own chat.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import asyncio
 import contextlib
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -78,8 +85,14 @@ CHAT_GONE = (
 )
 """Bad Request descriptions meaning the bot cannot post in the chat at all (not a fault of one message)."""
 
+PER_CHAT = 5
+"""Rows of one chat a pass takes: at a group's 20 messages a minute, sent well within their lease."""
+
 BlockedCallback = Callable[[str], Awaitable[None]]
 MovedCallback = Callable[[int, int], None]
+Spawn = Callable[[Coroutine[Any, Any, int]], "asyncio.Task[int]"]
+"""Starts a lane's task: python-telegram-bot's Application.create_task in the bot, so stopping the
+Application waits for the lanes."""
 
 
 class CardNotPostedError(Exception):
@@ -141,7 +154,7 @@ def retry_after_seconds(error: RetryAfter) -> float:
 
 class DeliveryWorker:
     """Claims due outbox rows (leased, so several workers or processes never send the same row) and
-    sends each one."""
+    sends them, one lane per chat."""
 
     def __init__(
         self,
@@ -155,6 +168,7 @@ class DeliveryWorker:
         batch: int = 20,
         on_parent_blocked: BlockedCallback | None = None,
         on_chat_moved: MovedCallback | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         self._outbox = outbox
         self._cases = cases
@@ -168,6 +182,9 @@ class DeliveryWorker:
         self._on_chat_moved = on_chat_moved
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._spawn: Spawn = spawn or asyncio.create_task
+        self._lanes: dict[int, deque[DueDelivery]] = {}
+        """The chats this worker is sending to, with the rows each lane has still to send."""
         self._senders: dict[DeliveryKind | str, Callable[[DueDelivery], Awaitable[Sent]]] = {
             K.CASE_CARD: self._case_card,
             K.CARD_UPDATE: self._card_update,
@@ -190,24 +207,52 @@ class DeliveryWorker:
     # ---- running -----------------------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """One pass: claim what is due and send it, in queue order. Returns how many were sent."""
-        async with self._pass:
-            due = await self._outbox.claim_due(limit=self._batch)
-            sent = 0
-            for delivery in due:
-                sent += await self._deliver(delivery)
-            return sent
+        """One pass: claim what is due and send it, each chat's rows in order in its own lane, the chats
+        concurrently; waits for the lanes it started. Returns how many those sent."""
+        return sum(await asyncio.gather(*await self._start_lanes()))
 
     async def tick(self) -> int:
-        """A pass for a repeating job: does nothing while the previous pass is still sending, and never
-        raises (a database outage is logged and tried again next tick)."""
+        """A pass for a repeating job: starts lanes for the chats with rows due and returns at once (how
+        many rows it claimed), so a slow chat holds neither the job nor the other chats. Never raises: a
+        database outage is logged and tried again next tick."""
         if self._pass.locked():
             return 0
         try:
-            return await self.run_once()
+            return len(await self._start_lanes())
         except Exception as error:  # noqa: BLE001 - the repeating job must keep running
             log.error("Delivery pass failed: %s", type(error).__name__)
             return 0
+
+    async def _start_lanes(self) -> list[asyncio.Task[int]]:
+        """Claim the due rows of the chats not being sent to, and start a lane for each of those chats."""
+        async with self._pass:
+            due = await self._outbox.claim_due(
+                limit=self._batch, per_chat=PER_CHAT, busy_chats=frozenset(self._lanes)
+            )
+            started: list[asyncio.Task[int]] = []
+            for delivery in due:
+                lane = self._lanes.get(delivery.chat_id)
+                if lane is not None:  # a row queued for the chat's old id: behind the lane's rows
+                    lane.append(delivery)
+                    continue
+                self._lanes[delivery.chat_id] = deque([delivery])
+                started.append(self._spawn(self._lane(delivery.chat_id)))
+            return started
+
+    async def _lane(self, chat_id: int) -> int:
+        """Send one chat's rows in order, until there are none; how many were sent."""
+        rows = self._lanes[chat_id]
+        sent = 0
+        try:
+            while rows:
+                delivery = rows.popleft()
+                try:
+                    sent += await self._deliver(delivery)
+                except Exception as error:  # noqa: BLE001 - the lease runs out and the row is tried again
+                    log.error("Delivery %s failed: %s", delivery.id, type(error).__name__)
+            return sent
+        finally:
+            del self._lanes[chat_id]
 
     async def run_forever(self, interval: float) -> None:
         """Pass after pass, `interval` seconds apart, until stop() is called."""

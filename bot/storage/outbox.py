@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools
@@ -168,29 +168,46 @@ class Outbox(Store):
 
     # ---- the delivery worker -----------------------------------------------------------------------------
 
-    async def claim_due(self, limit: int = 20, lease: timedelta = timedelta(seconds=60)) -> list[DueDelivery]:
-        """Take up to `limit` due deliveries for this worker, leasing them so no other worker sends them.
+    async def claim_due(
+        self,
+        limit: int = 20,
+        lease: timedelta = timedelta(seconds=60),
+        *,
+        per_chat: int | None = None,
+        busy_chats: frozenset[int] = frozenset(),
+    ) -> list[DueDelivery]:
+        """Take up to `limit` due deliveries for this worker, leasing them so no other worker sends them:
+        urgent cases' first, then oldest first. `per_chat`: at most that many of each chat (its oldest),
+        so one chat's backlog never fills a batch and holds another chat back; `busy_chats`: chats this
+        worker is still sending to, skipped (their rows wait for that lane, in order).
 
         On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers take disjoint rows; on
         SQLite the single writer serialises the same UPDATE.
         """
-        return await asyncio.to_thread(self._claim_due, limit, lease)
+        return await asyncio.to_thread(self._claim_due, limit, lease, per_chat, busy_chats)
 
-    def _claim_due(self, limit: int, lease: timedelta) -> list[DueDelivery]:
+    def _claim_due(
+        self, limit: int, lease: timedelta, per_chat: int | None, busy_chats: frozenset[int]
+    ) -> list[DueDelivery]:
         now = utcnow()
         free = and_(
             Delivery.status == DeliveryStatus.PENDING,
             Delivery.next_attempt_at <= now,
             or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now),
         )
+        if busy_chats:
+            free = and_(free, Delivery.chat_id.not_in(busy_chats))
         urgent = select(Case.priority).where(Case.id == Delivery.case_id).scalar_subquery() == Priority.URGENT
+        order = (urgent.desc(), Delivery.id)  # an urgent case jumps any backlog
         with use_session(self._sessions, write=True) as session:
+            chosen = free
+            if per_chat is not None:
+                # PostgreSQL allows no FOR UPDATE with a window function: rank in a subquery, lock outside.
+                place = func.row_number().over(partition_by=Delivery.chat_id, order_by=order)
+                ranked = select(Delivery.id, place.label("place")).where(free).subquery()
+                chosen = and_(free, Delivery.id.in_(select(ranked.c.id).where(ranked.c.place <= per_chat)))
             rows = session.scalars(
-                select(Delivery)
-                .where(free)
-                .order_by(urgent.desc(), Delivery.id)  # an urgent case jumps any backlog
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+                select(Delivery).where(chosen).order_by(*order).limit(limit).with_for_update(skip_locked=True)
             ).all()
             moved = moved_chats(session)
             taken: list[DueDelivery] = []

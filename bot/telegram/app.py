@@ -174,8 +174,9 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fil
 def _schedule_staff_jobs(
     app: Application, services: Services, options: StaffOptions, rooms: StaffRooms
 ) -> None:
-    """The delivery worker every `delivery_interval` seconds (started and stopped with the Application);
-    a tick that finds the previous pass still sending returns at once, hence max_instances=2."""
+    """The delivery worker every `delivery_interval` seconds (started and stopped with the Application):
+    a tick starts a lane per chat with rows due and returns (bot/staff/delivery.py); the lanes are the
+    Application's tasks, so stopping it waits for them."""
     if app.job_queue is None:
         raise RuntimeError("python-telegram-bot's job queue (APScheduler) is needed for deliveries")
     worker = DeliveryWorker(
@@ -187,6 +188,7 @@ def _schedule_staff_jobs(
         options=options,
         on_parent_blocked=services.store.mark_blocked,
         on_chat_moved=rooms.follow,
+        spawn=lambda lane: app.create_task(lane, name="delivery-lane"),
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:

@@ -29,7 +29,7 @@ ENGINE_RESPONSES = [
     "utter_fallback", "utter_fallback_offer_handoff", "utter_handoff_unavailable", "utter_welcome",
     "utter_choose_school", "utter_school_set", "utter_cancelled", "utter_platform_note",
     "utter_danger_check", "utter_danger_check_not_urgent", "utter_out_of_hours",
-    "utter_out_of_hours_no_number", "utter_forgotten", "utter_non_text", "utter_private_only",
+    "utter_out_of_hours_no_number", "utter_forgotten", "utter_non_text",
     "utter_error", "utter_clarify",
 ]  # fmt: skip
 CLARIFY_OPTIONS = [f"utter_clarify_option_{i}" for i in SPEC_INTENTS if i != "out_of_scope"]

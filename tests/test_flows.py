@@ -419,6 +419,28 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
     assert "[photo]" in [line.text for line in full.transcript]
 
 
+async def test_a_report_keeps_at_most_ten_screenshots_and_says_so(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
+) -> None:
+    """Issue 20: photos per report had no cap; each is a photo the staff chat is sent."""
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    for text in (BULLYING, "/deny", "They made a fake account with her photo", "instagram", "don't know"):
+        await engine.handle(PARENT, text)
+    await engine.handle(PARENT, "about a month, still going on")
+    answers = [(await engine.handle_photo(PARENT, f"file-{n}"))[-1].text for n in range(1, 16)]
+    assert "10 so far" in answers[9]
+    assert all("the most screenshots I can keep for one report (10)" in a for a in answers[10:]), answers
+    await engine.handle(PARENT, '/choose{"value": "done"}')
+    await engine.handle(PARENT, school_payload("riverside"))
+    summary = await engine.handle(PARENT, "mum@example.com")
+    assert "Screenshots: 10" in summary[-1].text
+    await engine.handle(PARENT, "/affirm")
+    [case] = await records.cases.parent_cases(PARENT)
+    full = await records.cases.get(case.id)
+    assert full is not None
+    assert full.attachments == tuple(f"file-{n}" for n in range(1, 11))
+
+
 async def test_a_photo_outside_a_report_is_not_kept(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
 ) -> None:

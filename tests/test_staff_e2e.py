@@ -417,14 +417,17 @@ async def test_in_the_trust_chat_only_the_trusts_named_staff_may_act(
         assert await world.audits(action="claim", actor_id=STAFF_ID, case_id=case.id, allowed=True)
 
 
-async def test_staff_commands_outside_a_staff_chat_are_refused_and_audited(world: StaffWorld) -> None:
+async def test_staff_commands_outside_a_staff_chat_get_no_answer_the_bot_leaves_and_audits(
+    world: StaffWorld,
+) -> None:
     group = world.server.create_group("Year 6 parents", members=[world.outsider])
 
     world.server.user_sends_text(world.outsider, "/cases", chat=group)
 
-    refusal = await world.server.wait_for_message(group.id)
-    assert refusal["text"].startswith("Sorry, only this school's staff")
-    assert await world.audits(action="view", actor_id=OUTSIDER_ID, chat_id=group.id, allowed=False)
+    await world.server.wait_for_call("leaveChat", group.id)
+    await world.settled()
+    assert world.server.calls_to("sendMessage", group.id) == []
+    assert await world.audits(action="leave", actor_id=OUTSIDER_ID, chat_id=group.id, allowed=False)
 
 
 async def test_a_staff_button_pressed_outside_a_staff_chat_is_refused_not_read_as_a_parent_button(
@@ -763,13 +766,14 @@ async def test_stats_is_refused_to_outsiders_and_explains_a_bad_period(world: St
     world.server.user_sends_text(world.outsider, "/stats", chat=staff)
     await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Sorry, only"))
     group = world.server.create_group("Year 6 parents", members=[world.outsider])
-    world.server.user_sends_text(world.outsider, "/stats", chat=group)
-    await world.server.wait_for_message(group.id, lambda m: m["text"].startswith("Sorry, only"))
+    world.server.user_sends_text(world.outsider, "/stats", chat=group)  # a group it leaves, silently
+    await world.server.wait_for_call("leaveChat", group.id)
     world.server.user_sends_text(world.member, "/stats last week", chat=staff)
     await world.server.wait_for_message(staff.id, lambda m: m["text"].startswith("Send /stats for"))
     await world.settled()
 
     assert world.server.calls_to("sendPhoto") == []
     refused = await world.audits(action="stats", actor_id=OUTSIDER_ID, allowed=False)
-    assert [e.chat_id for e in refused] == [staff.id, group.id]
+    assert [e.chat_id for e in refused] == [staff.id]
+    assert world.server.calls_to("sendMessage", group.id) == []
     assert not await world.audits(action="stats", allowed=True)

@@ -27,7 +27,7 @@ from tests.telegram_harness import RunningBot, running_bot
 from tests.test_delivery_e2e import URGENT, draft, first_ok, group, position
 from tests.test_faults import FAST
 from tests.test_flood_shared import Clock
-from tests.test_staff_e2e import STAFF_ID, staff_bot
+from tests.test_staff_e2e import OUTSIDER_ID, STAFF_ID, staff_bot, staff_schools
 
 DANGER = "a man online keeps asking my daughter for nudes"
 GUIDANCE = "If a child is in danger right now, call 999"
@@ -108,3 +108,62 @@ async def test_a_hundred_deliveries_queued_for_one_school_never_hold_another_sch
         ahead = [c for c in sends if c.ok and position(world.server, c) < before]
         assert len(ahead) < 101, "St Aidan's urgent card waited for Oakfield's whole queue"
         assert len(ahead) <= 2 * PER_CHAT, f"{len(ahead)} of Oakfield's cards went first"
+
+
+async def test_the_bot_says_nothing_in_a_group_it_does_not_know_leaves_it_once_and_parents_are_served(
+    frozen_bot: RunningBot,
+) -> None:
+    bot = frozen_bot
+    stranger = bot.parent("Stranger")
+    group = bot.server.create_group("Anyone's group", members=[stranger])
+    for _ in range(300):
+        bot.server.user_sends_text(stranger, "/cases", chat=group)
+    parent = bot.parent("Parent")
+    assert "I help parents" in (await bot.say(parent, "/help", timeout=60))["text"]
+    await bot.server.wait_handled(timeout=60)
+    await bot.server.wait_until(lambda: all(c.done for c in bot.server.calls_to("leaveChat")), 10)
+
+    assert bot.server.calls_to("sendMessage", group.id) == [], "nothing said in the unknown group"
+    assert len(bot.server.calls_to("leaveChat", group.id)) == 1
+    assert bot.server.calls_to("leaveChat", group.id)[0].ok
+    events = await bot.services.records.audit.audit_events()
+    assert [(e.action, e.allowed) for e in events if e.chat_id == group.id] == [("leave", False)]
+
+
+async def test_a_bot_added_to_a_group_it_does_not_know_leaves_at_once(frozen_bot: RunningBot) -> None:
+    bot = frozen_bot
+    adder = bot.parent("Adder")
+    group = bot.server.create_group("Someone's group", members=[adder])
+    me = bot.server.bot_user.to_api()
+    bot.server.push_update(
+        "my_chat_member",
+        {
+            "chat": group.to_api(),
+            "from": adder.to_api(),
+            "date": int(time.time()),
+            "old_chat_member": {"status": "left", "user": me},
+            "new_chat_member": {"status": "member", "user": me},
+        },
+    )
+    await bot.server.wait_for_call("leaveChat", group.id, timeout=10)
+    await bot.server.wait_handled(timeout=10)  # the my_chat_member update the leave brings, too
+    assert len(bot.server.calls_to("leaveChat", group.id)) == 1
+    assert bot.server.calls_to("sendMessage", group.id) == []
+
+
+async def test_a_member_refused_again_and_again_in_a_staff_chat_never_holds_a_parent_up(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    async with staff_bot(nlu, staff_schools(schools), tmp_path) as world:
+        staff = world.staff_chat("riverside")  # Riverside names only Priya as staff
+        for _ in range(300):
+            world.server.user_sends_text(world.outsider, "/cases", chat=staff)
+        world.server.user_sends_text(world.parent, "/help")
+        answer = await world.server.wait_for_message(world.parent.id, timeout=60)
+        assert "I help parents" in answer["text"]
+        await world.server.wait_handled(timeout=60)
+
+        refusals = world.server.calls_to("sendMessage", staff.id)
+        assert 1 <= len(refusals) < 300, "refusals are capped while others wait to be sent"
+        audited = await world.audits(action="view", actor_id=OUTSIDER_ID, chat_id=staff.id, allowed=False)
+        assert len(audited) == 300, "every refusal is still audited"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
-from bot.devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld
+from bot.devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld, _now
 
 BotStatus = Literal["creator", "administrator", "member", "restricted", "left", "kicked"]
 
@@ -132,6 +132,26 @@ class ChatMembership(SimulatedWorld):
         if member["status"] == "restricted":
             return bool(member.get(right, False))
         return bool(self.chat_permissions(chat.id).get(right, True))
+
+    async def _leave_chat(self, params: JsonDict) -> bool:
+        """leaveChat: the bot leaves a group, supergroup or channel. From then on requests for the chat
+        fail with 403 (as for a bot that left), and the bot gets the my_chat_member update Telegram sends
+        about its own membership."""
+        chat = self.chat(params["chat_id"])
+        if chat.type == "private":
+            raise bad_request("chat member status can't be changed in private chats")
+        old = self._bot_member(chat)
+        left: JsonDict = {"status": "left", "user": self.bot_user.to_api()}
+        self._bot_members[chat.id] = left
+        change = {
+            "chat": chat.to_api(),
+            "from": self.bot_user.to_api(),
+            "date": _now(),
+            "old_chat_member": old,
+            "new_chat_member": left,
+        }
+        self._push_update("my_chat_member", change)
+        return True
 
     async def _get_chat_member(self, params: JsonDict) -> JsonDict:
         chat = self.chat(params["chat_id"])

@@ -147,6 +147,7 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
             "unpinChatMessage": self._unpin_chat_message,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
+            "leaveChat": self._leave_chat,
             "createForumTopic": self._create_forum_topic,
             "editForumTopic": self._edit_forum_topic,
             "closeForumTopic": self._close_forum_topic,

@@ -31,6 +31,9 @@ from bot.domain import (
 )
 
 MAX_ANSWER_CHARS = 1500
+MAX_PHOTOS_PER_REPORT = 10
+"""Screenshots one report keeps (an album's worth); more are not stored and the parent is told the limit
+was reached: each is a photo the staff chat is sent, and a flood of them would hold its lane (issue 20)."""
 PREVIEW_LIMIT = 3000
 """A consent preview longer than this is sent as a text document, its message giving the rest."""
 CANCEL_WORDS = re.compile(
@@ -192,6 +195,11 @@ def add_photo(ctx: FlowContext, flow: FlowState, file_id: str) -> Outcome | None
     steps = FLOWS[flow.name]
     if flow.name is not FlowName.CYBERBULLYING or steps.index(flow.step) < steps.index(Step.DESCRIBE):
         return None
+    if len(flow.photos) >= MAX_PHOTOS_PER_REPORT:  # not stored: the report keeps what it has
+        full = ctx.say("utter_evidence_limit", flow.school_id, most=str(MAX_PHOTOS_PER_REPORT))
+        if flow.step is Step.CONSENT:  # the consent question above keeps its own buttons
+            full = Reply(full.text)
+        return Outcome((full,), replace(flow, updated_at=ctx.now))
     flow = replace(flow, photos=(*flow.photos, file_id), updated_at=ctx.now)
     saved = ctx.say("utter_evidence_saved", flow.school_id, count=str(len(flow.photos)))
     if flow.step is Step.CONSENT:  # what would be sent changed: show it again

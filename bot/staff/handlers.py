@@ -9,13 +9,18 @@ Only a school's configured staff chat may act on that school's cases, and only t
 staff_user_ids names (the trust's list in the trust's safeguarding chat); every member only where the
 schools file sets allow_all_members instead. Anything else is refused with one short line and written to the
 audit log as refused; every allowed action (claim, reply, resolve, view) is audited too. Logs carry ids
-only. What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
+only. A refusal is sent from a background task (Application.create_task), at most MAX_PENDING_REFUSALS
+waiting per chat (more are dropped): a member pressing buttons or sending commands over and over never
+makes a handler wait on the chat's rate limit, so the update slots stay free for everyone else (issue 20).
+What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from functools import partial
 
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 
 CARD_RECORD_GRACE = (0.0, 0.5, 1.0)
 """Pauses (seconds) before each lookup of the case a staff reply answers."""
+MAX_PENDING_REFUSALS = 3
+"""Refusals waiting to be sent to one chat; any more are not sent (they are still audited)."""
 
 
 class StaffHandlers:
@@ -53,6 +60,7 @@ class StaffHandlers:
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
         self._chats = chats or StaffChats(schools)
+        self._pending_refusals: Counter[int] = Counter()
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:
@@ -81,6 +89,7 @@ class StaffHandlers:
 
     async def _refuse(
         self,
+        context: ContextTypes.DEFAULT_TYPE,
         action: str,
         user: User,
         chat: Chat | None,
@@ -94,9 +103,31 @@ class StaffHandlers:
         await self._audit.audit(action, actor_id=user.id, chat_id=chat_id, case_id=case_id, allowed=False)
         text = self._texts.say("utter_staff_refused")
         if query is not None:
-            await _answer(query, text)
+            self._in_background(context, chat_id, partial(_answer, query, text))
         elif chat is not None:
-            await _send(chat.get_bot(), chat.id, text, message)
+            self._in_background(context, chat_id, partial(_send, context.bot, chat.id, text, message))
+
+    def _in_background(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int | None, send: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Send a refusal without the handler waiting for it; none while the chat has enough waiting."""
+        key = chat_id or 0
+        if self._pending_refusals[key] >= MAX_PENDING_REFUSALS:
+            log.info("Refusal not sent: %d are waiting for that chat already", MAX_PENDING_REFUSALS)
+            return
+        self._pending_refusals[key] += 1
+
+        async def run() -> None:
+            try:
+                await send()
+            except Exception as error:  # noqa: BLE001 - a refusal that cannot be sent is not retried
+                log.info("Refusal not sent: %s", type(error).__name__)
+            finally:
+                self._pending_refusals[key] -= 1
+                if self._pending_refusals[key] <= 0:
+                    del self._pending_refusals[key]
+
+        context.application.create_task(run(), name="staff-refusal")
 
     # ---- Claim / Resolve ---------------------------------------------------------------------------------
 
@@ -111,7 +142,7 @@ class StaffHandlers:
         if view is None and self.schools_for(chat_id, user.id):
             await _answer(query, self._texts.say("utter_staff_case_gone"))  # purged, or a stale button
         elif view is None or not self.may_act_on(view, chat_id, user.id):
-            await self._refuse(action, user, chat, view, query)
+            await self._refuse(context, action, user, chat, view, query)
         elif action == CLAIM:
             await self._claim(query, user, view)
         else:
@@ -177,7 +208,7 @@ class StaffHandlers:
                 text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
         if view is None or not text.strip():
             if not self.schools_for(chat.id, user.id):
-                await self._refuse("reply", user, chat, view, None, message)
+                await self._refuse(context, "reply", user, chat, view, None, message)
                 return
             await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_usage"), message)
             return
@@ -205,7 +236,7 @@ class StaffHandlers:
     ) -> None:
         chat = message.chat
         if not self.may_act_on(view, chat.id, user.id):
-            await self._refuse("reply", user, chat, view, None, message)
+            await self._refuse(context, "reply", user, chat, view, None, message)
             return
         if not text:
             await _send(context.bot, chat.id, self._texts.say("utter_staff_text_only"), message)
@@ -245,7 +276,7 @@ class StaffHandlers:
             return
         schools = self.schools_for(chat.id, user.id)
         if not schools:
-            await self._refuse("view", user, chat, None, None, message)
+            await self._refuse(context, "view", user, chat, None, None, message)
             return
         now = datetime.now(timezone.utc)
         lists = [
@@ -261,7 +292,7 @@ class StaffHandlers:
         if message is None or user is None or chat is None:
             return
         if not self.schools_for(chat.id, user.id):
-            await self._refuse("view", user, chat, None, None, message)
+            await self._refuse(context, "view", user, chat, None, None, message)
             return
         if not context.args:
             await _send(context.bot, chat.id, self._texts.say("utter_staff_case_usage"), message)
@@ -288,7 +319,7 @@ class StaffHandlers:
         trust_wide = chat.id == self._schools.trust.safeguarding_chat_id
         schools = self._schools.schools if trust_wide else self.schools_for(chat.id, user.id)
         if not schools:
-            await self._refuse("stats", user, chat, None, None, message)
+            await self._refuse(context, "stats", user, chat, None, None, message)
             return
         period = parse_period(context.args or [], datetime.now(timezone.utc))
         if period is None:
@@ -318,7 +349,7 @@ class StaffHandlers:
         command = (message.text or "").split(maxsplit=1)[0] if message is not None else ""
         action = "stats" if command.lower().startswith("/stats") else "view"
         if user is not None:
-            await self._refuse(action, user, chat, None, None)
+            await self._refuse(context, action, user, chat, None, None)
 
 
 def _after_command(text: str) -> str:

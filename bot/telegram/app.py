@@ -14,6 +14,7 @@ from telegram.ext import (
     ApplicationBuilder,
     ApplicationHandlerStop,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -36,6 +37,7 @@ from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.request import AiohttpRequest, environment_proxy
 from bot.telegram.sending import send_replies
+from bot.telegram.unknown_chats import UnknownChats
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +108,21 @@ def build_application(
         per_minute=settings.flood_per_minute,
     )
     router = RelayRouter(services.records.cases, services.store, services.responses, services.schools)
-    parents = ParentHandlers(
-        services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router
-    )
+    parents = ParentHandlers(services.engine, services.store, services.responses, flood=flood, router=router)
     private = filters.ChatType.PRIVATE
 
-    # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
+    # Group -3 runs before everything else: in a group or channel the configuration does not name the
+    # bot answers nothing and leaves (bot/telegram/unknown_chats.py); added to one, it leaves at once.
+    unknown = UnknownChats(services.records.audit, rooms.chats.all)
+    app.add_handler(MessageHandler(~private & ~rooms.filter, _stop_after(unknown.on_message)), group=-3)
+    app.add_handler(ChatMemberHandler(unknown.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER), group=-3)
+
+    # Group -2: the staff side (bot/staff), see _add_staff_handlers.
     staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats)
     _add_staff_handlers(app, staff, rooms.filter)
 
-    # Group -1 runs next: anything else outside a private chat is answered (at most once) and stops there.
-    app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(parents.on_group_message)), group=-1)
+    # Group -1: anything else in a staff chat is staff talking among themselves, and stops there.
+    app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(_staff_talk)), group=-1)
 
     # Group 0: parents in their private chat with the bot.
     for command in PARENT_COMMANDS:
@@ -243,6 +249,10 @@ def _schedule_purge(app: Application, services: Services) -> None:
 
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+async def _staff_talk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A staff chat message no staff handler took: not for the bot, so not for the parent side either."""
 
 
 def _stop_after(handler: Handler) -> Handler:

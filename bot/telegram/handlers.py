@@ -31,14 +31,14 @@ TYPING_AFTER_SECONDS = 1.0
 
 
 class ParentHandlers:
-    """Handlers for parents' private chats, plus the polite refusal in other groups."""
+    """Handlers for parents' private chats (groups the configuration does not name are left, see
+    bot/telegram/unknown_chats.py)."""
 
     def __init__(
         self,
         engine: DialogueEngine,
         store: SqlStateStore,
         responses: ResponseBook,
-        staff_chat_ids: frozenset[int],
         flood: SharedFloodGate,
         router: RelayRouter | None = None,
     ) -> None:
@@ -46,9 +46,7 @@ class ParentHandlers:
         self._router = router
         self._store = store
         self._responses = responses
-        self._staff_chat_ids = staff_chat_ids
         self._locks = KeyedLocks()
-        self._groups_told: set[int] = set()
         self._flood = flood
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -118,14 +116,6 @@ class ParentHandlers:
         if not await self._admit(update, context):
             return
         await self._send(update, context, [self._responses.render("utter_non_text", {})])
-
-    async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """In a group that is not a staff chat: ask once to be messaged privately, then stay quiet."""
-        chat = update.effective_chat
-        if chat is None or chat.id in self._staff_chat_ids or chat.id in self._groups_told:
-            return
-        self._groups_told.add(chat.id)
-        await self._send(update, context, [self._responses.render("utter_private_only", {})])
 
     async def _admit(
         self, update: Update, context: ContextTypes.DEFAULT_TYPE, cost: float = 1.0, urgent: bool = False

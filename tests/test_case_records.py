@@ -122,3 +122,56 @@ async def test_staff_actions_follow_the_case_lifecycle_in_the_store_and_on_the_c
     assert now is not None
     assert now.status is after
     assert (len(await records.outbox.deliveries(case.id)) > queued) is applies, "the card is updated"
+
+
+async def test_a_parents_messages_waiting_for_the_staff_chat_go_as_one_within_telegrams_limit(
+    both: sessionmaker[Session],
+) -> None:
+    """Issue 20: in relay mode each message was a delivery of its own, a queue in the staff chat's lane."""
+    records = Records.on(both)
+    case = await records.cases.open_case(_draft())
+    for number in range(20):
+        assert await records.cases.parent_reply(case.id, f"detail {number}")
+    relayed = [d for d in await records.outbox.deliveries(case.id) if d.kind == DeliveryKind.PARENT_REPLY]
+    assert [d.payload["text"] for d in relayed] == ["\n\n".join(f"detail {n}" for n in range(20))]
+
+    assert await records.cases.parent_reply(case.id, "a child is in danger", urgent=True)
+    long = "x" * 2000
+    for _ in range(3):
+        assert await records.cases.parent_reply(case.id, long, urgent=True)
+    relayed = [d for d in await records.outbox.deliveries(case.id) if d.kind == DeliveryKind.PARENT_REPLY]
+    assert [d.payload.get("urgent", False) for d in relayed] == [False, True, True, True]
+    assert all(len(d.payload["text"]) <= 3500 for d in relayed)
+    assert relayed[1].payload["text"] == f"a child is in danger\n\n{long}"
+
+    await records.outbox.claim_due(limit=100)  # the worker tries them: nothing joins those any more
+    assert await records.cases.parent_reply(case.id, "x", urgent=True)
+    relayed = [d for d in await records.outbox.deliveries(case.id) if d.kind == DeliveryKind.PARENT_REPLY]
+    assert len(relayed) == 5
+    assert relayed[-1].payload == {"text": "x", "urgent": True}
+    view = await records.cases.get(case.id)
+    assert view is not None
+    assert len(view.transcript) == 25, "every message is kept with the case, one by one"
+
+
+async def test_a_claim_takes_at_most_so_many_rows_of_each_chat_and_skips_busy_chats(
+    both: sessionmaker[Session],
+) -> None:
+    records = Records.on(both)
+    with both.begin() as session:
+        session.add_all(Delivery(kind=DeliveryKind.PIN, chat_id=-1, payload={"n": n}) for n in range(10))
+        session.add_all(Delivery(kind=DeliveryKind.PIN, chat_id=-2, payload={"n": n}) for n in range(3))
+    due = await records.outbox.claim_due(limit=100, per_chat=4)
+    assert [(d.chat_id, d.payload["n"]) for d in due] == [
+        (-1, 0),
+        (-1, 1),
+        (-1, 2),
+        (-1, 3),
+        (-2, 0),
+        (-2, 1),
+        (-2, 2),
+    ]
+    later = await records.outbox.claim_due(limit=100, per_chat=4, busy_chats=frozenset({-1}))
+    assert later == []
+    again = await records.outbox.claim_due(limit=100, per_chat=4)
+    assert [(d.chat_id, d.payload["n"]) for d in again] == [(-1, 4), (-1, 5), (-1, 6), (-1, 7)]

@@ -32,12 +32,16 @@ from bot.storage.models import (
     ConversationMessage,
     Delivery,
     DeliveryKind,
+    DeliveryStatus,
     Parent,
     Priority,
 )
 from bot.storage.turns import use_session
 
 K = DeliveryKind
+MERGED_REPLY_CHARS = 3500
+"""A parent's messages waiting for the staff chat are sent as one while together they stay this short:
+Telegram's limit is 4096 characters, and the staff line around them needs the rest."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
 __all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
 
@@ -404,9 +408,40 @@ class CaseStore(Store):
             if case is None or case.status not in OPEN_TO_MESSAGES:
                 return False
             session.add(CaseMessage(case_id=case_id, author=Author.PARENT, text=text))
-            payload: dict[str, Any] = {"text": text, "urgent": True} if urgent else {"text": text}
-            outbox.queue(session, K.PARENT_REPLY, case_id, case.staff_chat_id, payload)
+            if not _merge_parent_reply(session, case_id, text, urgent):
+                payload: dict[str, Any] = {"text": text, "urgent": True} if urgent else {"text": text}
+                outbox.queue(session, K.PARENT_REPLY, case_id, case.staff_chat_id, payload)
             if urgent and case.priority is not Priority.URGENT:
                 case.priority = Priority.URGENT
                 outbox.queue(session, K.CARD_UPDATE, case_id, case.staff_chat_id)
             return True
+
+
+def _merge_parent_reply(session: Session, case_id: int, text: str, urgent: bool) -> bool:
+    """Add the parent's message to the case's relayed message still waiting for its first attempt, if
+    both are urgent or neither is and the two fit in one Telegram message: a parent sending many in a
+    row fills one delivery, not a queue of them in front of every other case of that staff chat (issue
+    20). False when there is none to join (or the worker took it meanwhile): the message gets a delivery
+    of its own."""
+    last = session.scalars(  # the case's latest: joining an older one would change the order
+        select(Delivery)
+        .where(Delivery.case_id == case_id, Delivery.kind == K.PARENT_REPLY)
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.status is not DeliveryStatus.PENDING or last.attempts != 0:
+        return False
+    before = dict(last.payload or {})
+    if bool(before.get("urgent")) != urgent:
+        return False  # an urgent message stands out on its own, under its own header
+    joined = f"{before.get('text', '')}\n\n{text}"
+    if len(joined) > MERGED_REPLY_CHARS:
+        return False
+    payload: dict[str, Any] = {"text": joined, "urgent": True} if urgent else {"text": joined}
+    taken = session.execute(
+        update(Delivery)
+        .where(Delivery.id == last.id, Delivery.attempts == 0, Delivery.status == DeliveryStatus.PENDING)
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(rowcount(taken))

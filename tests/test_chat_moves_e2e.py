@@ -31,6 +31,11 @@ JsonDict = dict[str, Any]
 SUPERGROUP = -1002000000001
 
 
+def bot_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The bot's own error lines (an update that raised, a recording that failed)."""
+    return [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and r.name.startswith("bot.")]
+
+
 async def test_migrate_group_sends_the_two_service_messages_telegram_sends() -> None:
     async with BotApiServer(token=TOKEN) as server:
         admin = server.create_user("Priya", user_id=STAFF_ID)
@@ -87,6 +92,7 @@ async def test_a_migration_message_moves_the_staff_chat_at_once(
         assert len(world.server.calls_to("sendMessage", staff.id)) == tried_before, "the old id was tried"
         assert not ok_texts(world.server, TRUST_CHAT)
         assert not world.server.sent_messages(other.id), "the bot answered a service message"
+    assert not bot_errors(caplog)
 
 
 @dataclass
@@ -139,7 +145,7 @@ async def bot_process(
 
 
 async def test_a_move_one_process_was_told_is_learnt_by_another_without_a_restart(
-    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     configured = with_chats(schools)
     async with BotApiServer(token=TOKEN) as api:
@@ -175,6 +181,7 @@ async def test_a_move_one_process_was_told_is_learnt_by_another_without_a_restar
             listed = await api.wait_for_message(supergroup.id, lambda m: "reply_markup" not in m)
             assert case.reference in listed["text"]
             assert not api.calls_to("sendMessage", staff.id), "a delivery met the move"
+    assert not bot_errors(caplog), "both migration messages at once"
 
 
 async def test_an_unknown_chat_rereads_the_stored_moves_at_most_once_per_interval(

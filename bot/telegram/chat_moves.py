@@ -14,6 +14,7 @@ groups that are no staff chat cannot keep the database busy (issue 20, finding 7
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -58,6 +59,8 @@ class ChatMoveHandlers:
         self._every = every
         self._clock = clock
         self._read_at: dict[int, float] = {}
+        self._recording = asyncio.Lock()
+        """The two migration messages may be handled at once: the second waits, then finds it done."""
 
     async def on_migration(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A group became a supergroup: a staff chat's move is recorded and followed now."""
@@ -70,10 +73,11 @@ class ChatMoveHandlers:
             old, new = message.migrate_from_chat_id, message.chat.id
         else:
             return
-        if old not in self._chats or self._chats.current(old) == new:
-            return  # not a staff chat, or followed already (the other message, or a delivery)
-        first = await self._outbox.follow_chat_move(old, new)
-        self._follow(old, new)
+        async with self._recording:
+            if old not in self._chats or self._chats.current(old) == new:
+                return  # not a staff chat, or followed already (the other message, or a delivery)
+            first = await self._outbox.follow_chat_move(old, new)
+            self._follow(old, new)
         if first:
             where = self._setting(old)
             log.warning(

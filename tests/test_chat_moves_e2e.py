@@ -163,6 +163,9 @@ async def test_a_move_one_process_was_told_is_learnt_by_another_without_a_restar
             assert await second.outbox.chat_moves() == {staff.id: supergroup.id}
 
             await second.poll()  # from now on every update goes to the second process
+            api.user_sends_text(member, "Morning all, I'm on the rota today", chat=supergroup)
+            await api.wait_handled()
+            assert not api.sent_messages(supergroup.id), "the staff chat was asked to message privately"
             case = await second.services.records.cases.open_case(draft(configured, parent_id=parent.id))
             card = await api.wait_for_message(
                 supergroup.id, lambda m: case.reference in m["text"] and "reply_markup" in m

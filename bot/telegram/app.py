@@ -154,12 +154,12 @@ class StaffRooms:
 
 def _add_chat_move_handlers(app: Application, moves: ChatMoveHandlers) -> None:
     """Group -3, before the staff handlers: a migration message (a service message: nothing else
-    handles it) records the move and stops there; a staff update from a group this process does not
-    know first re-reads the moves other processes stored, then goes on to the staff handlers."""
-    groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
+    handles it) records the move and stops there; a message or staff button from a group this process
+    does not know first re-reads the moves other processes stored, then goes on to the staff handlers
+    and the group -1 guard (which must not tell a staff chat that moved to message the bot privately)."""
     handlers = [
         MessageHandler(filters.StatusUpdate.MIGRATE, _stop_after(moves.on_migration)),
-        MessageHandler(groups & (filters.COMMAND | filters.REPLY), moves.on_staff_update),
+        MessageHandler(filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, moves.on_staff_update),
         CallbackQueryHandler(moves.on_staff_update, pattern=r"^staff:"),
     ]
     app.add_handlers(handlers, group=-3)

@@ -6,10 +6,10 @@ records the move (Outbox.follow_chat_move: chat_moves, the chat's cases and wait
 this process's StaffChats, so staff can act in the supergroup at once, not only once a delivery to the old
 id has failed (the delivery worker's fallback, for a move whose messages the bot missed).
 
-Other processes learn the move from the database: a staff update (a staff button, a command or a reply)
-from a group this process does not know makes it read the stored moves again before the staff handlers
-decide. At most once per REFRESH_EVERY per unknown chat, and for only the last MAX_REMEMBERED of them, so
-groups that are no staff chat cannot keep the database busy (issue 20, finding 7).
+Other processes learn the move from the database: a message or a staff button from a group this process
+does not know makes it read the stored moves again before the staff handlers (and the guard that answers
+other groups) decide: at most once per REFRESH_EVERY per unknown chat (the last MAX_REMEMBERED of them are
+remembered), so groups that are no staff chat cannot keep the database busy (issue 20, findings 4 and 7).
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ class ChatMoveHandlers:
             )
 
     async def on_staff_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A staff update from a group this process does not know: the group may be a staff chat that
-        moved while another process got its migration message. Handling goes on either way."""
+        """An update from a group this process does not know: the group may be a staff chat that moved
+        while another process got its migration message. Handling goes on either way."""
         chat = update.effective_chat
         if chat is not None and chat.type in GROUPS:
             await self.learn(chat.id)

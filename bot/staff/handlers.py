@@ -52,7 +52,7 @@ class StaffHandlers:
         self._outbox = records.outbox
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
-        self._chats = chats or StaffChats(schools)
+        self._chats = chats if chats is not None else StaffChats(schools)
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:

@@ -69,7 +69,8 @@ def load_nlu(settings: Settings, *, background: bool = False) -> NluClient:
     (BackgroundLoadedNlu) after it has been found or trained here."""
     if settings.rasa_url:
         log.info("NLU: Rasa server at %s", settings.rasa_url)
-        return HttpNlu(settings.rasa_url)
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+        return HttpNlu(settings.rasa_url, token=token)
     model = resolve_model(settings)
     if background:
         log.info("Loading NLU model %s in the background", model.name)

@@ -32,15 +32,23 @@ from bot.config import School, Schools, Trust
 from bot.staff.cards import StaffTexts, one_line
 from bot.staff.chats import StaffChats, telegram_reason
 from bot.storage.cases import CaseView
-from bot.telegram.sending import split_text, with_retries
+from bot.telegram.sending import BotBlockedError, split_text, with_retries
 
 log = logging.getLogger(__name__)
 
+REFUSED = (TelegramError, BotBlockedError)
+"""What a send raises when Telegram refuses it (with_retries turns a 403 into BotBlockedError)."""
 PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 """getChatMember statuses that count a named staff member as in the chat."""
 REFRESH_SECONDS = 300.0
 DEEP_LINK_PAYLOAD = "staff"
 """https://t.me/<bot>?start=staff: how a staff member opens the private chat the details go to."""
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, TelegramError):
+        return telegram_reason(error)
+    return f"{type(error).__name__}: {error}" if isinstance(error, BotBlockedError) else type(error).__name__
 
 
 def is_present(member: ChatMember) -> bool:
@@ -132,16 +140,27 @@ class StaffMembership:
         self._cache.pop(chat_id, None)
 
     async def _outsiders(self, chat_id: int) -> int | None:
+        """Members besides the bot minus the named staff present; None when the count failed."""
         try:
-            count = await self._bot.get_chat_member_count(chat_id)
-            present = 0
-            for user_id in sorted(self.named(chat_id)):
-                present += is_present(await self._bot.get_chat_member(chat_id, user_id))
+            count = await with_retries(partial(self._bot.get_chat_member_count, chat_id))
         except Exception as error:  # noqa: BLE001 - fail closed: whatever went wrong, no details shown
-            reason = telegram_reason(error) if isinstance(error, TelegramError) else type(error).__name__
-            log.warning("Members of chat %s not checked (%s): no details shown there", chat_id, reason)
+            reason = _reason(error)
+            log.warning("Members of chat %s not counted (%s): no details shown there", chat_id, reason)
             return None
+        present = 0
+        for user_id in sorted(self.named(chat_id)):
+            present += await self._present(chat_id, user_id)
         return max(count - 1 - present, 0)  # the bot is one of the members
+
+    async def _present(self, chat_id: int, user_id: int) -> bool:
+        """A named staff member in the chat. One Telegram cannot find ("user not found": never met the
+        bot) or any other failure counts as absent, which can only count more members as not named."""
+        try:
+            return is_present(await with_retries(partial(self._bot.get_chat_member, chat_id, user_id)))
+        except Exception as error:  # noqa: BLE001 - counted as absent: fails closed
+            reason = _reason(error)
+            log.info("A named staff member of chat %s not found there (%s)", chat_id, reason)
+            return False
 
     async def _tell_why(self, chat_id: int, audience: Audience) -> None:
         log.info("Chat %s holds members who are not named staff: cards there show no details", chat_id)
@@ -166,8 +185,8 @@ class StaffMembership:
         try:
             for piece in split_text(text):
                 await with_retries(partial(self._bot.send_message, chat_id, piece))
-        except TelegramError as error:
-            log.warning("Could not post in chat %s: %s", chat_id, telegram_reason(error))
+        except REFUSED as error:
+            log.warning("Could not post in chat %s: %s", chat_id, _reason(error))
 
     # ---- joins and leaves --------------------------------------------------------------------------------
 
@@ -226,8 +245,8 @@ class StaffMembership:
         a chat action, which shows nothing but fails as a message would."""
         try:
             await with_retries(partial(self._bot.send_chat_action, user_id, "typing"))
-        except TelegramError as error:
-            log.info("No private chat with a staff member: %s", telegram_reason(error))
+        except REFUSED as error:
+            log.info("No private chat with a staff member: %s", _reason(error))
             return False
         return True
 
@@ -250,8 +269,8 @@ class StaffMembership:
                     "utter_staff_evidence_caption", number=str(number), count=count, reference=view.reference
                 )
                 await with_retries(partial(self._bot.send_photo, user_id, file_id, caption=caption))
-        except TelegramError as error:
-            log.warning("Details of case %s not sent privately: %s", view.id, telegram_reason(error))
+        except REFUSED as error:
+            log.warning("Details of case %s not sent privately: %s", view.id, _reason(error))
             return False
         log.info("Details of case %s sent privately to the staff member who claimed it", view.id)
         return True
@@ -260,8 +279,8 @@ class StaffMembership:
         try:
             for piece in split_text(text):
                 await with_retries(partial(self._bot.send_message, user_id, piece))
-        except TelegramError as error:
-            log.warning("A message for a staff member was not sent privately: %s", telegram_reason(error))
+        except REFUSED as error:
+            log.warning("A message for a staff member was not sent privately: %s", _reason(error))
             return False
         return True
 

@@ -248,3 +248,21 @@ async def test_a_claimer_who_never_started_the_bot_is_sent_to_it_and_claims_afte
         assert SUMMARY_WORD in details["text"]
         await world.settled()
         assert_no_details(world, staff.id)
+
+
+async def test_a_group_whose_members_cannot_be_counted_gets_no_details_until_they_can(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    async with privacy_bot(nlu, schools, tmp_path) as world:
+        staff = staff_group(world, world.member)
+        world.server.inject_fault("getChatMemberCount", staff.id, kind="blocked", times=1)
+        first = await world.open_case()
+
+        card = await world.card(first, staff)
+        assert SUMMARY_WORD not in card["text"]
+        unchecked = await world.server.wait_for_message(staff.id, lambda m: "could not check" in m["text"])
+        assert unchecked["text"].startswith("I could not check who is in this chat")
+        await world.server.wait_for_message(TRUST_CHAT, lambda m: "could not check who is in it" in m["text"])
+
+        second = await world.open_case()  # a failed check is not remembered: this one is counted
+        assert SUMMARY_WORD in (await world.card(second, staff))["text"]

@@ -190,7 +190,8 @@ async def test_a_join_is_posted_once_by_name_and_turns_the_group_restricted_unti
         staff = staff_group(world, world.member)
         world.server.set_bot_status(staff.id, "administrator")  # so Telegram sends it chat_member updates
         first = await world.open_case()
-        assert SUMMARY_WORD in (await world.card(first, staff))["text"]
+        first_card = await world.card(first, staff)
+        assert SUMMARY_WORD in first_card["text"]
 
         world.server.add_member(staff.id, world.outsider, by=world.member)
         joined = await world.server.wait_for_message(staff.id, lambda m: "joined" in m.get("text", ""))
@@ -202,6 +203,9 @@ async def test_a_join_is_posted_once_by_name_and_turns_the_group_restricted_unti
         assert SUMMARY_WORD not in restricted["text"]
         assert second.reference in restricted["text"]
         await world.settled()
+        hidden = world.current(first_card)["text"]  # the card posted in full before the join, edited
+        assert SUMMARY_WORD not in hidden
+        assert first.reference in hidden
         assert not [u for u in world.server.dropped_updates if "chat_member" in u]  # both kinds arrived
         assert sum("joined this staff group" in text for text in texts_to(world, staff.id)) == 1
         assert sum("1 members are not named staff" in text for text in texts_to(world, staff.id)) == 1

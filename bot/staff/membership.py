@@ -12,7 +12,8 @@ The answer is cached per chat, dropped when someone joins or leaves (chat_member
 sends only to an administrator bot that asks for them, and the new_chat_members / left_chat_member service
 messages every bot gets), and otherwise checked again at most every `refresh` seconds. Joins are posted in
 the chat with the member's name and whether they are named staff. When a chat becomes restricted, it and
-the trust's safeguarding chat are told why, once, until it is closed again (the memory is per process).
+the trust's safeguarding chat are told why, once, until it is closed again (the memory is per process),
+and the cards already posted there in full are edited to the form without details.
 Logs carry chat ids and case ids only.
 """
 
@@ -32,6 +33,7 @@ from bot.config import School, Schools, Trust
 from bot.staff.cards import StaffTexts, one_line
 from bot.staff.chats import StaffChats, telegram_reason
 from bot.storage.cases import CaseView
+from bot.storage.outbox import Outbox
 from bot.telegram.sending import BotBlockedError, split_text, with_retries
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,10 @@ class StaffMembership:
         texts: StaffTexts,
         refresh: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        outbox: Outbox | None = None,
     ) -> None:
         self._bot = bot
+        self._outbox = outbox
         self._schools = schools
         self._chats = chats
         self._texts = texts
@@ -125,7 +129,21 @@ class StaffMembership:
         if chat_id not in self._told:
             self._told.add(chat_id)
             await self._tell_why(chat_id, audience)
+            await self._hide_posted_cards(chat_id)
         return True
+
+    async def _hide_posted_cards(self, chat_id: int) -> None:
+        """Cards posted in full while the chat was closed are edited to show no details (screenshots and
+        transcript files already posted stay in the chat's history)."""
+        if self._outbox is None:
+            return
+        try:
+            queued = await self._outbox.hide_card_details(chat_id)
+        except Exception as error:  # noqa: BLE001 - the cards to come are restricted all the same
+            log.error("Cards in chat %s not queued for hiding: %s", chat_id, type(error).__name__)
+            return
+        if queued:
+            log.info("%d cards in chat %s queued to be shown without details", queued, chat_id)
 
     async def audience(self, chat_id: int) -> Audience:
         cached = self._cache.get(chat_id)

@@ -127,6 +127,7 @@ def build_application(
         rooms.chats,
         StaffTexts(services.responses, services.schools),
         refresh=options.membership_refresh,
+        outbox=services.records.outbox,
     )
     staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats, membership)
     _add_staff_handlers(app, staff, rooms.filter, membership)

@@ -442,6 +442,8 @@ class DeliveryWorker:
 
     async def _evidence(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
+        if await self._restricted(delivery.chat_id):
+            return Sent(None)  # the chat took in a member who is not named staff since the card went out
         payload = delivery.payload
         caption = self._texts.say(
             "utter_staff_evidence_caption",
@@ -460,6 +462,8 @@ class DeliveryWorker:
 
     async def _transcript(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
+        if await self._restricted(delivery.chat_id):
+            return Sent(None)
         name, data = self._texts.transcript_document(view)
         caption = self._texts.say("utter_staff_transcript_caption", reference=view.reference)
         message = await self._bot.send_document(

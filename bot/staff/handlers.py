@@ -162,7 +162,8 @@ class StaffHandlers:
             reference=view.reference,
             bot_username=self._membership.start_link(),
         )
-        thread = query.message.message_thread_id if isinstance(query.message, Message) else None
+        card = query.message if isinstance(query.message, Message) else None
+        thread = card.message_thread_id if card is not None and card.is_topic_message else None
         for piece in split_text(text):
             send = partial(query.get_bot().send_message, chat_id, piece, message_thread_id=thread)
             await with_retries(send)

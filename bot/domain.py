@@ -342,6 +342,8 @@ class CaseView:
     """Telegram file ids of the evidence photos."""
     topic_id: int | None = None
     """The case's forum topic in its staff chat (None in a group without topics)."""
+    claimed_by: int | None = None
+    """The Telegram id of the staff member who claimed it: where its details go privately."""
 
 
 def as_utc(moment: datetime) -> datetime:

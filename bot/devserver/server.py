@@ -113,6 +113,8 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
         self._bot_members: dict[int, JsonDict] = {}
         self._permissions: dict[int, JsonDict] = {}
         self._migrated: dict[int, int] = {}
+        self._members: dict[int, dict[int, str]] = {}
+        self._never_started: set[int] = set()
         self._handled_updates: set[int] = set()
         self._next_user_id = 5_000_000_001
         self._next_group_id = 4_000_000_001
@@ -147,6 +149,7 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
             "unpinChatMessage": self._unpin_chat_message,
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
+            "getChatMemberCount": self._get_chat_member_count,
             "createForumTopic": self._create_forum_topic,
             "editForumTopic": self._edit_forum_topic,
             "closeForumTopic": self._close_forum_topic,

@@ -16,6 +16,10 @@ A staff chat that cannot take messages at all never holds a case back silently (
   safeguarding chat at once, with an alert there naming the school; when there is no such chat, or it
   fails too, the parent is told to phone the school (and 999 for an urgent case).
 The parent of an urgent case is told their message is with the staff once its card is posted.
+
+In a chat holding members who are not named staff (bot/staff/membership.py) a card shows reference, kind,
+priority, school and status only, with no screenshots or transcript file after it; a parent's later
+message goes privately to the staff member who claimed the case, and the chat is told only that one came.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
-from bot.staff.cards import StaffTexts
+from bot.staff.cards import StaffCard, StaffTexts
 from bot.staff.chats import telegram_reason
+from bot.staff.membership import StaffMembership
 from bot.staff.topics import CaseTopics
 from bot.storage.cases import CaseStore, CaseView
 from bot.storage.models import CaseStatus, DeliveryKind, Priority
@@ -155,6 +160,7 @@ class DeliveryWorker:
         batch: int = 20,
         on_parent_blocked: BlockedCallback | None = None,
         on_chat_moved: MovedCallback | None = None,
+        membership: StaffMembership | None = None,
     ) -> None:
         self._outbox = outbox
         self._cases = cases
@@ -166,6 +172,7 @@ class DeliveryWorker:
         self._batch = batch
         self._on_parent_blocked = on_parent_blocked
         self._on_chat_moved = on_chat_moved
+        self._membership = membership
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._senders: dict[DeliveryKind | str, Callable[[DueDelivery], Awaitable[Sent]]] = {
@@ -387,9 +394,19 @@ class DeliveryWorker:
 
     # ---- the staff chat ----------------------------------------------------------------------------------
 
+    async def _restricted(self, chat_id: int) -> bool:
+        """The chat holds members who are not named staff: no details there."""
+        return self._membership is not None and await self._membership.restricted(chat_id)
+
+    async def _card_for(self, view: CaseView, chat_id: int) -> StaffCard:
+        if await self._restricted(chat_id):
+            return self._texts.restricted_card(view)
+        return self._texts.card(view)
+
     async def _case_card(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
-        card = self._texts.card(view)
+        restricted = await self._restricted(delivery.chat_id)
+        card = self._texts.restricted_card(view) if restricted else self._texts.card(view)
         message = await self._bot.send_message(
             delivery.chat_id,
             card.text,
@@ -401,6 +418,8 @@ class DeliveryWorker:
         followups: list[tuple[DeliveryKind, dict[str, Any]]] = []
         if view.priority is Priority.URGENT:
             followups.append((K.PIN, {"message_id": card_id}))
+        if restricted:  # the details go privately to whoever claims
+            return Sent(card_id, tuple(followups), card_case_id=view.id)
         count = len(view.attachments)
         for number, file_id in enumerate(view.attachments, start=1):
             evidence = {"reply_to": card_id, "file_id": file_id, "number": number, "count": count}
@@ -411,7 +430,7 @@ class DeliveryWorker:
 
     async def _card_update(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
-        card = self._texts.card(view)
+        card = await self._card_for(view, delivery.chat_id)
         await self._bot.edit_message_text(
             card.text,
             chat_id=delivery.chat_id,
@@ -423,6 +442,8 @@ class DeliveryWorker:
 
     async def _evidence(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
+        if await self._restricted(delivery.chat_id):
+            return Sent(None)  # the chat took in a member who is not named staff since the card went out
         payload = delivery.payload
         caption = self._texts.say(
             "utter_staff_evidence_caption",
@@ -441,6 +462,8 @@ class DeliveryWorker:
 
     async def _transcript(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
+        if await self._restricted(delivery.chat_id):
+            return Sent(None)
         name, data = self._texts.transcript_document(view)
         caption = self._texts.say("utter_staff_transcript_caption", reference=view.reference)
         message = await self._bot.send_document(
@@ -461,13 +484,38 @@ class DeliveryWorker:
     async def _parent_reply(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
         urgent = bool(delivery.payload.get("urgent"))
+        words = self._texts.parent_words(str(delivery.payload.get("text", "")))
         text = self._texts.say(
             "utter_staff_parent_reply_urgent" if urgent else "utter_staff_parent_reply",
             reference=view.reference,
-            text=self._texts.parent_words(str(delivery.payload.get("text", ""))),
+            text=words,
         )
+        if await self._restricted(delivery.chat_id):
+            text = await self._parent_reply_privately(view, words, urgent)
         message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
         return Sent(message.message_id)
+
+    async def _parent_reply_privately(self, view: CaseView, words: str, urgent: bool) -> str:
+        """The parent's words to the claimer's private chat; what the staff chat is told instead."""
+        assert self._membership is not None
+        if view.claimed_by is None:
+            line = self._texts.say("utter_staff_parent_reply_restricted_unclaimed", reference=view.reference)
+        else:
+            private = self._texts.say(
+                "utter_staff_parent_reply_private", reference=view.reference, text=words
+            )
+            if urgent:
+                private = f"{self._texts.say('utter_staff_card_urgent')}\n{private}"
+            if await self._membership.send_privately(view.claimed_by, private):
+                line = self._texts.say("utter_staff_parent_reply_restricted", reference=view.reference)
+            else:
+                line = self._texts.say(
+                    "utter_staff_parent_reply_not_private",
+                    reference=view.reference,
+                    staff_name=view.claimed_by_name or "?",
+                    bot_username=self._membership.start_link(),
+                )
+        return f"{self._texts.say('utter_staff_card_urgent')}\n{line}" if urgent else line
 
     async def _urgent_reminder(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)

@@ -9,7 +9,11 @@ Only a school's configured staff chat may act on that school's cases, and only t
 staff_user_ids names (the trust's list in the trust's safeguarding chat); every member only where the
 schools file sets allow_all_members instead. Anything else is refused with one short line and written to the
 audit log as refused; every allowed action (claim, reply, resolve, view) is audited too. Logs carry ids
-only. What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
+only. In a chat that holds members who are not named staff (bot/staff/membership.py) the cards carry no
+details: a claim there sends them to the claimer's private chat with the bot, and one who never started
+the bot is asked (in the group, by name) to open it by its link and press Claim again; until then the
+case stays unclaimed. What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by
+the DeliveryWorker.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CLAIM
-from bot.staff.cards import StaffTexts, parse_callback
+from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats
+from bot.staff.membership import StaffMembership
 from bot.staff.stats import figures, parse_period, stats_chart, stats_text
 from bot.storage.cases import CaseView
 from bot.storage.models import CaseStatus
@@ -45,7 +50,12 @@ class StaffHandlers:
     """Handlers for the schools' staff chats (and refusals for staff commands anywhere else)."""
 
     def __init__(
-        self, records: Records, schools: Schools, responses: ResponseBook, chats: StaffChats | None = None
+        self,
+        records: Records,
+        schools: Schools,
+        responses: ResponseBook,
+        chats: StaffChats | None = None,
+        membership: StaffMembership | None = None,
     ) -> None:
         self._cases = records.cases
         self._audit = records.audit
@@ -53,6 +63,7 @@ class StaffHandlers:
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
         self._chats = chats if chats is not None else StaffChats(schools)
+        self._membership = membership
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:
@@ -119,12 +130,49 @@ class StaffHandlers:
 
     async def _claim(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
+        private = chat_id is not None and await self._restricted(chat_id)
+        if private and not await self._can_write_to(user.id):
+            assert chat_id is not None
+            await self._ask_to_start_bot(query, user, view, chat_id)
+            return
         if await self._cases.claim(view.id, user.id, user.full_name):
-            log.info("Case %s claimed by user %s", view.id, user.id)
+            log.info("Case %s claimed", view.id)
             await self._audit.audit("claim", actor_id=user.id, chat_id=chat_id, case_id=view.id)
-            await _answer(query, self._texts.say("utter_staff_claimed", reference=view.reference))
+            claimed = "utter_staff_details_sent" if private else "utter_staff_claimed"
+            await _answer(query, self._texts.say(claimed, reference=view.reference))
+            if private:
+                await self._send_details(user.id, view.id)
             return
         await _answer(query, await self._why_not(view))
+
+    async def _restricted(self, chat_id: int) -> bool:
+        return self._membership is not None and await self._membership.restricted(chat_id)
+
+    async def _can_write_to(self, user_id: int) -> bool:
+        return self._membership is not None and await self._membership.can_write_to(user_id)
+
+    async def _ask_to_start_bot(self, query: CallbackQuery, user: User, view: CaseView, chat_id: int) -> None:
+        """The claimer never started the bot, so their details could not reach them: not claimed, and the
+        group is told (by name) how to open the private chat."""
+        assert self._membership is not None
+        await _answer(query, self._texts.say("utter_staff_details_not_claimed"))
+        text = self._texts.say(
+            "utter_staff_details_start_bot",
+            staff_name=one_line(user.full_name) or "?",
+            reference=view.reference,
+            bot_username=self._membership.start_link(),
+        )
+        card = query.message if isinstance(query.message, Message) else None
+        thread = card.message_thread_id if card is not None and card.is_topic_message else None
+        for piece in split_text(text):
+            send = partial(query.get_bot().send_message, chat_id, piece, message_thread_id=thread)
+            await with_retries(send)
+
+    async def _send_details(self, user_id: int, case_id: int) -> None:
+        assert self._membership is not None
+        claimed = await self._cases.get(case_id)  # with the claim: the card says who has it
+        if claimed is not None:
+            await self._membership.send_details(user_id, claimed)
 
     async def _resolve(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
@@ -322,6 +370,13 @@ class StaffHandlers:
         if trust_wide:
             return self._texts.say("utter_staff_stats_all_schools", trust_name=self._schools.trust.name)
         return ", ".join(school.name for school in schools)
+
+    async def on_staff_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start staff in a private chat: a staff member opened the bot by the link the staff chat gave,
+        so that case details can reach them here."""
+        message = update.effective_message
+        if message is not None:
+            await _send(context.bot, message.chat.id, self._texts.say("utter_staff_private_ready"), None)
 
     async def on_command_elsewhere(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/cases, /case or /stats outside any staff chat: refused and audited."""

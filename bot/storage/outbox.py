@@ -302,6 +302,21 @@ class Outbox(Store):
             queue(session, K.CASE_CARD, case_id, chat_id)
             return True
 
+    async def hide_card_details(self, chat_id: int) -> int:
+        """Edit every card posted in this chat (it now holds members who are not named staff) to its form
+        without details; the delivery worker renders it so. Returns how many were queued."""
+        return await asyncio.to_thread(self._hide_card_details, chat_id)
+
+    def _hide_card_details(self, chat_id: int) -> int:
+        with use_session(self._sessions, write=True) as session:
+            chats = {chat_id, *(old for old, new in moved_chats(session).items() if new == chat_id)}
+            cases = session.scalars(
+                select(Case.id).where(Case.staff_chat_id.in_(chats), Case.card_message_id.is_not(None))
+            ).all()
+            for case_id in cases:
+                queue(session, K.CARD_UPDATE, case_id, chat_id)
+            return len(cases)
+
     async def due_urgent_reminders(self, every: timedelta) -> list[int]:
         """Urgent cases unclaimed since their card or last reminder, `every` ago: queue a reminder."""
         return await asyncio.to_thread(self._due_urgent_reminders, every)

@@ -14,6 +14,7 @@ from telegram.ext import (
     ApplicationBuilder,
     ApplicationHandlerStop,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -25,9 +26,11 @@ from bot.config import ConfigError
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
+from bot.staff.cards import StaffTexts
 from bot.staff.chats import StaffChats, check_chats
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
+from bot.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
@@ -117,8 +120,17 @@ def build_application(
     _add_chat_move_handlers(app, moves)
 
     # Group -2 next: the staff side (bot/staff), see _add_staff_handlers.
-    staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats)
-    _add_staff_handlers(app, staff, rooms.filter)
+    options = staff_options or StaffOptions()
+    membership = StaffMembership(
+        app.bot,
+        services.schools,
+        rooms.chats,
+        StaffTexts(services.responses, services.schools),
+        refresh=options.membership_refresh,
+        outbox=services.records.outbox,
+    )
+    staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats, membership)
+    _add_staff_handlers(app, staff, rooms.filter, membership)
 
     # Group -1 runs next: anything else outside a private chat is answered (at most once) and stops there.
     app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(parents.on_group_message)), group=-1)
@@ -135,7 +147,7 @@ def build_application(
     app.add_error_handler(_error_handler(services))
 
     # Background jobs (bot/staff): the outbox delivery worker and the urgent-case reminders.
-    _schedule_staff_jobs(app, services, staff_options or StaffOptions(), rooms)
+    _schedule_staff_jobs(app, services, options, rooms, membership)
     return app
 
 
@@ -165,17 +177,26 @@ def _add_chat_move_handlers(app: Application, moves: ChatMoveHandlers) -> None:
     app.add_handlers(handlers, group=-3)
 
 
-def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: filters.Chat) -> None:
+def _add_staff_handlers(
+    app: Application, staff: StaffHandlers, staff_chats: filters.Chat, membership: StaffMembership
+) -> None:
     """Staff handlers, group -2 (before the group -1 guard that answers groups which are not staff chats).
 
     A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
     chat it is refused and audited, never read as a parent's button. /cases, /case and /stats are refused
     (and audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats).
-    Everything handled here stops further handling.
+    Joins and leaves in a staff chat (chat_member updates and service messages) go to the membership
+    check (bot/staff/membership.py); /start staff in a private chat is a staff member opening the bot for
+    case details. Everything handled here stops further handling.
     """
     in_staff_chat = staff_chats & filters.UpdateType.MESSAGE
     elsewhere = ~staff_chats & filters.UpdateType.MESSAGE
+    joins = filters.StatusUpdate.NEW_CHAT_MEMBERS | filters.StatusUpdate.LEFT_CHAT_MEMBER
+    staff_start = filters.ChatType.PRIVATE & filters.Regex(rf"^/start {DEEP_LINK_PAYLOAD}$")
     handlers = [
+        ChatMemberHandler(membership.on_chat_member, ChatMemberHandler.CHAT_MEMBER),
+        MessageHandler(in_staff_chat & joins, _stop_after(membership.on_service_message)),
+        CommandHandler("start", _stop_after(staff.on_staff_start), filters=staff_start),
         CallbackQueryHandler(_stop_after(staff.on_button), pattern=r"^staff:"),
         CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
         CommandHandler("case", _stop_after(staff.on_case), filters=in_staff_chat),
@@ -190,7 +211,11 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fil
 
 
 def _schedule_staff_jobs(
-    app: Application, services: Services, options: StaffOptions, rooms: StaffRooms
+    app: Application,
+    services: Services,
+    options: StaffOptions,
+    rooms: StaffRooms,
+    membership: StaffMembership,
 ) -> None:
     """The delivery worker every `delivery_interval` seconds (started and stopped with the Application);
     a tick that finds the previous pass still sending returns at once, hence max_instances=2."""
@@ -205,6 +230,7 @@ def _schedule_staff_jobs(
         options=options,
         on_parent_blocked=services.store.mark_blocked,
         on_chat_moved=rooms.follow,
+        membership=membership,
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     flood_per_minute: float = Field(20.0, gt=0)
     unresolved_case_retention_days: int = Field(365, ge=1)
     """A case never resolved is deleted this long after anyone last wrote on it (or claimed it)."""
+    profile_retention_days: int = Field(365, ge=1)
+    """A parent's profile (Telegram id, chosen school) is deleted this long after they last wrote."""
+    audit_retention_days: int = Field(730, ge=1)
+    """Audit log rows (who viewed or acted on which case) are deleted this old."""
+    log_pseudonym_key: SecretStr | None = None
+    """The key of the pseudonyms that stand for Telegram ids in logs (bot/logs.py); random per process
+    when unset, so pseudonyms then change on every restart."""
     project_dir: Path = Path(".")
 
     class Config:
@@ -50,7 +57,13 @@ class Settings(BaseSettings):
         env_file_encoding = "utf-8"
 
     @validator(
-        "telegram_bot_token", "rasa_url", "webhook_url", "telegram_base_url", "webhook_secret", pre=True
+        "telegram_bot_token",
+        "rasa_url",
+        "webhook_url",
+        "telegram_base_url",
+        "webhook_secret",
+        "log_pseudonym_key",
+        pre=True,
     )
     def _blank_is_unset(cls, value: object) -> object:  # noqa: N805 (pydantic validator)
         return None if isinstance(value, str) and not value.strip() else value

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     """A parent's profile (Telegram id, chosen school) is deleted this long after they last wrote."""
     audit_retention_days: int = Field(730, ge=1)
     """Audit log rows (who viewed or acted on which case) are deleted this old."""
+    log_retention_days: int = Field(30, ge=1)
+    """How long the operator's log rotation keeps the bot's logs (journald, logrotate): the bot does not
+    enforce it, the privacy notice states it, so set it to what the rotation does."""
     log_pseudonym_key: SecretStr | None = None
     """The key of the pseudonyms that stand for Telegram ids in logs (bot/logs.py); random per process
     when unset, so pseudonyms then change on every restart."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,13 @@ log = logging.getLogger("parentbot")
 EXAMPLE_SCHOOLS = Path("schools.example.yml")
 
 
+TELEMETRY = "RASA_TELEMETRY_ENABLED"
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Rasa reports usage (with a machine id) to its makers unless told not to: nothing of this trust's goes
+    # to a third party the privacy notice does not name. Set before any command imports Rasa.
+    os.environ.setdefault(TELEMETRY, "false")
     args = _parser().parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:

@@ -20,7 +20,14 @@ from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
 from bot.safeguarding.gate import DangerGate
-from bot.storage.database import check_writable, make_engine, migrate, session_factory
+from bot.storage.database import (
+    check_writable,
+    make_engine,
+    migrate,
+    redacted,
+    session_factory,
+    without_password,
+)
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
 from bot.storage.retention import PurgeCounts, Retention
@@ -76,8 +83,10 @@ def load_nlu(settings: Settings, *, background: bool = False) -> NluClient:
     """The NLU client of the settings. With `background`, an in-process model is loaded on a thread
     (BackgroundLoadedNlu) after it has been found or trained here."""
     if settings.rasa_url:
-        log.info("NLU: Rasa server at %s", settings.rasa_url)
-        return HttpNlu(settings.rasa_url)
+        # a token or password written into the URL itself is not logged
+        log.info("NLU: Rasa server at %s", redacted(settings.rasa_url).partition("?")[0])
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+        return HttpNlu(settings.rasa_url, token=token)
     model = resolve_model(settings)
     if background:
         log.info("Loading NLU model %s in the background", model.name)
@@ -112,12 +121,14 @@ def open_database(settings: Settings) -> Engine:
         migrate(db)
     except SQLAlchemyError as error:
         db.dispose()
-        raise ConfigError(f"DATABASE_URL: cannot open or migrate the database ({_reason(error)})") from error
+        reason = without_password(_reason(error), settings.database_url)
+        raise ConfigError(f"DATABASE_URL: cannot open or migrate the database ({reason})") from error
     try:
         check_writable(db)  # a read-only database stops the bot here, not at a parent's first message
     except SQLAlchemyError as error:
         db.dispose()
-        raise ConfigError(f"DATABASE_URL: cannot write to the database ({_reason(error)})") from error
+        reason = without_password(_reason(error), settings.database_url)
+        raise ConfigError(f"DATABASE_URL: cannot write to the database ({reason})") from error
     return db
 
 

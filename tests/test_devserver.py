@@ -428,14 +428,14 @@ async def test_webhook_delivery_with_secret_and_conflict(
     try:
         waiting_poll = asyncio.create_task(bot.get_updates(timeout=10))
         await asyncio.sleep(0.1)
-        assert await bot.set_webhook(url, secret_token="s3cret-Token_1")
+        assert await bot.set_webhook(url, secret_token="s3cret-Token_1-for-the-devserver-test-40")
         with pytest.raises(Conflict, match="terminated by setWebhook"):
             await waiting_poll
         with pytest.raises(Conflict, match="webhook is active"):
             await bot.get_updates()
         sent = server.user_sends_text(parent, "via webhook")
         secret, payload = await asyncio.wait_for(received.get(), 5)
-        assert secret == "s3cret-Token_1"
+        assert secret == "s3cret-Token_1-for-the-devserver-test-40"
         assert payload["message"]["text"] == "via webhook"
         assert payload["message"]["message_id"] == sent["message_id"]
         attempts = [(d.attempt, d.status) for d in server.webhook_deliveries]
@@ -895,11 +895,11 @@ async def test_application_webhook_end_to_end(server: BotApiServer, parent: SimU
             port=port,
             url_path="hook",
             webhook_url=f"http://127.0.0.1:{port}/hook",
-            secret_token="hook-secret",
+            secret_token="hook-secret-of-forty-characters-for-test",
         )
         set_call = server.calls_to("setWebhook")[-1]
         assert set_call.ok
-        assert set_call.params["secret_token"] == "hook-secret"
+        assert set_call.params["secret_token"] == "hook-secret-of-forty-characters-for-test"
         await _conversation(server, parent)
         assert all(d.ok for d in server.webhook_deliveries)
         assert len(server.webhook_deliveries) == 2

@@ -3,6 +3,9 @@
 Telegram answers such a chat with its own errors, which the bot must handle (issue 10): 400 with
 parameters.migrate_to_chat_id for a migrated group, 403 for a bot that was kicked or left, 400 "not enough
 rights" for a restricted bot. getChatMember tells the bot its own status, as the description defines it.
+A group that becomes a supergroup also announces it, as Telegram does, with two service messages: one with
+migrate_to_chat_id in the old group (from the member who changed it), then one with migrate_from_chat_id
+in the new supergroup (sent on behalf of the supergroup itself, from @GroupAnonymousBot).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
-from bot.devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld
+from bot.devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld, SimUser, _now
 
 BotStatus = Literal["creator", "administrator", "member", "restricted", "left", "kicked"]
 
@@ -53,6 +56,10 @@ NEEDED_RIGHTS = {
     "unpinChatMessage": PINNING,
 }
 NO_CHAT_CHECK = frozenset({"getUpdates", "getMe", "setMyCommands", "getMyCommands", "deleteMyCommands"})
+GROUP_ANONYMOUS_BOT = SimUser(
+    1087968824, "Group", username="GroupAnonymousBot", language_code=None, is_bot=True
+)
+"""The fake sender Telegram puts in `from` of a message sent on behalf of a group (sender_chat)."""
 
 
 def migrated_error(new_chat_id: int) -> ApiRequestError:
@@ -72,9 +79,11 @@ def removed_error(status: str, chat_type: str) -> ApiRequestError:
 class ChatMembership(SimulatedWorld):
     """The bot's status in each group (a member with the group's permissions unless set otherwise)."""
 
-    def migrate_group(self, chat_id: int) -> SimChat:
-        """The group becomes a supergroup with a new id (-100…), as when an admin enables a supergroup
-        feature: from now on every request for the old id fails with 400 and migrate_to_chat_id."""
+    def migrate_group(self, chat_id: int, by: SimUser | None = None, *, announce: bool = True) -> SimChat:
+        """The group becomes a supergroup with a new id (-100…), as when an admin (``by``; an anonymous
+        admin if None) enables a supergroup feature: from now on every request for the old id fails with
+        400 and migrate_to_chat_id. The bot is told by the two service messages Telegram sends, unless
+        ``announce`` is False (a bot that missed them: it was down longer than Telegram keeps updates)."""
         old = self.chat(chat_id)
         if old.type != "group":
             raise ValueError(f"only a basic group can become a supergroup, not a {old.type}")
@@ -82,7 +91,24 @@ class ChatMembership(SimulatedWorld):
         self._migrated[old.id] = new.id
         if old.id in self._bot_members:
             self._bot_members[new.id] = self._bot_members[old.id]
+        if announce:
+            self._announce(old, {"migrate_to_chat_id": new.id}, by)
+            self._announce(new, {"migrate_from_chat_id": old.id}, None)
         return new
+
+    def _announce(self, chat: SimChat, content: JsonDict, by: SimUser | None) -> None:
+        """A service message in the chat, from ``by`` or else on behalf of the chat itself."""
+        anonymous = {"from": GROUP_ANONYMOUS_BOT.to_api(), "sender_chat": chat.to_api()}
+        sender: JsonDict = {"from": by.to_api()} if by is not None else anonymous
+        message = {
+            "message_id": self._next_message_id(chat.id),
+            **sender,
+            "chat": chat.to_api(),
+            "date": _now(),
+            **content,
+        }
+        self._store(message)
+        self._push_update("message", message)
 
     def set_bot_status(self, chat_id: int, status: BotStatus, **rights: bool) -> None:
         """The bot's membership of a group, as getChatMember gives it: "kicked" and "left" make requests

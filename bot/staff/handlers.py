@@ -53,7 +53,7 @@ class StaffHandlers:
         self._outbox = records.outbox
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
-        self._chats = chats or StaffChats(schools)
+        self._chats = chats if chats is not None else StaffChats(schools)
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:
@@ -178,17 +178,33 @@ class StaffHandlers:
             return
         text = _after_command(message.text or "")
         view = await self._addressed_case(message, chat.id)
+        hidden: CaseView | None = None
         if view is None and context.args:
             view = await self._cases.by_reference(context.args[0])
+            if view is not None and not self.may_act_on(view, chat.id, user.id):
+                # Another school's case: answered exactly as a reference that does not exist, so nothing
+                # tells this chat that it does (the refusal is audited all the same).
+                hidden, view = view, None
             if view is not None:
                 text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
         if view is None or not text.strip():
             if not self.schools_for(chat.id, user.id):
-                await self._refuse("reply", user, chat, view, None, message)
+                await self._refuse("reply", user, chat, view or hidden, None, message)
                 return
+            if hidden is not None:
+                await self._audit_hidden(user, chat, hidden)
             await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_usage"), message)
             return
         await self._pass_on(context, message, user, view, text)
+
+    async def _audit_hidden(self, user: User, chat: Chat, view: CaseView) -> None:
+        log.info(
+            "Refused staff reply on case %s by user %s in chat %s",
+            view.id,
+            pseudonym(user.id),
+            chat_ref(chat.id),
+        )
+        await self._audit.audit("reply", actor_id=user.id, chat_id=chat.id, case_id=view.id, allowed=False)
 
     async def _addressed_case(self, message: Message, chat_id: int) -> CaseView | None:
         """The case a /reply is about by where it was sent: a reply to the card or a parent's message, or

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools
@@ -346,6 +347,12 @@ class Outbox(Store):
         return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
 
     def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        try:
+            return self._record_chat_move(old_chat_id, new_chat_id)
+        except IntegrityError:  # recorded at the same moment elsewhere (the other migration message)
+            return self._record_chat_move(old_chat_id, new_chat_id)
+
+    def _record_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
         with use_session(self._sessions, write=True) as session:
             move = session.get(ChatMove, old_chat_id)
             known = move is not None and move.new_chat_id == new_chat_id

@@ -31,6 +31,7 @@ from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
+from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
@@ -108,11 +109,15 @@ def build_application(
     )
     router = RelayRouter(services.records.cases, services.store, services.responses, services.schools)
     parents = ParentHandlers(
-        services.engine, services.store, services.responses, rooms.chats.all(), flood=flood, router=router
+        services.engine, services.store, services.responses, rooms.chats, flood=flood, router=router
     )
     private = filters.ChatType.PRIVATE
 
-    # Group -2 runs before everything else: the staff side (bot/staff), see _add_staff_handlers.
+    # Group -3 runs first: a staff group that became a supergroup is followed (bot/telegram/chat_moves.py).
+    moves = ChatMoveHandlers(services.records.outbox, rooms.chats, rooms.follow, services.schools)
+    _add_chat_move_handlers(app, moves)
+
+    # Group -2 next: the staff side (bot/staff), see _add_staff_handlers.
     staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats)
     _add_staff_handlers(app, staff, rooms.filter)
 
@@ -146,6 +151,19 @@ class StaffRooms:
     def follow(self, old_chat_id: int, new_chat_id: int) -> None:
         self.chats.follow(old_chat_id, new_chat_id)
         self.filter.add_chat_ids(new_chat_id)
+
+
+def _add_chat_move_handlers(app: Application, moves: ChatMoveHandlers) -> None:
+    """Group -3, before the staff handlers: a migration message (a service message: nothing else
+    handles it) records the move and stops there; a message or staff button from a group this process
+    does not know first re-reads the moves other processes stored, then goes on to the staff handlers
+    and the group -1 guard (which must not tell a staff chat that moved to message the bot privately)."""
+    handlers = [
+        MessageHandler(filters.StatusUpdate.MIGRATE, _stop_after(moves.on_migration)),
+        MessageHandler(filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, moves.on_staff_update),
+        CallbackQueryHandler(moves.on_staff_update, pattern=r"^staff:"),
+    ]
+    app.add_handlers(handlers, group=-3)
 
 
 def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: filters.Chat) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Container
 
 from telegram import Update
 from telegram.constants import ChatAction, ChatType
@@ -37,15 +38,17 @@ class ParentHandlers:
         engine: DialogueEngine,
         store: SqlStateStore,
         responses: ResponseBook,
-        staff_chat_ids: frozenset[int],
+        staff_chats: Container[int],
         flood: SharedFloodGate,
         router: RelayRouter | None = None,
     ) -> None:
+        """`staff_chats`: the live StaffChats the staff handlers use, so a chat that moved is a staff
+        chat here too as soon as it is followed."""
         self._engine = engine
         self._router = router
         self._store = store
         self._responses = responses
-        self._staff_chat_ids = staff_chat_ids
+        self._staff_chats = staff_chats
         self._locks = KeyedLocks()
         self._groups_told: set[int] = set()
         self._flood = flood
@@ -119,7 +122,7 @@ class ParentHandlers:
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """In a group that is not a staff chat: ask once to be messaged privately, then stay quiet."""
         chat = update.effective_chat
-        if chat is None or chat.id in self._staff_chat_ids or chat.id in self._groups_told:
+        if chat is None or chat.id in self._staff_chats or chat.id in self._groups_told:
             return
         self._groups_told.add(chat.id)
         await self._send(update, context, [self._responses.render("utter_private_only", {})])

@@ -89,6 +89,23 @@ async def test_a_purged_cases_forum_topic_is_deleted_with_everything_in_it(world
     [deleted] = [c for c in world.server.calls_to("deleteForumTopic", staff.id) if c.ok]
     assert deleted.params["message_thread_id"] == topic.message_thread_id
     assert of_case(world, staff, case) == []
+    assert world.server.calls_to("deleteMessage", staff.id) == [], "the messages went with their topic"
+
+
+async def test_without_the_right_to_delete_the_topic_its_messages_are_deleted_one_by_one(
+    world: StaffWorld,
+) -> None:
+    staff = world.staff_chat(forum=True)  # the bot is a plain member: it may delete only its own posts
+    case, _ = await posted_case(world, staff)
+    posted = of_case(world, staff, case)
+
+    await purge_as_if_long_ago(world, case)
+    await eventually(lambda: erased(world), "the erasures were done")
+
+    assert not [c for c in world.server.calls_to("deleteForumTopic", staff.id) if c.ok]
+    assert of_case(world, staff, case) == []
+    deleted = {c.params["message_id"] for c in world.server.calls_to("deleteMessage", staff.id) if c.ok}
+    assert deleted == {m["message_id"] for m in posted}
 
 
 async def test_in_a_plain_group_card_photo_transcript_and_every_part_of_a_reply_are_deleted(

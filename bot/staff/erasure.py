@@ -64,20 +64,31 @@ class TelegramEraser:
         self._retry_max = retry_max
 
     async def run_once(self) -> int:
-        """Erase what is due (topics first); how many rows were done."""
+        """Erase what is due (topics first); how many rows were done. A message in a topic deleted in
+        this pass went with it: its row is gone, and Telegram is not asked about it."""
         done = 0
+        deleted_topics: set[tuple[int, int | None]] = set()
         for erasure in await self._queue.due(self._batch):
-            done += await self._erase(erasure)
+            if (
+                erasure.kind is not ErasureKind.TOPIC
+                and (erasure.chat_id, erasure.topic_id) in deleted_topics
+            ):
+                continue
+            if await self._erase(erasure):
+                done += 1
+                if erasure.kind is ErasureKind.TOPIC:
+                    deleted_topics.add((erasure.chat_id, erasure.topic_id))
         return done
 
     async def _erase(self, erasure: DueErasure) -> bool:
+        """Erase one row; True when it is done (a topic: True only when the topic itself went)."""
         try:
             with_topic = await self._attempt(erasure)
         except TelegramError as error:
             await self._failed(erasure, error)
             return False
         await self._queue.done(erasure, with_topic=with_topic)
-        return True
+        return with_topic or erasure.kind is not ErasureKind.TOPIC
 
     async def _attempt(self, erasure: DueErasure) -> bool:
         """Erase one row; True when a whole topic went (its message rows are done with it)."""

@@ -184,3 +184,18 @@ async def _deletion_limits(world: StaffWorld, bot: Bot, staff: SimChat) -> None:
 
 def _bot(world: StaffWorld) -> Bot:
     return Bot(TOKEN, base_url=world.server.base_url, base_file_url=world.server.base_file_url)
+
+
+async def test_a_failed_erasure_is_tried_again_until_done(world: StaffWorld) -> None:
+    staff = world.staff_chat()
+    case, _ = await posted_case(world, staff)
+    posted = of_case(world, staff, case)
+    world.server.inject_fault("deleteMessage", staff.id, kind="server_error", times=1)
+
+    await purge_as_if_long_ago(world, case)
+    await eventually(lambda: erased(world), "the erasures were done", timeout=30)
+
+    calls = world.server.calls_to("deleteMessage", staff.id)
+    assert [c.status for c in calls].count(500) == 1
+    assert of_case(world, staff, case) == []
+    assert {c.params["message_id"] for c in calls if c.ok} == {m["message_id"] for m in posted}

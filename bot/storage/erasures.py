@@ -97,7 +97,10 @@ def _posted(rows: Sequence[Delivery], moved: dict[int, int]) -> Iterator[Posted]
 
 
 class ErasureQueue(Store):
-    """The erasure pass's side of telegram_erasures: take due rows, drop done ones, retry the rest."""
+    """The erasure pass's side of telegram_erasures: take due rows, drop done ones, retry the rest.
+
+    Rows are not leased: two bot processes may try the same one, and the second is told the message is
+    gone ("message to delete not found"), which counts as done."""
 
     async def due(self, limit: int = 50) -> list[DueErasure]:
         """Due rows, topics first (deleting a topic deletes its messages with it)."""

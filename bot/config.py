@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     flood_per_minute: float = Field(20.0, gt=0)
     unresolved_case_retention_days: int = Field(365, ge=1)
     """A case never resolved is deleted this long after anyone last wrote on it (or claimed it)."""
+    profile_retention_days: int = Field(365, ge=1)
+    """A parent's profile (Telegram id, chosen school) is deleted this long after they last wrote."""
+    audit_retention_days: int = Field(730, ge=1)
+    """Audit log rows (who viewed or acted on which case) are deleted this old."""
+    log_retention_days: int = Field(30, ge=1)
+    """How long the operator's log rotation keeps the bot's logs (journald, logrotate): the bot does not
+    enforce it, the privacy notice states it, so set it to what the rotation does."""
+    log_pseudonym_key: SecretStr | None = None
+    """The key of the pseudonyms that stand for Telegram ids in logs (bot/logs.py); random per process
+    when unset, so pseudonyms then change on every restart."""
     project_dir: Path = Path(".")
 
     class Config:
@@ -66,6 +76,7 @@ class Settings(BaseSettings):
         "webhook_url",
         "telegram_base_url",
         "webhook_secret",
+        "log_pseudonym_key",
         pre=True,
     )
     def _blank_is_unset(cls, value: object) -> object:  # noqa: N805 (pydantic validator)

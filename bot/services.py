@@ -15,6 +15,7 @@ from bot.config import ConfigError, Schools, Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
+from bot.logs import set_pseudonym_key
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
@@ -29,7 +30,7 @@ from bot.storage.database import (
 )
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
-from bot.storage.retention import PurgeCounts
+from bot.storage.retention import PurgeCounts, Retention
 from bot.storage.turns import Turns
 
 log = logging.getLogger(__name__)
@@ -47,19 +48,26 @@ class Services:
     engine: DialogueEngine
 
     async def purge(self) -> PurgeCounts:
-        """The retention purge of SPEC §5 with this configuration (the hourly job and `parentbot purge`)."""
-        settings = self.settings
-        return await self.records.retention.purge(
-            timedelta(hours=settings.message_retention_hours),
-            timedelta(days=settings.case_retention_days),
-            timedelta(days=settings.unresolved_case_retention_days),
-            flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
-            relay_timeout=timedelta(hours=settings.relay_timeout_hours),
-        )
+        """The retention purge of SPEC §5 with this configuration (the hourly job)."""
+        return await purge(self.records.retention, self.settings)
 
     async def close(self) -> None:
         await self.nlu.close()
         self.db.dispose()
+
+
+async def purge(retention: Retention, settings: Settings) -> PurgeCounts:
+    """The retention purge of SPEC §5 with every period the settings give (the hourly job and
+    `parentbot purge`)."""
+    return await retention.purge(
+        timedelta(hours=settings.message_retention_hours),
+        timedelta(days=settings.case_retention_days),
+        timedelta(days=settings.unresolved_case_retention_days),
+        flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
+        relay_timeout=timedelta(hours=settings.relay_timeout_hours),
+        profile_retention=timedelta(days=settings.profile_retention_days),
+        audit_retention=timedelta(days=settings.audit_retention_days),
+    )
 
 
 def resolve_model(settings: Settings) -> Path:
@@ -134,6 +142,8 @@ def build_services(
     settings: Settings, schools: Schools, nlu: NluClient | None = None, *, background_nlu: bool = False
 ) -> Services:
     default_detector()  # the danger data is read now: a broken dangers.yml stops the bot here
+    key = settings.log_pseudonym_key
+    set_pseudonym_key(key.get_secret_value() if key is not None else None)
     db = open_database(settings)
     sessions = session_factory(db)
     store = SqlStateStore(sessions)

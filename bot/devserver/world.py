@@ -478,6 +478,25 @@ class SimulatedWorld:
     def pinned_messages(self, chat_id: int) -> list[int]:
         return list(self._pinned.get(chat_id, []))
 
+    def age_message(self, chat_id: int, message_id: int, hours: float) -> None:
+        """Make a stored message `hours` older (its date earlier), e.g. past deleteMessage's 48 hours."""
+        message = self._find_message(chat_id, message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        message["date"] -= int(hours * 3600)
+
+    def bot_deletes_any_message(self, chat: SimChat) -> bool:
+        """What deleteMessage's description allows beyond the bot's own recent messages: "If the bot is
+        an administrator of a group, it can delete any message there. If the bot has can_delete_messages
+        administrator right in a supergroup or a channel, it can delete any message there." (Older than
+        48 hours too: Telegram lets such an administrator clear old messages.)"""
+        member = self._bot_members.get(chat.id, {"status": "member"})
+        if chat.type == "private" or member["status"] not in ("creator", "administrator"):
+            return False
+        return (
+            chat.type == "group" or member["status"] == "creator" or bool(member.get("can_delete_messages"))
+        )
+
     async def wait_for_call(
         self,
         method: str,

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -47,12 +47,15 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
+from bot.logs import chat_ref
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffCard, StaffTexts
 from bot.staff.chats import telegram_reason
 from bot.staff.membership import StaffMembership
+from bot.staff.erasure import TelegramEraser
 from bot.staff.topics import CaseTopics
 from bot.storage.cases import CaseStore, CaseView
+from bot.storage.erasures import ErasureQueue
 from bot.storage.models import CaseStatus, DeliveryKind, Priority
 from bot.storage.outbox import TO_PARENT, DueDelivery, FollowUp, Outbox
 from bot.telegram.sending import split_text
@@ -104,6 +107,9 @@ class Sent:
     card_case_id: int | None = None
     after: tuple[FollowUp, ...] = ()
     """Rows to queue once this one is recorded as sent (e.g. the "sent to the parent" confirmation)."""
+    parts: tuple[int, ...] = ()
+    """The earlier pieces of a text split over several messages: recorded too, so the retention purge
+    erases every one of them in Telegram."""
 
 
 def card_markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
@@ -161,6 +167,7 @@ class DeliveryWorker:
         on_parent_blocked: BlockedCallback | None = None,
         on_chat_moved: MovedCallback | None = None,
         membership: StaffMembership | None = None,
+        erasures: ErasureQueue | None = None,
     ) -> None:
         self._outbox = outbox
         self._cases = cases
@@ -173,6 +180,11 @@ class DeliveryWorker:
         self._on_parent_blocked = on_parent_blocked
         self._on_chat_moved = on_chat_moved
         self._membership = membership
+        self._eraser = (
+            TelegramEraser(erasures, bot, self._texts, retry_base=self._options.retry_base * 30)
+            if erasures is not None
+            else None
+        )
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._senders: dict[DeliveryKind | str, Callable[[DueDelivery], Awaitable[Sent]]] = {
@@ -197,12 +209,16 @@ class DeliveryWorker:
     # ---- running -----------------------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """One pass: claim what is due and send it, in queue order. Returns how many were sent."""
+        """One pass: claim what is due and send it, in queue order; then, when the outbox had no
+        backlog, a few of the erasures in Telegram the retention purge queued (so erasing never holds
+        an urgent card back for long). Returns how many deliveries were sent."""
         async with self._pass:
             due = await self._outbox.claim_due(limit=self._batch)
             sent = 0
             for delivery in due:
                 sent += await self._deliver(delivery)
+            if self._eraser is not None and len(due) < self._batch:
+                await self._eraser.run_once()
             return sent
 
     async def tick(self) -> int:
@@ -250,7 +266,7 @@ class DeliveryWorker:
                     delivery.id, sent.card_case_id, sent.message_id, sent.followups
                 )
             else:
-                await self._outbox.mark_sent(delivery.id, sent.message_id, sent.after)
+                await self._outbox.mark_sent(delivery.id, sent.message_id, sent.after, sent.parts)
         except Exception as error:  # noqa: BLE001 - sent but not recorded: the lease runs out, it is sent again
             log.error("Delivery %s was sent but not recorded: %s", delivery.id, type(error).__name__)
 
@@ -270,7 +286,7 @@ class DeliveryWorker:
             # A card refused for good goes to the trust's chat, or the parent is told: never stranded.
             await self._chat_failed(delivery, verdict.reason)
             return
-        where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
+        where = (delivery.id, delivery.kind, delivery.case_id, chat_ref(delivery.chat_id))
         if verdict.give_up:
             log.warning("Delivery %s (%s, case %s, chat %s) given up: %s", *where, verdict.reason)
             if isinstance(error, Forbidden) and delivery.kind in TO_PARENT and self._on_parent_blocked:
@@ -325,7 +341,7 @@ class DeliveryWorker:
             delivery.id,
             delivery.kind,
             delivery.case_id,
-            delivery.chat_id,
+            chat_ref(delivery.chat_id),
             self._setting(delivery.chat_id),
         )
         if delivery.kind == K.CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
@@ -376,21 +392,22 @@ class DeliveryWorker:
 
     async def _send_text(
         self, chat_id: int, text: str, reply: int | None = None, thread: int | None = None
-    ) -> Message:
+    ) -> Sent:
         """A text (in forum topic ``thread`` if given), split at Telegram's limit if it must be; the last
-        piece is the one recorded."""
-        pieces = split_text(text)
-        message: Message | None = None
-        for piece in pieces:
-            message = await self._bot.send_message(
-                chat_id,
-                piece,
-                reply_parameters=reply_to(reply) if reply is not None else None,
-                message_thread_id=thread,
-                link_preview_options=NO_PREVIEW,
+        piece is the one recorded as the message, the others as its parts."""
+        sent: list[Message] = []
+        for piece in split_text(text):
+            sent.append(
+                await self._bot.send_message(
+                    chat_id,
+                    piece,
+                    reply_parameters=reply_to(reply) if reply is not None else None,
+                    message_thread_id=thread,
+                    link_preview_options=NO_PREVIEW,
+                )
             )
-        assert message is not None
-        return message
+        *earlier, last = sent
+        return Sent(last.message_id, parts=tuple(m.message_id for m in earlier))
 
     # ---- the staff chat ----------------------------------------------------------------------------------
 
@@ -492,8 +509,7 @@ class DeliveryWorker:
         )
         if await self._restricted(delivery.chat_id):
             text = await self._parent_reply_privately(view, words, urgent)
-        message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
-        return Sent(message.message_id)
+        return await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
 
     async def _parent_reply_privately(self, view: CaseView, words: str, urgent: bool) -> str:
         """The parent's words to the claimer's private chat; what the staff chat is told instead."""
@@ -526,8 +542,7 @@ class DeliveryWorker:
             reference=view.reference,
             age=self._texts.age(view, datetime.now(timezone.utc)),
         )
-        message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
-        return Sent(message.message_id)
+        return await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
 
     async def _topic_close(self, delivery: DueDelivery) -> Sent:
         await self._topics.close(await self._view(delivery))
@@ -542,8 +557,7 @@ class DeliveryWorker:
         view = await self._view(delivery)
         text = self._texts.say("utter_staff_reply_sent", reference=view.reference)
         reply = int(delivery.payload["reply_to"])
-        message = await self._send_text(delivery.chat_id, text, reply=reply, thread=view.topic_id)
-        return Sent(message.message_id)
+        return await self._send_text(delivery.chat_id, text, reply=reply, thread=view.topic_id)
 
     async def _chat_failed_alert(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
@@ -557,7 +571,7 @@ class DeliveryWorker:
             problem=str(payload.get("problem", "")),
             reference=view.reference,
         )
-        return Sent((await self._send_text(delivery.chat_id, text)).message_id)
+        return await self._send_text(delivery.chat_id, text)
 
     # ---- the parent's chat -------------------------------------------------------------------------------
 
@@ -588,7 +602,7 @@ class DeliveryWorker:
             delivery.case_id,
             {"reply_to": int(payload["confirm_message_id"])},
         )
-        return Sent(sent.message_id, after=(confirm,))
+        return replace(sent, after=(confirm,))
 
     async def _to_parent(self, delivery: DueDelivery, response: str) -> Sent:
         view = await self._view(delivery)
@@ -603,4 +617,4 @@ class DeliveryWorker:
             reference=view.reference,
             text=str(delivery.payload.get("text", "")),
         )
-        return Sent((await self._send_text(delivery.chat_id, text)).message_id)
+        return await self._send_text(delivery.chat_id, text)

@@ -31,6 +31,7 @@ from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CLAIM
+from bot.logs import chat_ref, pseudonym
 from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats
 from bot.staff.membership import StaffMembership
@@ -101,7 +102,13 @@ class StaffHandlers:
     ) -> None:
         chat_id = chat.id if chat is not None else None
         case_id = view.id if view is not None else None
-        log.info("Refused staff %s on case %s by user %s in chat %s", action, case_id, user.id, chat_id)
+        log.info(
+            "Refused staff %s on case %s by user %s in chat %s",
+            action,
+            case_id,
+            pseudonym(user.id),
+            chat_ref(chat_id) if chat_id is not None else None,
+        )
         await self._audit.audit(action, actor_id=user.id, chat_id=chat_id, case_id=case_id, allowed=False)
         text = self._texts.say("utter_staff_refused")
         if query is not None:
@@ -177,7 +184,7 @@ class StaffHandlers:
     async def _resolve(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
         if await self._cases.resolve(view.id, user.id, user.full_name):
-            log.info("Case %s resolved by user %s", view.id, user.id)
+            log.info("Case %s resolved by user %s", view.id, pseudonym(user.id))
             await self._audit.audit("resolve", actor_id=user.id, chat_id=chat_id, case_id=view.id)
             await _answer(query, self._texts.say("utter_staff_resolved", reference=view.reference))
             return
@@ -239,7 +246,12 @@ class StaffHandlers:
         await self._pass_on(context, message, user, view, text)
 
     async def _audit_hidden(self, user: User, chat: Chat, view: CaseView) -> None:
-        log.info("Refused staff reply on case %s by user %s in chat %s", view.id, user.id, chat.id)
+        log.info(
+            "Refused staff reply on case %s by user %s in chat %s",
+            view.id,
+            pseudonym(user.id),
+            chat_ref(chat.id),
+        )
         await self._audit.audit("reply", actor_id=user.id, chat_id=chat.id, case_id=view.id, allowed=False)
 
     async def _addressed_case(self, message: Message, chat_id: int) -> CaseView | None:
@@ -289,7 +301,7 @@ class StaffHandlers:
         typed = without_control_characters(text)  # PostgreSQL cannot store NUL
         confirm = (message.chat.id, message.message_id)
         if await self._cases.staff_reply(view.id, user.full_name, typed, confirm=confirm):
-            log.info("Staff reply on case %s by user %s queued", view.id, user.id)
+            log.info("Staff reply on case %s by user %s queued", view.id, pseudonym(user.id))
             await self._audit.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
             return
         text = self._texts.say("utter_staff_reply_not_sent", reference=view.reference)
@@ -336,7 +348,7 @@ class StaffHandlers:
             return
         await self._outbox.queue_card(view.id)
         await self._audit.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
-        log.info("Card of case %s posted again for user %s", view.id, user.id)
+        log.info("Card of case %s posted again for user %s", view.id, pseudonym(user.id))
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats [DAYS | FROM TO]: a school's figures in its staff chat, every school's in the trust's
@@ -357,7 +369,9 @@ class StaffHandlers:
         opened, open_now = await self._cases.case_times(ids, period.start, period.end)
         report = figures(period, opened, open_now)
         await self._audit.audit("stats", actor_id=user.id, chat_id=chat.id)
-        log.info("Figures for %s asked by user %s in chat %s", ids or "all schools", user.id, chat.id)
+        log.info(
+            "Figures for %s asked by user %s in chat %s", ids or "all schools", pseudonym(user.id), chat.id
+        )
         title = self._stats_title(schools, trust_wide)
         await _send(context.bot, chat.id, stats_text(self._texts, report, title), message)
         png = await asyncio.to_thread(stats_chart, self._texts, report, title)

@@ -214,15 +214,29 @@ class Outbox(Store):
             return taken
 
     async def mark_sent(
-        self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp] = ()
+        self,
+        delivery_id: int,
+        message_id: int | None,
+        followups: Sequence[FollowUp] = (),
+        parts: Sequence[int] = (),
     ) -> None:
-        """Record a delivery as sent, and queue what follows it, in one transaction."""
-        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups)
+        """Record a delivery as sent, and queue what follows it, in one transaction. `parts`: the other
+        messages of a text split over several (kept in the payload, for the erasure at purge time)."""
+        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups, parts)
 
-    def _mark_sent(self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp]) -> None:
+    def _mark_sent(
+        self,
+        delivery_id: int,
+        message_id: int | None,
+        followups: Sequence[FollowUp],
+        parts: Sequence[int],
+    ) -> None:
         with use_session(self._sessions, write=True) as session:
             for f in followups:
                 queue(session, f.kind, f.case_id, f.chat_id, dict(f.payload))
+            row = session.get(Delivery, delivery_id) if parts else None
+            if row is not None:
+                row.payload = {**(row.payload or {}), "parts": list(parts)}
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)

@@ -23,6 +23,7 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError
+from bot.logs import chat_ref
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
@@ -231,6 +232,7 @@ def _schedule_staff_jobs(
         on_parent_blocked=services.store.mark_blocked,
         on_chat_moved=rooms.follow,
         membership=membership,
+        erasures=services.records.erasures,
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
@@ -271,14 +273,17 @@ def _schedule_purge(app: Application, services: Services) -> None:
             log.error("Retention purge failed: %s", type(error).__name__)
             return
         log.info(
-            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts; "
-            "ended %d silent relays",
+            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts, %d idle "
+            "profiles, %d audit events; ended %d silent relays; queued %d erasures in Telegram",
             counts.messages,
             counts.attachments,
             counts.cases,
             counts.unresolved,
             counts.drafts,
+            counts.profiles,
+            counts.audit_events,
             counts.relays,
+            counts.erasures,
         )
 
     app.job_queue.run_repeating(purge, interval=PURGE_INTERVAL, first=60, name="retention_purge")
@@ -350,7 +355,7 @@ def _error_handler(
         try:
             await send_replies(context.bot, update.effective_chat.id, [sorry])
         except Exception:  # noqa: BLE001 - the error handler must never raise
-            log.warning("Could not tell chat %s about the error", update.effective_chat.id)
+            log.warning("Could not tell chat %s about the error", chat_ref(update.effective_chat.id))
 
     return on_error
 

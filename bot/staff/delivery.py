@@ -51,8 +51,8 @@ from bot.logs import chat_ref
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffCard, StaffTexts
 from bot.staff.chats import telegram_reason
-from bot.staff.membership import StaffMembership
 from bot.staff.erasure import TelegramEraser
+from bot.staff.membership import StaffMembership
 from bot.staff.topics import CaseTopics
 from bot.storage.cases import CaseStore, CaseView
 from bot.storage.erasures import ErasureQueue
@@ -522,7 +522,7 @@ class DeliveryWorker:
             )
             if urgent:
                 private = f"{self._texts.say('utter_staff_card_urgent')}\n{private}"
-            if await self._membership.send_privately(view.claimed_by, private):
+            if await self._membership.send_privately(view.claimed_by, view, private):
                 line = self._texts.say("utter_staff_parent_reply_restricted", reference=view.reference)
             else:
                 line = self._texts.say(

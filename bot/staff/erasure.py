@@ -10,11 +10,15 @@ The retention purge and `parentbot erase-case` queue what a deleted case left in
   unless it may delete any message there; then the message is edited into a tombstone
   (utter_staff_case_erased): a text's words replaced, a photo's or document's media replaced by a small
   text file saying the same, its caption too;
+- the same for a message sent for the case to a staff member's private chat (the details of a case claimed
+  from a chat with members not named staff, and the parent's later messages): deleted, or, past 48 hours,
+  tombstoned, as Telegram allows a bot in a private chat only its recent messages;
 - a staff member's message the bot passed on to the parent: deleteMessage where the bot may; otherwise
   nothing the bot can do (it cannot edit another's message), and the row is dropped.
 
 A row done is removed; a failure is retried with backoff up to MAX_ATTEMPTS, then dropped with a warning.
-Log lines name rows, kinds and chat ids (staff groups), never a message's text.
+Log lines name rows, kinds and chat ids (staff groups; a private chat by its pseudonym), never a
+message's text.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from datetime import timedelta
 from telegram import Bot, InputMediaDocument
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
+from bot.logs import chat_ref
 from bot.staff.cards import StaffTexts
 from bot.storage.erasures import DueErasure, ErasureQueue
 from bot.storage.models import ErasureKind
@@ -151,10 +156,11 @@ class TelegramEraser:
         except BadRequest as error:
             if not _says(error, NOT_MODIFIED, *GONE):
                 raise
-        log.info("Erasure %s: message in chat %s replaced by its notice", erasure.id, erasure.chat_id)
+        where = chat_ref(erasure.chat_id)
+        log.info("Erasure %s: message in chat %s replaced by its notice", erasure.id, where)
 
     async def _failed(self, erasure: DueErasure, error: TelegramError) -> None:
-        where = (erasure.id, erasure.kind, erasure.chat_id, type(error).__name__)
+        where = (erasure.id, erasure.kind, chat_ref(erasure.chat_id), type(error).__name__)
         if erasure.attempts + 1 >= MAX_ATTEMPTS:
             log.warning("Erasure %s (%s, chat %s) given up after %s", *where)
             await self._queue.done(erasure)

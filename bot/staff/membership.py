@@ -5,7 +5,8 @@ A staff chat is *closed* when everyone in it besides the bot is named in staff_u
 member, administrator or creator). Only a closed chat sees a child's details on its cards. Any other
 chat, and one the bot cannot check (any error counts as "not closed"), gets cards with reference, kind,
 priority and school only; the details (the full card, transcript, screenshots, the parent's later
-messages) go privately to the named staff member who claims. A chat whose owner sets allow_all_members is
+messages) go privately to the named staff member who claims, each message recorded (private_messages) so
+the purge erases it with the case. A chat whose owner sets allow_all_members is
 never restricted: everyone there counts as staff, by the owner's explicit choice (warned about at start).
 
 The answer is cached per chat, dropped when someone joins or leaves (chat_member updates, which Telegram
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from telegram import Bot, ChatMember, ChatMemberRestricted, Update, User
+from telegram import Bot, ChatMember, ChatMemberRestricted, Message, Update, User
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -33,6 +34,8 @@ from bot.config import School, Schools, Trust
 from bot.staff.cards import StaffTexts, one_line
 from bot.staff.chats import StaffChats, telegram_reason
 from bot.storage.cases import CaseView
+from bot.storage.erasures import PrivateSends
+from bot.storage.models import PrivateKind
 from bot.storage.outbox import Outbox
 from bot.telegram.sending import BotBlockedError, split_text, with_retries
 
@@ -82,9 +85,11 @@ class StaffMembership:
         refresh: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         outbox: Outbox | None = None,
+        private: PrivateSends | None = None,
     ) -> None:
         self._bot = bot
         self._outbox = outbox
+        self._private = private
         self._schools = schools
         self._chats = chats
         self._texts = texts
@@ -270,37 +275,56 @@ class StaffMembership:
 
     async def send_details(self, user_id: int, view: CaseView) -> bool:
         """The whole card, the transcript file (when the card is long) and the screenshots, in the staff
-        member's private chat with the bot. False when Telegram refused."""
+        member's private chat with the bot, each message recorded for erasure with the case. False when
+        Telegram refused."""
         card = self._texts.card(view)
         text = self._texts.say("utter_staff_details_private", reference=view.reference, card=card.text)
         try:
-            for piece in split_text(text):
-                await with_retries(partial(self._bot.send_message, user_id, piece))
+            await self._send_text(user_id, view, text)
             if card.long:
                 name, data = self._texts.transcript_document(view)
                 caption = self._texts.say("utter_staff_transcript_caption", reference=view.reference)
                 send = partial(self._bot.send_document, user_id, data, filename=name, caption=caption)
-                await with_retries(send)
+                await self._sent(view, await with_retries(send), PrivateKind.DOCUMENT)
             count = str(len(view.attachments))
             for number, file_id in enumerate(view.attachments, start=1):
                 caption = self._texts.say(
                     "utter_staff_evidence_caption", number=str(number), count=count, reference=view.reference
                 )
-                await with_retries(partial(self._bot.send_photo, user_id, file_id, caption=caption))
+                photo = await with_retries(partial(self._bot.send_photo, user_id, file_id, caption=caption))
+                await self._sent(view, photo, PrivateKind.PHOTO)
         except REFUSED as error:
             log.warning("Details of case %s not sent privately: %s", view.id, _reason(error))
             return False
         log.info("Details of case %s sent privately to the staff member who claimed it", view.id)
         return True
 
-    async def send_privately(self, user_id: int, text: str) -> bool:
+    async def send_privately(self, user_id: int, view: CaseView, text: str) -> bool:
+        """A message about the case (the parent's words) in the staff member's private chat, recorded for
+        erasure with the case. False when Telegram refused."""
         try:
-            for piece in split_text(text):
-                await with_retries(partial(self._bot.send_message, user_id, piece))
+            await self._send_text(user_id, view, text)
         except REFUSED as error:
             log.warning("A message for a staff member was not sent privately: %s", _reason(error))
             return False
         return True
+
+    async def _send_text(self, user_id: int, view: CaseView, text: str) -> None:
+        for piece in split_text(text):
+            message = await with_retries(partial(self._bot.send_message, user_id, piece))
+            await self._sent(view, message, PrivateKind.TEXT)
+
+    async def _sent(self, view: CaseView, message: Message, kind: PrivateKind) -> None:
+        """Record a message sent privately, so the purge erases it with the case (issue 20). A failure
+        to record is logged, not raised: the claimer still gets the rest of the details."""
+        if self._private is None:
+            return
+        try:
+            await self._private.record(view.id, view.reference, message.chat_id, message.message_id, kind)
+        except Exception as error:  # noqa: BLE001 - the details matter more than their later erasure
+            log.error(
+                "A private message of case %s not recorded for erasure: %s", view.id, type(error).__name__
+            )
 
     def start_link(self) -> str:
         """The bot's username for https://t.me/<username>?start=staff."""

@@ -5,7 +5,10 @@ chats for it (the card, evidence photos, the transcript document, relayed parent
 confirmations, and every piece of a text split over several messages) would otherwise stay there for
 ever. So, in the same transaction that deletes the case, `record_erasures` writes one telegram_erasures row
 per forum topic and per message the outbox recorded as sent; the erasure pass (bot/staff/erasure.py)
-works through them from the delivery worker. Messages to the parent's own chat are left: that chat is the
+works through them from the delivery worker. The same goes for what was sent for the case to a staff
+member's private chat (the details of a case claimed from a chat with members not named staff, and the
+parent's later messages): `PrivateSends` records each such message as it is sent (private_messages), and
+`record_erasures` queues those too. Messages to the parent's own chat are left: that chat is the
 parent's, and the privacy notice says deleting from the bot does not delete it.
 """
 
@@ -20,13 +23,27 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.storage.common import Store, moved_chats, utcnow
-from bot.storage.models import Case, Delivery, DeliveryKind, DeliveryStatus, ErasureKind, TelegramErasure
+from bot.storage.models import (
+    Case,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    ErasureKind,
+    PrivateKind,
+    PrivateMessage,
+    TelegramErasure,
+)
 from bot.storage.outbox import TO_PARENT
 from bot.storage.turns import use_session
 
 K = DeliveryKind
 MEDIA_KINDS = frozenset({K.EVIDENCE, K.TRANSCRIPT})
 """Deliveries whose message is a photo or a document (a tombstone replaces the media, not a text)."""
+PRIVATE_ERASURE = {
+    PrivateKind.TEXT: ErasureKind.TEXT,
+    PrivateKind.PHOTO: ErasureKind.MEDIA,
+    PrivateKind.DOCUMENT: ErasureKind.MEDIA,
+}
 NO_MESSAGE_OF_THEIR_OWN = frozenset({K.PIN, K.CARD_UPDATE, K.TOPIC_CLOSE, K.TOPIC_REOPEN})
 """Deliveries that act on a message another row recorded (the card) or on the topic."""
 
@@ -70,8 +87,19 @@ def record_erasures(session: Session, case_ids: Sequence[int]) -> int:
                     reference=case.reference,
                 ),
             )
+        for private in session.scalars(select(PrivateMessage).where(PrivateMessage.case_id == case.id)):
+            rows.setdefault(
+                (private.chat_id, private.message_id, None),
+                _private_erasure(private.chat_id, private.message_id, private.kind, case.reference),
+            )
     session.add_all(rows.values())
     return len(rows)
+
+
+def _private_erasure(chat_id: int, message_id: int, kind: PrivateKind, reference: str) -> TelegramErasure:
+    return TelegramErasure(
+        chat_id=chat_id, message_id=message_id, kind=PRIVATE_ERASURE[kind], reference=reference
+    )
 
 
 Posted = tuple[int, int, ErasureKind, bool]
@@ -94,6 +122,37 @@ def _posted(rows: Sequence[Delivery], moved: dict[int, int]) -> Iterator[Posted]
         if row.kind == K.STAFF_REPLY and "confirm_chat_id" in payload:
             chat_id = int(payload["confirm_chat_id"])
             yield moved.get(chat_id, chat_id), int(payload["confirm_message_id"]), ErasureKind.THEIRS, True
+
+
+class PrivateSends(Store):
+    """What the bot sent for a case to a staff member's private chat, recorded as it is sent."""
+
+    async def record(
+        self, case_id: int, reference: str, chat_id: int, message_id: int, kind: PrivateKind
+    ) -> None:
+        """One message sent privately for the case. A case deleted meanwhile (purged while its details
+        were on their way) left nothing to record it on: its erasure is queued at once instead."""
+        await asyncio.to_thread(self._record, case_id, reference, chat_id, message_id, kind)
+
+    def _record(self, case_id: int, reference: str, chat_id: int, message_id: int, kind: PrivateKind) -> None:
+        with use_session(self._sessions, write=True) as session:
+            if session.get(Case, case_id) is None:
+                session.add(_private_erasure(chat_id, message_id, kind, reference))
+            else:
+                session.add(
+                    PrivateMessage(case_id=case_id, chat_id=chat_id, message_id=message_id, kind=kind)
+                )
+
+    async def of_case(self, case_id: int) -> list[tuple[int, int, PrivateKind]]:
+        """(chat id, message id, kind) of every message recorded for the case, oldest first."""
+        return await asyncio.to_thread(self._of_case, case_id)
+
+    def _of_case(self, case_id: int) -> list[tuple[int, int, PrivateKind]]:
+        with use_session(self._sessions, write=False) as session:
+            rows = session.scalars(
+                select(PrivateMessage).where(PrivateMessage.case_id == case_id).order_by(PrivateMessage.id)
+            )
+            return [(row.chat_id, row.message_id, row.kind) for row in rows]
 
 
 class ErasureQueue(Store):

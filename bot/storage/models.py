@@ -313,3 +313,30 @@ class TelegramErasure(Base):
     not_before: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
     )
+
+
+class PrivateKind(str, enum.Enum):
+    """What a message the bot sent to a staff member's private chat is (which says how to erase it)."""
+
+    TEXT = "text"
+    PHOTO = "photo"
+    DOCUMENT = "document"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PrivateMessage(Base):
+    """A message the bot sent for a case to a staff member's private chat (the details of a case claimed
+    from a chat with members not named staff, and the parent's later messages): the outbox records only
+    what went to the staff chats, and this is what the purge must also erase (bot/storage/erasures.py).
+    Deleted with its case."""
+
+    __tablename__ = "private_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[PrivateKind] = mapped_column(_enum(PrivateKind))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

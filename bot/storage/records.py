@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Schools
 from bot.storage.audit import AuditLog
 from bot.storage.cases import CaseStore
-from bot.storage.erasures import ErasureQueue
+from bot.storage.erasures import ErasureQueue, PrivateSends
 from bot.storage.outbox import Outbox
 from bot.storage.retention import Retention
 from bot.storage.transcripts import Transcripts
@@ -24,6 +24,7 @@ class Records:
     audit: AuditLog
     retention: Retention
     erasures: ErasureQueue
+    private: PrivateSends
 
     @classmethod
     def on(cls, sessions: sessionmaker[Session], schools: Schools | None = None) -> Records:
@@ -36,4 +37,5 @@ class Records:
             audit=AuditLog(sessions),
             retention=Retention(sessions),
             erasures=ErasureQueue(sessions),
+            private=PrivateSends(sessions),
         )

@@ -3,8 +3,8 @@ cases past their retention, expired drafts, relays gone silent, profiles idle pa
 and audit events older than AUDIT_RETENTION_DAYS.
 
 A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it
-posted in the staff chats in telegram_erasures (bot/storage/erasures.py), which the delivery worker's
-erasure pass (bot/staff/erasure.py) works through."""
+posted in the staff chats, and sent to staff members' private chats, in telegram_erasures
+(bot/storage/erasures.py), which the delivery worker's erasure pass (bot/staff/erasure.py) works through."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from bot.storage.models import (
     ConversationMessage,
     Delivery,
     Parent,
+    PrivateMessage,
 )
 from bot.storage.turns import use_session
 
@@ -176,7 +177,7 @@ class Retention(Store):
 
     def _delete_cases(self, session: Session, old_cases: Sequence[int]) -> int:
         """Delete the cases and all that hangs on them (record_erasures first, in the same session)."""
-        for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
+        for model in (ConversationMessage, CaseMessage, Attachment, Delivery, PrivateMessage):
             session.execute(delete(model).where(model.case_id.in_(old_cases)))
         session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
         session.execute(update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None))

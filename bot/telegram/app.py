@@ -129,6 +129,7 @@ def build_application(
         StaffTexts(services.responses, services.schools),
         refresh=options.membership_refresh,
         outbox=services.records.outbox,
+        private=services.records.private,
     )
     staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats, membership)
     _add_staff_handlers(app, staff, rooms.filter, membership)

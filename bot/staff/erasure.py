@@ -1,7 +1,8 @@
 """Deleting in Telegram what the bot posted for a case the database no longer holds (issue 20).
 
-The retention purge and `parentbot erase-case` queue what a deleted case left in the staff chats
-(bot/storage/erasures.py); this pass, run by the delivery worker after its deliveries, works through it:
+The retention purge and `parentbot erase-case` queue what a deleted case left in the staff chats and in
+staff members' private chats (bot/storage/erasures.py); this pass, run by the delivery worker after its
+deliveries, works through it:
 
 - a case's forum topic: deleteForumTopic, which takes every message in it along (Telegram allows it to an
   administrator with can_delete_messages); refused, the topic's messages are erased one by one;

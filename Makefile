@@ -6,6 +6,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen
+# Rasa's usage telemetry off for everything run from here (rasa itself included), unless you set it.
+export RASA_TELEMETRY_ENABLED ?= false
 
 .DEFAULT_GOAL := help
 .PHONY: help run chat test lint format train evaluate evaluate-gate validate-gate cross-validate purge validate bench clean

@@ -107,11 +107,9 @@ def _shown(database_url: str | None) -> str:
     """The database for the results file, without its password."""
     if database_url is None:
         return "sqlite (a fresh file per run)"
-    from sqlalchemy.engine import make_url
+    from bot.storage.database import redacted
 
-    from bot.storage.database import normalise_url
-
-    return make_url(normalise_url(database_url)).render_as_string(hide_password=True)
+    return redacted(database_url)
 
 
 def _attempt(results: dict[str, Any], key: str, run: Callable[[], T]) -> T | None:

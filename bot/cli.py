@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,13 @@ log = logging.getLogger("parentbot")
 EXAMPLE_SCHOOLS = Path("schools.example.yml")
 
 
+TELEMETRY = "RASA_TELEMETRY_ENABLED"
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Rasa reports usage (with a machine id) to its makers unless told not to: nothing of this trust's goes
+    # to a third party the privacy notice does not name. Set before any command imports Rasa.
+    os.environ.setdefault(TELEMETRY, "false")
     args = _parser().parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
@@ -87,6 +94,20 @@ def _parser() -> argparse.ArgumentParser:
         "purge", help="delete messages and cases past their retention period (also runs on a schedule)"
     )
     purge.set_defaults(command=_purge)
+
+    erase = commands.add_parser(
+        "erase-case",
+        help="delete one case now (an erasure request the DPO granted), and what the bot posted for it in "
+        "the staff chats",
+    )
+    erase.add_argument("reference", help="the case reference, e.g. OAK-7K2Q")
+    erase.set_defaults(command=_erase_case)
+
+    pseudonym = commands.add_parser(
+        "pseudonym", help="the pseudonym that stands for a Telegram id in the logs (LOG_PSEUDONYM_KEY)"
+    )
+    pseudonym.add_argument("telegram_id", help="a parent's or staff member's Telegram user id")
+    pseudonym.set_defaults(command=_pseudonym)
 
     outbox = commands.add_parser(
         "outbox", help="list stuck deliveries (failed, or retried many times); --retry queues them again"
@@ -235,23 +256,13 @@ def _validate_gate(settings: Settings) -> int:
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import timedelta
-
-    from bot.services import open_database
+    from bot.services import open_database, purge
     from bot.storage.database import session_factory
     from bot.storage.retention import Retention
 
     db = open_database(settings)
     try:
-        counts = asyncio.run(
-            Retention(session_factory(db)).purge(
-                timedelta(hours=settings.message_retention_hours),
-                timedelta(days=settings.case_retention_days),
-                timedelta(days=settings.unresolved_case_retention_days),
-                flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
-                relay_timeout=timedelta(hours=settings.relay_timeout_hours),
-            )
-        )
+        counts = asyncio.run(purge(Retention(session_factory(db)), settings))
     finally:
         db.dispose()
     print(
@@ -260,8 +271,43 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
         f"more than {settings.case_retention_days} days ago, or ({counts.unresolved} of them) never "
         f"resolved and untouched for {settings.unresolved_case_retention_days} days; {counts.drafts} "
         f"unfinished drafts older than {settings.flow_timeout_minutes} min; ended {counts.relays} relays "
-        f"silent for {settings.relay_timeout_hours} h."
+        f"silent for {settings.relay_timeout_hours} h; {counts.profiles} parent profiles idle for "
+        f"{settings.profile_retention_days} days; {counts.audit_events} audit events older than "
+        f"{settings.audit_retention_days} days. {counts.erasures} posts in staff chats queued for deletion "
+        "in Telegram (the running bot deletes them)."
     )
+    return 0
+
+
+def _erase_case(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services import open_database
+    from bot.storage.database import session_factory
+    from bot.storage.retention import Retention
+
+    db = open_database(settings)
+    try:
+        erasures = asyncio.run(Retention(session_factory(db)).erase_case(args.reference))
+    finally:
+        db.dispose()
+    if erasures is None:
+        print(f"There is no case {args.reference}.", file=sys.stderr)
+        return 1
+    print(
+        f"Deleted case {args.reference.upper()}; {erasures} posts in staff chats queued for deletion in "
+        "Telegram (the running bot deletes them)."
+    )
+    return 0
+
+
+def _pseudonym(args: argparse.Namespace, settings: Settings) -> int:
+    """For a subject access request: the pseudonym to look for in the logs."""
+    from bot.logs import pseudonym, set_pseudonym_key
+
+    if settings.log_pseudonym_key is None:
+        print("LOG_PSEUDONYM_KEY is not set: the bot's pseudonyms are random per run.", file=sys.stderr)
+        return 1
+    set_pseudonym_key(settings.log_pseudonym_key.get_secret_value())
+    print(pseudonym(args.telegram_id))
     return 0
 
 

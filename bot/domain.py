@@ -99,6 +99,14 @@ class ContactMethod(str, enum.Enum):
     EMAIL = "email"
 
 
+MAX_DRAFT_LINES = 200
+"""At most this many transcript lines are kept in a draft (its notice of lines left out included)."""
+MAX_DRAFT_CHARS = 50_000
+"""And at most this many characters: the draft is rewritten with every turn, and staff read it whole."""
+NOTICE_CHARS = 100
+"""Room kept for the one line that says how many lines were left out (utter_transcript_left_out)."""
+
+
 @dataclass(frozen=True)
 class TranscriptEntry:
     """One line of a flow's own transcript: what would reach staff with the parent's consent."""
@@ -149,6 +157,11 @@ class FlowState:
     lines: tuple[TranscriptEntry, ...] = ()
     shown: int = 0
     """How many of `lines` the consent step showed: exactly these reach staff on "yes"."""
+    left_out: int = 0
+    """How many lines, after the first, were left out to keep the draft within MAX_DRAFT_LINES and
+    MAX_DRAFT_CHARS: one line saying so stands after the first wherever the transcript is shown."""
+    shown_left_out: int = 0
+    """`left_out` when the consent step showed the transcript: the count its notice line gave."""
 
     def answer(self, step: Step) -> str | None:
         return next((text for key, text in self.answers if key is step), None)
@@ -159,7 +172,16 @@ class FlowState:
         return replace(self, answers=answers, done=self.done | {step})
 
     def hear(self, *entries: TranscriptEntry) -> FlowState:
-        return replace(self, lines=(*self.lines, *entries))
+        """Add lines; over the cap, the oldest after the first (what started the flow) are left out. At
+        the consent step the lines it showed are kept whole: they are exactly what "yes" sends."""
+        lines = (*self.lines, *entries)
+        if _within_cap(lines, notice=self.left_out > 0):
+            return replace(self, lines=lines)
+        keep = max(1, self.shown) if self.step is Step.CONSENT else 1
+        kept = _newest_within_cap(lines, keep)
+        removed = len(lines) - len(kept)
+        shown = self.shown if keep > 1 else self.shown - max(0, min(removed, self.shown - 1))
+        return replace(self, lines=kept, left_out=self.left_out + removed, shown=shown)
 
     def expired(self, now: datetime, timeout_seconds: float) -> bool:
         return (now - as_utc(self.updated_at)).total_seconds() > timeout_seconds
@@ -179,6 +201,8 @@ class FlowState:
             "photos": list(self.photos),
             "lines": [[line.author.value, line.text] for line in self.lines],
             "shown": self.shown,
+            "left_out": self.left_out,
+            "shown_left_out": self.shown_left_out,
         }
 
     def tombstone(self) -> dict[str, str]:
@@ -215,9 +239,31 @@ class FlowState:
                 photos=tuple(str(photo) for photo in data.get("photos", [])),
                 lines=tuple(TranscriptEntry(Author(a), str(t)) for a, t in data.get("lines", [])),
                 shown=int(data.get("shown", 0)),
+                left_out=int(data.get("left_out", 0)),
+                shown_left_out=int(data.get("shown_left_out", 0)),
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def _within_cap(lines: tuple[TranscriptEntry, ...], *, notice: bool) -> bool:
+    room = NOTICE_CHARS if notice else 0
+    count = len(lines) + (1 if notice else 0)
+    return count <= MAX_DRAFT_LINES and sum(len(line.text) for line in lines) + room <= MAX_DRAFT_CHARS
+
+
+def _newest_within_cap(lines: tuple[TranscriptEntry, ...], keep: int) -> tuple[TranscriptEntry, ...]:
+    """The first `keep` lines and as many of the newest as fit beside them and the notice."""
+    kept, rest = lines[:keep], lines[keep:]
+    room_lines = MAX_DRAFT_LINES - 1 - len(kept)
+    room_chars = MAX_DRAFT_CHARS - NOTICE_CHARS - sum(len(line.text) for line in kept)
+    newest: list[TranscriptEntry] = []
+    for line in reversed(rest):
+        if len(newest) >= room_lines or len(line.text) > room_chars:
+            break
+        newest.append(line)
+        room_chars -= len(line.text)
+    return (*kept, *reversed(newest))
 
 
 @dataclass
@@ -296,6 +342,8 @@ class CaseView:
     """Telegram file ids of the evidence photos."""
     topic_id: int | None = None
     """The case's forum topic in its staff chat (None in a group without topics)."""
+    claimed_by: int | None = None
+    """The Telegram id of the staff member who claimed it: where its details go privately."""
 
 
 def as_utc(moment: datetime) -> datetime:

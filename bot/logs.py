@@ -11,13 +11,23 @@ Two layers keep personal data out of the log:
   undecodable response bodies at ERROR), an exception is logged as its traceback of code locations and
   type names without its message (a database error's message can quote a row, a Telegram error's the
   request), and anything shaped like a bot token is masked.
+
+Telegram ids of people (parents, staff, and private chats, whose id is the person's) never appear in a
+log line: `pseudonym(id)` stands for them, a keyed hash (HMAC-SHA256 under LOG_PSEUDONYM_KEY) that is the
+same for one person on every line, so events can be followed, but cannot be turned back into the id
+without the key. A data protection officer answering a subject access request finds a person's lines
+with `parentbot pseudonym ID`. Without the setting the key is random per process (a warning says so):
+lines then link up only within one run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import re
+import secrets
 import traceback
 import warnings
 from collections.abc import Mapping
@@ -44,6 +54,37 @@ WITHHELD = "<withheld>"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+log = logging.getLogger(__name__)
+_pseudonym_key: bytes | None = None
+
+
+def set_pseudonym_key(key: str | None) -> None:
+    """The key of `pseudonym` (LOG_PSEUDONYM_KEY); None draws a random one, with a warning."""
+    global _pseudonym_key
+    if key:
+        _pseudonym_key = key.encode()
+        return
+    _pseudonym_key = secrets.token_bytes(32)
+    log.warning(
+        "LOG_PSEUDONYM_KEY is not set: Telegram ids in the log are pseudonymised with a random key, so "
+        "pseudonyms change on every restart and `parentbot pseudonym` cannot find a person's lines"
+    )
+
+
+def pseudonym(user_id: int | str) -> str:
+    """What the log says for a person's Telegram id: "u-" and 12 hex digits of HMAC-SHA256 of the id."""
+    if _pseudonym_key is None:
+        set_pseudonym_key(None)
+    assert _pseudonym_key is not None
+    digest = hmac.new(_pseudonym_key, str(user_id).strip().encode(), hashlib.sha256).hexdigest()
+    return f"u-{digest[:12]}"
+
+
+def chat_ref(chat_id: int | str) -> str:
+    """A chat id for the log: a group's as it is (the operator needs it for the schools file), a private
+    chat's (the person's own id) as their pseudonym."""
+    return str(chat_id) if str(chat_id).startswith("-") else pseudonym(chat_id)
 
 
 class PersonalDataFilter(logging.Filter):

@@ -15,14 +15,22 @@ from bot.config import ConfigError, Schools, Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
+from bot.logs import set_pseudonym_key
 from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
 from bot.safeguarding.gate import DangerGate
-from bot.storage.database import check_writable, make_engine, migrate, session_factory
+from bot.storage.database import (
+    check_writable,
+    make_engine,
+    migrate,
+    redacted,
+    session_factory,
+    without_password,
+)
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
-from bot.storage.retention import PurgeCounts
+from bot.storage.retention import PurgeCounts, Retention
 from bot.storage.turns import Turns
 
 log = logging.getLogger(__name__)
@@ -40,19 +48,26 @@ class Services:
     engine: DialogueEngine
 
     async def purge(self) -> PurgeCounts:
-        """The retention purge of SPEC §5 with this configuration (the hourly job and `parentbot purge`)."""
-        settings = self.settings
-        return await self.records.retention.purge(
-            timedelta(hours=settings.message_retention_hours),
-            timedelta(days=settings.case_retention_days),
-            timedelta(days=settings.unresolved_case_retention_days),
-            flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
-            relay_timeout=timedelta(hours=settings.relay_timeout_hours),
-        )
+        """The retention purge of SPEC §5 with this configuration (the hourly job)."""
+        return await purge(self.records.retention, self.settings)
 
     async def close(self) -> None:
         await self.nlu.close()
         self.db.dispose()
+
+
+async def purge(retention: Retention, settings: Settings) -> PurgeCounts:
+    """The retention purge of SPEC §5 with every period the settings give (the hourly job and
+    `parentbot purge`)."""
+    return await retention.purge(
+        timedelta(hours=settings.message_retention_hours),
+        timedelta(days=settings.case_retention_days),
+        timedelta(days=settings.unresolved_case_retention_days),
+        flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
+        relay_timeout=timedelta(hours=settings.relay_timeout_hours),
+        profile_retention=timedelta(days=settings.profile_retention_days),
+        audit_retention=timedelta(days=settings.audit_retention_days),
+    )
 
 
 def resolve_model(settings: Settings) -> Path:
@@ -68,8 +83,10 @@ def load_nlu(settings: Settings, *, background: bool = False) -> NluClient:
     """The NLU client of the settings. With `background`, an in-process model is loaded on a thread
     (BackgroundLoadedNlu) after it has been found or trained here."""
     if settings.rasa_url:
-        log.info("NLU: Rasa server at %s", settings.rasa_url)
-        return HttpNlu(settings.rasa_url)
+        # a token or password written into the URL itself is not logged
+        log.info("NLU: Rasa server at %s", redacted(settings.rasa_url).partition("?")[0])
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+        return HttpNlu(settings.rasa_url, token=token)
     model = resolve_model(settings)
     if background:
         log.info("Loading NLU model %s in the background", model.name)
@@ -104,12 +121,14 @@ def open_database(settings: Settings) -> Engine:
         migrate(db)
     except SQLAlchemyError as error:
         db.dispose()
-        raise ConfigError(f"DATABASE_URL: cannot open or migrate the database ({_reason(error)})") from error
+        reason = without_password(_reason(error), settings.database_url)
+        raise ConfigError(f"DATABASE_URL: cannot open or migrate the database ({reason})") from error
     try:
         check_writable(db)  # a read-only database stops the bot here, not at a parent's first message
     except SQLAlchemyError as error:
         db.dispose()
-        raise ConfigError(f"DATABASE_URL: cannot write to the database ({_reason(error)})") from error
+        reason = without_password(_reason(error), settings.database_url)
+        raise ConfigError(f"DATABASE_URL: cannot write to the database ({reason})") from error
     return db
 
 
@@ -123,6 +142,8 @@ def build_services(
     settings: Settings, schools: Schools, nlu: NluClient | None = None, *, background_nlu: bool = False
 ) -> Services:
     default_detector()  # the danger data is read now: a broken dangers.yml stops the bot here
+    key = settings.log_pseudonym_key
+    set_pseudonym_key(key.get_secret_value() if key is not None else None)
     db = open_database(settings)
     sessions = session_factory(db)
     store = SqlStateStore(sessions)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
+import rasa.core.agent  # noqa: F401 (see below)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools, Settings, StaffedHours, load_schools
@@ -29,6 +30,11 @@ from bot.storage.turns import Turns
 from tests.databases import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Importing Rasa installs uvloop's event loop policy (through Sanic), as it does in the bot's own process.
+# Imported here, before any test's event loop exists, every test runs on that policy whatever order the
+# files run in; imported later, by the first test that loads the model, the session's asyncio loop would
+# meet uvloop's policy, which has no child watcher, and every subprocess started after it would fail.
 
 
 @pytest.fixture(scope="session")

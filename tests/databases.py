@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage.database import make_engine, migrate, scratch_schema, session_factory
+from bot.storage.database import make_engine, migrate, redacted, scratch_schema, session_factory
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -35,7 +35,7 @@ def postgres_available() -> bool:
 def fresh_postgres_schema() -> Iterator[str]:
     """A URL whose search_path is a brand-new schema, dropped afterwards: tests never share tables."""
     if not postgres_available():
-        pytest.skip(f"PostgreSQL does not answer at {postgres_admin_url()} (set TEST_DATABASE_URL)")
+        pytest.skip(f"PostgreSQL does not answer at {redacted(postgres_admin_url())} (set TEST_DATABASE_URL)")
     with scratch_schema(postgres_admin_url(), prefix="t") as url:
         yield url
 

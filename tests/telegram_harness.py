@@ -24,7 +24,7 @@ from bot.telegram.flood import SharedFloodGate
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "424242:parentbot-test-token"
-SECRET = "webhook-secret-for-tests"
+SECRET = "webhook-secret-for-tests-0123456789abcde"  # 40 characters (MIN_SECRET_CHARS is 32)
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_LAWFUL_BASIS, ConfigError, load_schools, load_settings
+from bot.config import DEFAULT_LAWFUL_BASIS, MIN_SECRET_CHARS, ConfigError, load_schools, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,11 +146,36 @@ def test_a_webhook_without_a_secret_stops_the_bot_with_one_line(monkeypatch: pyt
     assert str(caught.value) == (
         "Invalid setting WEBHOOK_SECRET: is needed with WEBHOOK_URL (the same value for every bot process)"
     )
-    monkeypatch.setenv("WEBHOOK_SECRET", "a-shared-secret_1")
+    monkeypatch.setenv("WEBHOOK_SECRET", "a-shared-secret_1-" + "x" * 22)
     assert load_settings(_env_file=None).webhook_secret is not None
     monkeypatch.setenv("WEBHOOK_SECRET", "not allowed: spaces")
     with pytest.raises(ConfigError, match="WEBHOOK_SECRET"):
         load_settings(_env_file=None)
+
+
+def test_a_short_webhook_secret_is_refused_without_printing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secret is all that tells Telegram's updates from anyone's POST to the webhook: a short one can
+    be guessed (issue 20, finding 7)."""
+    assert MIN_SECRET_CHARS == 32
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
+    for short in ("Q7", "Sh0rt-but-valid_chars-31-chars-"[: MIN_SECRET_CHARS - 1]):
+        monkeypatch.setenv("WEBHOOK_SECRET", short)
+        with pytest.raises(ConfigError) as refused:
+            load_settings(_env_file=None)
+        message = str(refused.value)
+        assert message.startswith("Invalid setting WEBHOOK_SECRET: is too short: at least 32 characters")
+        assert "\n" not in message
+        assert short not in message
+    monkeypatch.setenv("WEBHOOK_SECRET", "k" * MIN_SECRET_CHARS)
+    assert load_settings(_env_file=None).webhook_secret is not None
+
+
+def test_the_webhook_listens_on_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bot sits behind the HTTPS reverse proxy: plain HTTP must not face the network by default."""
+    monkeypatch.delenv("WEBHOOK_LISTEN", raising=False)
+    assert load_settings(_env_file=None).webhook_listen == "127.0.0.1"
+    monkeypatch.setenv("WEBHOOK_LISTEN", "10.0.0.5")
+    assert load_settings(_env_file=None).webhook_listen == "10.0.0.5"
 
 
 def test_an_empty_staff_list_is_refused_with_one_line_naming_the_chat(tmp_path: Path) -> None:

@@ -428,14 +428,14 @@ async def test_webhook_delivery_with_secret_and_conflict(
     try:
         waiting_poll = asyncio.create_task(bot.get_updates(timeout=10))
         await asyncio.sleep(0.1)
-        assert await bot.set_webhook(url, secret_token="s3cret-Token_1")
+        assert await bot.set_webhook(url, secret_token="s3cret-Token_1-for-the-devserver-test-40")
         with pytest.raises(Conflict, match="terminated by setWebhook"):
             await waiting_poll
         with pytest.raises(Conflict, match="webhook is active"):
             await bot.get_updates()
         sent = server.user_sends_text(parent, "via webhook")
         secret, payload = await asyncio.wait_for(received.get(), 5)
-        assert secret == "s3cret-Token_1"
+        assert secret == "s3cret-Token_1-for-the-devserver-test-40"
         assert payload["message"]["text"] == "via webhook"
         assert payload["message"]["message_id"] == sent["message_id"]
         attempts = [(d.attempt, d.status) for d in server.webhook_deliveries]
@@ -527,6 +527,54 @@ async def test_faults_repeat_and_clear(server: BotApiServer, bot: Bot, parent: S
 
 
 @bounded()
+async def test_group_members_are_counted_and_looked_up(server: BotApiServer, bot: Bot) -> None:
+    staff_member, other = server.create_user("Priya"), server.create_user("Olly")
+    staff = server.create_group("Staff", supergroup=True, members=[staff_member])
+    assert await bot.get_chat_member_count(staff.id) == 2  # the bot counts as a member
+    assert (await bot.get_chat_member(staff.id, staff_member.id)).status == "member"
+    assert (await bot.get_chat_member(staff.id, other.id)).status == "left"
+    with pytest.raises(BadRequest, match=r"[Uu]ser not found"):
+        await bot.get_chat_member(staff.id, 999)
+
+    server.add_member(staff.id, other, by=staff_member)
+    assert await bot.get_chat_member_count(staff.id) == 3
+    server.remove_member(staff.id, other)
+    assert (await bot.get_chat_member(staff.id, other.id)).status == "left"
+    assert await bot.get_chat_member_count(staff.id) == 2
+
+
+async def test_joins_and_leaves_reach_the_bot_as_telegram_sends_them(server: BotApiServer, bot: Bot) -> None:
+    """A service message always; chat_member only to an administrator bot asking for it by name."""
+    adder, joiner = server.create_user("Priya"), server.create_user("Olly")
+    staff = server.create_group("Staff", supergroup=True, members=[adder])
+    await bot.get_updates(allowed_updates=["message", "chat_member"])
+    server.add_member(staff.id, joiner, by=adder)  # the bot is a plain member: no chat_member for it
+    server.set_bot_status(staff.id, "administrator")
+    server.remove_member(staff.id, joiner)
+    updates = await bot.get_updates(allowed_updates=["message", "chat_member"])
+    joined, left_member, left_message = updates
+    assert joined.message is not None
+    assert [u.id for u in joined.message.new_chat_members] == [joiner.id]
+    assert joined.message.from_user is not None
+    assert joined.message.from_user.id == adder.id
+    changed = left_member.chat_member
+    assert changed is not None
+    assert (changed.old_chat_member.status, changed.new_chat_member.status) == ("member", "left")
+    assert left_message.message is not None
+    assert left_message.message.left_chat_member is not None
+    assert left_message.message.left_chat_member.id == joiner.id
+
+
+async def test_a_user_who_never_started_the_bot_cannot_be_written_to(server: BotApiServer, bot: Bot) -> None:
+    stranger = server.create_user("Nia", started=False)
+    with pytest.raises(Forbidden, match="bot can't initiate conversation with a user"):
+        await bot.send_message(stranger.id, "hello")
+    with pytest.raises(Forbidden):
+        await bot.send_chat_action(stranger.id, "typing")
+    server.user_sends_text(stranger, "/start")
+    assert (await bot.send_message(stranger.id, "hello")).chat.id == stranger.id
+
+
 async def test_get_chat_and_get_chat_member_follow_the_api(server: BotApiServer, bot: Bot) -> None:
     staff = server.create_group("Staff", supergroup=True)
     chat = await bot.get_chat(staff.id)
@@ -895,11 +943,11 @@ async def test_application_webhook_end_to_end(server: BotApiServer, parent: SimU
             port=port,
             url_path="hook",
             webhook_url=f"http://127.0.0.1:{port}/hook",
-            secret_token="hook-secret",
+            secret_token="hook-secret-of-forty-characters-for-test",
         )
         set_call = server.calls_to("setWebhook")[-1]
         assert set_call.ok
-        assert set_call.params["secret_token"] == "hook-secret"
+        assert set_call.params["secret_token"] == "hook-secret-of-forty-characters-for-test"
         await _conversation(server, parent)
         assert all(d.ok for d in server.webhook_deliveries)
         assert len(server.webhook_deliveries) == 2

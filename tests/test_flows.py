@@ -17,7 +17,18 @@ from bot.dialogue import flows
 from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.domain import Author, CaseKind, ContactMethod, FlowName, FlowState, Priority, Step
+from bot.domain import (
+    MAX_DRAFT_CHARS,
+    MAX_DRAFT_LINES,
+    NOTICE_CHARS,
+    Author,
+    CaseKind,
+    ContactMethod,
+    FlowName,
+    FlowState,
+    Priority,
+    Step,
+)
 from bot.storage.models import Attachment, Case, ConversationMessage, Delivery
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
@@ -514,3 +525,53 @@ async def test_status_and_forget(
         )
         assert all(m.case_id == case.id for m in remaining)
     assert len(await records.cases.parent_cases(PARENT)) == 1
+
+
+@pytest.mark.parametrize("words", [1, 60], ids=["short lines", "long lines"])
+async def test_a_long_draft_keeps_its_first_line_and_newest_within_the_cap(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, words: int
+) -> None:
+    """300 turns in one draft (issue 20, finding 8: the draft had no cap, 1.8 MB rewritten every turn):
+    at most MAX_DRAFT_LINES lines and MAX_DRAFT_CHARS characters are kept, the oldest after the first
+    left out with one line saying how many, and the consent step still shows exactly what is sent."""
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    await engine.handle(PARENT, school_payload("oakfield"))
+    await engine.handle(PARENT, DINNER)
+    await engine.handle(PARENT, "/affirm")
+    await engine.handle(PARENT, "Is the menu changing?")
+    for turn in range(300):
+        await engine.handle(PARENT, f"turn {turn} " + " ".join(["menu"] * words))
+    flow = (await SqlStateStore(sessions).load(PARENT)).flow
+    assert flow is not None
+    assert flow.lines[0].text == DINNER, "the message that started the flow is kept"
+    assert len(flow.lines) + 1 <= MAX_DRAFT_LINES
+    assert sum(len(line.text) for line in flow.lines) <= MAX_DRAFT_CHARS - NOTICE_CHARS
+    assert any(line.text.startswith("turn 299 ") for line in flow.lines[-3:]), "the newest are kept"
+    assert not any(line.text.startswith("turn 0 ") for line in flow.lines)
+    assert flow.left_out > 0
+
+    consent = await engine.handle(PARENT, CHAT)
+    flow = (await SqlStateStore(sessions).load(PARENT)).flow
+    assert flow is not None
+    notice = f"({flow.shown_left_out} earlier lines left out)"
+    preview = consent[-1].document.text if consent[-1].document else consent[-1].text
+    for turn in range(20):  # shown again each time, the draft full: the last showing is what is sent
+        again = (await engine.handle(PARENT, f"hmm {turn}"))[-1]
+        preview = again.document.text if again.document else again.text
+    flow = (await SqlStateStore(sessions).load(PARENT)).flow
+    assert flow is not None
+    notice = f"({flow.shown_left_out} earlier lines left out)"
+    await engine.handle(PARENT, "/affirm")
+    [case] = await records.cases.parent_cases(PARENT)
+    full = await records.cases.get(case.id)
+    assert full is not None
+    texts = [line.text for line in full.transcript]
+    assert len(texts) <= MAX_DRAFT_LINES
+    assert sum(len(text) for text in texts) <= MAX_DRAFT_CHARS
+    assert texts[:2] == [DINNER, notice]
+    assert texts.count(notice) == 1
+    for line in full.transcript:  # the consent step showed every line that was sent, in order
+        prefix = "You: " if line.author is Author.PARENT else "Bot: "
+        assert prefix + line.text in preview
+    shown = [line for line in preview.splitlines() if line.startswith(("You: ", "Bot: "))]
+    assert len(shown) == len(texts)

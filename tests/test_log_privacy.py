@@ -5,8 +5,11 @@ token appears in anything the bot's log handler writes (messages and tracebacks)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +17,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
+from bot.cli import main
 from bot.config import Schools
-from bot.logs import configure_logging
+from bot.logs import configure_logging, pseudonym, set_pseudonym_key
 from bot.nlu.client import InProcessNlu
 from bot.storage import database
 from bot.storage.models import Parent
@@ -192,3 +196,56 @@ def test_a_database_error_is_logged_without_its_parameters(
     assert "builtins.RuntimeError (message withheld)" in log_text
     assert hits(log_text) == []
     assert hits(capfd.readouterr().err) == []
+
+
+# ---- Telegram ids: pseudonyms, never the id (issue 20, finding 2) -----------------------------------
+
+
+async def test_a_case_flow_at_info_logs_no_telegram_id_of_a_person(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    """Parents' and staff members' Telegram ids tie a person to a safeguarding event: the log names
+    them by pseudonym only (the same one on every line, so an operator can still follow a case)."""
+    written = io.StringIO()
+    configure_logging(logging.INFO, stream=written)
+    [handler] = logging.getLogger().handlers
+    handler.filters.insert(0, NotTheBot())
+    try:
+        async with running_bot(
+            nlu, schools, tmp_path, staff_options=FAST, settings_overrides={"flood_burst": 100}
+        ) as bot:
+            await _conversations(bot, schools)
+            people = [u.id for u in bot.server._users.values()]
+    finally:
+        configure_logging()
+    log_text = written.getvalue()
+    member = next(u for u in bot.server._users.values() if u.first_name == "Ms Staff")
+    assert pseudonym(member.id) in log_text, "the staff reply is logged, by pseudonym"
+    assert [i for i in people if str(i) in log_text] == [], [
+        line for line in log_text.splitlines() if any(str(i) in line for i in people)
+    ][:5]
+
+
+def test_a_pseudonym_is_stable_for_one_key_and_differs_for_another(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_pseudonym_key("a key the operator keeps")
+    first = pseudonym(5000000001)
+    assert re.fullmatch(r"u-[0-9a-f]{12}", first)
+    assert pseudonym("5000000001") == first == pseudonym(5000000001)
+    expected = hmac.new(b"a key the operator keeps", b"5000000001", hashlib.sha256).hexdigest()[:12]
+    assert first == f"u-{expected}"
+    assert pseudonym(5000000002) != first
+
+    with caplog.at_level(logging.WARNING, logger="bot.logs"):
+        set_pseudonym_key(None)
+    assert "pseudonyms change on every restart" in caplog.text
+    assert pseudonym(5000000001) != first
+
+    monkeypatch.setenv("LOG_PSEUDONYM_KEY", "a key the operator keeps")
+    monkeypatch.chdir(Path(__file__).parent)  # no .env here
+    try:
+        assert main(["pseudonym", "5000000001"]) == 0
+    finally:
+        configure_logging()
+    assert capsys.readouterr().out.strip() == first

@@ -63,3 +63,29 @@ async def test_privacy_answers_with_the_configured_notice(engine: DialogueEngine
     assert "24 hours" in notice.text
     assert "365 days" in notice.text
     assert "{" not in notice.text, "every template variable is filled"
+
+
+def test_the_notice_names_telegram_the_transfer_and_every_later_period(
+    paths: ProjectPaths, schools: Schools
+) -> None:
+    """Issue 20: profiles, the audit log and logs have periods of their own; posts in staff groups go with
+    their case; Telegram is a recipient outside the UK; and deleting here leaves the parent's own chat."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, profile_retention_days=200, audit_retention_days=500, log_retention_days=14
+    )
+    book = ResponseBook.from_domain(paths.domain, notice_variables(settings, schools.trust))
+    notice = book.render("utter_privacy_info", {"school_name": "Oakfield Primary School"}).text
+    facts = {
+        "profile": "Your profile (your Telegram id and school): 200 days after your last message",
+        "audit log": "What staff did with cases: 500 days",
+        "logs": "The bot's logs (no words, no Telegram ids): 14 days",
+        "staff groups": "Its posts in the staff's Telegram groups are deleted with it",
+        "tombstone": "or replaced by a notice if Telegram no longer allows that",
+        "Telegram": "Telegram (Telegram FZ-LLC and Telegram Messenger Inc.)",
+        "transfer": "carries our chats on its servers outside the UK",
+        "own copy": "does not delete our chat from your Telegram app",
+    }
+    missing = {fact: words for fact, words in facts.items() if words not in notice}
+    assert missing == {}
+    assert len(notice) <= 4096, "one Telegram message"
+    assert "Telegram app" in book.render("utter_forgotten", {}).text

@@ -777,3 +777,31 @@ async def test_stats_is_refused_to_outsiders_and_explains_a_bad_period(world: St
     assert [e.chat_id for e in refused] == [staff.id]
     assert world.server.calls_to("sendMessage", group.id) == []
     assert not await world.audits(action="stats", allowed=True)
+
+
+async def test_reply_to_another_schools_reference_answers_as_an_unknown_one(world: StaffWorld) -> None:
+    """Issue 20, finding 8: `/reply REF` to another school's case was refused ("only this school's
+    staff"), a made-up one got the usage line: the difference told any staff chat that REF exists."""
+    oakfield, riverside = world.staff_chat(), world.staff_chat("riverside")
+    riverside_case = await world.open_case("riverside")
+    await world.card(riverside_case, riverside)
+    made_up = next(
+        f"RIV-{code}" for code in ("ZZZZ", "YYYY", "XXXX") if f"RIV-{code}" != riverside_case.reference
+    )
+    answers = []
+    for reference in (riverside_case.reference, made_up):
+        sent = world.server.user_sends_text(world.member, f"/reply {reference} we will call you", oakfield)
+        answer = await world.server.wait_for_message(
+            oakfield.id,
+            lambda m, sent=sent: m.get("reply_to_message", {}).get("message_id") == sent["message_id"],
+        )
+        answers.append(answer["text"])
+    assert answers[0] == answers[1]
+    assert answers[0].startswith("To write to the parent")
+    assert riverside_case.reference not in answers[0]
+    await world.settled()
+    assert world.server.sent_messages(world.parent.id) == []
+    assert await world.audits(action="reply", actor_id=STAFF_ID, case_id=riverside_case.id, allowed=False)
+    view = await world.cases.get(riverside_case.id)
+    assert view is not None
+    assert view.transcript == ()

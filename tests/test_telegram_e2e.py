@@ -138,15 +138,18 @@ async def test_an_edited_message_is_answered_as_new_text(polling_bot: RunningBot
     assert '(Code: "' in answer["text"]
 
 
-async def test_a_group_is_asked_once_to_message_privately_then_ignored(polling_bot: RunningBot) -> None:
+async def test_a_group_the_configuration_does_not_name_gets_no_answer_and_is_left_once(
+    polling_bot: RunningBot,
+) -> None:
+    """Issue 20: every answer in a stranger's group waited on its rate limit; now the bot leaves it."""
     parent = polling_bot.parent()
     group = polling_bot.server.create_group("Year 6 parents", members=[parent])
     polling_bot.server.user_sends_text(parent, "hello bot", chat=group)
-    first = await polling_bot.server.wait_for_message(group.id)
-    assert "message me privately" in first["text"]
     polling_bot.server.user_sends_text(parent, "can I post about a teacher", chat=group)
+    await polling_bot.server.wait_for_call("leaveChat", group.id)
     await polling_bot.server.wait_handled()
-    assert len(polling_bot.server.sent_messages(group.id)) == 1
+    assert polling_bot.server.sent_messages(group.id) == []
+    assert len(polling_bot.server.calls_to("leaveChat", group.id)) == 1
 
 
 async def test_a_staff_chat_gets_no_parent_answers(polling_bot: RunningBot, schools: Schools) -> None:

@@ -59,7 +59,9 @@ class HttpFrontEnd(FaultInjection, ChatMembership, BotApiMethods):
             fault = self._take_fault(call)
             if fault is not None:
                 return await self._apply_fault(request, call, fault)
-            call.params = self.spec.parse_params(spec, raw, files, _legacy_fields(spec))
+            call.params = _attached_media(
+                self.spec.parse_params(spec, raw, files, _legacy_fields(spec)), files
+            )
             self._check_bot_may(spec.name, call.chat_id)
             result = await self._dispatch(spec, call.params)
         except ApiRequestError as err:
@@ -187,3 +189,15 @@ def _chat_id_of(raw: dict[str, object]) -> int | str | None:
         return value
     text = str(value).strip()
     return int(text) if re.fullmatch(r"-?\d+", text) else text
+
+
+def _attached_media(params: JsonDict, files: dict[str, UploadedFile]) -> JsonDict:
+    """An InputMedia parameter (editMessageMedia's media) whose file is a multipart part, referenced
+    as attach://name: the part itself, so the method finds the upload."""
+    media = params.get("media")
+    if isinstance(media, dict) and str(media.get("media", "")).startswith("attach://"):
+        part = files.get(str(media["media"]).removeprefix("attach://"))
+        if part is None:
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        params = {**params, "media": {**media, "media": part}}
+    return params

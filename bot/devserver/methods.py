@@ -7,9 +7,15 @@ import json
 import re
 
 from bot.devserver.spec import JsonDict, bad_request
-from bot.devserver.world import SimulatedWorld, _drop_none, _now
+from bot.devserver.world import SimChat, SimulatedWorld, _drop_none, _now
 
 MAX_CALLBACK_ANSWER_LENGTH = 200
+
+DELETE_WINDOW_SECONDS = 48 * 3600
+"""deleteMessage: "A message can only be deleted if it was sent less than 48 hours ago"."""
+UNDELETABLE_SERVICE = ("forum_topic_created", "supergroup_chat_created", "channel_chat_created")
+"""Service messages about a supergroup, channel or forum topic creation can't be deleted."""
+MEDIA_TYPES = ("animation", "audio", "document", "photo", "video")
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
@@ -151,11 +157,64 @@ class BotApiMethods(SimulatedWorld):
             raise bad_request("message can't be edited")
         return message
 
+    async def _edit_message_caption(self, params: JsonDict) -> JsonDict:
+        message = self._editable(params)
+        if not any(kind in message for kind in MEDIA_TYPES):
+            raise bad_request("there is no caption in the message to edit")
+        edited = {
+            k: v for k, v in message.items() if k not in ("caption", "caption_entities", "reply_markup")
+        }
+        if params.get("caption"):
+            edited.update(self._caption(params))
+        return self._apply_edit(message, edited, params.get("reply_markup"))
+
+    async def _edit_message_media(self, params: JsonDict) -> JsonDict:
+        """A photo, document... replaced by new media (a file id, or a file uploaded as attach://)."""
+        message = self._editable(params)
+        media = params["media"]
+        if media.get("type") not in ("photo", "document"):
+            raise bad_request("media type not simulated by the dev server")
+        stored = self._input_file(media["media"], media["type"])
+        if media["type"] == "photo":
+            content: JsonDict = {"photo": self._photo_sizes(stored)}
+        else:
+            document = {
+                "file_name": stored.file_name,
+                "mime_type": stored.mime_type,
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "file_size": len(stored.data),
+            }
+            content = {"document": _drop_none(document)}
+        if media.get("caption"):
+            content.update(self._caption(media))
+        kept = ("caption", "caption_entities", "reply_markup", "text", "entities", *MEDIA_TYPES)
+        edited = {k: v for k, v in message.items() if k not in kept}
+        edited.update(content)
+        return self._apply_edit(message, edited, params.get("reply_markup"))
+
     async def _delete_message(self, params: JsonDict) -> bool:
+        """With deleteMessage's limitations (its description in api.json): 48 hours, except for an
+        administrator who may delete any message; another user's message in a group only by such an
+        administrator; never a topic's or supergroup's creation message."""
         chat = self.chat(params["chat_id"])
-        if self._messages.pop((chat.id, params["message_id"]), None) is None:
+        message = self._find_message(chat.id, params["message_id"])
+        if message is None:
             raise bad_request("message to delete not found")
+        if not self._may_delete(chat, message):
+            raise bad_request("message can't be deleted")
+        del self._messages[(chat.id, params["message_id"])]
         return True
+
+    def _may_delete(self, chat: SimChat, message: JsonDict) -> bool:
+        if any(service in message for service in UNDELETABLE_SERVICE):
+            return False
+        if self.bot_deletes_any_message(chat):
+            return True
+        if _now() - int(message["date"]) >= DELETE_WINDOW_SECONDS:
+            return False
+        own = message.get("from", {}).get("id") == self.bot_user.id
+        return own or chat.type == "private"
 
     async def _answer_callback_query(self, params: JsonDict) -> bool:
         query_id = params["callback_query_id"]

@@ -113,6 +113,8 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
         self._bot_members: dict[int, JsonDict] = {}
         self._permissions: dict[int, JsonDict] = {}
         self._migrated: dict[int, int] = {}
+        self._members: dict[int, dict[int, str]] = {}
+        self._never_started: set[int] = set()
         self._handled_updates: set[int] = set()
         self._next_user_id = 5_000_000_001
         self._next_group_id = 4_000_000_001
@@ -134,6 +136,8 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
+            "editMessageCaption": self._edit_message_caption,
+            "editMessageMedia": self._edit_message_media,
             "deleteMessage": self._delete_message,
             "answerCallbackQuery": self._answer_callback_query,
             "sendChatAction": self._send_chat_action,
@@ -148,6 +152,7 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
             "getChat": self._get_chat,
             "getChatMember": self._get_chat_member,
             "leaveChat": self._leave_chat,
+            "getChatMemberCount": self._get_chat_member_count,
             "createForumTopic": self._create_forum_topic,
             "editForumTopic": self._edit_forum_topic,
             "closeForumTopic": self._close_forum_topic,

@@ -55,8 +55,12 @@ class ForumTopics(SimulatedWorld):
         return self._set_closed(params, closed=False)
 
     async def _delete_forum_topic(self, params: JsonDict) -> bool:
+        """ "In the case of a supergroup chat the bot must be an administrator in the chat for this to
+        work and must have the can_delete_messages administrator rights"."""
         chat = self._forum(params["chat_id"])
         topic = self._existing_topic(chat, params["message_thread_id"])
+        if not self.bot_deletes_any_message(chat):
+            raise bad_request("not enough rights to delete the topic")  # hypothetical wording
         del self._topics[(chat.id, topic.message_thread_id)]
         for key in [
             k for k, m in self._messages.items() if m.get("message_thread_id") == topic.message_thread_id

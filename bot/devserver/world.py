@@ -222,6 +222,8 @@ class SimulatedWorld:
     _bot_members: dict[int, JsonDict]
     _permissions: dict[int, JsonDict]
     _migrated: dict[int, int]
+    _members: dict[int, dict[int, str]]
+    _never_started: set[int]
     _handled_updates: set[int]
     _updates_changed: _Signal
     _calls_changed: _Signal
@@ -234,13 +236,19 @@ class SimulatedWorld:
         username: str | None = None,
         language_code: str | None = "en",
         user_id: int | None = None,
+        started: bool = True,
     ) -> SimUser:
-        """A user who has started the bot: their private chat (same id) is known to the server."""
+        """A user who has started the bot: their private chat (same id) is known to the server. With
+        ``started=False`` one who never has: the bot cannot message them (403, "bot can't initiate
+        conversation with a user") until they write to it privately."""
         if user_id is None:
             user_id, self._next_user_id = self._next_user_id, self._next_user_id + 1
         user = SimUser(user_id, first_name, last_name, username, language_code)
         self._users[user.id] = user
-        self._chats[user.id] = self.private_chat(user)
+        if started:
+            self._chats[user.id] = self.private_chat(user)
+        else:
+            self._never_started.add(user.id)
         return user
 
     create_parent = create_user
@@ -267,7 +275,12 @@ class SimulatedWorld:
         self._chats[chat.id] = chat
         for member in members:
             self._users.setdefault(member.id, member)
+            self._members.setdefault(chat.id, {})[member.id] = "member"
         return chat
+
+    def chat_members(self, chat_id: int) -> dict[int, str]:
+        """The users in a group (besides the bot) and their status: "member", "administrator", "creator"."""
+        return dict(self._members.get(chat_id, {}))
 
     def private_chat(self, user: SimUser) -> SimChat:
         return SimChat(
@@ -376,6 +389,8 @@ class SimulatedWorld:
         self, user: SimUser, chat: SimChat | None, content: JsonDict, thread_id: int | None = None
     ) -> JsonDict:
         chat = chat or self.private_chat(user)
+        if chat.type == "private":
+            self._never_started.discard(user.id)  # writing to the bot lets it write back
         self._users.setdefault(user.id, user)
         self._chats.setdefault(chat.id, chat)
         message = {
@@ -462,6 +477,25 @@ class SimulatedWorld:
 
     def pinned_messages(self, chat_id: int) -> list[int]:
         return list(self._pinned.get(chat_id, []))
+
+    def age_message(self, chat_id: int, message_id: int, hours: float) -> None:
+        """Make a stored message `hours` older (its date earlier), e.g. past deleteMessage's 48 hours."""
+        message = self._find_message(chat_id, message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        message["date"] -= int(hours * 3600)
+
+    def bot_deletes_any_message(self, chat: SimChat) -> bool:
+        """What deleteMessage's description allows beyond the bot's own recent messages: "If the bot is
+        an administrator of a group, it can delete any message there. If the bot has can_delete_messages
+        administrator right in a supergroup or a channel, it can delete any message there." (Older than
+        48 hours too: Telegram lets such an administrator clear old messages.)"""
+        member = self._bot_members.get(chat.id, {"status": "member"})
+        if chat.type == "private" or member["status"] not in ("creator", "administrator"):
+            return False
+        return (
+            chat.type == "group" or member["status"] == "creator" or bool(member.get("can_delete_messages"))
+        )
 
     async def wait_for_call(
         self,

@@ -46,6 +46,7 @@ from bot.domain import (
     Step,
     as_utc,
 )
+from bot.logs import pseudonym
 from bot.nlu.clarify import clarification_candidates
 from bot.nlu.client import FALLBACK_INTENT, Entity, NluClient, NluResult
 from bot.safeguarding import DangerAssessment, DangerKind, SafeguardingGate, Tier
@@ -540,7 +541,7 @@ class DialogueEngine:
                 log.info(
                     "Draft of a %s flow deleted for parent %s (%d lines, %d photos)",
                     decision.flow.value,
-                    turn.parent_id,
+                    pseudonym(turn.parent_id),
                     decision.lines,
                     decision.photos,
                 )
@@ -550,7 +551,9 @@ class DialogueEngine:
         try:
             case = await self._cases.open_case(draft)
         except Exception:
-            log.exception("Could not open a %s case for parent %s", draft.kind.value, turn.parent_id)
+            log.exception(
+                "Could not open a %s case for parent %s", draft.kind.value, pseudonym(turn.parent_id)
+            )
             turn.state.flow = flow  # kept at the consent step: a "yes" later tries again
             return [self._say(turn, "utter_case_failed", draft.school_id)]
         log.info("Case %s (%s) opened for school %s", case.reference, draft.kind.value, draft.school_id)
@@ -566,7 +569,7 @@ class DialogueEngine:
         outcome = flows.discard(self._ctx(turn), flow, response)
         turn.state.flow = None
         turn.aside += outcome.replies
-        log.info("Draft of a %s flow deleted for parent %s", flow.name.value, turn.parent_id)
+        log.info("Draft of a %s flow deleted for parent %s", flow.name.value, pseudonym(turn.parent_id))
         return list(outcome.replies)
 
     async def _cancel(self, turn: Turn) -> list[Reply]:

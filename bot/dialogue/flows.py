@@ -350,7 +350,7 @@ def _contact_detail(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outc
 
 def _consent(ctx: FlowContext, flow: FlowState) -> tuple[FlowState, Reply]:
     """The consent question: everything that would be sent, with the lines it shows counted as shown."""
-    shown = replace(flow, step=Step.CONSENT, shown=len(flow.lines))
+    shown = replace(flow, step=Step.CONSENT, shown=len(flow.lines), shown_left_out=flow.left_out)
     return shown, _summary(ctx, shown)
 
 
@@ -471,9 +471,9 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
         for step, label in DETAILS
         if flow.answer(step)
     ]
+    shown = shown_lines(ctx, flow)
     transcript = "\n".join(
-        ctx.say(PREVIEW_LINES[line.author], school_id, text=line.text).text
-        for line in flow.lines[: flow.shown]
+        ctx.say(PREVIEW_LINES[line.author], school_id, text=line.text).text for line in shown
     )
     variables = {
         "kind_label": ctx.say(f"utter_kind_{flow.name.value}", school_id).text,
@@ -485,9 +485,19 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
     full = ctx.say("utter_consent_summary", school_id, **variables)
     if len(full.text) <= PREVIEW_LIMIT:
         return full
-    in_file = ctx.say("utter_consent_transcript_in_file", school_id, count=str(flow.shown)).text
+    in_file = ctx.say("utter_consent_transcript_in_file", school_id, count=str(len(shown))).text
     short = ctx.say("utter_consent_summary", school_id, **{**variables, "transcript": in_file})
     return Reply(short.text, short.buttons, Document("what-would-be-sent.txt", full.text))
+
+
+def shown_lines(ctx: FlowContext, flow: FlowState) -> tuple[TranscriptEntry, ...]:
+    """The transcript lines the consent step shows, and so exactly those that reach staff: with, after
+    the first, the line saying how many were left out when the draft outgrew its cap (FlowState.hear)."""
+    lines = flow.lines[: flow.shown]
+    if not flow.shown_left_out or not lines:
+        return lines
+    notice = ctx.say("utter_transcript_left_out", flow.school_id, count=str(flow.shown_left_out)).text
+    return (lines[0], TranscriptEntry(Author.BOT, notice), *lines[1:])
 
 
 def _contact_text(ctx: FlowContext, flow: FlowState, pattern: str) -> str:
@@ -511,7 +521,7 @@ def draft(ctx: FlowContext, flow: FlowState) -> CaseDraft:
         contact_method=method.value,
         contact_detail=flow.answer(Step.CONTACT_DETAIL) if method is not ContactMethod.CHAT else None,
         details={step.value: flow.answer(step) for step, _ in DETAILS if flow.answer(step)},
-        transcript=flow.lines[: flow.shown],
+        transcript=shown_lines(ctx, flow),
         attachments=flow.photos,
     )
 

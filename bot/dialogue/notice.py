@@ -20,5 +20,8 @@ def notice_variables(settings: Settings, trust: Trust) -> dict[str, str]:
         "retention_hours": str(settings.message_retention_hours),
         "case_retention_days": str(settings.case_retention_days),
         "unresolved_case_retention_days": str(settings.unresolved_case_retention_days),
+        "profile_retention_days": str(settings.profile_retention_days),
+        "audit_retention_days": str(settings.audit_retention_days),
+        "log_retention_days": str(settings.log_retention_days),
         "ico_url": ICO_COMPLAINTS_URL,
     }

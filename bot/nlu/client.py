@@ -194,13 +194,22 @@ class BackgroundLoadedNlu:
             await self._loaded.result().close()
 
 
-class HttpNlu:
-    """A Rasa server started with `rasa run --enable-api`, reached at RASA_URL."""
+class RasaServerError(RuntimeError):
+    """The Rasa server at RASA_URL answered with an error status. The message holds the status only:
+    httpx's own error quotes the request URL, which carries RASA_TOKEN."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+
+class HttpNlu:
+    """A Rasa server started with `rasa run --enable-api --auth-token TOKEN`, reached at RASA_URL.
+
+    The token goes in the `token` query parameter, where Rasa's --auth-token looks for it (rasa/server.py,
+    requires_auth); httpx's request log lines, which quote the URL, are held at WARNING (bot/logs.py)."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
         # httpx retries failed connections (a Rasa server restarting); an HTTP error is raised.
         transport = httpx.AsyncHTTPTransport(retries=3)
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self._params = {"token": token} if token else {}
 
     def is_ready(self) -> bool:
         return True  # a server that is down is found out (and retried) by parse
@@ -209,8 +218,9 @@ class HttpNlu:
         prepared = _prepare(text)
         if not prepared:
             return NluResult(FALLBACK_INTENT, 0.0)
-        response = await self._client.post("/model/parse", json={"text": prepared})
-        response.raise_for_status()
+        response = await self._client.post("/model/parse", params=self._params, json={"text": prepared})
+        if response.is_error:
+            raise RasaServerError(f"the Rasa server answered {response.status_code} to /model/parse")
         return NluResult.from_rasa(response.json())
 
     async def close(self) -> None:

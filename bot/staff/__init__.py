@@ -21,3 +21,5 @@ class StaffOptions:
     """First retry delay of a failed delivery in seconds; it doubles on each failure ..."""
     retry_max: float = 300.0
     """... up to this many seconds (Telegram's retry_after is honoured whatever it says)."""
+    membership_refresh: float = 300.0
+    """Seconds a staff chat's member check is trusted when no join or leave was seen."""

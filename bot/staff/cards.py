@@ -5,6 +5,8 @@ words can never pass for the bot's: every line of them starts with the parent ma
 "Priority: URGENT" or "Bot: ..." line reads as theirs; one-line fields (where, who, contact) lose their
 line breaks; bidirectional and zero-width characters are removed; links are shown defanged ("hxxps://",
 "[.]") so a tap cannot open them, and previews are off on every send.
+In a chat holding members who are not named staff the card shows only reference, kind, priority, school
+and status (restricted_card); the full card goes privately to the staff member who claims.
 Every label and fixed sentence comes from domain.yml (`utter_staff_*`); nothing here talks to Telegram.
 """
 
@@ -166,6 +168,20 @@ class StaffTexts:
         }
         short = self._with_urgent_line(view, self.say("utter_staff_card_short", **short_variables))
         return StaffCard(clip(short, TELEGRAM_TEXT_LIMIT), buttons, full)
+
+    def restricted_card(self, view: CaseView) -> StaffCard:
+        """The card for a chat holding members who are not named staff: reference, kind, priority,
+        school and status only (no summary, details, contact, transcript or screenshots)."""
+        text = self.say(
+            "utter_staff_card_restricted",
+            reference=view.reference,
+            school_name=self.school_name(view.school_id),
+            kind=self.kind(view),
+            priority=self.priority(view),
+            status=self.status(view),
+        )
+        text = self._with_urgent_line(view, text)
+        return StaffCard(text, self._buttons(view), text)
 
     def transcript_document(self, view: CaseView) -> tuple[str, bytes]:
         """The file name and UTF-8 text of the full card, for sendDocument."""

@@ -1,9 +1,11 @@
 """Which chats are staff rooms, and what is wrong with them.
 
 The schools file names each school's staff chat, optionally its safeguarding chat, and the trust's fallback
-safeguarding chat. A chat that became a supergroup keeps working under its new id (stored in chat_moves by
-the delivery worker) until the file is updated. At start the bot checks every configured chat with getChat
-and getChatMember and logs one line per problem, without stopping (issue 10).
+safeguarding chat. A chat that became a supergroup keeps working under its new id (stored in chat_moves when
+its migration message arrives or a delivery meets the move, see bot/telegram/chat_moves.py) until the file
+is updated; every part of a process shares one StaffChats, so a move followed once counts everywhere. At
+start the bot checks every configured chat with getChat and getChatMember and logs one line per problem,
+without stopping (issue 10).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class StaffChats:
 
     def current(self, chat_id: int) -> int:
         return self._moves.get(chat_id, chat_id)
+
+    def __contains__(self, chat_id: object) -> bool:
+        """Whether this is a staff chat, configured or where one moved to."""
+        return chat_id in self.all()
 
     def all(self) -> frozenset[int]:
         """Every staff chat id, configured and current."""

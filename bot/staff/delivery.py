@@ -17,6 +17,9 @@ A staff chat that cannot take messages at all never holds a case back silently (
   fails too, the parent is told to phone the school (and 999 for an urgent case).
 The parent of an urgent case is told their message is with the staff once its card is posted.
 
+In a chat holding members who are not named staff (bot/staff/membership.py) a card shows reference, kind,
+priority, school and status only, with no screenshots or transcript file after it; a parent's later
+message goes privately to the staff member who claimed the case, and the chat is told only that one came.
 One delivery lane per chat (issue 20): a pass claims at most PER_CHAT rows of each chat (urgent cases'
 first, then oldest) and sends each chat's rows in order in a task of its own, the chats concurrently; a
 chat whose lane is still sending (waiting on its rate limit, retrying) is skipped until that lane is done.
@@ -32,7 +35,7 @@ import logging
 import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -50,11 +53,15 @@ from telegram.warnings import PTBDeprecationWarning
 from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
+from bot.logs import chat_ref
 from bot.staff import StaffOptions
-from bot.staff.cards import StaffTexts
+from bot.staff.cards import StaffCard, StaffTexts
 from bot.staff.chats import telegram_reason
+from bot.staff.erasure import TelegramEraser
+from bot.staff.membership import StaffMembership
 from bot.staff.topics import CaseTopics
 from bot.storage.cases import CaseStore, CaseView
+from bot.storage.erasures import ErasureQueue
 from bot.storage.models import CaseStatus, DeliveryKind, Priority
 from bot.storage.outbox import TO_PARENT, DueDelivery, FollowUp, Outbox
 from bot.telegram.sending import split_text
@@ -112,6 +119,9 @@ class Sent:
     card_case_id: int | None = None
     after: tuple[FollowUp, ...] = ()
     """Rows to queue once this one is recorded as sent (e.g. the "sent to the parent" confirmation)."""
+    parts: tuple[int, ...] = ()
+    """The earlier pieces of a text split over several messages: recorded too, so the retention purge
+    erases every one of them in Telegram."""
 
 
 def card_markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
@@ -168,6 +178,8 @@ class DeliveryWorker:
         batch: int = 20,
         on_parent_blocked: BlockedCallback | None = None,
         on_chat_moved: MovedCallback | None = None,
+        membership: StaffMembership | None = None,
+        erasures: ErasureQueue | None = None,
         spawn: Spawn | None = None,
     ) -> None:
         self._outbox = outbox
@@ -180,10 +192,17 @@ class DeliveryWorker:
         self._batch = batch
         self._on_parent_blocked = on_parent_blocked
         self._on_chat_moved = on_chat_moved
+        self._membership = membership
+        self._eraser = (
+            TelegramEraser(erasures, bot, self._texts, retry_base=self._options.retry_base * 30)
+            if erasures is not None
+            else None
+        )
         self._pass = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._spawn: Spawn = spawn or asyncio.create_task
         self._lanes: dict[int, deque[DueDelivery]] = {}
+        self._erasing: asyncio.Task[Any] | None = None
         """The chats this worker is sending to, with the rows each lane has still to send."""
         self._senders: dict[DeliveryKind | str, Callable[[DueDelivery], Awaitable[Sent]]] = {
             K.CASE_CARD: self._case_card,
@@ -237,7 +256,22 @@ class DeliveryWorker:
                     continue
                 self._lanes[delivery.chat_id] = deque([delivery])
                 started.append(self._spawn(self._lane(delivery.chat_id)))
+            if len(due) < self._batch and self._eraser is not None and self._erasing is None:
+                self._erasing = self._spawn(self._erase())
+                started.append(self._erasing)
             return started
+
+    async def _erase(self) -> int:
+        """A few of the erasures in Telegram the retention purge queued, when the outbox had no backlog
+        (so erasing never holds an urgent card back), one such task at a time; counts no delivery."""
+        assert self._eraser is not None
+        try:
+            await self._eraser.run_once()
+        except Exception as error:  # noqa: BLE001 - tried again next pass
+            log.error("Erasure pass failed: %s", type(error).__name__)
+        finally:
+            self._erasing = None
+        return 0
 
     async def _lane(self, chat_id: int) -> int:
         """Send one chat's rows in order, until there are none; how many were sent."""
@@ -288,7 +322,7 @@ class DeliveryWorker:
                     delivery.id, sent.card_case_id, sent.message_id, sent.followups
                 )
             else:
-                await self._outbox.mark_sent(delivery.id, sent.message_id, sent.after)
+                await self._outbox.mark_sent(delivery.id, sent.message_id, sent.after, sent.parts)
         except Exception as error:  # noqa: BLE001 - sent but not recorded: the lease runs out, it is sent again
             log.error("Delivery %s was sent but not recorded: %s", delivery.id, type(error).__name__)
 
@@ -308,7 +342,7 @@ class DeliveryWorker:
             # A card refused for good goes to the trust's chat, or the parent is told: never stranded.
             await self._chat_failed(delivery, verdict.reason)
             return
-        where = (delivery.id, delivery.kind, delivery.case_id, delivery.chat_id)
+        where = (delivery.id, delivery.kind, delivery.case_id, chat_ref(delivery.chat_id))
         if verdict.give_up:
             log.warning("Delivery %s (%s, case %s, chat %s) given up: %s", *where, verdict.reason)
             if isinstance(error, Forbidden) and delivery.kind in TO_PARENT and self._on_parent_blocked:
@@ -363,7 +397,7 @@ class DeliveryWorker:
             delivery.id,
             delivery.kind,
             delivery.case_id,
-            delivery.chat_id,
+            chat_ref(delivery.chat_id),
             self._setting(delivery.chat_id),
         )
         if delivery.kind == K.CHAT_FAILED_ALERT:  # the trust's chat fails too: its own card says so
@@ -414,27 +448,38 @@ class DeliveryWorker:
 
     async def _send_text(
         self, chat_id: int, text: str, reply: int | None = None, thread: int | None = None
-    ) -> Message:
+    ) -> Sent:
         """A text (in forum topic ``thread`` if given), split at Telegram's limit if it must be; the last
-        piece is the one recorded."""
-        pieces = split_text(text)
-        message: Message | None = None
-        for piece in pieces:
-            message = await self._bot.send_message(
-                chat_id,
-                piece,
-                reply_parameters=reply_to(reply) if reply is not None else None,
-                message_thread_id=thread,
-                link_preview_options=NO_PREVIEW,
+        piece is the one recorded as the message, the others as its parts."""
+        sent: list[Message] = []
+        for piece in split_text(text):
+            sent.append(
+                await self._bot.send_message(
+                    chat_id,
+                    piece,
+                    reply_parameters=reply_to(reply) if reply is not None else None,
+                    message_thread_id=thread,
+                    link_preview_options=NO_PREVIEW,
+                )
             )
-        assert message is not None
-        return message
+        *earlier, last = sent
+        return Sent(last.message_id, parts=tuple(m.message_id for m in earlier))
 
     # ---- the staff chat ----------------------------------------------------------------------------------
 
+    async def _restricted(self, chat_id: int) -> bool:
+        """The chat holds members who are not named staff: no details there."""
+        return self._membership is not None and await self._membership.restricted(chat_id)
+
+    async def _card_for(self, view: CaseView, chat_id: int) -> StaffCard:
+        if await self._restricted(chat_id):
+            return self._texts.restricted_card(view)
+        return self._texts.card(view)
+
     async def _case_card(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
-        card = self._texts.card(view)
+        restricted = await self._restricted(delivery.chat_id)
+        card = self._texts.restricted_card(view) if restricted else self._texts.card(view)
         message = await self._bot.send_message(
             delivery.chat_id,
             card.text,
@@ -446,6 +491,8 @@ class DeliveryWorker:
         followups: list[tuple[DeliveryKind, dict[str, Any]]] = []
         if view.priority is Priority.URGENT:
             followups.append((K.PIN, {"message_id": card_id}))
+        if restricted:  # the details go privately to whoever claims
+            return Sent(card_id, tuple(followups), card_case_id=view.id)
         count = len(view.attachments)
         for number, file_id in enumerate(view.attachments, start=1):
             evidence = {"reply_to": card_id, "file_id": file_id, "number": number, "count": count}
@@ -456,7 +503,7 @@ class DeliveryWorker:
 
     async def _card_update(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
-        card = self._texts.card(view)
+        card = await self._card_for(view, delivery.chat_id)
         await self._bot.edit_message_text(
             card.text,
             chat_id=delivery.chat_id,
@@ -468,6 +515,8 @@ class DeliveryWorker:
 
     async def _evidence(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
+        if await self._restricted(delivery.chat_id):
+            return Sent(None)  # the chat took in a member who is not named staff since the card went out
         payload = delivery.payload
         caption = self._texts.say(
             "utter_staff_evidence_caption",
@@ -486,6 +535,8 @@ class DeliveryWorker:
 
     async def _transcript(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
+        if await self._restricted(delivery.chat_id):
+            return Sent(None)
         name, data = self._texts.transcript_document(view)
         caption = self._texts.say("utter_staff_transcript_caption", reference=view.reference)
         message = await self._bot.send_document(
@@ -506,13 +557,37 @@ class DeliveryWorker:
     async def _parent_reply(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
         urgent = bool(delivery.payload.get("urgent"))
+        words = self._texts.parent_words(str(delivery.payload.get("text", "")))
         text = self._texts.say(
             "utter_staff_parent_reply_urgent" if urgent else "utter_staff_parent_reply",
             reference=view.reference,
-            text=self._texts.parent_words(str(delivery.payload.get("text", ""))),
+            text=words,
         )
-        message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
-        return Sent(message.message_id)
+        if await self._restricted(delivery.chat_id):
+            text = await self._parent_reply_privately(view, words, urgent)
+        return await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
+
+    async def _parent_reply_privately(self, view: CaseView, words: str, urgent: bool) -> str:
+        """The parent's words to the claimer's private chat; what the staff chat is told instead."""
+        assert self._membership is not None
+        if view.claimed_by is None:
+            line = self._texts.say("utter_staff_parent_reply_restricted_unclaimed", reference=view.reference)
+        else:
+            private = self._texts.say(
+                "utter_staff_parent_reply_private", reference=view.reference, text=words
+            )
+            if urgent:
+                private = f"{self._texts.say('utter_staff_card_urgent')}\n{private}"
+            if await self._membership.send_privately(view.claimed_by, view, private):
+                line = self._texts.say("utter_staff_parent_reply_restricted", reference=view.reference)
+            else:
+                line = self._texts.say(
+                    "utter_staff_parent_reply_not_private",
+                    reference=view.reference,
+                    staff_name=view.claimed_by_name or "?",
+                    bot_username=self._membership.start_link(),
+                )
+        return f"{self._texts.say('utter_staff_card_urgent')}\n{line}" if urgent else line
 
     async def _urgent_reminder(self, delivery: DueDelivery) -> Sent:
         view, card_id = await self._card_of(delivery)
@@ -523,8 +598,7 @@ class DeliveryWorker:
             reference=view.reference,
             age=self._texts.age(view, datetime.now(timezone.utc)),
         )
-        message = await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
-        return Sent(message.message_id)
+        return await self._send_text(delivery.chat_id, text, reply=card_id, thread=view.topic_id)
 
     async def _topic_close(self, delivery: DueDelivery) -> Sent:
         await self._topics.close(await self._view(delivery))
@@ -539,8 +613,7 @@ class DeliveryWorker:
         view = await self._view(delivery)
         text = self._texts.say("utter_staff_reply_sent", reference=view.reference)
         reply = int(delivery.payload["reply_to"])
-        message = await self._send_text(delivery.chat_id, text, reply=reply, thread=view.topic_id)
-        return Sent(message.message_id)
+        return await self._send_text(delivery.chat_id, text, reply=reply, thread=view.topic_id)
 
     async def _chat_failed_alert(self, delivery: DueDelivery) -> Sent:
         view = await self._view(delivery)
@@ -554,7 +627,7 @@ class DeliveryWorker:
             problem=str(payload.get("problem", "")),
             reference=view.reference,
         )
-        return Sent((await self._send_text(delivery.chat_id, text)).message_id)
+        return await self._send_text(delivery.chat_id, text)
 
     # ---- the parent's chat -------------------------------------------------------------------------------
 
@@ -585,7 +658,7 @@ class DeliveryWorker:
             delivery.case_id,
             {"reply_to": int(payload["confirm_message_id"])},
         )
-        return Sent(sent.message_id, after=(confirm,))
+        return replace(sent, after=(confirm,))
 
     async def _to_parent(self, delivery: DueDelivery, response: str) -> Sent:
         view = await self._view(delivery)
@@ -600,4 +673,4 @@ class DeliveryWorker:
             reference=view.reference,
             text=str(delivery.payload.get("text", "")),
         )
-        return Sent((await self._send_text(delivery.chat_id, text)).message_id)
+        return await self._send_text(delivery.chat_id, text)

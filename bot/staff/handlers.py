@@ -9,10 +9,13 @@ Only a school's configured staff chat may act on that school's cases, and only t
 staff_user_ids names (the trust's list in the trust's safeguarding chat); every member only where the
 schools file sets allow_all_members instead. Anything else is refused with one short line and written to the
 audit log as refused; every allowed action (claim, reply, resolve, view) is audited too. Logs carry ids
-only. A refusal is sent from a background task (Application.create_task), at most MAX_PENDING_REFUSALS
-waiting per chat (more are dropped): a member pressing buttons or sending commands over and over never
-makes a handler wait on the chat's rate limit, so the update slots stay free for everyone else (issue 20).
-What reaches the parent goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
+only. In a chat that holds members who are not named staff (bot/staff/membership.py) the cards carry no
+details: a claim there sends them to the claimer's private chat with the bot, and one who never started
+the bot is asked (in the group, by name) to open it by its link and press Claim again; until then the
+case stays unclaimed. A refusal is sent from a background task (Application.create_task), at most
+MAX_PENDING_REFUSALS waiting per chat (more are dropped): a member pressing buttons or sending commands
+over and over never makes a handler wait on the chat's rate limit (issue 20). What reaches the parent
+goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CLAIM
-from bot.staff.cards import StaffTexts, parse_callback
+from bot.logs import chat_ref, pseudonym
+from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats
+from bot.staff.membership import StaffMembership
 from bot.staff.stats import figures, parse_period, stats_chart, stats_text
 from bot.storage.cases import CaseView
 from bot.storage.models import CaseStatus
@@ -52,14 +57,20 @@ class StaffHandlers:
     """Handlers for the schools' staff chats (and refusals for staff commands anywhere else)."""
 
     def __init__(
-        self, records: Records, schools: Schools, responses: ResponseBook, chats: StaffChats | None = None
+        self,
+        records: Records,
+        schools: Schools,
+        responses: ResponseBook,
+        chats: StaffChats | None = None,
+        membership: StaffMembership | None = None,
     ) -> None:
         self._cases = records.cases
         self._audit = records.audit
         self._outbox = records.outbox
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
-        self._chats = chats or StaffChats(schools)
+        self._chats = chats if chats is not None else StaffChats(schools)
+        self._membership = membership
         self._pending_refusals: Counter[int] = Counter()
 
     @property
@@ -99,7 +110,13 @@ class StaffHandlers:
     ) -> None:
         chat_id = chat.id if chat is not None else None
         case_id = view.id if view is not None else None
-        log.info("Refused staff %s on case %s by user %s in chat %s", action, case_id, user.id, chat_id)
+        log.info(
+            "Refused staff %s on case %s by user %s in chat %s",
+            action,
+            case_id,
+            pseudonym(user.id),
+            chat_ref(chat_id) if chat_id is not None else None,
+        )
         await self._audit.audit(action, actor_id=user.id, chat_id=chat_id, case_id=case_id, allowed=False)
         text = self._texts.say("utter_staff_refused")
         if query is not None:
@@ -150,17 +167,54 @@ class StaffHandlers:
 
     async def _claim(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
+        private = chat_id is not None and await self._restricted(chat_id)
+        if private and not await self._can_write_to(user.id):
+            assert chat_id is not None
+            await self._ask_to_start_bot(query, user, view, chat_id)
+            return
         if await self._cases.claim(view.id, user.id, user.full_name):
-            log.info("Case %s claimed by user %s", view.id, user.id)
+            log.info("Case %s claimed", view.id)
             await self._audit.audit("claim", actor_id=user.id, chat_id=chat_id, case_id=view.id)
-            await _answer(query, self._texts.say("utter_staff_claimed", reference=view.reference))
+            claimed = "utter_staff_details_sent" if private else "utter_staff_claimed"
+            await _answer(query, self._texts.say(claimed, reference=view.reference))
+            if private:
+                await self._send_details(user.id, view.id)
             return
         await _answer(query, await self._why_not(view))
+
+    async def _restricted(self, chat_id: int) -> bool:
+        return self._membership is not None and await self._membership.restricted(chat_id)
+
+    async def _can_write_to(self, user_id: int) -> bool:
+        return self._membership is not None and await self._membership.can_write_to(user_id)
+
+    async def _ask_to_start_bot(self, query: CallbackQuery, user: User, view: CaseView, chat_id: int) -> None:
+        """The claimer never started the bot, so their details could not reach them: not claimed, and the
+        group is told (by name) how to open the private chat."""
+        assert self._membership is not None
+        await _answer(query, self._texts.say("utter_staff_details_not_claimed"))
+        text = self._texts.say(
+            "utter_staff_details_start_bot",
+            staff_name=one_line(user.full_name) or "?",
+            reference=view.reference,
+            bot_username=self._membership.start_link(),
+        )
+        card = query.message if isinstance(query.message, Message) else None
+        thread = card.message_thread_id if card is not None and card.is_topic_message else None
+        for piece in split_text(text):
+            send = partial(query.get_bot().send_message, chat_id, piece, message_thread_id=thread)
+            await with_retries(send)
+
+    async def _send_details(self, user_id: int, case_id: int) -> None:
+        assert self._membership is not None
+        claimed = await self._cases.get(case_id)  # with the claim: the card says who has it
+        if claimed is not None:
+            await self._membership.send_details(user_id, claimed)
 
     async def _resolve(self, query: CallbackQuery, user: User, view: CaseView) -> None:
         chat_id = query.message.chat.id if query.message is not None else None
         if await self._cases.resolve(view.id, user.id, user.full_name):
-            log.info("Case %s resolved by user %s", view.id, user.id)
+            log.info("Case %s resolved by user %s", view.id, pseudonym(user.id))
             await self._audit.audit("resolve", actor_id=user.id, chat_id=chat_id, case_id=view.id)
             await _answer(query, self._texts.say("utter_staff_resolved", reference=view.reference))
             return
@@ -202,17 +256,33 @@ class StaffHandlers:
             return
         text = _after_command(message.text or "")
         view = await self._addressed_case(message, chat.id)
+        hidden: CaseView | None = None
         if view is None and context.args:
             view = await self._cases.by_reference(context.args[0])
+            if view is not None and not self.may_act_on(view, chat.id, user.id):
+                # Another school's case: answered exactly as a reference that does not exist, so nothing
+                # tells this chat that it does (the refusal is audited all the same).
+                hidden, view = view, None
             if view is not None:
                 text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
         if view is None or not text.strip():
             if not self.schools_for(chat.id, user.id):
-                await self._refuse(context, "reply", user, chat, view, None, message)
+                await self._refuse(context, "reply", user, chat, view or hidden, None, message)
                 return
+            if hidden is not None:
+                await self._audit_hidden(user, chat, hidden)
             await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_usage"), message)
             return
         await self._pass_on(context, message, user, view, text)
+
+    async def _audit_hidden(self, user: User, chat: Chat, view: CaseView) -> None:
+        log.info(
+            "Refused staff reply on case %s by user %s in chat %s",
+            view.id,
+            pseudonym(user.id),
+            chat_ref(chat.id),
+        )
+        await self._audit.audit("reply", actor_id=user.id, chat_id=chat.id, case_id=view.id, allowed=False)
 
     async def _addressed_case(self, message: Message, chat_id: int) -> CaseView | None:
         """The case a /reply is about by where it was sent: a reply to the card or a parent's message, or
@@ -261,7 +331,7 @@ class StaffHandlers:
         typed = without_control_characters(text)  # PostgreSQL cannot store NUL
         confirm = (message.chat.id, message.message_id)
         if await self._cases.staff_reply(view.id, user.full_name, typed, confirm=confirm):
-            log.info("Staff reply on case %s by user %s queued", view.id, user.id)
+            log.info("Staff reply on case %s by user %s queued", view.id, pseudonym(user.id))
             await self._audit.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
             return
         text = self._texts.say("utter_staff_reply_not_sent", reference=view.reference)
@@ -308,7 +378,7 @@ class StaffHandlers:
             return
         await self._outbox.queue_card(view.id)
         await self._audit.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
-        log.info("Card of case %s posted again for user %s", view.id, user.id)
+        log.info("Card of case %s posted again for user %s", view.id, pseudonym(user.id))
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats [DAYS | FROM TO]: a school's figures in its staff chat, every school's in the trust's
@@ -329,7 +399,9 @@ class StaffHandlers:
         opened, open_now = await self._cases.case_times(ids, period.start, period.end)
         report = figures(period, opened, open_now)
         await self._audit.audit("stats", actor_id=user.id, chat_id=chat.id)
-        log.info("Figures for %s asked by user %s in chat %s", ids or "all schools", user.id, chat.id)
+        log.info(
+            "Figures for %s asked by user %s in chat %s", ids or "all schools", pseudonym(user.id), chat.id
+        )
         title = self._stats_title(schools, trust_wide)
         await _send(context.bot, chat.id, stats_text(self._texts, report, title), message)
         png = await asyncio.to_thread(stats_chart, self._texts, report, title)
@@ -342,6 +414,13 @@ class StaffHandlers:
         if trust_wide:
             return self._texts.say("utter_staff_stats_all_schools", trust_name=self._schools.trust.name)
         return ", ".join(school.name for school in schools)
+
+    async def on_staff_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start staff in a private chat: a staff member opened the bot by the link the staff chat gave,
+        so that case details can reach them here."""
+        message = update.effective_message
+        if message is not None:
+            await _send(context.bot, message.chat.id, self._texts.say("utter_staff_private_ready"), None)
 
     async def on_command_elsewhere(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/cases, /case or /stats outside any staff chat: refused and audited."""

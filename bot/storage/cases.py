@@ -72,6 +72,7 @@ def case_view(case: Case, transcript: Sequence[ConversationMessage] = ()) -> Cas
         card_message_id=case.card_message_id,
         topic_id=case.topic_id,
         claimed_by_name=case.claimed_by_name,
+        claimed_by=case.claimed_by,
         created_at=case.created_at,
         transcript=tuple(lines),
         attachments=tuple(a.file_id for a in case.attachments),

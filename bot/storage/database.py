@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +20,44 @@ from sqlalchemy.pool import NullPool
 
 from bot.config import ConfigError
 
+log = logging.getLogger(__name__)
+
 SUPPORTED = ("sqlite", "postgresql")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+HIDDEN = "***"
+_PASSWORD_PARAMETER = re.compile(r"((?:^|[?&;\s])password=)[^&;\s]*", re.IGNORECASE)
+PRIVATE_FILE = 0o600
+"""The SQLite file holds parents' messages and cases: only the bot's own user may read it."""
+
+
+def redacted(url: str) -> str:
+    """The URL with its password shown as ***, for every log line and error that names DATABASE_URL.
+
+    Written by hand rather than with SQLAlchemy's URL: a URL SQLAlchemy cannot parse, such as one without
+    a scheme (`postgres:secret@host/db`, `user:pw@host`), is exactly the one an error message quotes. The
+    password is everything between the first ':' of the user part and the last '@' (a password may hold
+    '@' or '/'), and any `password=` query parameter (libpq accepts one)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        rest = f"{user}{':' + HIDDEN if colon else ''}@{host}"
+    hidden = f"{scheme}{separator}{rest}"
+    return _PASSWORD_PARAMETER.sub(lambda match: match.group(1) + HIDDEN, hidden)
+
+
+def without_password(text: str, url: str) -> str:
+    """The text (a driver's error message, say) with the URL's password, if it quotes it, hidden."""
+    password = _password_of(url)
+    return text.replace(password, HIDDEN) if password else text
+
+
+def _password_of(url: str) -> str:
+    rest = url.partition("://")[2] or url
+    userinfo, at, _host = rest.rpartition("@")
+    return userinfo.partition(":")[2] if at else ""
 
 
 def normalise_url(url: str) -> str:
@@ -33,13 +73,16 @@ def make_engine(url: str) -> Engine:
     contact details) in its errors' str() and its echo; with it, they read "[SQL parameters hidden]"."""
     try:
         parsed = make_url(normalise_url(url))
-    except ArgumentError:
-        raise ConfigError(f"DATABASE_URL: {url!r} is not a database URL") from None
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"DATABASE_URL: {redacted(url)!r} is not a database URL (e.g. postgresql://user:password@host/db)"
+        ) from None
     if parsed.get_backend_name() not in SUPPORTED:
         raise ConfigError(
             f"DATABASE_URL: {parsed.get_backend_name()} is not supported (SQLite or PostgreSQL)"
         )
     if parsed.get_backend_name() == "sqlite":
+        create_private_file(parsed.database)
         engine = create_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -62,6 +105,30 @@ def scratch_schema(postgres_url: str, prefix: str = "scratch") -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def create_private_file(database: str | None) -> None:
+    """Create a new SQLite file empty with mode 0600 before SQLite opens it (SQLite would create it with
+    0644 under the usual umask, readable by every user of the machine); SQLite then gives its -wal, -shm
+    and -journal files the main file's mode. An existing file is left as it is, with a warning when other
+    users may read it. In-memory databases and URI file names (file:...) are not files made here."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        _warn_if_readable(Path(database))
+    except OSError:
+        return  # a missing folder or no right to write: SQLite's own error says so when it connects
+
+
+def _warn_if_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("The SQLite file %s may be read by other users of this machine: chmod 600 it", path)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -277,3 +277,66 @@ class FloodBucket(Base):
     """Unix seconds of the last message counted."""
     told_at: Mapped[float | None] = mapped_column(Float)
     """Unix seconds of the last "slow down" notice."""
+
+
+class ErasureKind(str, enum.Enum):
+    """What one telegram_erasures row erases, which says how (bot/staff/erasure.py)."""
+
+    TOPIC = "topic"
+    """A case's forum topic (deleteForumTopic); its messages have rows of their own, for when it fails."""
+    TEXT = "text"
+    """A text message the bot posted: deleted, else edited to the tombstone."""
+    MEDIA = "media"
+    """A photo or document the bot posted: deleted, else its media replaced by the tombstone."""
+    THEIRS = "theirs"
+    """A staff member's message the bot relayed (a reply to the parent): deleted where the bot may."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TelegramErasure(Base):
+    """Something the bot posted in Telegram for a case that the purge (or an erasure request) deleted:
+    written in the same transaction as the deletion, so nothing is forgotten in Telegram; removed once
+    done. `reference` is the case's, for the tombstone text (no personal data)."""
+
+    __tablename__ = "telegram_erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    topic_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The case's forum topic: the topic itself (kind topic), or the topic a message is in."""
+    kind: Mapped[ErasureKind] = mapped_column(_enum(ErasureKind))
+    reference: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    not_before: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+
+class PrivateKind(str, enum.Enum):
+    """What a message the bot sent to a staff member's private chat is (which says how to erase it)."""
+
+    TEXT = "text"
+    PHOTO = "photo"
+    DOCUMENT = "document"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PrivateMessage(Base):
+    """A message the bot sent for a case to a staff member's private chat (the details of a case claimed
+    from a chat with members not named staff, and the parent's later messages): the outbox records only
+    what went to the staff chats, and this is what the purge must also erase (bot/storage/erasures.py).
+    Deleted with its case."""
+
+    __tablename__ = "private_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[PrivateKind] = mapped_column(_enum(PrivateKind))
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

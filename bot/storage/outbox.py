@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools
@@ -230,15 +231,29 @@ class Outbox(Store):
             return taken
 
     async def mark_sent(
-        self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp] = ()
+        self,
+        delivery_id: int,
+        message_id: int | None,
+        followups: Sequence[FollowUp] = (),
+        parts: Sequence[int] = (),
     ) -> None:
-        """Record a delivery as sent, and queue what follows it, in one transaction."""
-        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups)
+        """Record a delivery as sent, and queue what follows it, in one transaction. `parts`: the other
+        messages of a text split over several (kept in the payload, for the erasure at purge time)."""
+        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups, parts)
 
-    def _mark_sent(self, delivery_id: int, message_id: int | None, followups: Sequence[FollowUp]) -> None:
+    def _mark_sent(
+        self,
+        delivery_id: int,
+        message_id: int | None,
+        followups: Sequence[FollowUp],
+        parts: Sequence[int],
+    ) -> None:
         with use_session(self._sessions, write=True) as session:
             for f in followups:
                 queue(session, f.kind, f.case_id, f.chat_id, dict(f.payload))
+            row = session.get(Delivery, delivery_id) if parts else None
+            if row is not None:
+                row.payload = {**(row.payload or {}), "parts": list(parts)}
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
@@ -318,6 +333,21 @@ class Outbox(Store):
             queue(session, K.CASE_CARD, case_id, chat_id)
             return True
 
+    async def hide_card_details(self, chat_id: int) -> int:
+        """Edit every card posted in this chat (it now holds members who are not named staff) to its form
+        without details; the delivery worker renders it so. Returns how many were queued."""
+        return await asyncio.to_thread(self._hide_card_details, chat_id)
+
+    def _hide_card_details(self, chat_id: int) -> int:
+        with use_session(self._sessions, write=True) as session:
+            chats = {chat_id, *(old for old, new in moved_chats(session).items() if new == chat_id)}
+            cases = session.scalars(
+                select(Case.id).where(Case.staff_chat_id.in_(chats), Case.card_message_id.is_not(None))
+            ).all()
+            for case_id in cases:
+                queue(session, K.CARD_UPDATE, case_id, chat_id)
+            return len(cases)
+
     async def due_urgent_reminders(self, every: timedelta) -> list[int]:
         """Urgent cases unclaimed since their card or last reminder, `every` ago: queue a reminder."""
         return await asyncio.to_thread(self._due_urgent_reminders, every)
@@ -349,6 +379,12 @@ class Outbox(Store):
         return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
 
     def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        try:
+            return self._record_chat_move(old_chat_id, new_chat_id)
+        except IntegrityError:  # recorded at the same moment elsewhere (the other migration message)
+            return self._record_chat_move(old_chat_id, new_chat_id)
+
+    def _record_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
         with use_session(self._sessions, write=True) as session:
             move = session.get(ChatMove, old_chat_id)
             known = move is not None and move.new_chat_id == new_chat_id

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Schools
 from bot.storage.audit import AuditLog
 from bot.storage.cases import CaseStore
+from bot.storage.erasures import ErasureQueue, PrivateSends
 from bot.storage.outbox import Outbox
 from bot.storage.retention import Retention
 from bot.storage.transcripts import Transcripts
@@ -22,6 +23,8 @@ class Records:
     outbox: Outbox
     audit: AuditLog
     retention: Retention
+    erasures: ErasureQueue
+    private: PrivateSends
 
     @classmethod
     def on(cls, sessions: sessionmaker[Session], schools: Schools | None = None) -> Records:
@@ -33,4 +36,6 @@ class Records:
             outbox=Outbox(sessions, schools),
             audit=AuditLog(sessions),
             retention=Retention(sessions),
+            erasures=ErasureQueue(sessions),
+            private=PrivateSends(sessions),
         )

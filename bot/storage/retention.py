@@ -1,5 +1,10 @@
 """What the bot forgets, and when (SPEC §5): /forget, and the retention purge that deletes old messages,
-cases past their retention, expired drafts, and relays gone silent."""
+cases past their retention, expired drafts, relays gone silent, profiles idle past PROFILE_RETENTION_DAYS
+and audit events older than AUDIT_RETENTION_DAYS.
+
+A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it
+posted in the staff chats, and sent to staff members' private chats, in telegram_erasures
+(bot/storage/erasures.py), which the delivery worker's erasure pass (bot/staff/erasure.py) works through."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import FlowState
 from bot.storage.common import Store, rowcount, utcnow
+from bot.storage.erasures import record_erasures
 from bot.storage.models import (
     Attachment,
     AuditEvent,
@@ -22,6 +28,7 @@ from bot.storage.models import (
     ConversationMessage,
     Delivery,
     Parent,
+    PrivateMessage,
 )
 from bot.storage.turns import use_session
 
@@ -38,6 +45,12 @@ class PurgeCounts:
     """Half-finished flows (their text and screenshots) past FLOW_TIMEOUT_MINUTES, deleted."""
     relays: int = 0
     """Relays to a case's staff ended after RELAY_TIMEOUT_HOURS of silence."""
+    profiles: int = 0
+    """Parent profiles (Telegram id, chosen school) idle past PROFILE_RETENTION_DAYS, deleted."""
+    audit_events: int = 0
+    """Audit log rows older than AUDIT_RETENTION_DAYS, deleted."""
+    erasures: int = 0
+    """Topics and messages queued for deletion in Telegram, for the cases deleted."""
 
 
 class Retention(Store):
@@ -48,15 +61,22 @@ class Retention(Store):
 
     def _forget_parent(self, parent_id: str) -> None:
         with use_session(self._sessions, write=True) as session:
-            session.execute(
-                delete(ConversationMessage).where(
-                    ConversationMessage.parent_id == parent_id, ConversationMessage.case_id.is_(None)
-                )
-            )
-            session.execute(
-                delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None))
-            )
-            session.execute(delete(Parent).where(Parent.id == parent_id))
+            _forget(session, parent_id)
+
+    async def erase_case(self, reference: str) -> int | None:
+        """A data subject's erasure request the DPO granted (`parentbot erase-case REF`): the case and all
+        that hangs on it deleted now, and what the bot posted for it queued for deletion in Telegram, as
+        the purge does. How many Telegram erasures were queued; None when there is no such case."""
+        return await asyncio.to_thread(self._erase_case, reference.strip().upper())
+
+    def _erase_case(self, reference: str) -> int | None:
+        with use_session(self._sessions, write=True) as session:
+            case_id = session.scalar(select(Case.id).where(Case.reference == reference))
+            if case_id is None:
+                return None
+            erasures = record_erasures(session, [case_id])
+            self._delete_cases(session, [case_id])
+            return erasures
 
     async def purge(
         self,
@@ -66,18 +86,38 @@ class Retention(Store):
         *,
         flow_timeout: timedelta | None = None,
         relay_timeout: timedelta | None = None,
+        profile_retention: timedelta | None = None,
+        audit_retention: timedelta | None = None,
     ) -> PurgeCounts:
         """Delete messages not attached to a case after `message_retention`; resolved cases (with their
         transcripts, messages, evidence and deliveries) `case_retention` after they were resolved; cases
         never resolved `unresolved_retention` (default: `case_retention`) after their last activity
         (opened, claimed, or a message from either side), so no case is kept for ever; with
         `flow_timeout`, half-finished drafts untouched that long; with `relay_timeout`, end relays silent
-        that long."""
+        that long; with `profile_retention`, profiles of parents silent that long; with `audit_retention`,
+        audit events that old."""
         stale = case_retention if unresolved_retention is None else unresolved_retention
         counts = await asyncio.to_thread(self._purge, message_retention, case_retention, stale)
         drafts = await asyncio.to_thread(self._purge_drafts, flow_timeout) if flow_timeout else 0
         relays = await asyncio.to_thread(self._end_relays, relay_timeout) if relay_timeout else 0
-        return replace(counts, drafts=drafts, relays=relays)
+        profiles = (
+            await asyncio.to_thread(self._purge_profiles, profile_retention) if profile_retention else 0
+        )
+        audits = await asyncio.to_thread(self._purge_audit, audit_retention) if audit_retention else 0
+        return replace(counts, drafts=drafts, relays=relays, profiles=profiles, audit_events=audits)
+
+    def _purge_profiles(self, idle: timedelta) -> int:
+        """A profile is the parent's Telegram id and chosen school: kept while they use the bot, deleted
+        once they have not written for `idle` (with whatever of theirs is not in a case, as /forget)."""
+        with use_session(self._sessions, write=True) as session:
+            idle_ids = session.scalars(select(Parent.id).where(Parent.updated_at < utcnow() - idle)).all()
+            for parent_id in idle_ids:
+                _forget(session, parent_id)
+            return len(idle_ids)
+
+    def _purge_audit(self, retention: timedelta) -> int:
+        with use_session(self._sessions, write=True) as session:
+            return rowcount(session.execute(delete(AuditEvent).where(AuditEvent.at < utcnow() - retention)))
 
     def _purge_drafts(self, timeout: timedelta) -> int:
         """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
@@ -131,15 +171,29 @@ class Retention(Store):
                 )
             ).all()
             abandoned = session.scalars(_abandoned_cases(now - stale)).all()
+            erasures = record_erasures(session, [*resolved, *abandoned])
             cases = self._delete_cases(session, [*resolved, *abandoned])
-            return PurgeCounts(messages, attachments, cases, len(abandoned))
+            return PurgeCounts(messages, attachments, cases, len(abandoned), erasures=erasures)
 
     def _delete_cases(self, session: Session, old_cases: Sequence[int]) -> int:
-        for model in (ConversationMessage, CaseMessage, Attachment, Delivery):
+        """Delete the cases and all that hangs on them (record_erasures first, in the same session)."""
+        for model in (ConversationMessage, CaseMessage, Attachment, Delivery, PrivateMessage):
             session.execute(delete(model).where(model.case_id.in_(old_cases)))
         session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
         session.execute(update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None))
         return rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
+
+
+def _forget(session: Session, parent_id: str) -> None:
+    """The profile, and every message and photo of the parent's not attached to a case (none of which
+    was ever posted to staff, so nothing in Telegram to erase)."""
+    session.execute(
+        delete(ConversationMessage).where(
+            ConversationMessage.parent_id == parent_id, ConversationMessage.case_id.is_(None)
+        )
+    )
+    session.execute(delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None)))
+    session.execute(delete(Parent).where(Parent.id == parent_id))
 
 
 def _abandoned_cases(cutoff: datetime) -> Select[tuple[int]]:

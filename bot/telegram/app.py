@@ -23,14 +23,18 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError
+from bot.logs import chat_ref
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
+from bot.staff.cards import StaffTexts
 from bot.staff.chats import StaffChats, check_chats
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
+from bot.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
+from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
 from bot.telegram.handlers import ParentHandlers
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
@@ -111,15 +115,29 @@ def build_application(
     parents = ParentHandlers(services.engine, services.store, services.responses, flood=flood, router=router)
     private = filters.ChatType.PRIVATE
 
-    # Group -3 runs before everything else: in a group or channel the configuration does not name the
-    # bot answers nothing and leaves (bot/telegram/unknown_chats.py); added to one, it leaves at once.
+    # Group -4 runs first: a staff group that became a supergroup is followed (bot/telegram/chat_moves.py).
+    moves = ChatMoveHandlers(services.records.outbox, rooms.chats, rooms.follow, services.schools)
+    _add_chat_move_handlers(app, moves)
+
+    # Group -3 next: in a group or channel the configuration does not name (moves followed) the bot
+    # answers nothing and leaves (bot/telegram/unknown_chats.py); added to one, it leaves at once.
     unknown = UnknownChats(services.records.audit, rooms.chats.all)
     app.add_handler(MessageHandler(~private & ~rooms.filter, _stop_after(unknown.on_message)), group=-3)
     app.add_handler(ChatMemberHandler(unknown.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER), group=-3)
 
-    # Group -2: the staff side (bot/staff), see _add_staff_handlers.
-    staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats)
-    _add_staff_handlers(app, staff, rooms.filter)
+    # Group -2 next: the staff side (bot/staff), see _add_staff_handlers.
+    options = staff_options or StaffOptions()
+    membership = StaffMembership(
+        app.bot,
+        services.schools,
+        rooms.chats,
+        StaffTexts(services.responses, services.schools),
+        refresh=options.membership_refresh,
+        outbox=services.records.outbox,
+        private=services.records.private,
+    )
+    staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats, membership)
+    _add_staff_handlers(app, staff, rooms.filter, membership)
 
     # Group -1: anything else in a staff chat is staff talking among themselves, and stops there.
     app.add_handler(MessageHandler(~private & filters.ALL, _stop_after(_staff_talk)), group=-1)
@@ -136,7 +154,7 @@ def build_application(
     app.add_error_handler(_error_handler(services))
 
     # Background jobs (bot/staff): the outbox delivery worker and the urgent-case reminders.
-    _schedule_staff_jobs(app, services, staff_options or StaffOptions(), rooms)
+    _schedule_staff_jobs(app, services, options, rooms, membership)
     return app
 
 
@@ -153,17 +171,39 @@ class StaffRooms:
         self.filter.add_chat_ids(new_chat_id)
 
 
-def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: filters.Chat) -> None:
-    """Staff handlers, group -2 (before the group -1 guard that answers groups which are not staff chats).
+def _add_chat_move_handlers(app: Application, moves: ChatMoveHandlers) -> None:
+    """Group -4, before the unknown-chat guard and the staff handlers: a migration message (a service
+    message: nothing else handles it) records the move and stops there; a message or staff button from a
+    group this process does not know first re-reads the moves other processes stored, then goes on to
+    the group -3 guard (which must not leave a staff chat that moved) and the staff handlers."""
+    handlers = [
+        MessageHandler(filters.StatusUpdate.MIGRATE, _stop_after(moves.on_migration)),
+        MessageHandler(filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, moves.on_staff_update),
+        CallbackQueryHandler(moves.on_staff_update, pattern=r"^staff:"),
+    ]
+    app.add_handlers(handlers, group=-4)
+
+
+def _add_staff_handlers(
+    app: Application, staff: StaffHandlers, staff_chats: filters.Chat, membership: StaffMembership
+) -> None:
+    """Staff handlers, group -2 (after the group -3 guard that leaves groups which are not staff chats).
 
     A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
     chat it is refused and audited, never read as a parent's button. /cases, /case and /stats are refused
     (and audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats).
-    Everything handled here stops further handling.
+    Joins and leaves in a staff chat (chat_member updates and service messages) go to the membership
+    check (bot/staff/membership.py); /start staff in a private chat is a staff member opening the bot for
+    case details. Everything handled here stops further handling.
     """
     in_staff_chat = staff_chats & filters.UpdateType.MESSAGE
     elsewhere = ~staff_chats & filters.UpdateType.MESSAGE
+    joins = filters.StatusUpdate.NEW_CHAT_MEMBERS | filters.StatusUpdate.LEFT_CHAT_MEMBER
+    staff_start = filters.ChatType.PRIVATE & filters.Regex(rf"^/start {DEEP_LINK_PAYLOAD}$")
     handlers = [
+        ChatMemberHandler(membership.on_chat_member, ChatMemberHandler.CHAT_MEMBER),
+        MessageHandler(in_staff_chat & joins, _stop_after(membership.on_service_message)),
+        CommandHandler("start", _stop_after(staff.on_staff_start), filters=staff_start),
         CallbackQueryHandler(_stop_after(staff.on_button), pattern=r"^staff:"),
         CommandHandler("cases", _stop_after(staff.on_cases), filters=in_staff_chat),
         CommandHandler("case", _stop_after(staff.on_case), filters=in_staff_chat),
@@ -178,7 +218,11 @@ def _add_staff_handlers(app: Application, staff: StaffHandlers, staff_chats: fil
 
 
 def _schedule_staff_jobs(
-    app: Application, services: Services, options: StaffOptions, rooms: StaffRooms
+    app: Application,
+    services: Services,
+    options: StaffOptions,
+    rooms: StaffRooms,
+    membership: StaffMembership,
 ) -> None:
     """The delivery worker every `delivery_interval` seconds (started and stopped with the Application):
     a tick starts a lane per chat with rows due and returns (bot/staff/delivery.py); the lanes are the
@@ -195,6 +239,8 @@ def _schedule_staff_jobs(
         on_parent_blocked=services.store.mark_blocked,
         on_chat_moved=rooms.follow,
         spawn=lambda lane: app.create_task(lane, name="delivery-lane"),
+        membership=membership,
+        erasures=services.records.erasures,
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
@@ -235,14 +281,17 @@ def _schedule_purge(app: Application, services: Services) -> None:
             log.error("Retention purge failed: %s", type(error).__name__)
             return
         log.info(
-            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts; "
-            "ended %d silent relays",
+            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts, %d idle "
+            "profiles, %d audit events; ended %d silent relays; queued %d erasures in Telegram",
             counts.messages,
             counts.attachments,
             counts.cases,
             counts.unresolved,
             counts.drafts,
+            counts.profiles,
+            counts.audit_events,
             counts.relays,
+            counts.erasures,
         )
 
     app.job_queue.run_repeating(purge, interval=PURGE_INTERVAL, first=60, name="retention_purge")
@@ -318,7 +367,7 @@ def _error_handler(
         try:
             await send_replies(context.bot, update.effective_chat.id, [sorry])
         except Exception:  # noqa: BLE001 - the error handler must never raise
-            log.warning("Could not tell chat %s about the error", update.effective_chat.id)
+            log.warning("Could not tell chat %s about the error", chat_ref(update.effective_chat.id))
 
     return on_error
 

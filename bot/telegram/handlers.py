@@ -20,6 +20,7 @@ from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.locks import KeyedLocks
+from bot.logs import chat_ref, pseudonym
 from bot.safeguarding.detector import default_detector
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import BUTTON_COST, PHOTO_COST, Admission, SharedFloodGate
@@ -130,7 +131,7 @@ class ParentHandlers:
             log.info("Danger message over the urgent flood limit: guidance only")
             return False
         if verdict is Admission.NOTIFY:
-            log.info("Parent %s is over the flood limit: messages dropped for a while", user.id)
+            log.info("Parent %s is over the flood limit: messages dropped for a while", pseudonym(user.id))
             async with self._locks.hold(str(user.id)):  # after the answers to the messages already taken
                 await self._send(update, context, [self._responses.render("utter_slow_down", {})])
         return verdict is Admission.ALLOW
@@ -180,6 +181,6 @@ class ParentHandlers:
         try:
             await send_replies(context.bot, chat.id, replies)
         except BotBlockedError:
-            log.info("chat %s blocked the bot; marked", chat.id)
+            log.info("chat %s blocked the bot; marked", chat_ref(chat.id))
             if update.effective_user is not None:
                 await self._store.mark_blocked(str(update.effective_user.id))

@@ -640,6 +640,24 @@ async def test_a_group_that_removed_or_restricted_the_bot_refuses_it(
 
 
 @bounded()
+async def test_leave_chat_leaves_a_group_and_tells_the_bot_but_not_a_private_chat(
+    server: BotApiServer, bot: Bot
+) -> None:
+    group = server.create_group("Someone's group")
+    assert await bot.leave_chat(group.id) is True
+    [update] = [u for u in await bot.get_updates(timeout=0) if u.my_chat_member is not None]
+    assert update.my_chat_member is not None
+    assert update.my_chat_member.new_chat_member.status == "left"
+    with pytest.raises(Forbidden, match="bot is not a member of the group chat"):
+        await bot.send_message(group.id, "hello")
+    with pytest.raises(Forbidden):
+        await bot.leave_chat(group.id)  # left already
+    user = server.create_user("Sam")
+    with pytest.raises(BadRequest, match="can't be changed in private chats"):
+        await bot.leave_chat(user.id)
+
+
+@bounded()
 async def test_a_member_without_pin_rights_cannot_pin(server: BotApiServer, bot: Bot) -> None:
     staff = server.create_group("Staff")
     server.set_bot_status(staff.id, "member", can_pin_messages=False)

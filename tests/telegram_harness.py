@@ -127,6 +127,57 @@ def button_data(message: dict[str, Any], title: str) -> str:
     return found[title]
 
 
+Starter = Callable[[Application], Awaitable[None]]
+"""What starts the Application's updater (polling or a webhook); None for a process that only sends."""
+
+
+async def poll(app: Application, allowed_updates: list[str] | None = None) -> None:
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=allowed_updates)
+
+
+@asynccontextmanager
+async def started_application(
+    nlu: NluClient,
+    schools: Schools,
+    server: BotApiServer,
+    database: Path,
+    *,
+    start: Starter | None = poll,
+    staff_options: StaffOptions | None = None,
+    settings_overrides: dict[str, Any] | None = None,
+    flood: Callable[[Services], SharedFloodGate] | None = None,
+) -> AsyncIterator[tuple[Application, Services]]:
+    """The Application and services as `parentbot run` builds them (post_init included) on the SQLite file
+    `database`, against `server`; `start` starts its updater before the Application starts. Everything is
+    stopped and the database pool disposed on the way out."""
+    settings = Settings(  # type: ignore[call-arg]
+        telegram_bot_token=TOKEN,
+        telegram_base_url=server.base_url,
+        database_url=f"sqlite:///{database}",
+        project_dir=ROOT,
+        **(settings_overrides or {}),
+    )
+    services = build_services(settings, schools, nlu=nlu)
+    gate = flood(services) if flood is not None else None
+    app = build_application(services, staff_options=staff_options, flood=gate)
+    report_handled_updates(app, server)
+    await app.initialize()
+    if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves
+        await app.post_init(app)
+    if start is not None:
+        await start(app)
+    await app.start()
+    try:
+        yield app, services
+    finally:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+        services.db.dispose()
+
+
 @asynccontextmanager
 async def running_bot(
     nlu: NluClient,
@@ -145,25 +196,14 @@ async def running_bot(
     async with AsyncExitStack() as stack:
         if server is None:
             server = await stack.enter_async_context(BotApiServer(token=TOKEN, **server_options))
-        settings = Settings(  # type: ignore[call-arg]
-            telegram_bot_token=TOKEN,
-            telegram_base_url=server.base_url,
-            database_url=f"sqlite:///{tmp_path}/bot.db",
-            project_dir=ROOT,
-            **(settings_overrides or {}),
-        )
-        services = build_services(settings, schools, nlu=nlu)
-        gate = flood(services) if flood is not None else None
-        app = build_application(services, staff_options=staff_options, flood=gate)
-        report_handled_updates(app, server)
-        await app.initialize()
-        if app.post_init:  # run_polling/run_webhook call it; here we start the parts ourselves
-            await app.post_init(app)
-        assert app.updater is not None
-        webhook_url = None
-        if mode == "webhook":
-            port = free_port()
-            webhook_url = f"http://127.0.0.1:{port}/telegram"
+        port = free_port()
+        webhook_url = f"http://127.0.0.1:{port}/telegram" if mode == "webhook" else None
+
+        async def start(app: Application) -> None:
+            if webhook_url is None:
+                await poll(app)
+                return
+            assert app.updater is not None
             await app.updater.start_webhook(
                 listen="127.0.0.1",
                 port=port,
@@ -171,13 +211,17 @@ async def running_bot(
                 webhook_url=webhook_url,
                 secret_token=SECRET,
             )
-        else:
-            await app.updater.start_polling(poll_interval=0.0, timeout=1)
-        await app.start()
-        try:
-            yield RunningBot(server, app, services, webhook_url)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
-            services.db.dispose()
+
+        app, services = await stack.enter_async_context(
+            started_application(
+                nlu,
+                schools,
+                server,
+                tmp_path / "bot.db",
+                start=start,
+                staff_options=staff_options,
+                settings_overrides=settings_overrides,
+                flood=flood,
+            )
+        )
+        yield RunningBot(server, app, services, webhook_url)

@@ -15,15 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
 from telegram.ext import Application, filters
 
-from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, report_handled_updates
+from bot.config import Schools
+from bot.devserver import BotApiServer
 from bot.nlu.client import InProcessNlu
-from bot.services import Services, build_services
+from bot.services import Services
 from bot.staff.chats import StaffChats
 from bot.storage.outbox import Outbox
-from bot.telegram.app import build_application
 from bot.telegram.chat_moves import REFRESH_EVERY, ChatMoveHandlers
-from tests.telegram_harness import ROOT, TOKEN, buttons, eventually
+from tests.telegram_harness import TOKEN, buttons, eventually, started_application
 from tests.test_delivery_e2e import OAKFIELD_STAFF, TRUST_CHAT, draft, ok_texts, with_chats
 from tests.test_staff_e2e import FAST, STAFF_ID, staff_bot
 
@@ -121,27 +120,10 @@ async def bot_process(
     nlu: InProcessNlu, schools: Schools, api: BotApiServer, tmp_path: Path
 ) -> AsyncIterator[Process]:
     """The bot as `parentbot run` starts it (post_init included) on the shared database, not polling."""
-    settings = Settings(  # type: ignore[call-arg]
-        telegram_bot_token=TOKEN,
-        telegram_base_url=api.base_url,
-        database_url=f"sqlite:///{tmp_path}/staff.db",
-        project_dir=ROOT,
-    )
-    services = build_services(settings, schools, nlu=nlu)
-    app = build_application(services, staff_options=FAST)
-    report_handled_updates(app, api)
-    await app.initialize()
-    if app.post_init is not None:
-        await app.post_init(app)
-    await app.start()
-    try:
+    async with started_application(
+        nlu, schools, api, tmp_path / "staff.db", start=None, staff_options=FAST
+    ) as (app, services):
         yield Process(app, services)
-    finally:
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        services.db.dispose()
 
 
 async def test_a_move_one_process_was_told_is_learnt_by_another_without_a_restart(

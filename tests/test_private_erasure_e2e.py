@@ -9,23 +9,21 @@ replaced by the tombstone notice. A message sent while its case was being delete
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import update
 
 from bot.config import Schools
 from bot.nlu.client import InProcessNlu
 from bot.storage.cases import CaseDraft, CaseView
-from bot.storage.models import Case, CaseKind, ErasureKind, Priority, PrivateKind
+from bot.storage.models import CaseKind, ErasureKind, Priority, PrivateKind
 from bot.storage.records import Records
 from tests.telegram_harness import eventually
+from tests.test_retention_telegram import purge_as_if_long_ago
 from tests.test_staff_e2e import STAFF_ID, StaffWorld
 from tests.test_staff_privacy_e2e import (
     PHONE,
     SUMMARY_WORD,
-    long_transcript,
+    open_case_with_evidence,
     privacy_bot,
     staff_group,
 )
@@ -39,13 +37,7 @@ async def claimed_privately(world: StaffWorld) -> tuple[CaseView, list[JsonDict]
     """A case with a screenshot and a long transcript, claimed from a chat with a member not named staff,
     a later message of the parent's relayed, then resolved: what the claimer's private chat holds."""
     staff = staff_group(world, world.member, world.outsider)
-    photo = world.server.user_sends_photo(world.member, chat=staff)
-    case = await world.open_case(
-        attachments=(photo["photo"][-1]["file_id"],),
-        transcript=long_transcript(),
-        contact_method="phone",
-        contact_detail=PHONE,
-    )
+    case = await open_case_with_evidence(world, staff)
     card = await world.card(case, staff)
     assert SUMMARY_WORD not in card["text"]
     await world.press(world.member, card, "Claim")
@@ -60,14 +52,6 @@ async def claimed_privately(world: StaffWorld) -> tuple[CaseView, list[JsonDict]
     assert any("photo" in m for m in private)
     assert any(LATER in m.get("text", "") for m in private)
     return case, private
-
-
-async def purge_as_if_long_ago(world: StaffWorld, case: CaseView) -> None:
-    long_ago = datetime.now(timezone.utc) - timedelta(days=400)
-    with world.services.db.begin() as connection:
-        connection.execute(update(Case).where(Case.id == case.id).values(resolved_at=long_ago))
-    counts = await world.services.purge()
-    assert counts.cases == 1
 
 
 async def erased(world: StaffWorld) -> bool:

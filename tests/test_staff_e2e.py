@@ -12,17 +12,16 @@ from typing import Any
 
 import pytest
 
-from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile, report_handled_updates
+from bot.config import Schools
+from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile
 from bot.domain import TranscriptEntry
 from bot.nlu.client import InProcessNlu
-from bot.services import Services, build_services
+from bot.services import Services
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseDraft, CaseStore, CaseView
 from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, Priority
 from bot.storage.outbox import Outbox
-from bot.telegram.app import build_application
-from tests.telegram_harness import ROOT, TOKEN, buttons, eventually, settled
+from tests.telegram_harness import TOKEN, buttons, eventually, settled, started_application
 
 STAFF_ID = 7001
 OUTSIDER_ID = 7002
@@ -140,33 +139,16 @@ async def staff_bot(
     async with BotApiServer(token=TOKEN, **server) as api:
         if prepare is not None:
             prepare(api)
-        settings = Settings(  # type: ignore[call-arg]
-            telegram_bot_token=TOKEN,
-            telegram_base_url=api.base_url,
-            database_url=f"sqlite:///{tmp_path}/staff.db",
-            project_dir=ROOT,
-        )
-        services = build_services(settings, schools, nlu=nlu)
-        app = build_application(services, staff_options=FAST)
-        report_handled_updates(app, api)
-        await app.initialize()
-        if app.post_init is not None:
-            await app.post_init(app)
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
-        await app.start()
-        people = (
-            api.create_user("Sam"),
-            api.create_user("Priya", last_name="Patel", user_id=STAFF_ID),
-            api.create_user("Olly", user_id=OUTSIDER_ID),
-        )
-        try:
+        async with started_application(nlu, schools, api, tmp_path / "staff.db", staff_options=FAST) as (
+            _,
+            services,
+        ):
+            people = (
+                api.create_user("Sam"),
+                api.create_user("Priya", last_name="Patel", user_id=STAFF_ID),
+                api.create_user("Olly", user_id=OUTSIDER_ID),
+            )
             yield StaffWorld(api, services, schools, *people)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
-            services.db.dispose()
 
 
 @pytest.fixture

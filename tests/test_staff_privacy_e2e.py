@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
+from telegram.ext import Application
 
-from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, SimChat, report_handled_updates
+from bot.config import Schools
+from bot.devserver import BotApiServer, SimChat
 from bot.domain import TranscriptEntry
 from bot.nlu.client import InProcessNlu
-from bot.services import build_services
+from bot.storage.cases import CaseView
 from bot.storage.models import Author, CaseStatus
-from bot.telegram.app import build_application
-from tests.telegram_harness import ROOT, TOKEN, buttons
+from tests.telegram_harness import TOKEN, buttons, poll, started_application
 from tests.test_staff_e2e import FAST, OUTSIDER_ID, STAFF_ID, StaffWorld
 
 NEVER_STARTED_ID = 7003
@@ -49,40 +49,37 @@ async def privacy_bot(nlu: InProcessNlu, schools: Schools, tmp_path: Path) -> As
     """The bot as `parentbot run` starts it, asking for every update type (chat_member included)."""
     named = named_staff_schools(schools)
     async with BotApiServer(token=TOKEN) as api:
-        settings = Settings(  # type: ignore[call-arg]
-            telegram_bot_token=TOKEN,
-            telegram_base_url=api.base_url,
-            database_url=f"sqlite:///{tmp_path}/privacy.db",
-            project_dir=ROOT,
-        )
-        services = build_services(settings, named, nlu=nlu)
-        app = build_application(services, staff_options=FAST)
-        report_handled_updates(app, api)
-        await app.initialize()
-        if app.post_init is not None:
-            await app.post_init(app)
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES)
-        await app.start()
-        people = (
-            api.create_user("Sam"),
-            api.create_user("Priya", last_name="Patel", user_id=STAFF_ID),
-            api.create_user("Olly", user_id=OUTSIDER_ID),
-        )
-        api.create_group("Trust safeguarding", members=[people[1]], chat_id=TRUST_CHAT)
-        try:
+
+        async def start(app: Application) -> None:
+            await poll(app, allowed_updates=Update.ALL_TYPES)
+
+        async with started_application(
+            nlu, named, api, tmp_path / "privacy.db", start=start, staff_options=FAST
+        ) as (_, services):
+            people = (
+                api.create_user("Sam"),
+                api.create_user("Priya", last_name="Patel", user_id=STAFF_ID),
+                api.create_user("Olly", user_id=OUTSIDER_ID),
+            )
+            api.create_group("Trust safeguarding", members=[people[1]], chat_id=TRUST_CHAT)
             yield StaffWorld(api, services, named, *people)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
-            services.db.dispose()
 
 
 def staff_group(world: StaffWorld, *members: Any) -> SimChat:
     oakfield = world.schools.get("oakfield")
     assert oakfield is not None
     return world.server.create_group("Oakfield staff", members=members, chat_id=oakfield.staff_chat_id)
+
+
+async def open_case_with_evidence(world: StaffWorld, staff: SimChat) -> CaseView:
+    """A case with a screenshot (sent to `staff` by the named member), a long transcript and a phone."""
+    photo = world.server.user_sends_photo(world.member, chat=staff)
+    return await world.open_case(
+        attachments=(photo["photo"][-1]["file_id"],),
+        transcript=long_transcript(),
+        contact_method="phone",
+        contact_detail=PHONE,
+    )
 
 
 def long_transcript() -> tuple[TranscriptEntry, ...]:
@@ -114,13 +111,7 @@ async def test_a_group_with_a_member_not_named_gets_cards_without_details_and_th
 ) -> None:
     async with privacy_bot(nlu, schools, tmp_path) as world:
         staff = staff_group(world, world.member, world.outsider)
-        photo = world.server.user_sends_photo(world.member, chat=staff)
-        case = await world.open_case(
-            attachments=(photo["photo"][-1]["file_id"],),
-            transcript=long_transcript(),
-            contact_method="phone",
-            contact_detail=PHONE,
-        )
+        case = await open_case_with_evidence(world, staff)
 
         card = await world.card(case, staff)
         for shown in (case.reference, "Oakfield Primary School", "Cyberbullying", "normal"):

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     """The bot sits behind an HTTPS reverse proxy on the same machine, which alone faces the network."""
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
+    health_port: int | None = Field(None, ge=1, le=65535)
+    """Where the bot serves `GET /healthz` and `GET /metrics` (bot/telegram/health.py); unset: not served."""
+    health_listen: str = "127.0.0.1"
+    """The health check's address: on this machine only, unless a monitor elsewhere must reach it."""
     telegram_base_url: str | None = None
     schools_file: Path = Path("schools.yml")
     message_retention_hours: int = Field(24, ge=1)
@@ -77,6 +81,7 @@ class Settings(BaseSettings):
         "telegram_base_url",
         "webhook_secret",
         "log_pseudonym_key",
+        "health_port",
         pre=True,
     )
     def _blank_is_unset(cls, value: object) -> object:  # noqa: N805 (pydantic validator)

@@ -175,6 +175,8 @@ async def started_application(
             await app.updater.stop()
         await app.stop()
         await app.shutdown()
+        if app.post_shutdown:  # as run_polling/run_webhook do, after shutdown
+            await app.post_shutdown(app)
         services.db.dispose()
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
+from bot import metrics
 from bot.config import School, Schools
 from bot.dialogue import flows
 from bot.dialogue.clarifying import SOMETHING_ELSE, chosen_option
@@ -190,9 +191,10 @@ class DialogueEngine:
         what is not part of a flow. ``reply_to_case_id``: the channel knows the message is for this
         case's staff (the parent answered one of its messages, or chose it), so a relay goes there,
         whatever case was relayed last."""
-        await self._model_if_needed(text)
-        async with self._turns.turn(parent_id):
-            return await self._handle(parent_id, text, reply_to_case_id)
+        with metrics.turn():
+            await self._model_if_needed(text)
+            async with self._turns.turn(parent_id):
+                return await self._handle(parent_id, text, reply_to_case_id)
 
     async def _model_if_needed(self, text: str) -> None:
         """Wait for a model still loading before the turn takes the parent's row (on SQLite, the single
@@ -208,8 +210,9 @@ class DialogueEngine:
 
     async def handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
         """A photo from the parent: evidence inside a bullying report, otherwise politely declined."""
-        async with self._turns.turn(parent_id):
-            return await self._handle_photo(parent_id, file_id)
+        with metrics.turn():
+            async with self._turns.turn(parent_id):
+                return await self._handle_photo(parent_id, file_id)
 
     async def _handle(self, parent_id: str, text: str, reply_to_case_id: int | None) -> list[Reply]:
         text = without_control_characters(text)
@@ -221,6 +224,7 @@ class DialogueEngine:
         if reply_to_case_id is not None:
             turn.state.relay_case_id = reply_to_case_id
         replies = [*expired, *await self._respond(turn, text)]
+        metrics.answered(turn.intent)
         loose = self._keep_in_flow(turn, turn.heard, replies)
         await self._store.save(parent_id, turn.state)
         await self._transcripts.record(parent_id, loose)
@@ -559,6 +563,8 @@ class DialogueEngine:
         log.info("Case %s (%s) opened for school %s", case.reference, draft.kind.value, draft.school_id)
         opened = flows.case_opened(self._ctx(turn), draft, case.reference)
         urgent = draft.priority is Priority.URGENT
+        if urgent:
+            metrics.urgent_case()
         return [opened, *(self._out_of_hours(turn, draft.school_id) if urgent else [])]
 
     def _drop_flow(self, turn: Turn, response: str = "utter_draft_deleted") -> list[Reply]:

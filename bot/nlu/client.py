@@ -181,6 +181,12 @@ class BackgroundLoadedNlu:
     def is_ready(self) -> bool:
         return self._loaded.done() and self._loaded.exception() is None
 
+    def state(self) -> str:
+        """ "loading", "ready" or "failed" (the health check, bot/telegram/health.py)."""
+        if not self._loaded.done():
+            return "loading"
+        return "failed" if self._loaded.exception() is not None else "ready"
+
     def raise_if_failed(self) -> None:
         """Raise what the load raised, if it has ended that way."""
         if self._loaded.done() and (error := self._loaded.exception()) is not None:

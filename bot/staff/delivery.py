@@ -50,6 +50,7 @@ from telegram import (
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot import metrics
 from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
@@ -305,13 +306,16 @@ class DeliveryWorker:
         sender = self._senders.get(delivery.kind)
         if sender is None:
             log.error("Delivery %s has unknown kind %s: given up", delivery.id, delivery.kind)
+            metrics.delivery_failed(delivery.kind)
             await self._outbox.mark_retry(delivery.id, "unknown kind", timedelta(0), give_up=True)
             return False
         try:
             sent = await sender(delivery)
         except Exception as error:  # noqa: BLE001 - every failure is classified in _failed
+            metrics.delivery_failed(delivery.kind)
             await self._failed(delivery, error)
             return False
+        metrics.delivery_sent(delivery.kind)
         await self._record(delivery, sent)
         return True
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -468,6 +468,21 @@ class Outbox(Store):
                 StuckDelivery(d.id, reference, d.kind, d.chat_id, d.status, d.attempts, d.last_error)
                 for d, reference in rows
             ]
+
+    async def oldest_undelivered_age(self) -> float | None:
+        """Seconds since the oldest delivery still pending or failed was queued; None when every one
+        was sent (for the health check and the metrics, bot/telegram/health.py)."""
+        return await asyncio.to_thread(self._oldest_undelivered_age)
+
+    def _oldest_undelivered_age(self) -> float | None:
+        undelivered = Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED))
+        with use_session(self._sessions, write=False) as session:
+            oldest = session.scalar(select(func.min(Delivery.created_at)).where(undelivered))
+        if oldest is None:
+            return None
+        if oldest.tzinfo is None:  # SQLite keeps no zone: its CURRENT_TIMESTAMP is UTC
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        return max(0.0, (utcnow() - oldest).total_seconds())
 
     async def retry_stuck(self) -> int:
         """Queue every stuck delivery again, now, to the chat the configuration names for its case (a

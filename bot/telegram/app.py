@@ -37,6 +37,7 @@ from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
 from bot.telegram.handlers import ParentHandlers
+from bot.telegram.health import HealthServer
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.request import AiohttpRequest, environment_proxy
@@ -103,7 +104,9 @@ def build_application(
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     rooms = StaffRooms(StaffChats(services.schools))
-    app = builder.post_init(_on_start(services, rooms)).build()
+    health = _health_server(services)
+    builder = builder.post_init(_on_start(services, rooms, health)).post_shutdown(_on_stop(health))
+    app = builder.build()
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
     flood = flood or SharedFloodGate(
@@ -312,8 +315,20 @@ def _stop_after(handler: Handler) -> Handler:
     return run_then_stop
 
 
-def _on_start(services: Services, rooms: StaffRooms) -> Callable[[Application], Coroutine[Any, Any, None]]:
+def _health_server(services: Services) -> HealthServer | None:
+    """/healthz and /metrics (bot/telegram/health.py) when HEALTH_PORT is set."""
+    settings = services.settings
+    if settings.health_port is None:
+        return None
+    return HealthServer(services, settings.health_listen, settings.health_port)
+
+
+def _on_start(
+    services: Services, rooms: StaffRooms, health: HealthServer | None
+) -> Callable[[Application], Coroutine[Any, Any, None]]:
     async def on_start(app: Application) -> None:
+        if health is not None:  # first: a monitor sees the model loading and the chats being checked
+            await health.start()
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
         await _check_staff_chats(app, services, rooms)
         log.info("Bot @%s is ready", app.bot.username)
@@ -322,6 +337,14 @@ def _on_start(services: Services, rooms: StaffRooms) -> Callable[[Application], 
             app.create_task(_stop_if_the_model_fails(app, services.nlu), name="nlu-load-watch")
 
     return on_start
+
+
+def _on_stop(health: HealthServer | None) -> Callable[[Application], Coroutine[Any, Any, None]]:
+    async def on_stop(_: Application) -> None:
+        if health is not None:
+            await health.stop()
+
+    return on_stop
 
 
 async def _check_staff_chats(app: Application, services: Services, rooms: StaffRooms) -> None:

@@ -229,3 +229,18 @@ def test_allow_all_members_is_an_explicit_choice_logged_as_a_warning(
         "Chat -1001000000003 (school riverside staff_chat_id): allow_all_members is set, so every member "
         "of the chat may see and act on cases there"
     ]
+
+
+def test_health_is_off_by_default_and_listens_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/healthz and /metrics are served only when asked for, and then on this machine only by default."""
+    monkeypatch.delenv("HEALTH_PORT", raising=False)
+    monkeypatch.delenv("HEALTH_LISTEN", raising=False)
+    settings = load_settings(_env_file=None)
+    assert (settings.health_port, settings.health_listen) == (None, "127.0.0.1")
+    monkeypatch.setenv("HEALTH_PORT", "  ")
+    assert load_settings(_env_file=None).health_port is None
+    monkeypatch.setenv("HEALTH_PORT", "9464")
+    assert load_settings(_env_file=None).health_port == 9464
+    monkeypatch.setenv("HEALTH_PORT", "70000")
+    with pytest.raises(ConfigError, match="HEALTH_PORT"):
+        load_settings(_env_file=None)

@@ -11,9 +11,13 @@ import httpx
 
 from bot.config import Schools
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
+from bot.staff import StaffOptions
+from bot.storage.cases import CaseDraft
 from bot.storage.database import session_factory
-from bot.storage.models import Delivery, DeliveryKind, DeliveryStatus
-from tests.telegram_harness import RunningBot, free_port, running_bot
+from bot.storage.models import CaseKind, Delivery, DeliveryKind, DeliveryStatus, Priority
+from tests.telegram_harness import RunningBot, eventually, free_port, running_bot
+
+FAST = StaffOptions(delivery_interval=0.2, retry_base=0.2, retry_max=2.0)
 
 
 def _health_settings() -> dict[str, object]:
@@ -119,3 +123,51 @@ async def test_metrics_count_a_parents_message_without_saying_who_or_what(
     assert "Robin" not in metrics
     assert "facebook" not in metrics
     assert "school play" not in metrics
+
+
+def _sample_or_zero(metrics: str, name: str) -> float:
+    try:
+        return _sample(metrics, name)
+    except AssertionError:
+        return 0.0
+
+
+async def test_metrics_count_deliveries_sent_and_failed_by_kind(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    """A card posted in a staff group that exists counts as sent; one for a school whose group Telegram
+    does not know ("chat not found") counts as failed."""
+    sent_name = 'parentbot_deliveries_sent_total{kind="case_card"}'
+    failed_name = 'parentbot_deliveries_failed_total{kind="case_card"}'
+    overrides = _health_settings()
+    async with running_bot(nlu, schools, tmp_path, staff_options=FAST, settings_overrides=overrides) as bot:
+        before = (await _get(bot, "/metrics")).text
+        parent = bot.parent("Sam")
+        oakfield, st_aidans = schools.get("oakfield"), schools.get("st-aidans")
+        assert oakfield is not None
+        assert st_aidans is not None
+        bot.server.create_group("Oakfield staff", members=[parent], chat_id=oakfield.staff_chat_id)
+        for school in (oakfield, st_aidans):
+            await bot.services.records.cases.open_case(
+                CaseDraft(
+                    parent_id=str(parent.id),
+                    parent_chat_id=parent.id,
+                    school_id=school.id,
+                    staff_chat_id=school.staff_chat_id,
+                    kind=CaseKind.CYBERBULLYING,
+                    priority=Priority.NORMAL,
+                    summary="Older pupils keep sending my son horrible messages",
+                    contact_method="chat",
+                )
+            )
+
+        async def counted() -> bool:
+            now = (await _get(bot, "/metrics")).text
+            sent = _sample_or_zero(now, sent_name) - _sample_or_zero(before, sent_name)
+            failed = _sample_or_zero(now, failed_name) - _sample_or_zero(before, failed_name)
+            return sent >= 1 and failed >= 1
+
+        await eventually(counted, "a card sent and a card failed were counted")
+        after = (await _get(bot, "/metrics")).text
+    assert str(parent.id) not in after
+    assert "horrible" not in after

@@ -171,3 +171,30 @@ async def test_metrics_count_deliveries_sent_and_failed_by_kind(
         after = (await _get(bot, "/metrics")).text
     assert str(parent.id) not in after
     assert "horrible" not in after
+
+
+async def test_an_urgent_case_a_parent_opens_is_counted_once(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    """The urgent path of SPEC §4 through Telegram: one urgent case more in /metrics, and nothing the
+    parent wrote."""
+    name = "parentbot_urgent_cases_total"
+    async with running_bot(
+        nlu, schools, tmp_path, staff_options=FAST, settings_overrides=_health_settings()
+    ) as bot:
+        before = _sample_or_zero((await _get(bot, "/metrics")).text, name)
+        parent = bot.parent("Pat")
+        welcome = await bot.say(parent, "/start")
+        await bot.press(parent, welcome, "Hollybrook Infant and Nursery School")
+        bot.server.user_sends_text(parent, "a man on roblox is asking my 8 year old to send him photos")
+        offer = await bot.last_answer(parent)
+        await bot.press(parent, offer, "Yes, alert them now")
+        contact = await bot.say(parent, "He has been messaging her for a week and asked where she lives")
+        summary = await bot.press(parent, contact, "Reply in this chat")
+        await bot.press(parent, summary, "Yes, send it")
+        [case] = await bot.services.records.cases.parent_cases(str(parent.id))
+        after = (await _get(bot, "/metrics")).text
+    assert case.priority is Priority.URGENT
+    assert _sample_or_zero(after, name) - before == 1
+    assert "roblox" not in after
+    assert case.reference not in after

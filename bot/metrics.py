@@ -29,7 +29,10 @@ ANSWERS = Counter(
 )
 URGENT_CASES = Counter("parentbot_urgent_cases", "Urgent cases opened", registry=REGISTRY)
 DELIVERIES_SENT = Counter(
-    "parentbot_deliveries_sent", "Outbox deliveries Telegram accepted, by kind", ["kind"], registry=REGISTRY
+    "parentbot_deliveries_sent",
+    "Outbox deliveries done (Telegram accepted them, or the message already showed it), by kind",
+    ["kind"],
+    registry=REGISTRY,
 )
 DELIVERIES_FAILED = Counter(
     "parentbot_deliveries_failed",

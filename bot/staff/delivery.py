@@ -312,7 +312,6 @@ class DeliveryWorker:
         try:
             sent = await sender(delivery)
         except Exception as error:  # noqa: BLE001 - every failure is classified in _failed
-            metrics.delivery_failed(delivery.kind)
             await self._failed(delivery, error)
             return False
         metrics.delivery_sent(delivery.kind)
@@ -333,8 +332,10 @@ class DeliveryWorker:
     async def _failed(self, delivery: DueDelivery, error: Exception) -> None:
         """Decide between retrying later and giving up, and record it."""
         if isinstance(error, BadRequest) and NOT_MODIFIED in error.message.lower():
+            metrics.delivery_sent(delivery.kind)
             await self._outbox.mark_sent(delivery.id, None)  # the card already shows this
             return
+        metrics.delivery_failed(delivery.kind)
         if delivery.kind not in TO_PARENT and isinstance(error, ChatMigrated):
             await self._follow_chat_move(delivery, error.new_chat_id)
             return

@@ -181,6 +181,14 @@ class BackgroundLoadedNlu:
     def is_ready(self) -> bool:
         return self._loaded.done() and self._loaded.exception() is None
 
+    def loading(self) -> bool:
+        """The load has not ended yet (either way)."""
+        return not self._loaded.done()
+
+    def error(self) -> BaseException | None:
+        """What the load raised, if it has ended that way."""
+        return self._loaded.exception() if self._loaded.done() else None
+
     def raise_if_failed(self) -> None:
         """Raise what the load raised, if it has ended that way."""
         if self._loaded.done() and (error := self._loaded.exception()) is not None:

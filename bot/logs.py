@@ -10,7 +10,14 @@ Two layers keep personal data out of the log:
   arguments of libraries' other records are reduced to numbers and exception type names (PTB logs
   undecodable response bodies at ERROR), an exception is logged as its traceback of code locations and
   type names without its message (a database error's message can quote a row, a Telegram error's the
-  request), and anything shaped like a bot token is masked.
+  request), and anything shaped like a bot token is masked. A short allow-list (PLAIN_ARGS_LOGGERS) keeps
+  the arguments of libraries whose records never carry anything of a person's: Alembic's migration steps
+  ("Context impl SQLiteImpl.", "Running upgrade 0008 -> 0009, ..."), which would otherwise read
+  "Context impl <withheld>." and look broken.
+
+Third-party deprecation warnings (TensorFlow, Keras, jax, Rasa's use of SQLAlchemy 1.x names, pyparsing
+through matplotlib) are left out of the default log, since an operator can do nothing about them; the
+project's own warnings still show, and --verbose shows them all (see `quiet_third_party_warnings`).
 
 Telegram ids of people (parents, staff, and private chats, whose id is the person's) never appear in a
 log line: `pseudonym(id)` stands for them, a keyed hash (HMAC-SHA256 under LOG_PSEUDONYM_KEY) that is the
@@ -31,8 +38,9 @@ import secrets
 import traceback
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TextIO
 
 NOISY_LOGGERS = (
     "rasa",
@@ -48,6 +56,13 @@ NOISY_LOGGERS = (
 )
 OWN_LOGGERS = frozenset({"bot", "parentbot", "benchmarks"})
 """Loggers of this project: their messages are written (and tested) to carry ids and counts only."""
+PLAIN_ARGS_LOGGERS = frozenset({"alembic.runtime.migration"})
+"""Libraries' loggers whose arguments are never personal, kept as they are: Alembic's migration context
+(the dialect's implementation class, transactional DDL or not) and the revision steps it runs (revision
+ids and the migrations' own descriptions). Its DEBUG records are dropped like any library's."""
+DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+OWN_CODE = Path(__file__).resolve().parent
+"""bot/: warnings raised from a file in it are the project's own and always shown."""
 TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{10,}")
 """A bot token (digits:secret), e.g. inside a Bot API URL."""
 WITHHELD = "<withheld>"
@@ -94,7 +109,7 @@ class PersonalDataFilter(logging.Filter):
         own = record.name.split(".", 1)[0] in OWN_LOGGERS
         if not own and record.levelno < logging.INFO:
             return False
-        if not own and record.args:
+        if not own and record.args and record.name not in PLAIN_ARGS_LOGGERS:
             record.args = _harmless(record.args)
         record.msg = TOKEN.sub("<token>", record.getMessage())
         record.args = ()
@@ -132,7 +147,8 @@ def safe_traceback(exc_info: ExcInfo) -> str:
 
 def configure_logging(level: int = logging.INFO, stream: IO[str] | None = None) -> None:
     """Our own loggers at `level`; Rasa, TensorFlow and HTTP clients at WARNING; every handler filtered
-    by PersonalDataFilter (so DEBUG shows the bot's own events, never a parent's words)."""
+    by PersonalDataFilter (so DEBUG shows the bot's own events, never a parent's words); third-party
+    deprecation warnings left out unless `level` is DEBUG (--verbose)."""
     import structlog
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -142,5 +158,58 @@ def configure_logging(level: int = logging.INFO, stream: IO[str] | None = None) 
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="rasa")
+    if level <= logging.DEBUG:
+        show_all_warnings()
+    else:
+        quiet_third_party_warnings()
+
+
+class _QuietShowWarning:
+    """`warnings.showwarning` that drops third-party deprecation warnings and passes on the rest.
+
+    Filters alone do not hold: Sanic (imported with Rasa) runs `filterwarnings("once",
+    category=DeprecationWarning)` on import, in front of any filter set before, so what a filter set at
+    start hid would show again. This is the last step before a warning is printed, whatever the filters
+    say by then."""
+
+    def __init__(self, shown: object) -> None:
+        self.shown = shown
+
+    def __call__(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, DEPRECATIONS) and not _own_file(filename):
+            return
+        self.shown(message, category, filename, lineno, file, line)  # type: ignore[operator]
+
+
+def _own_file(filename: str) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(OWN_CODE)
+    except (OSError, ValueError):
+        return False
+
+
+def quiet_third_party_warnings() -> None:
+    """DeprecationWarning, PendingDeprecationWarning and FutureWarning: ignored from libraries, shown (once
+    per place) from bot/. Called by the CLI's main before any command imports Rasa or TensorFlow."""
+    for category in DEPRECATIONS:
+        warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("default", category=category, module=r"bot(\.|$)")
+    if not isinstance(warnings.showwarning, _QuietShowWarning):
+        warnings.showwarning = _QuietShowWarning(warnings.showwarning)
+
+
+def show_all_warnings() -> None:
+    """--verbose: every deprecation warning shown (once per place), libraries' too."""
+    if isinstance(warnings.showwarning, _QuietShowWarning):
+        warnings.showwarning = warnings.showwarning.shown  # type: ignore[assignment]
+    for category in DEPRECATIONS:
+        warnings.filterwarnings("default", category=category)

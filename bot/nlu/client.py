@@ -181,11 +181,19 @@ class BackgroundLoadedNlu:
     def is_ready(self) -> bool:
         return self._loaded.done() and self._loaded.exception() is None
 
+    def loading(self) -> bool:
+        """The load has not ended yet (either way)."""
+        return not self._loaded.done()
+
+    def error(self) -> BaseException | None:
+        """What the load raised, if it has ended that way."""
+        return self._loaded.exception() if self._loaded.done() else None
+
     def state(self) -> str:
         """ "loading", "ready" or "failed" (the health check, bot/telegram/health.py)."""
-        if not self._loaded.done():
+        if self.loading():
             return "loading"
-        return "failed" if self._loaded.exception() is not None else "ready"
+        return "failed" if self.error() is not None else "ready"
 
     def raise_if_failed(self) -> None:
         """Raise what the load raised, if it has ended that way."""

@@ -334,7 +334,7 @@ def _on_start(
         log.info("Bot @%s is ready", app.bot.username)
         freeze_long_lived_objects()  # again once a model loading in the background is ready
         if isinstance(services.nlu, BackgroundLoadedNlu):
-            app.create_task(_stop_if_the_model_fails(app, services.nlu), name="nlu-load-watch")
+            _watch_the_model_load(app, services.nlu)
 
     return on_start
 
@@ -359,14 +359,30 @@ async def _check_staff_chats(app: Application, services: Services, rooms: StaffR
         log.warning("Could not check the staff chats: %s", type(error).__name__)
 
 
-async def _stop_if_the_model_fails(app: Application, nlu: BackgroundLoadedNlu) -> None:
+MODEL_WATCH_INTERVAL = 0.5
+"""Seconds between two looks at a model loading in the background."""
+
+
+def _watch_the_model_load(app: Application, nlu: BackgroundLoadedNlu) -> None:
     """A model that cannot be loaded stops the bot (`run` then raises the error), as it would have
-    before polling started had it been loaded first."""
-    try:
-        await nlu.ready()
-    except Exception as error:  # noqa: BLE001 - reported by `run`
-        log.critical("The NLU model could not be loaded: stopping (%s)", type(error).__name__)
-        app.stop_running()
+    before polling started had it been loaded first.
+
+    A job of the Application's job queue looks at the load every MODEL_WATCH_INTERVAL s until it has
+    ended: post_init runs before the Application does, and a task created then (Application.create_task)
+    is not the Application's to await (python-telegram-bot warns so); a job starts and stops with it.
+    It looks rather than awaits, so stopping the bot never waits for a load still under way."""
+    assert app.job_queue is not None
+
+    async def look(context: ContextTypes.DEFAULT_TYPE) -> None:
+        if nlu.loading():
+            return
+        assert context.job is not None
+        context.job.schedule_removal()
+        if (error := nlu.error()) is not None:
+            log.critical("The NLU model could not be loaded: stopping (%s)", type(error).__name__)
+            app.stop_running()
+
+    app.job_queue.run_repeating(look, interval=MODEL_WATCH_INTERVAL, first=0, name="nlu-load-watch")
 
 
 def _error_handler(

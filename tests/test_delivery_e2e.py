@@ -7,19 +7,24 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram.ext import CallbackContext
+from telegram.warnings import PTBUserWarning
 
-from bot.config import Schools
+from bot.config import Schools, Settings
 from bot.devserver import BotApiServer, Call
 from bot.nlu.client import InProcessNlu
+from bot.services import build_services
 from bot.staff.delivery import PER_CHAT
 from bot.storage.cases import CaseDraft, CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import CaseKind, DeliveryStatus, Priority
-from tests.telegram_harness import ROOT
+from bot.telegram.app import build_application
+from tests.telegram_harness import ROOT, TOKEN
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot
 
 TRUST_CHAT = -1001000000099
@@ -298,3 +303,46 @@ async def test_the_start_up_check_names_every_misconfigured_chat_and_the_bot_kee
         assert not world.server.spec_violations
         case = await world.open_case(**URGENT)  # still running: the case fails over to the trust chat
         await world.card(case, world.server.chat(TRUST_CHAT))
+
+
+async def test_a_bot_that_is_not_running_starts_no_delivery_lane(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    """A delivery tick that fires while the Application stops (or before it runs) leaves the rows for the
+    next start: a lane started then would be a task nobody awaits, cut off when the process ends."""
+    async with BotApiServer(token=TOKEN) as api:
+        api.create_group("Oakfield staff", chat_id=OAKFIELD_STAFF)
+        settings = Settings(  # type: ignore[call-arg]
+            telegram_bot_token=TOKEN,
+            telegram_base_url=api.base_url,
+            database_url=f"sqlite:///{tmp_path}/idle.db",
+            project_dir=ROOT,
+        )
+        services = build_services(settings, schools, nlu=nlu)
+        try:
+            app = build_application(services)
+            await app.initialize()
+            case = await services.records.cases.open_case(
+                CaseDraft(
+                    parent_id="7",
+                    parent_chat_id=7,
+                    school_id="oakfield",
+                    staff_chat_id=OAKFIELD_STAFF,
+                    kind=CaseKind.COMPLAINT,
+                    priority=Priority.NORMAL,
+                    summary="The homework club closed without notice",
+                    contact_method="chat",
+                )
+            )
+            assert app.job_queue is not None
+            [job] = app.job_queue.get_jobs_by_name("deliveries")
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", PTBUserWarning)
+                await job.callback(CallbackContext(app))
+            await asyncio.sleep(0.2)  # a lane, had one started, would have sent the card by now
+            assert not api.calls_to("sendMessage", OAKFIELD_STAFF)
+            pending = await services.records.outbox.deliveries(case.id)
+            assert [d.status for d in pending if d.kind == "case_card"] == [DeliveryStatus.PENDING]
+            await app.shutdown()
+        finally:
+            services.db.dispose()

@@ -247,7 +247,8 @@ def _schedule_staff_jobs(
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
-        await worker.tick()
+        if app.running:  # stopping: the rows wait for the next start, not in lanes nobody would await
+            await worker.tick()
 
     async def remind(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:

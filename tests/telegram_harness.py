@@ -136,6 +136,17 @@ async def poll(app: Application, allowed_updates: list[str] | None = None) -> No
     await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=allowed_updates)
 
 
+def bot_settings(server: BotApiServer, database: Path, **overrides: Any) -> Settings:
+    """The settings of a bot talking to `server`, on the SQLite file `database`."""
+    return Settings(  # type: ignore[call-arg]
+        telegram_bot_token=TOKEN,
+        telegram_base_url=server.base_url,
+        database_url=f"sqlite:///{database}",
+        project_dir=ROOT,
+        **overrides,
+    )
+
+
 @asynccontextmanager
 async def started_application(
     nlu: NluClient,
@@ -151,14 +162,7 @@ async def started_application(
     """The Application and services as `parentbot run` builds them (post_init included) on the SQLite file
     `database`, against `server`; `start` starts its updater before the Application starts. Everything is
     stopped and the database pool disposed on the way out."""
-    settings = Settings(  # type: ignore[call-arg]
-        telegram_bot_token=TOKEN,
-        telegram_base_url=server.base_url,
-        database_url=f"sqlite:///{database}",
-        project_dir=ROOT,
-        **(settings_overrides or {}),
-    )
-    services = build_services(settings, schools, nlu=nlu)
+    services = build_services(bot_settings(server, database, **(settings_overrides or {})), schools, nlu=nlu)
     gate = flood(services) if flood is not None else None
     app = build_application(services, staff_options=staff_options, flood=gate)
     report_handled_updates(app, server)

@@ -15,7 +15,7 @@ import pytest
 from telegram.ext import CallbackContext
 from telegram.warnings import PTBUserWarning
 
-from bot.config import Schools, Settings
+from bot.config import Schools
 from bot.devserver import BotApiServer, Call
 from bot.nlu.client import InProcessNlu
 from bot.services import build_services
@@ -24,7 +24,7 @@ from bot.storage.cases import CaseDraft, CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import CaseKind, DeliveryStatus, Priority
 from bot.telegram.app import build_application
-from tests.telegram_harness import ROOT, TOKEN
+from tests.telegram_harness import ROOT, TOKEN, bot_settings
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot
 
 TRUST_CHAT = -1001000000099
@@ -312,13 +312,7 @@ async def test_a_bot_that_is_not_running_starts_no_delivery_lane(
     next start: a lane started then would be a task nobody awaits, cut off when the process ends."""
     async with BotApiServer(token=TOKEN) as api:
         api.create_group("Oakfield staff", chat_id=OAKFIELD_STAFF)
-        settings = Settings(  # type: ignore[call-arg]
-            telegram_bot_token=TOKEN,
-            telegram_base_url=api.base_url,
-            database_url=f"sqlite:///{tmp_path}/idle.db",
-            project_dir=ROOT,
-        )
-        services = build_services(settings, schools, nlu=nlu)
+        services = build_services(bot_settings(api, tmp_path / "idle.db"), schools, nlu=nlu)
         try:
             app = build_application(services)
             await app.initialize()

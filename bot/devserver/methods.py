@@ -7,7 +7,7 @@ import json
 import re
 
 from bot.devserver.spec import JsonDict, bad_request
-from bot.devserver.world import SimChat, SimulatedWorld, _drop_none, _now
+from bot.devserver.world import SimChat, SimulatedWorld, StoredFile, _drop_none, _now
 
 MAX_CALLBACK_ANSWER_LENGTH = 200
 
@@ -107,14 +107,7 @@ class BotApiMethods(SimulatedWorld):
     async def _send_document(self, params: JsonDict) -> JsonDict:
         chat = self.chat(params["chat_id"])
         stored = self._input_file(params["document"], "document")
-        document = {
-            "file_name": stored.file_name,
-            "mime_type": stored.mime_type,
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
-        }
-        return self._bot_message(chat, params, {"document": _drop_none(document), **self._caption(params)})
+        return self._bot_message(chat, params, {"document": _document(stored), **self._caption(params)})
 
     async def _edit_message_text(self, params: JsonDict) -> JsonDict:
         message = self._editable(params)
@@ -178,14 +171,7 @@ class BotApiMethods(SimulatedWorld):
         if media["type"] == "photo":
             content: JsonDict = {"photo": self._photo_sizes(stored)}
         else:
-            document = {
-                "file_name": stored.file_name,
-                "mime_type": stored.mime_type,
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.data),
-            }
-            content = {"document": _drop_none(document)}
+            content = {"document": _document(stored)}
         if media.get("caption"):
             content.update(self._caption(media))
         kept = ("caption", "caption_entities", "reply_markup", "text", "entities", *MEDIA_TYPES)
@@ -284,3 +270,16 @@ class BotApiMethods(SimulatedWorld):
         if message_id in pinned:
             pinned.remove(message_id)
         return True
+
+
+def _document(stored: StoredFile) -> JsonDict:
+    """A Document object for a file the bot uploaded."""
+    return _drop_none(
+        {
+            "file_name": stored.file_name,
+            "mime_type": stored.mime_type,
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+        }
+    )

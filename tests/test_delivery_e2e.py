@@ -333,7 +333,7 @@ async def test_a_bot_that_is_not_running_starts_no_delivery_lane(
             with warnings.catch_warnings():
                 warnings.simplefilter("error", PTBUserWarning)
                 await job.callback(CallbackContext(app))
-            await asyncio.sleep(0.2)  # a lane, had one started, would have sent the card by now
+            assert not [task for task in asyncio.all_tasks() if task.get_name() == "delivery-lane"]
             assert not api.calls_to("sendMessage", OAKFIELD_STAFF)
             pending = await services.records.outbox.deliveries(case.id)
             assert [d.status for d in pending if d.kind == "case_card"] == [DeliveryStatus.PENDING]

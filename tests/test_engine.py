@@ -161,10 +161,19 @@ async def test_forget_me_intent_explains_before_anything_is_deleted(engine: Dial
 async def test_forged_or_unknown_payloads_get_the_fallback(
     engine: DialogueEngine, responses: ResponseBook
 ) -> None:
-    for forged in ("/nonsense", '/choose_school{"school":"nowhere"}', '/greet{"bad json', "/"):
-        replies = await engine.handle(PARENT, forged)
-        assert replies
-        assert all(r.text for r in replies)
+    fallback = responses.render("utter_fallback", engine_vars(engine))
+    for number, forged in enumerate(("/nonsense", '/greet{"bad json', "/")):
+        assert await engine.handle(f"forger-{number}", forged) == [fallback], forged
+
+
+async def test_a_forged_school_is_not_chosen_and_the_school_question_comes_again(
+    engine: DialogueEngine,
+) -> None:
+    replies = await engine.handle(PARENT, '/choose_school{"school":"nowhere"}')
+    asked = await engine.handle("someone-else", "/school")
+    assert [r.text for r in replies] == [r.text for r in asked]
+    assert "nowhere" not in str(replies[0].buttons)
+    assert "oakfield-primary" not in _texts(await engine.handle(PARENT, "/how_to_complain"))
 
 
 async def test_commands_with_bot_name_and_junk_arguments_still_work(engine: DialogueEngine) -> None:

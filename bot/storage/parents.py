@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import DangerCheck, FlowState, ParentState, Pending
+from bot.storage.common import utcnow
 from bot.storage.models import Parent
 from bot.storage.turns import upsert, use_session
 
@@ -16,8 +18,9 @@ from bot.storage.turns import upsert, use_session
 class SqlStateStore:
     """The engine's StateStore on SQLAlchemy; blocking database work runs in a worker thread."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions = sessions
+        self._clock = clock
 
     async def load(self, parent_id: str) -> ParentState:
         return await asyncio.to_thread(self._load, parent_id)
@@ -30,7 +33,7 @@ class SqlStateStore:
 
     async def mark_blocked(self, parent_id: str) -> None:
         """Telegram answered 403: the parent blocked the bot."""
-        await asyncio.to_thread(self._set_blocked, parent_id, datetime.now(timezone.utc))
+        await asyncio.to_thread(self._set_blocked, parent_id, self._clock())
 
     async def is_blocked(self, parent_id: str) -> bool:
         return await asyncio.to_thread(self._is_blocked, parent_id)
@@ -64,14 +67,11 @@ class SqlStateStore:
             "clarify_options": ",".join(state.clarify_options) or None,
             "danger_check": state.danger_check.to_json() if state.danger_check else None,
             "blocked_at": None,  # a parent who writes to the bot has unblocked it
+            "updated_at": self._clock(),
         }
         with use_session(self._sessions, write=True) as session:
             statement = upsert(session, Parent).values(id=parent_id, **values)
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[Parent.id], set_={**values, "updated_at": func.now()}
-                )
-            )
+            session.execute(statement.on_conflict_do_update(index_elements=[Parent.id], set_=values))
 
     def _forget(self, parent_id: str) -> None:
         with use_session(self._sessions, write=True) as session:

@@ -32,6 +32,15 @@ class CaseStatus(str, enum.Enum):
     RESOLVED = "resolved"
 
 
+class CardDelivery(str, enum.Enum):
+    """Where a case's card is on its way to staff: what /status tells the parent of an open case."""
+
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    """Every chat it could go to refused it: the parent was told to contact the school directly."""
+
+
 CLAIM = "claim"
 RESOLVE = "resolve"
 CASE_ACTIONS: dict[str, frozenset[CaseStatus]] = {
@@ -344,6 +353,8 @@ class CaseView:
     """The case's forum topic in its staff chat (None in a group without topics)."""
     claimed_by: int | None = None
     """The Telegram id of the staff member who claimed it: where its details go privately."""
+    card_delivery: CardDelivery | None = None
+    """Read only for the parent's own list of cases (None elsewhere)."""
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -225,6 +225,14 @@ async def test_when_no_chat_can_be_reached_the_parent_is_told_to_phone_and_the_o
             ("chat_failed_alert", TRUST_CHAT),
         ]
 
+        world.server.user_sends_text(world.parent, "/status")
+        status = await world.server.wait_for_message(
+            world.parent.id, lambda m: "Your cases" in m.get("text", "")
+        )
+        assert f"{case.reference}: " in status["text"]
+        assert "NOT delivered" in status["text"]
+        assert OAKFIELD_PHONE in status["text"]
+
         listed = await parentbot(tmp_path, configured, "outbox")
         card_row = next(d for d in failed if d.kind == "case_card")
         line = next(line for line in listed.splitlines() if "case_card" in line)

@@ -4,8 +4,9 @@ with no model and no database; then the engine carrying out their decisions, wit
 from __future__ import annotations
 
 import ast
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools
 from bot.dialogue import flows
+from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
@@ -500,24 +502,31 @@ async def test_school_during_a_flow_moves_the_flow_to_the_chosen_school(
     assert count(sessions, Delivery) == 1
 
 
+COMPLAINT_TO_CONSENT = (
+    school_payload("oakfield"),
+    DINNER,
+    "/affirm",
+    "Please call me about the trip",
+    CHAT,
+    "/affirm",
+)
+
+
+async def file_a_complaint(engine: DialogueEngine) -> None:
+    for text in COMPLAINT_TO_CONSENT:
+        await engine.handle(PARENT, text)
+
+
 async def test_status_and_forget(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     assert "no cases" in (await engine.handle(PARENT, "/status"))[0].text
-    for text in (
-        school_payload("oakfield"),
-        DINNER,
-        "/affirm",
-        "Please call me about the trip",
-        CHAT,
-        "/affirm",
-    ):
-        await engine.handle(PARENT, text)
+    await file_a_complaint(engine)
     [case] = await records.cases.parent_cases(PARENT)
     status = await engine.handle(PARENT, "/status")
     assert case.reference in status[0].text
-    assert "waiting for staff" in status[0].text
+    assert "being sent to the school" in status[0].text
     await engine.handle(PARENT, "/forget")
     with sessions() as session:
         remaining = session.scalars(
@@ -525,6 +534,67 @@ async def test_status_and_forget(
         )
         assert all(m.case_id == case.id for m in remaining)
     assert len(await records.cases.parent_cases(PARENT)) == 1
+
+
+async def _card_row(records: Records, case_id: int) -> int:
+    [due] = [d for d in await records.outbox.claim_due() if d.case_id == case_id and d.kind == "case_card"]
+    return due.id
+
+
+async def _card_sent(records: Records, case_id: int) -> None:
+    await records.outbox.mark_card_sent(await _card_row(records, case_id), case_id, message_id=77)
+
+
+async def _card_refused(records: Records, case_id: int) -> None:
+    await records.outbox.mark_retry(
+        await _card_row(records, case_id), "chat not found", timedelta(0), give_up=True
+    )
+
+
+async def _card_retrying(records: Records, case_id: int) -> None:
+    await records.outbox.mark_retry(await _card_row(records, case_id), "timed out", timedelta(0))
+
+
+async def _claimed(records: Records, case_id: int) -> None:
+    await _card_sent(records, case_id)
+    assert await records.cases.claim(case_id, 501, "Ms Head")
+
+
+async def _resolved(records: Records, case_id: int) -> None:
+    await _claimed(records, case_id)
+    assert await records.cases.resolve(case_id, 501, "Ms Head")
+
+
+async def _queued(records: Records, case_id: int) -> None:
+    """Nothing happened yet: the card waits in the outbox."""
+
+
+DELIVERY_STATES: dict[str, tuple[Callable[[Records, int], Awaitable[None]], str]] = {
+    "queued": (_queued, "being sent to the school"),
+    "retrying": (_card_retrying, "being sent to the school"),
+    "with staff": (_card_sent, "with the staff, waiting for them to pick it up"),
+    "undelivered": (_card_refused, "NOT delivered. I could not reach the staff. Please phone"),
+    "claimed": (_claimed, "being looked at"),
+    "resolved": (_resolved, "resolved"),
+}
+
+
+@pytest.mark.parametrize("state", DELIVERY_STATES)
+async def test_status_tells_the_truth_in_every_delivery_state(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, state: str
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    await file_a_complaint(engine)
+    [case] = await records.cases.parent_cases(PARENT)
+    make_it_so, expected = DELIVERY_STATES[state]
+    await make_it_so(records, case.id)
+    [status] = await engine.handle(PARENT, "/status")
+    line = next(line for line in status.text.splitlines() if case.reference in line)
+    assert expected in line
+    others = {label for _, label in DELIVERY_STATES.values()} - {expected}
+    assert not [label for label in others if label in line]
+    if state == "undelivered":
+        assert schools.get("oakfield").phone in line
 
 
 @pytest.mark.parametrize("words", [1, 60], ids=["short lines", "long lines"])

@@ -36,7 +36,9 @@ from bot.dialogue.state import StateStore
 from bot.dialogue.turns import TurnScope, Unscoped
 from bot.domain import (
     Author,
+    CardDelivery,
     CaseDraft,
+    CaseStatus,
     CaseView,
     DangerCheck,
     FlowName,
@@ -647,12 +649,21 @@ class DialogueEngine:
                 "utter_status_line",
                 reference=case.reference,
                 kind_label=self._say(turn, f"utter_kind_{case.kind.value}").text,
-                status_label=self._say(turn, f"utter_status_{case.status.value}").text,
+                status_label=self._status_label(turn, case),
                 opened=case.created_at.strftime("%d %b %Y"),
             ).text
             for case in cases
         ]
         return [self._say(turn, "utter_status", cases="\n".join(lines))]
+
+    def _status_label(self, turn: Turn, case: CaseView) -> str:
+        """An open case's label says where its card is: being sent, with staff, or not delivered (and
+        then whom to phone), so /status never says "waiting for staff" of a card staff never got."""
+        label = f"utter_status_{case.status.value}"
+        delivery = case.card_delivery
+        if case.status is CaseStatus.OPEN and delivery is not None and delivery is not CardDelivery.DELIVERED:
+            label = f"utter_status_{delivery.value}"
+        return self._say(turn, label, case.school_id).text
 
     async def _forget(self, parent_id: str) -> list[Reply]:
         await self._retention.forget_parent(parent_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.config import Schools
-from bot.domain import CASE_ACTIONS, CLAIM, OPEN_TO_MESSAGES, RESOLVE, CaseDraft, CaseView, TranscriptLine
+from bot.domain import (
+    CASE_ACTIONS,
+    CLAIM,
+    OPEN_TO_MESSAGES,
+    RESOLVE,
+    CardDelivery,
+    CaseDraft,
+    CaseView,
+    TranscriptLine,
+)
 from bot.storage import outbox
 from bot.storage.common import Store, rowcount, utcnow
 from bot.storage.models import (
@@ -77,6 +86,23 @@ def case_view(case: Case, transcript: Sequence[ConversationMessage] = ()) -> Cas
         transcript=tuple(lines),
         attachments=tuple(a.file_id for a in case.attachments),
     )
+
+
+def _card_delivery(session: Session, case_id: int) -> CardDelivery:
+    """Sent once any chat took the card (a failover chat counts); undelivered once every card row gave
+    up; being sent while one is still queued or retrying."""
+    states = set(
+        session.scalars(
+            select(Delivery.status).where(
+                Delivery.case_id == case_id, Delivery.kind == DeliveryKind.CASE_CARD
+            )
+        )
+    )
+    if DeliveryStatus.SENT in states:
+        return CardDelivery.DELIVERED
+    if DeliveryStatus.FAILED in states and DeliveryStatus.PENDING not in states:
+        return CardDelivery.UNDELIVERED
+    return CardDelivery.SENDING
 
 
 @dataclass(frozen=True)
@@ -223,7 +249,13 @@ class CaseStore(Store):
     def _parent_cases(self, parent_id: str) -> list[CaseView]:
         with use_session(self._sessions, write=False) as session:
             ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
-            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+            return [
+                replace(
+                    self._view(session, case_id, with_transcript=False),
+                    card_delivery=_card_delivery(session, case_id),
+                )
+                for case_id in ids
+            ]
 
     async def case_times(
         self, school_ids: Sequence[str] | None, since: datetime, until: datetime

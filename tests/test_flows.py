@@ -383,11 +383,30 @@ async def test_leaving_a_flow_deletes_its_draft_at_once_and_says_so(
         await engine.handle(PARENT, text)
     await engine.handle_photo(PARENT, "photo-file-1")
     left = await engine.handle(PARENT, leave)
-    assert any("deleted it, with its 1 screenshot" in r.text for r in left)
+    assert any("deleted it, with its screenshot." in r.text for r in left)
     assert (await SqlStateStore(sessions).load(PARENT)).flow is None
     assert count(sessions, Case) == count(sessions, Attachment) == 0
     after = await engine.handle(PARENT, "/affirm")
     assert "Which school" not in "\n".join(r.text for r in after)
+
+
+@pytest.mark.parametrize(
+    ("photos", "said"), [(0, "deleted it."), (1, "with its screenshot."), (3, "with its 3 screenshots.")]
+)
+async def test_cancel_is_one_message_that_counts_screenshots_as_people_do(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], photos: int, said: str
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
+    for text in (BULLYING, "/deny", "Girls in her class keep sending her horrible messages", "snapchat"):
+        await engine.handle(PARENT, text)
+    for number in range(photos):
+        await engine.handle_photo(PARENT, f"photo-file-{number}")
+    [cancelled] = await engine.handle(PARENT, "/cancel")
+    assert "Your unfinished cyberbullying report was not sent" in cancelled.text
+    assert said in cancelled.text
+    assert "(s)" not in cancelled.text
+    assert " 0 " not in cancelled.text
+    assert cancelled.buttons, "the usual next steps are offered"
 
 
 async def test_switching_flow_deletes_the_first_draft(
@@ -398,7 +417,7 @@ async def test_switching_flow_deletes_the_first_draft(
     await engine.handle(PARENT, "/how_to_complain")
     await engine.handle(PARENT, "/affirm")
     replies = await engine.handle(PARENT, "/report_cyberbullying")
-    assert any("Your unfinished Complaint was not sent" in r.text for r in replies)
+    assert any("Your unfinished complaint was not sent" in r.text for r in replies)
     flow = (await SqlStateStore(sessions).load(PARENT)).flow
     assert flow is not None
     assert flow.name is FlowName.CYBERBULLYING

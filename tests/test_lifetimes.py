@@ -36,7 +36,7 @@ async def test_a_flow_expires_and_the_next_message_starts_afresh_with_one_line_s
     assert "contact you" in still[-1].text
     clock.advance(timedelta(minutes=121))
     replies = await engine.handle("p", "/code_overview")
-    assert replies[0].text.startswith("Your unfinished Complaint from earlier was not sent and has expired")
+    assert replies[0].text.startswith("Your unfinished complaint from earlier was not sent and has expired")
     assert len(replies) == 2
     assert replies[1] == responses.render("utter_code_overview", engine.variables(schools.get("oakfield")))
     assert (await SqlStateStore(sessions).load("p")).flow is None
@@ -62,7 +62,7 @@ async def test_expired_drafts_are_purged_with_their_text(
         await records.retention.purge(timedelta(hours=24), timedelta(days=365), flow_timeout=2 * HOUR)
     ).drafts == 0
     replies = await fresh.handle("old", "/code_overview")  # the next message says it expired, once
-    assert replies[0].text.startswith("Your unfinished Cyberbullying report from earlier was not sent")
+    assert replies[0].text.startswith("Your unfinished cyberbullying report from earlier was not sent")
     again = await fresh.handle("old", "/code_overview")
     assert not again[0].text.startswith("Your unfinished")
 

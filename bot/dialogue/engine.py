@@ -583,7 +583,7 @@ class DialogueEngine:
     async def _cancel(self, turn: Turn) -> list[Reply]:
         """/cancel (or "stop"): the flow's draft is deleted and a relay to staff ends."""
         turn.state.pending = None
-        replies = [self._say(turn, "utter_cancelled"), *self._drop_flow(turn)]
+        replies = self._drop_flow(turn, "utter_cancelled_draft") or [self._say(turn, "utter_cancelled")]
         if turn.state.relay_case_id is not None:
             replies += await self._stop_relay(turn)
         return replies
@@ -597,8 +597,8 @@ class DialogueEngine:
         if flow is not None and flow.expired(turn.now, self._flow_timeout.total_seconds()):
             replies += self._drop_flow(turn, "utter_flow_expired")
         elif state.expired_flow is not None:  # the purge deleted it already
-            kind_label = self._say(turn, f"utter_kind_{state.expired_flow.value}").text
-            replies.append(self._say(turn, "utter_flow_expired", kind_label=kind_label, photos="0"))
+            kind_label = flows.mid_sentence(self._say(turn, f"utter_kind_{state.expired_flow.value}").text)
+            replies.append(self._say(turn, "utter_flow_expired", kind_label=kind_label))
             turn.aside += replies[-1:]
             state.expired_flow = None
         seen = state.updated_at

@@ -213,10 +213,25 @@ def discard(ctx: FlowContext, flow: FlowState, response: str = "utter_draft_dele
     line = ctx.say(
         response,
         flow.school_id,
-        kind_label=ctx.say(f"utter_kind_{flow.name.value}", None).text,
-        photos=str(len(flow.photos)),
+        kind_label=mid_sentence(ctx.say(f"utter_kind_{flow.name.value}", None).text),
+        with_screenshots=_with_screenshots(ctx, len(flow.photos)),
     )
     return Outcome((line,), None, (DiscardDraft(flow.name, len(flow.lines), len(flow.photos)),))
+
+
+def mid_sentence(label: str) -> str:
+    """A label written to stand alone ("Complaint") as it reads inside a sentence ("your unfinished
+    complaint"); a shouted word ("URGENT ...") keeps its capitals."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
+def _with_screenshots(ctx: FlowContext, count: int) -> str:
+    """ ", with its 3 screenshots" after "I've deleted it"; nothing when there were none."""
+    if count == 0:
+        return ""
+    if count == 1:
+        return ctx.say("utter_with_one_screenshot", None).text
+    return ctx.say("utter_with_screenshots", None, count=str(count)).text
 
 
 def move_to_school(ctx: FlowContext, flow: FlowState, school: School) -> Outcome:

@@ -6,6 +6,9 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import pytest
+
+from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
@@ -39,6 +42,24 @@ async def test_choosing_a_school_is_remembered_and_used_in_later_answers(engine:
     assert "Riverside Academy" in chosen[0].text
     complaint = await engine.handle(PARENT, "/how_to_complain")
     assert "riverside-academy.example.org.uk/complaints" in _texts(complaint)
+
+
+@pytest.mark.parametrize("question", ["/contact_staff_social", "/out_of_scope"])
+async def test_before_a_school_is_chosen_contact_details_are_named_as_the_trust_s(
+    engine: DialogueEngine, schools: Schools, question: str
+) -> None:
+    trust, oakfield = schools.trust, schools.get("oakfield")
+    assert oakfield is not None
+    [cold] = await engine.handle(PARENT, question)
+    assert trust.email in cold.text or trust.phone in cold.text
+    assert "Those are the trust's contact details" in cold.text
+    assert "your child's school on" not in cold.text
+    assert [b.payload for b in cold.buttons] == [b.payload for b in engine.school_buttons()]
+    await engine.handle("parent-2", cold.buttons[0].payload)  # a parent who chose Oakfield
+    [known] = await engine.handle("parent-2", question)
+    assert oakfield.email in known.text
+    assert trust.email not in known.text
+    assert "trust's contact details" not in known.text
 
 
 async def test_a_typed_question_gets_the_matching_answer_citing_the_code(

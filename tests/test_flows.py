@@ -409,6 +409,24 @@ async def test_cancel_is_one_message_that_counts_screenshots_as_people_do(
     assert cancelled.buttons, "the usual next steps are offered"
 
 
+QUIET_COMPLAINT = "I'd like to complain about how my son's teacher spoke to him"
+POSTED_COMPLAINT = "I nearly posted about my son's teacher, how do I complain properly"
+
+
+@pytest.mark.parametrize(
+    ("message", "lectured"), [(QUIET_COMPLAINT, False), (POSTED_COMPLAINT, True), ("/how_to_complain", False)]
+)
+async def test_only_a_parent_who_spoke_of_posting_is_told_not_to_post(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], message: str, lectured: bool
+) -> None:
+    nlu = {QUIET_COMPLAINT: intent("how_to_complain"), POSTED_COMPLAINT: intent("how_to_complain")}
+    engine = stub_engine(responses, schools, sessions, StubNlu(nlu))
+    guidance = (await engine.handle(PARENT, message))[0].text
+    assert "complaints policy is the way to raise it" in guidance
+    assert ("not social media" in guidance) is lectured
+    assert guidance.startswith("Please don't post the complaint online") is lectured
+
+
 async def test_switching_flow_deletes_the_first_draft(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
 ) -> None:

@@ -348,7 +348,7 @@ class DialogueEngine:
                 state.pending = Pending.HANDOFF_OFFER
                 return [self._say(turn, "utter_fallback_offer_handoff")]
             response = "utter_out_of_scope" if intent == OUT_OF_SCOPE else "utter_fallback"
-            return [self._say(turn, response)]
+            return [self._with_school_choice(turn, response, self._say(turn, response))]
 
         state.fallback_streak = 0
         pending, state.pending = state.pending, None
@@ -386,7 +386,18 @@ class DialogueEngine:
         if intent in POSTING_QUESTIONS and platform in PLATFORM_NAMES:
             note = self._say(turn, "utter_platform_note").text
             answer = Reply(f"{answer.text}\n\n{note}", answer.buttons)
-        return answer
+        return self._with_school_choice(turn, f"utter_{intent}", answer)
+
+    def _with_school_choice(self, turn: Turn, response: str, answer: Reply) -> Reply:
+        """An answer giving contact details before the parent chose a school gives the trust's, says so,
+        and offers the school buttons, so the parent can get their own school's instead."""
+        if (
+            self._school_of(turn) is not None
+            or not self._responses.template_fields(response) & CONTACT_FIELDS
+        ):
+            return answer
+        note = self._say(turn, "utter_trust_contact_note").text
+        return Reply(f"{answer.text}\n\n{note}", self.school_buttons())
 
     # ---- danger ------------------------------------------------------------------------------------------
 
@@ -454,10 +465,14 @@ class DialogueEngine:
         if hours.staffed_at(turn.now):
             return []
         phone = (known.out_of_hours_phone if known else None) or self._schools.trust.out_of_hours_phone
-        named = known.id if known else None  # unknown: "your child's school", never another school's name
+        if known is None:  # never another school's name
+            unknown = self._say(turn, "utter_label_unknown_school").text
+            if phone:
+                return [self._say(turn, "utter_out_of_hours", school_name=unknown, out_of_hours_phone=phone)]
+            return [self._say(turn, "utter_out_of_hours_no_number", school_name=unknown)]
         if phone:
-            return [self._say(turn, "utter_out_of_hours", named, out_of_hours_phone=phone)]
-        return [self._say(turn, "utter_out_of_hours_no_number", named)]
+            return [self._say(turn, "utter_out_of_hours", known.id, out_of_hours_phone=phone)]
+        return [self._say(turn, "utter_out_of_hours_no_number", known.id)]
 
     async def _relay_urgent(self, turn: Turn, text: str) -> list[Reply]:
         case_id = turn.state.relay_case_id
@@ -529,7 +544,12 @@ class DialogueEngine:
     ) -> list[Reply]:
         turn.new_flow = True
         outcome = flows.start(
-            self._ctx(turn), name, turn.state.school_id, offer_accepted=offer_accepted, summary=summary
+            self._ctx(turn),
+            name,
+            turn.state.school_id,
+            offer_accepted=offer_accepted,
+            summary=summary,
+            spoke_of_posting=_spoke_of_posting(turn),
         )
         return await self._carry_out(turn, outcome)
 
@@ -711,7 +731,7 @@ class DialogueEngine:
         return {
             "trust_name": trust.name,
             "code_url": trust.code_of_conduct_url,
-            "school_name": school.name if school else "your child's school",
+            "school_name": school.name if school else trust.name,  # with the trust's contacts below
             "complaints_url": school.complaints_policy_url if school else trust.complaints_policy_url,
             "school_email": school.email if school else trust.email,
             "school_phone": school.phone if school else trust.phone,
@@ -725,6 +745,22 @@ class DialogueEngine:
 
 _COMMAND_INTENTS = {"help": "bot_help", "privacy": "privacy_info"}
 _COMMANDS = {"start", "school", "cancel", "forget", "status", "done", *_COMMAND_INTENTS}
+
+
+CONTACT_FIELDS = frozenset({"school_phone", "school_email", "complaints_url"})
+"""Template variables that are the trust's when no school is chosen."""
+
+_POSTING_WORDS = re.compile(
+    r"\b(post(s|ed|ing)?|online|social media|comments?|tweet(s|ed)?|group chats?|share (it|this))\b",
+    re.IGNORECASE,
+)
+
+
+def _spoke_of_posting(turn: Turn) -> bool:
+    """The parent's message named a platform or spoke of posting or sharing online."""
+    if turn.nlu is not None and turn.nlu.entity("platform"):
+        return True
+    return bool(turn.heard and _POSTING_WORDS.search(turn.heard))
 
 
 def _utcnow() -> datetime:

@@ -156,16 +156,20 @@ def start(
     *,
     offer_accepted: bool = False,
     summary: str | None = None,
+    spoke_of_posting: bool = False,
 ) -> Outcome:
     """Begin a flow (the engine has already given any emergency guidance). A `summary` (the parent's first
-    danger message) becomes the description, so it is not asked for."""
+    danger message) becomes the description, so it is not asked for. A complaint whose opening message
+    spoke of posting is told first not to post it; one that did not is not lectured about social media."""
     flow = FlowState(name, FLOWS[name][0], ctx.now, ctx.now, school_id)
     if summary:
         flow = flow.with_answer(Step.DESCRIBE, summary[:MAX_ANSWER_CHARS])
     intro: tuple[Reply, ...] = ()
     if name in WITH_GUIDANCE_FIRST and not offer_accepted:
-        guidance = ctx.say(f"utter_{FLOW_INTENTS[name]}", school_id)
-        intro = (Reply(guidance.text),)  # its buttons would lead away from the offer below
+        guidance = ctx.say(f"utter_{FLOW_INTENTS[name]}", school_id).text
+        if spoke_of_posting and name is FlowName.COMPLAINT:
+            guidance = f"{ctx.say('utter_complain_not_online', school_id).text} {guidance}"
+        intro = (Reply(guidance),)  # its buttons would lead away from the offer below
     if offer_accepted and name is not FlowName.CYBERBULLYING:
         flow = replace(flow, done=flow.done | {Step.OFFER})
     outcome = _go_to(ctx, flow, 0)

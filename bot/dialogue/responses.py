@@ -54,7 +54,7 @@ class ResponseBook:
         return Reply(text=text.strip(), buttons=buttons)
 
     def template_fields(self, name: str) -> set[str]:
-        """The `{variables}` a response's text and buttons use (for checks and tests)."""
+        """The `{variables}` a response's text and buttons use."""
         variation = self._responses[name][0]
         texts = [str(variation.get("text", ""))]
         texts += [str(b["title"]) for b in variation.get("buttons") or []]

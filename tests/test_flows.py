@@ -515,7 +515,7 @@ async def test_a_restart_mid_flow_resumes_where_the_parent_was(
     await restarted.handle(PARENT, CHAT)
     await restarted.handle(PARENT, "/affirm")
     [case] = await records.cases.parent_cases(PARENT)
-    assert (case.kind, case.details, case.school_id) == (CaseKind.BREACH, {"where": "facebook"}, "oakfield")
+    assert (case.kind, case.details, case.school_id) == (CaseKind.BREACH, {"where": "Facebook"}, "oakfield")
 
 
 async def test_school_during_a_flow_moves_the_flow_to_the_chosen_school(

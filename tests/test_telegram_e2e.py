@@ -208,3 +208,7 @@ async def test_a_long_consent_preview_arrives_as_a_document_with_every_line(poll
     full = await polling_bot.services.records.cases.get(case.id)
     assert full is not None
     assert story in [line.text for line in full.transcript]
+    tapped = [line.text for line in full.transcript if line.author.value == "parent" and line.text != story]
+    assert tapped == ["Talk to someone at school", "Yes, pass it on", "Reply in this chat"], (
+        "titles, no payloads"
+    )

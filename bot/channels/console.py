@@ -42,18 +42,19 @@ class ConsoleChat:
                 return
             if not line.strip():
                 continue
-            await self._send(self._resolve_choice(line.strip()))
+            await self._send(*self._resolve_choice(line.strip()))
 
-    def _resolve_choice(self, line: str) -> str:
-        """A number picks one of the last message's buttons; anything else is sent as typed."""
+    def _resolve_choice(self, line: str) -> tuple[str, str | None]:
+        """A number picks one of the last message's buttons (its payload, and its title for the
+        transcript); anything else is sent as typed."""
         if line.isdigit() and 1 <= int(line) <= len(self._choices):
             button = self._choices[int(line) - 1]
             self._write(f"  (you chose: {button.title})\n")
-            return button.payload
-        return line
+            return button.payload, button.title
+        return line, None
 
-    async def _send(self, text: str) -> None:
-        replies = await self._engine.handle(self._parent_id, text)
+    async def _send(self, text: str, label: str | None = None) -> None:
+        replies = await self._engine.handle(self._parent_id, text, label=label)
         choices: list[Button] = []
         for reply in replies:
             self._show(reply, first_number=len(choices) + 1)

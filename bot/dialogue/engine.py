@@ -182,21 +182,25 @@ class DialogueEngine:
         self._flow_timeout = flow_timeout
         self._relay_timeout = relay_timeout
         self._clock = clock or _utcnow
+        self._button_titles = self._titles_by_payload()
 
     # ---- the entry points channels call --------------------------------------------------------------
 
-    async def handle(self, parent_id: str, text: str, reply_to_case_id: int | None = None) -> list[Reply]:
+    async def handle(
+        self, parent_id: str, text: str, reply_to_case_id: int | None = None, *, label: str | None = None
+    ) -> list[Reply]:
         """Answer one message (typed text, a /command or a button's payload) from a parent, as one turn
         (bot/storage/turns.py): nothing another turn of the same parent does comes in between.
 
         Load the parent's state, answer, keep the turn in the flow's transcript, save the state, record
         what is not part of a flow. ``reply_to_case_id``: the channel knows the message is for this
         case's staff (the parent answered one of its messages, or chose it), so a relay goes there,
-        whatever case was relayed last."""
+        whatever case was relayed last. ``label``: the title of the button the parent tapped, which the
+        transcript shows (without it, the title that payload is shown under)."""
         with metrics.turn():
             await self._model_if_needed(text)
             async with self._turns.turn(parent_id):
-                return await self._handle(parent_id, text, reply_to_case_id)
+                return await self._handle(parent_id, text, reply_to_case_id, label)
 
     async def _model_if_needed(self, text: str) -> None:
         """Wait for a model still loading before the turn takes the parent's row (on SQLite, the single
@@ -216,12 +220,15 @@ class DialogueEngine:
             async with self._turns.turn(parent_id):
                 return await self._handle_photo(parent_id, file_id)
 
-    async def _handle(self, parent_id: str, text: str, reply_to_case_id: int | None) -> list[Reply]:
+    async def _handle(
+        self, parent_id: str, text: str, reply_to_case_id: int | None, label: str | None
+    ) -> list[Reply]:
         text = without_control_characters(text)
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
         turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
-        turn.heard = _as_heard(text)
+        tapped = label and _parse_payload(text) is not None
+        turn.heard = without_control_characters(label) if label and tapped else self.shown_as(text)
         expired = self._expire(turn)
         if reply_to_case_id is not None:
             turn.state.relay_case_id = reply_to_case_id
@@ -246,6 +253,22 @@ class DialogueEngine:
         await self._store.save(parent_id, turn.state)
         await self._transcripts.record(parent_id, loose)
         return replies
+
+    def _titles_by_payload(self) -> dict[str, str]:
+        """One title per payload, for a transcript that was not told which button was tapped."""
+        plain = {
+            "/affirm": self._responses.render("utter_label_yes", {}).text,
+            "/deny": self._responses.render("utter_label_no", {}).text,
+        }
+        titles = {
+            f"/{intent}": self._responses.render(f"utter_clarify_option_{intent}", {}).text
+            for intent in ALL_INTENTS
+            if f"utter_clarify_option_{intent}" in self._responses
+        }
+        for payload, shown in self._responses.button_titles().items():
+            titles[payload] = plain.get(payload) or min(shown) if len(shown) > 1 else shown.pop()
+        titles.update({button.payload: button.title for button in self.school_buttons()})
+        return titles
 
     def school_buttons(self) -> tuple[Button, ...]:
         return flows.school_buttons(self._schools)
@@ -465,14 +488,10 @@ class DialogueEngine:
         if hours.staffed_at(turn.now):
             return []
         phone = (known.out_of_hours_phone if known else None) or self._schools.trust.out_of_hours_phone
-        if known is None:  # never another school's name
-            unknown = self._say(turn, "utter_label_unknown_school").text
-            if phone:
-                return [self._say(turn, "utter_out_of_hours", school_name=unknown, out_of_hours_phone=phone)]
-            return [self._say(turn, "utter_out_of_hours_no_number", school_name=unknown)]
+        named = known.id if known else None  # unknown: "your child's school", never another school's name
         if phone:
-            return [self._say(turn, "utter_out_of_hours", known.id, out_of_hours_phone=phone)]
-        return [self._say(turn, "utter_out_of_hours_no_number", known.id)]
+            return [self._say(turn, "utter_out_of_hours", named, out_of_hours_phone=phone)]
+        return [self._say(turn, "utter_out_of_hours_no_number", named)]
 
     async def _relay_urgent(self, turn: Turn, text: str) -> list[Reply]:
         case_id = turn.state.relay_case_id
@@ -709,13 +728,24 @@ class DialogueEngine:
         def say(response: str, school_id: str | None, /, **extra: str) -> Reply:
             return self._say(turn, response, school_id, **extra)
 
-        return FlowContext(turn.parent_id, self._schools, say, turn.now)
+        return FlowContext(turn.parent_id, self._schools, say, turn.now, self.shown_as)
+
+    def shown_as(self, text: str) -> str:
+        """A button's payload as the parent saw it: the title it is shown under (a plain "Yes" or "No"
+        where one payload has several titles), never the intent or value inside it; typed text as it is."""
+        if _parse_payload(text) is None:
+            return text
+        known = self._button_titles.get(text.strip())
+        return known or self._responses.render("utter_label_button", {}).text
 
     def _say(self, turn: Turn, response: str, school_id: str | None = None, **extra: str) -> Reply:
         """A response with the variables of `school_id`, else of the school the message names, the
         flow's or the parent's."""
         school = self._schools.get(school_id) or self._school_of(turn)
-        return self._responses.render(response, {**self.variables(school, turn.nlu), **extra})
+        variables = self.variables(school, turn.nlu)
+        if school is None and self._responses.template_fields(response) & CONTACT_FIELDS:
+            variables["school_name"] = self._schools.trust.name  # the contacts given are the trust's
+        return self._responses.render(response, {**variables, **extra})
 
     def _school_of(self, turn: Turn) -> School | None:
         """The school the message names, else the flow's, else the parent's."""
@@ -731,7 +761,9 @@ class DialogueEngine:
         return {
             "trust_name": trust.name,
             "code_url": trust.code_of_conduct_url,
-            "school_name": school.name if school else trust.name,  # with the trust's contacts below
+            "school_name": school.name
+            if school
+            else self._responses.render("utter_label_unknown_school", {}).text,
             "complaints_url": school.complaints_policy_url if school else trust.complaints_policy_url,
             "school_email": school.email if school else trust.email,
             "school_phone": school.phone if school else trust.phone,
@@ -804,12 +836,3 @@ def _check_answer(text: str) -> bool | None:
     if words in CHECK_NO_WORDS:
         return False
     return None
-
-
-def _as_heard(text: str) -> str:
-    """How a message reads in a transcript: a button's payload becomes "[button: name]"."""
-    payload = _parse_payload(text)
-    if payload is None:
-        return text
-    shown = payload.entities[0].value if payload.entities else payload.intent
-    return f"[button: {shown}]"

@@ -105,6 +105,8 @@ class FlowContext:
     schools: Schools
     say: Say
     now: datetime
+    shown_as: Callable[[str], str] = lambda text: _chosen(text) or text
+    """A button's payload as the parent saw it (its title; the engine knows them); typed text as it is."""
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ def _free_text(step: Step) -> Handler:
 
 
 def _where(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
-    return flow.with_answer(Step.WHERE, _chosen(given.text) or given.text) if given.text else None
+    return flow.with_answer(Step.WHERE, ctx.shown_as(given.text)) if given.text else None
 
 
 def _link(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:

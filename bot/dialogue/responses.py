@@ -53,6 +53,14 @@ class ResponseBook:
         )
         return Reply(text=text.strip(), buttons=buttons)
 
+    def button_titles(self) -> dict[str, set[str]]:
+        """Every button's payload with the titles it is shown under (as written, variables unfilled)."""
+        titles: dict[str, set[str]] = {}
+        for variations in self._responses.values():
+            for button in variations[0].get("buttons") or []:
+                titles.setdefault(str(button["payload"]), set()).add(str(button["title"]))
+        return titles
+
     def template_fields(self, name: str) -> set[str]:
         """The `{variables}` a response's text and buttons use."""
         variation = self._responses[name][0]

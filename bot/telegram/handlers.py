@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -97,7 +97,7 @@ class ParentHandlers:
         if not query.data or chat is None or chat.type != ChatType.PRIVATE:
             return
         if await self._admit(update, context, cost=BUTTON_COST):
-            await self._converse(update, context, query.data)
+            await self._converse(update, context, query.data, label=tapped_title(query))
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo: evidence when a bullying report is collecting screenshots (the largest size is kept)."""
@@ -144,6 +144,7 @@ class ParentHandlers:
         *,
         route: bool = False,
         case_id: int | None = None,
+        label: str | None = None,
     ) -> None:
         """Answer the text; ``route``: first work out which case's staff a typed message is for."""
         user = update.effective_user
@@ -160,7 +161,7 @@ class ParentHandlers:
                     return
             typing = asyncio.create_task(self._typing(context, chat.id))
             try:
-                replies = await self._engine.handle(parent_id, text, reply_to_case_id=case_id)
+                replies = await self._engine.handle(parent_id, text, reply_to_case_id=case_id, label=label)
             finally:
                 typing.cancel()
             await self._send(update, context, replies)
@@ -184,3 +185,16 @@ class ParentHandlers:
             log.info("chat %s blocked the bot; marked", chat_ref(chat.id))
             if update.effective_user is not None:
                 await self._store.mark_blocked(str(update.effective_user.id))
+
+
+def tapped_title(query: CallbackQuery) -> str | None:
+    """The title of the button pressed, read from the message it was on (None when Telegram no longer
+    gives that message)."""
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return None
+    for row in message.reply_markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == query.data:
+                return button.text
+    return None

@@ -35,7 +35,7 @@ TAP = "tap:"
 WALKS = [
     Walk("complaint", "I want to complain about how the school handled a detention", "how_to_complain", (
         f"{TAP}Yes, pass it on", f"{TAP}Oakfield Primary School", "The detention was given without warning",
-        f"{TAP}Phone me", "07700 900123", f"{TAP}Yes, send it",
+        f"{TAP}Phone me", "07700 900123, mornings", f"{TAP}Yes, send it",
     )),
     Walk("bullying with screenshots", "my son is being bullied in a group chat", "report_cyberbullying", (
         f"{TAP}No", "Boys in his class send him nasty messages", f"{TAP}WhatsApp", "two boys in year 6",
@@ -137,3 +137,31 @@ async def test_without_the_title_a_tap_reads_as_a_plain_yes_or_the_one_title_it_
     assert engine.shown_as('/choose_school{"school":"oakfield"}') == "Oakfield Primary School"
     assert engine.shown_as("/how_to_complain") == "How do I complain?"
     assert engine.shown_as("my own words /affirm") == "my own words /affirm"
+
+
+@pytest.mark.parametrize(
+    ("walk", "contact_line", "hinted"),
+    [
+        (WALKS[0], "Contact: wants a phone call on 07700 900123, mornings", False),
+        (WALKS[1], "Contact: wants an email at parent@example.org", False),
+        (WALKS[2], "Contact: wants a reply in this chat: reply to this card", True),
+    ],
+    ids=["phone", "email", "chat"],
+)
+async def test_the_card_says_what_contact_the_parent_asked_for(
+    responses: ResponseBook,
+    schools: Schools,
+    sessions: sessionmaker[Session],
+    records: Records,
+    walk: Walk,
+    contact_line: str,
+    hinted: bool,
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu({walk.opening: intent(walk.intent)}))
+    await _play(engine, walk)
+    [case] = await records.cases.parent_cases(PARENT)
+    view = await records.cases.get(case.id)
+    assert view is not None
+    card = StaffTexts(responses, schools).card(view).text
+    assert contact_line in card
+    assert ("reply to this card" in card.lower()) is hinted

@@ -39,7 +39,8 @@ PREVIEW_LIMIT = 3000
 CANCEL_WORDS = re.compile(
     r"^\s*(stop|cancel|quit|exit|never ?mind|forget it|don'?t send( it)?|abort)\W*$", re.IGNORECASE
 )
-_PHONE = re.compile(r"^\+?[\d\s()-]{10,20}$")
+_PHONE = re.compile(r"^\+?[\d\s()-]{10,20}(?:[,;.]?\s+\D.{0,60})?$")
+"""A phone number, optionally with a short note after it ("07700 900123, mornings")."""
 _EMAIL = re.compile(r"^(?=.{1,200}$)[^@\s]+@[^@\s]+\.[^@\s]+$")  # 200: the contact_detail column
 _COMMAND = re.compile(r"^/\w+(@\w+)?(\{.*\})?(\s|$)", re.DOTALL)
 """A /command or a button's payload (`/intent{...}`): never the answer to a free-text question."""

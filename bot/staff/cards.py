@@ -255,7 +255,7 @@ class StaffTexts:
     def contact(self, view: CaseView) -> str:
         method = view.contact_method
         detail = one_line(view.contact_detail or "")
-        name = f"utter_contact_{method}"
+        name = f"utter_staff_contact_{method}"
         if name in self._responses:
             return self._responses.render(name, {"detail": detail}).text
         return f"{method}: {detail}" if detail else method

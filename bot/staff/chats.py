@@ -4,8 +4,9 @@ The schools file names each school's staff chat, optionally its safeguarding cha
 safeguarding chat. A chat that became a supergroup keeps working under its new id (stored in chat_moves when
 its migration message arrives or a delivery meets the move, see bot/telegram/chat_moves.py) until the file
 is updated; every part of a process shares one StaffChats, so a move followed once counts everywhere. At
-start the bot checks every configured chat with getChat and getChatMember and logs one line per problem,
-without stopping (issue 10).
+start the bot checks every configured chat with getChat and getChatMember (may it post, pin, and, where
+the chat has topics, create them) and logs one line per problem, without stopping (issue 10);
+`parentbot check` prints the same lines, and /setup (bot/staff/setup.py) reads the same rights.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `parentbot` command line: train, chat, evaluate, run."""
+"""The `parentbot` command line: train, chat, evaluate, check, run."""
 
 from __future__ import annotations
 
@@ -116,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         "--retry", action="store_true", help="queue them again now, to the chats the schools file names"
     )
     outbox.set_defaults(command=_outbox)
+
+    check = commands.add_parser(
+        "check",
+        help="check every chat the schools file names as the bot does at start (getChat, getChatMember): "
+        "one line per problem, exit status 1 if there is any",
+    )
+    check.set_defaults(command=_check)
 
     run = commands.add_parser(
         "run", help="start the Telegram bot (the console chat when TELEGRAM_BOT_TOKEN is not set)"
@@ -349,6 +356,42 @@ def _stuck_table(stuck: list[StuckDelivery]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    """The start-up check of the staff chats, run on its own: no database, no model, nothing sent.
+    A chat that moved shows as "became supergroup ...", the line to change named."""
+    from telegram.error import InvalidToken, TelegramError
+
+    from bot.staff.chats import chat_problems, telegram_reason
+    from bot.telegram.app import standalone_bot
+
+    token = settings.telegram_bot_token
+    if token is None:
+        print("parentbot check: set TELEGRAM_BOT_TOKEN: the chats are checked as the bot", file=sys.stderr)
+        return 2
+    schools = load_schools(settings.schools_file)
+
+    async def check() -> list[str]:
+        async with standalone_bot(settings) as bot:
+            return await chat_problems(bot, schools, {})
+
+    try:
+        problems = asyncio.run(check())
+    except InvalidToken:  # its message holds the token
+        print("parentbot check: the Bot API server refused TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
+    except TelegramError as error:
+        reason = telegram_reason(error).replace(token.get_secret_value(), "***")
+        print(f"parentbot check: the Bot API server cannot be reached ({reason})", file=sys.stderr)
+        return 2
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
+    count = len(schools.configured_chats())
+    print(f"All {count} chats OK" if count != 1 else "The one chat is OK")
+    return 0
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

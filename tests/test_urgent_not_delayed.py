@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -130,25 +132,31 @@ async def test_the_bot_says_nothing_in_a_group_it_does_not_know_leaves_it_once_a
     assert [(e.action, e.allowed) for e in events if e.chat_id == group.id] == [("leave", False)]
 
 
-async def test_a_bot_added_to_a_group_it_does_not_know_leaves_at_once(frozen_bot: RunningBot) -> None:
-    bot = frozen_bot
-    adder = bot.parent("Adder")
-    group = bot.server.create_group("Someone's group", members=[adder])
-    me = bot.server.bot_user.to_api()
-    bot.server.push_update(
-        "my_chat_member",
-        {
-            "chat": group.to_api(),
-            "from": adder.to_api(),
-            "date": int(time.time()),
-            "old_chat_member": {"status": "left", "user": me},
-            "new_chat_member": {"status": "member", "user": me},
-        },
-    )
-    await bot.server.wait_for_call("leaveChat", group.id, timeout=10)
-    await bot.server.wait_handled(timeout=10)  # the my_chat_member update the leave brings, too
-    assert len(bot.server.calls_to("leaveChat", group.id)) == 1
-    assert bot.server.calls_to("sendMessage", group.id) == []
+async def test_a_bot_added_to_a_group_it_does_not_know_says_nothing_and_leaves_after_its_setup_stay(
+    nlu: InProcessNlu, schools: Schools, tmp_path: Path
+) -> None:
+    """It stays a moment for /setup (tests/test_setup_e2e.py), answering nothing else, then leaves."""
+    brief = replace(FAST, setup_stay=timedelta(seconds=0.5))
+    async with running_bot(nlu, schools, tmp_path, staff_options=brief) as bot:
+        adder = bot.parent("Adder")
+        group = bot.server.create_group("Someone's group", members=[adder])
+        me = bot.server.bot_user.to_api()
+        bot.server.push_update(
+            "my_chat_member",
+            {
+                "chat": group.to_api(),
+                "from": adder.to_api(),
+                "date": int(time.time()),
+                "old_chat_member": {"status": "left", "user": me},
+                "new_chat_member": {"status": "member", "user": me},
+            },
+        )
+        for _ in range(50):
+            bot.server.user_sends_text(adder, "/cases", chat=group)
+        await bot.server.wait_for_call("leaveChat", group.id, timeout=10)
+        await bot.server.wait_handled(timeout=10)  # the my_chat_member update the leave brings, too
+        assert len(bot.server.calls_to("leaveChat", group.id)) == 1
+        assert bot.server.calls_to("sendMessage", group.id) == []
 
 
 async def test_a_member_refused_again_and_again_in_a_staff_chat_never_holds_a_parent_up(

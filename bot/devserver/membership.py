@@ -134,6 +134,7 @@ class ChatMembership(SimulatedWorld):
             member |= {"can_be_edited": False, "is_anonymous": False}
             if chat.type == "supergroup":
                 member["can_pin_messages"] = rights.get("can_pin_messages", True)
+                member["can_manage_topics"] = rights.get("can_manage_topics", True)
         elif status == "kicked":
             member["until_date"] = 0
         elif status == "creator":
@@ -141,6 +142,18 @@ class ChatMembership(SimulatedWorld):
         elif status == "member":
             self._permissions[chat.id] = {**DEFAULT_PERMISSIONS, **rights}
         self._bot_members[chat.id] = member
+
+    def add_bot(self, chat_id: int, by: SimUser) -> JsonDict:
+        """``by`` adds the bot to the group (as a member with the group's permissions): what Telegram
+        sends, the my_chat_member update and the service message with new_chat_members. Returns the
+        service message."""
+        chat = self.chat(chat_id)
+        left: JsonDict = {"status": "left", "user": self.bot_user.to_api()}
+        member: JsonDict = {"status": "member", "user": self.bot_user.to_api()}
+        self._bot_members[chat.id] = member
+        change = {"chat": chat.to_api(), "from": by.to_api(), "date": _now()}
+        self._push_update("my_chat_member", {**change, "old_chat_member": left, "new_chat_member": member})
+        return self._member_message(chat, by, {"new_chat_members": [self.bot_user.to_api()]})
 
     def _bot_member(self, chat: SimChat) -> JsonDict:
         default: JsonDict = {"status": "member", "user": self.bot_user.to_api()}

@@ -23,3 +23,5 @@ class StaffOptions:
     """... up to this many seconds (Telegram's retry_after is honoured whatever it says)."""
     membership_refresh: float = 300.0
     """Seconds a staff chat's member check is trusted when no join or leave was seen."""
+    setup_stay: timedelta = timedelta(minutes=10)
+    """How long the bot stays, answering /setup only, in a group the schools file does not name."""

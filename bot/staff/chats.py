@@ -4,13 +4,15 @@ The schools file names each school's staff chat, optionally its safeguarding cha
 safeguarding chat. A chat that became a supergroup keeps working under its new id (stored in chat_moves when
 its migration message arrives or a delivery meets the move, see bot/telegram/chat_moves.py) until the file
 is updated; every part of a process shares one StaffChats, so a move followed once counts everywhere. At
-start the bot checks every configured chat with getChat and getChatMember and logs one line per problem,
-without stopping (issue 10).
+start the bot checks every configured chat with getChat and getChatMember (may it post, pin, and, where
+the chat has topics, create them) and logs one line per problem, without stopping (issue 10);
+`parentbot check` prints the same lines, and /setup (bot/staff/setup.py) reads the same rights.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from telegram import Bot, ChatFullInfo, ChatMember, ChatMemberAdministrator, ChatMemberRestricted
 from telegram.error import ChatMigrated, TelegramError
@@ -62,41 +64,85 @@ class StaffChats:
 async def check_chats(bot: Bot, schools: Schools, moves: dict[int, int]) -> list[str]:
     """getChat and getChatMember (the bot) for every configured chat: one warning line per problem found.
     Returns the lines (ids and settings only)."""
+    problems = await chat_problems(bot, schools, moves)
+    for line in problems:
+        log.warning("%s", line)
+    return problems
+
+
+async def chat_problems(bot: Bot, schools: Schools, moves: dict[int, int]) -> list[str]:
+    """What check_chats finds, without logging it (`parentbot check` prints the lines instead)."""
     problems: list[str] = []
     for chat in schools.configured_chats():
         for problem in await _chat_problems(bot, chat, moves.get(chat.chat_id, chat.chat_id)):
-            line = f"Chat {chat.chat_id} ({chat.where}): {problem}"
-            log.warning("%s", line)
-            problems.append(line)
+            problems.append(f"Chat {chat.chat_id} ({chat.where}): {problem}")
     return problems
+
+
+@dataclass(frozen=True)
+class ChatRights:
+    """What the bot may do in a group, as getChat and getChatMember tell it."""
+
+    member: bool
+    post: bool
+    pin: bool
+    manage_topics: bool
+    forum: bool
+    """The chat has topics: each case gets one, so the bot must be able to create them."""
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The rights the bot needs here and lacks: "post", "pin", "topics" (topics only in a forum)."""
+        needed = {"post": self.post, "pin": self.pin, "topics": self.manage_topics or not self.forum}
+        return tuple(right for right, held in needed.items() if not held)
+
+
+async def read_rights(bot: Bot, chat_id: int) -> ChatRights:
+    """The bot's rights in the chat, from getChat and getChatMember; Telegram's errors propagate."""
+    info = await bot.get_chat(chat_id)
+    member = await bot.get_chat_member(chat_id, bot.id)
+    return chat_rights(info, member)
 
 
 async def _chat_problems(bot: Bot, chat: ConfiguredChat, chat_id: int) -> list[str]:
     moved = [] if chat_id == chat.chat_id else [f"became supergroup {chat_id}: set {chat.key} to {chat_id}"]
     try:
-        info = await bot.get_chat(chat_id)
-        member = await bot.get_chat_member(chat_id, bot.id)
+        rights = await read_rights(bot, chat_id)
     except ChatMigrated as error:
         return [*moved, f"became supergroup {error.new_chat_id}: set {chat.key} to {error.new_chat_id}"]
     except TelegramError as error:
         return [*moved, f"cannot be reached ({telegram_reason(error)})"]
-    return moved + _member_problems(info, member)
+    if not rights.member:
+        return [*moved, "the bot is not a member"]
+    return moved + [PROBLEMS[right] for right in rights.missing]
 
 
-def _member_problems(info: ChatFullInfo, member: ChatMember) -> list[str]:
-    if member.status in (ChatMember.LEFT, ChatMember.BANNED):
-        return ["the bot is not a member"]
-    if isinstance(member, ChatMemberRestricted) and not member.is_member:
-        return ["the bot is not a member"]
+PROBLEMS = {
+    "post": "the bot cannot post messages",
+    "pin": "the bot cannot pin messages (urgent cards are pinned)",
+    "topics": "the bot cannot manage topics (each case gets its own topic in this chat)",
+}
+
+
+def chat_rights(info: ChatFullInfo, member: ChatMember) -> ChatRights:
+    """The bot's rights from its membership: an administrator's own rights, a restricted member's
+    exceptions, else the group's default member permissions. Topics need an administrator with
+    can_manage_topics (createForumTopic's rule), or the owner."""
+    forum = bool(info.is_forum)
+    if member.status in (ChatMember.LEFT, ChatMember.BANNED) or (
+        isinstance(member, ChatMemberRestricted) and not member.is_member
+    ):
+        return ChatRights(member=False, post=False, pin=False, manage_topics=False, forum=forum)
     permissions = info.permissions
+    topics = False
     if isinstance(member, ChatMemberRestricted):
         can_post, can_pin = member.can_send_messages, member.can_pin_messages
     elif isinstance(member, ChatMemberAdministrator):
         can_post, can_pin = True, member.can_pin_messages is not False
+        topics = member.can_manage_topics is True
     elif member.status == ChatMember.OWNER:
-        can_post, can_pin = True, True
+        can_post, can_pin, topics = True, True, True
     else:
         can_post = permissions is None or permissions.can_send_messages is not False
         can_pin = permissions is None or permissions.can_pin_messages is not False
-    problems = [] if can_post else ["the bot cannot post messages"]
-    return problems + ([] if can_pin else ["the bot cannot pin messages (urgent cards are pinned)"])
+    return ChatRights(member=True, post=can_post, pin=can_pin, manage_topics=topics, forum=forum)

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from functools import partial
 
-from telegram import Bot, CallbackQuery, Chat, Message, ReplyParameters, Update, User
+from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -43,7 +42,7 @@ from bot.staff.stats import figures, parse_period, stats_chart, stats_text
 from bot.storage.cases import CaseView
 from bot.storage.models import CaseStatus
 from bot.storage.records import Records
-from bot.telegram.sending import split_text, with_retries
+from bot.telegram.sending import BackgroundSends, send_line, split_text, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class StaffHandlers:
         self._texts = StaffTexts(responses, schools)
         self._chats = chats if chats is not None else StaffChats(schools)
         self._membership = membership
-        self._pending_refusals: Counter[int] = Counter()
+        self._refusals = BackgroundSends(MAX_PENDING_REFUSALS, "Refusal")
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:
@@ -122,29 +121,13 @@ class StaffHandlers:
         if query is not None:
             self._in_background(context, chat_id, partial(_answer, query, text))
         elif chat is not None:
-            self._in_background(context, chat_id, partial(_send, context.bot, chat.id, text, message))
+            self._in_background(context, chat_id, partial(send_line, context.bot, chat.id, text, message))
 
     def _in_background(
         self, context: ContextTypes.DEFAULT_TYPE, chat_id: int | None, send: Callable[[], Awaitable[None]]
     ) -> None:
         """Send a refusal without the handler waiting for it; none while the chat has enough waiting."""
-        key = chat_id or 0
-        if self._pending_refusals[key] >= MAX_PENDING_REFUSALS:
-            log.info("Refusal not sent: %d are waiting for that chat already", MAX_PENDING_REFUSALS)
-            return
-        self._pending_refusals[key] += 1
-
-        async def run() -> None:
-            try:
-                await send()
-            except Exception as error:  # noqa: BLE001 - a refusal that cannot be sent is not retried
-                log.info("Refusal not sent: %s", type(error).__name__)
-            finally:
-                self._pending_refusals[key] -= 1
-                if self._pending_refusals[key] <= 0:
-                    del self._pending_refusals[key]
-
-        context.application.create_task(run(), name="staff-refusal")
+        self._refusals.start(context.application, chat_id or 0, send)
 
     # ---- Claim / Resolve ---------------------------------------------------------------------------------
 
@@ -244,7 +227,7 @@ class StaffHandlers:
         view = await self._case_of(chat.id, replied.message_id)
         if view is None:
             if await self._cases.by_staff_chat_message(chat.id, replied.message_id) is None:
-                await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_no_case"), message)
+                await send_line(context.bot, chat.id, self._texts.say("utter_staff_reply_no_case"), message)
             return  # a reply to a reminder, a photo or a confirmation: internal
         await self._pass_on(context, message, user, view, message.text)
 
@@ -271,7 +254,7 @@ class StaffHandlers:
                 return
             if hidden is not None:
                 await self._audit_hidden(user, chat, hidden)
-            await _send(context.bot, chat.id, self._texts.say("utter_staff_reply_usage"), message)
+            await send_line(context.bot, chat.id, self._texts.say("utter_staff_reply_usage"), message)
             return
         await self._pass_on(context, message, user, view, text)
 
@@ -309,7 +292,7 @@ class StaffHandlers:
             await self._refuse(context, "reply", user, chat, view, None, message)
             return
         if not text:
-            await _send(context.bot, chat.id, self._texts.say("utter_staff_text_only"), message)
+            await send_line(context.bot, chat.id, self._texts.say("utter_staff_text_only"), message)
             return
         await self._relay(context, message, user, view, text)
 
@@ -335,7 +318,7 @@ class StaffHandlers:
             await self._audit.audit("reply", actor_id=user.id, chat_id=message.chat.id, case_id=view.id)
             return
         text = self._texts.say("utter_staff_reply_not_sent", reference=view.reference)
-        await _send(context.bot, message.chat.id, text, message)
+        await send_line(context.bot, message.chat.id, text, message)
 
     # ---- commands ----------------------------------------------------------------------------------------
 
@@ -354,7 +337,7 @@ class StaffHandlers:
             for school in schools
         ]
         await self._audit.audit("view", actor_id=user.id, chat_id=chat.id)
-        await _send(context.bot, chat.id, "\n\n".join(lists), message)
+        await send_line(context.bot, chat.id, "\n\n".join(lists), message)
 
     async def on_case(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/case REF: post the case's card again (through the outbox)."""
@@ -365,7 +348,7 @@ class StaffHandlers:
             await self._refuse(context, "view", user, chat, None, None, message)
             return
         if not context.args:
-            await _send(context.bot, chat.id, self._texts.say("utter_staff_case_usage"), message)
+            await send_line(context.bot, chat.id, self._texts.say("utter_staff_case_usage"), message)
             return
         reference = context.args[0].strip().upper()
         view = await self._cases.by_reference(reference)
@@ -374,7 +357,7 @@ class StaffHandlers:
             view = None  # another school's case: not found, as far as this chat can tell
         if view is None:
             text = self._texts.say("utter_staff_case_not_found", reference=reference)
-            await _send(context.bot, chat.id, text, message)
+            await send_line(context.bot, chat.id, text, message)
             return
         await self._outbox.queue_card(view.id)
         await self._audit.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id)
@@ -393,7 +376,7 @@ class StaffHandlers:
             return
         period = parse_period(context.args or [], datetime.now(timezone.utc))
         if period is None:
-            await _send(context.bot, chat.id, self._texts.say("utter_staff_stats_usage"), message)
+            await send_line(context.bot, chat.id, self._texts.say("utter_staff_stats_usage"), message)
             return
         ids = None if trust_wide else [school.id for school in schools]
         opened, open_now = await self._cases.case_times(ids, period.start, period.end)
@@ -403,7 +386,7 @@ class StaffHandlers:
             "Figures for %s asked by user %s in chat %s", ids or "all schools", pseudonym(user.id), chat.id
         )
         title = self._stats_title(schools, trust_wide)
-        await _send(context.bot, chat.id, stats_text(self._texts, report, title), message)
+        await send_line(context.bot, chat.id, stats_text(self._texts, report, title), message)
         png = await asyncio.to_thread(stats_chart, self._texts, report, title)
         thread = message.message_thread_id if message.is_topic_message else None
         await with_retries(
@@ -420,7 +403,7 @@ class StaffHandlers:
         so that case details can reach them here."""
         message = update.effective_message
         if message is not None:
-            await _send(context.bot, message.chat.id, self._texts.say("utter_staff_private_ready"), None)
+            await send_line(context.bot, message.chat.id, self._texts.say("utter_staff_private_ready"), None)
 
     async def on_command_elsewhere(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/cases, /case or /stats outside any staff chat: refused and audited."""
@@ -442,12 +425,3 @@ async def _answer(query: CallbackQuery, text: str) -> None:
         await with_retries(partial(query.answer, text[:200]))
     except TelegramError as error:  # a query too old to answer: nothing else to do
         log.info("Callback query not answered: %s", type(error).__name__)
-
-
-async def _send(bot: Bot, chat_id: int, text: str, reply_to: Message | None) -> None:
-    """A short line in the chat (replying to the staff member's message, in its topic, when given)."""
-    reply = ReplyParameters(reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
-    thread = reply_to.message_thread_id if reply_to is not None and reply_to.is_topic_message else None
-    for piece in split_text(text):
-        send = partial(bot.send_message, chat_id, piece, reply_parameters=reply, message_thread_id=thread)
-        await with_retries(send)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -22,7 +22,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import ConfigError
+from bot.config import ConfigError, Settings
 from bot.logs import chat_ref
 from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
@@ -32,6 +32,7 @@ from bot.staff.chats import StaffChats, check_chats
 from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
+from bot.staff.setup import SetupCommand
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
@@ -99,8 +100,8 @@ def build_application(
         .get_updates_request(AiohttpRequest(connection_pool_size=1, proxy=proxy))
     )
     if settings.telegram_base_url:
-        base = settings.telegram_base_url.rstrip("/")
-        builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
+        base, files = _base_urls(settings.telegram_base_url)
+        builder = builder.base_url(base).base_file_url(files)
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     rooms = StaffRooms(StaffChats(services.schools))
@@ -122,19 +123,22 @@ def build_application(
     moves = ChatMoveHandlers(services.records.outbox, rooms.chats, rooms.follow, services.schools)
     _add_chat_move_handlers(app, moves)
 
-    # Group -3 next: in a group or channel the configuration does not name (moves followed) the bot
-    # answers nothing and leaves (bot/telegram/unknown_chats.py); added to one, it leaves at once.
-    unknown = UnknownChats(services.records.audit, rooms.chats.all)
+    # Group -3 next: /setup, in any group (bot/staff/setup.py) or a private chat; then, in a group or
+    # channel the configuration does not name (moves followed), the bot answers nothing else and leaves
+    # (bot/telegram/unknown_chats.py); added to a group, it first stays a few minutes for /setup.
+    options = staff_options or StaffOptions()
+    unknown = UnknownChats(services.records.audit, rooms.chats.all, options.setup_stay)
+    texts = StaffTexts(services.responses, services.schools)
+    _add_setup_handlers(app, SetupCommand(texts, services.schools, rooms.chats, unknown), unknown)
     app.add_handler(MessageHandler(~private & ~rooms.filter, _stop_after(unknown.on_message)), group=-3)
     app.add_handler(ChatMemberHandler(unknown.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER), group=-3)
 
     # Group -2 next: the staff side (bot/staff), see _add_staff_handlers.
-    options = staff_options or StaffOptions()
     membership = StaffMembership(
         app.bot,
         services.schools,
         rooms.chats,
-        StaffTexts(services.responses, services.schools),
+        texts,
         refresh=options.membership_refresh,
         outbox=services.records.outbox,
         private=services.records.private,
@@ -161,6 +165,29 @@ def build_application(
     return app
 
 
+def _base_urls(telegram_base_url: str) -> tuple[str, str]:
+    """The Bot API and file URLs of Telegram's or a self-hosted Bot API server (TELEGRAM_BASE_URL)."""
+    base = telegram_base_url.rstrip("/")
+    return base, base.removesuffix("/bot") + "/file/bot"
+
+
+def standalone_bot(settings: Settings) -> Bot:
+    """A Bot for a one-off command (`parentbot check`), talking to the Bot API server the Application
+    would, through the same proxy; not started (``async with`` it)."""
+    token = settings.telegram_bot_token
+    if token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is needed to talk to the Bot API")
+    proxy = environment_proxy(settings.telegram_base_url or TELEGRAM_API)
+    base, files = _base_urls(settings.telegram_base_url or TELEGRAM_API)
+    return Bot(
+        token.get_secret_value(),
+        base_url=base,
+        base_file_url=files,
+        request=AiohttpRequest(connection_pool_size=1, proxy=proxy),
+        get_updates_request=AiohttpRequest(connection_pool_size=1, proxy=proxy),
+    )
+
+
 class StaffRooms:
     """The staff chats and the handler filter that recognises them, kept in step when a chat moves
     (a group that became a supergroup gets a new id)."""
@@ -185,6 +212,15 @@ def _add_chat_move_handlers(app: Application, moves: ChatMoveHandlers) -> None:
         CallbackQueryHandler(moves.on_staff_update, pattern=r"^staff:"),
     ]
     app.add_handlers(handlers, group=-4)
+
+
+def _add_setup_handlers(app: Application, setup: SetupCommand, unknown: UnknownChats) -> None:
+    """/setup first in group -3 (before the guard that leaves unknown groups), from a message (not an
+    edit) in a group or a private chat. A group staying for /setup that becomes a supergroup is followed
+    in group -5, before the chat moves' handler stops handling its migration message."""
+    chats = (filters.ChatType.GROUPS | filters.ChatType.PRIVATE) & filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("setup", _stop_after(setup.on_setup), filters=chats), group=-3)
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, unknown.on_migration), group=-5)
 
 
 def _add_staff_handlers(

@@ -7,13 +7,15 @@ means the parent blocked the bot, which is recorded and ends the sending for thi
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot.dialogue.messages import Reply
@@ -105,3 +107,42 @@ async def send_replies(bot: Bot, chat_id: int, replies: Sequence[Reply]) -> list
             message = await with_retries(partial(bot.send_message, chat_id, piece, reply_markup=markup))
             sent.append(message)
     return sent
+
+
+async def send_line(bot: Bot, chat_id: int, text: str, reply_to: Message | None) -> None:
+    """A short line in a group (replying to the member's message, in its topic, when given)."""
+    reply = ReplyParameters(reply_to.message_id, allow_sending_without_reply=True) if reply_to else None
+    thread = reply_to.message_thread_id if reply_to is not None and reply_to.is_topic_message else None
+    for piece in split_text(text):
+        send = partial(bot.send_message, chat_id, piece, reply_parameters=reply, message_thread_id=thread)
+        await with_retries(send)
+
+
+class BackgroundSends:
+    """Sends a handler starts without waiting for them (Application.create_task), at most `limit`
+    waiting per chat: any more are dropped, so a member repeating a command never makes a handler wait
+    on the chat's rate limit. `what` names them in the log ("Refusal", "Setup answer")."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self._limit = limit
+        self._what = what
+        self._pending: Counter[int] = Counter()
+
+    def start(self, app: Application, chat_id: int, send: Callable[[], Awaitable[None]]) -> bool:
+        """Whether the send was started (False: enough are waiting for that chat already)."""
+        if self._pending[chat_id] >= self._limit:
+            log.info("%s not sent: %d are waiting for that chat already", self._what, self._limit)
+            return False
+        self._pending[chat_id] += 1
+        app.create_task(self._run(chat_id, send), name=f"background-send-{self._what.lower()}")
+        return True
+
+    async def _run(self, chat_id: int, send: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await send()
+        except Exception as error:  # noqa: BLE001 - a line that cannot be sent is not retried
+            log.info("%s not sent: %s", self._what, type(error).__name__)
+        finally:
+            self._pending[chat_id] -= 1
+            if self._pending[chat_id] <= 0:
+                del self._pending[chat_id]

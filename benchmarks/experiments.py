@@ -1,5 +1,5 @@
 """Proposed performance changes, applied as patches inside a benchmark's bot process only, so their effect
-can be measured before any of them is made in bot/ (see the Performance section of README.md):
+can be measured before any of them is made in bot/ (see docs/performance.md):
 
     python -m benchmarks --only e2e --skip-training --experiment inline-db
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -165,3 +166,27 @@ async def test_the_card_says_what_contact_the_parent_asked_for(
     card = StaffTexts(responses, schools).card(view).text
     assert contact_line in card
     assert ("reply to this card" in card.lower()) is hinted
+
+
+@pytest.mark.parametrize("walk", WALKS, ids=[w.name for w in WALKS])
+async def test_the_consent_screen_fits_twelve_lines_and_the_rest_is_in_the_file(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], walk: Walk
+) -> None:
+    engine = stub_engine(responses, schools, sessions, StubNlu({walk.opening: intent(walk.intent)}))
+    shown: list[Reply] = []
+    original = engine.handle
+
+    async def watched(*args: Any, **kwargs: Any) -> list[Reply]:
+        replies = await original(*args, **kwargs)
+        shown.extend(replies)
+        return replies
+
+    engine.handle = watched  # type: ignore[method-assign]
+    await _play(engine, walk)
+    screens = [reply for reply in shown if "Shall I send exactly this?" in reply.text]
+    assert screens, walk.name
+    for screen in screens:
+        assert len(screen.text.splitlines()) <= 12, screen.text
+        if screen.document is not None:
+            assert "in the file above" in screen.text
+            assert screen.document.text.startswith(screen.text.splitlines()[0])

@@ -35,6 +35,8 @@ MAX_PHOTOS_PER_REPORT = 10
 """Screenshots one report keeps (an album's worth); more are not stored and the parent is told the limit
 was reached: each is a photo the staff chat is sent, and a flood of them would hold its lane (issue 20)."""
 PREVIEW_LIMIT = 3000
+CONSENT_MAX_LINES = 12
+"""A consent screen a parent reads on a phone before agreeing: longer, and the transcript goes in a file."""
 """A consent preview longer than this is sent as a text document, its message giving the rest."""
 CANCEL_WORDS = re.compile(
     r"^\s*(stop|cancel|quit|exit|never ?mind|forget it|don'?t send( it)?|abort)\W*$", re.IGNORECASE
@@ -494,8 +496,8 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
         if flow.answer(step)
     ]
     shown = shown_lines(ctx, flow)
-    transcript = "\n".join(
-        ctx.say(PREVIEW_LINES[line.author], school_id, text=line.text).text for line in shown
+    transcript = "".join(
+        "\n" + ctx.say(PREVIEW_LINES[line.author], school_id, text=line.text).text for line in shown
     )
     variables = {
         "kind_label": ctx.say(f"utter_kind_{flow.name.value}", school_id).text,
@@ -505,7 +507,7 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
         "transcript": transcript or ctx.say("utter_none", school_id).text,
     }
     full = ctx.say("utter_consent_summary", school_id, **variables)
-    if len(full.text) <= PREVIEW_LIMIT:
+    if len(full.text) <= PREVIEW_LIMIT and len(full.text.splitlines()) <= CONSENT_MAX_LINES:
         return full
     in_file = ctx.say("utter_consent_transcript_in_file", school_id, count=str(len(shown))).text
     short = ctx.say("utter_consent_summary", school_id, **{**variables, "transcript": in_file})

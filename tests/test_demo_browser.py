@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(
 ANSWER = 20_000
 """Milliseconds a step may take before the page counts as broken: the bot's answer, or a card delivery."""
 FORUM_CHAT = -1001000000001
+PLAIN_CHAT = -4000000003
 
 
 @pytest.fixture
@@ -110,6 +111,10 @@ async def test_a_complaint_from_first_message_to_resolution_through_the_page(pag
     await staff.get_by_role("button", name="Send").click()
     await expect(chat).to_contain_text("I'll ring you at 3pm today.", timeout=ANSWER)
     await expect(staff).to_contain_text(f"Sent to the parent (case {reference})", timeout=ANSWER)
+    plain = page.locator(f'section[data-chat-id="{PLAIN_CHAT}"]')
+    await plain.get_by_role("button", name="/cases").click()
+    await plain.get_by_role("button", name="Send").click()
+    await expect(plain).to_contain_text("No open cases for Riverside Academy.", timeout=ANSWER)
     if os.environ.get("DEMO_SCREENSHOT"):
         await expect(page.locator("#toast")).to_be_hidden(timeout=ANSWER)  # the toast would hide a title
         await page.screenshot(path=os.environ["DEMO_SCREENSHOT"])
@@ -118,3 +123,8 @@ async def test_a_complaint_from_first_message_to_resolution_through_the_page(pag
     await expect(chat).to_contain_text(f"marked your case {reference} as resolved", timeout=ANSWER)
     await expect(card).to_contain_text("Status: Resolved", timeout=ANSWER)
     await expect(card.get_by_role("button")).to_have_count(0)
+    await expect(staff.locator(".topic.active")).to_contain_text("(closed)")
+    await staff.locator(".topic", has_text="General").click()  # members cannot write in a closed topic
+    await staff.get_by_label("Message").fill("/stats")
+    await staff.get_by_role("button", name="Send").click()
+    await expect(staff).to_contain_text("Opened: 1", timeout=ANSWER)

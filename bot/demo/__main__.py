@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -33,7 +34,19 @@ async def _serve(args: argparse.Namespace) -> None:
             log.info("Loading the bot (the NLU model takes a few seconds)")
             async with demo_bot(world, schools, database):
                 print(_banner(world, database), flush=True)
-                await asyncio.Event().wait()
+                await _stopped()
+        log.info("The demo has stopped")
+
+
+async def _stopped() -> None:
+    """Until Ctrl-C or SIGTERM: either ends the demo the same way, the bot stopped and the database
+    deleted (a shell starting the demo in the background leaves SIGINT ignored; SIGTERM still works)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signal_number) is not signal.SIG_IGN:
+            loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
 
 
 def _banner(world: DemoWorld, database: Path) -> str:

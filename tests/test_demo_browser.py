@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import DemoWorld, demo_bot, demo_schools, demo_world
+from bot.devserver import tiny_png
 from bot.nlu.client import InProcessNlu
 
 playwright = pytest.importorskip(
@@ -128,3 +129,22 @@ async def test_a_complaint_from_first_message_to_resolution_through_the_page(pag
     await staff.get_by_label("Message").fill("/stats")
     await staff.get_by_role("button", name="Send").click()
     await expect(staff).to_contain_text("Opened: 1", timeout=ANSWER)
+
+
+async def test_a_parent_chosen_on_the_page_sends_a_photo_and_sees_it_and_the_answer(
+    page: playwright.Page, demo: DemoWorld
+) -> None:
+    expect = playwright.expect
+    chat = page.locator("#phone-messages")
+    await page.get_by_label("Parent", exact=True).select_option(label="Dee Khan")
+    await page.locator("#phone input[type=file]").set_input_files(
+        files=[{"name": "screenshot.png", "mimeType": "image/png", "buffer": tiny_png(120, 80)}]
+    )
+
+    explained = "only keep photos as evidence inside a bullying report"
+    await expect(chat).to_contain_text(explained, timeout=ANSWER)
+    shown = chat.locator(".msg.out img.photo")
+    await expect(shown).to_have_count(1)
+    assert await shown.evaluate("image => image.complete && image.naturalWidth") == 120
+    dee = next(parent for parent in demo.parents if parent.first_name == "Dee")
+    assert "photo" in demo.server.chat_log(dee.id)[0], "the photo came from Dee, the parent chosen"

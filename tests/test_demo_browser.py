@@ -136,7 +136,9 @@ async def test_a_parent_chosen_on_the_page_sends_a_photo_and_sees_it_and_the_ans
 ) -> None:
     expect = playwright.expect
     chat = page.locator("#phone-messages")
+    dee = next(parent for parent in demo.parents if parent.first_name == "Dee")
     await page.get_by_label("Parent", exact=True).select_option(label="Dee Khan")
+    await expect(page.locator("#phone-composer")).to_have_attribute("data-user-id", str(dee.id))
     await page.locator("#phone input[type=file]").set_input_files(
         files=[{"name": "screenshot.png", "mimeType": "image/png", "buffer": tiny_png(120, 80)}]
     )
@@ -146,5 +148,28 @@ async def test_a_parent_chosen_on_the_page_sends_a_photo_and_sees_it_and_the_ans
     shown = chat.locator(".msg.out img.photo")
     await expect(shown).to_have_count(1)
     assert await shown.evaluate("image => image.complete && image.naturalWidth") == 120
-    dee = next(parent for parent in demo.parents if parent.first_name == "Dee")
     assert "photo" in demo.server.chat_log(dee.id)[0], "the photo came from Dee, the parent chosen"
+
+
+async def test_a_parent_edits_a_message_on_the_page_and_the_bot_answers_the_new_text(
+    page: playwright.Page,
+) -> None:
+    expect = playwright.expect
+    phone = page.locator("#phone")
+    chat = page.locator("#phone-messages")
+    await phone.get_by_label("Message").fill("hiya")
+    await phone.get_by_role("button", name="Send").click()
+    written = chat.locator(".msg.out", has_text="hiya")
+    await expect(chat.locator(".msg.in")).not_to_have_count(0, timeout=ANSWER)
+    code = chat.locator(".msg.in", has_text='(Code: "')
+    await expect(code).to_have_count(0)
+
+    await written.hover()
+    await written.get_by_text("Edit").click()
+    await expect(phone.locator(".replying")).to_contain_text("Editing: hiya")
+    await phone.get_by_label("Message").fill("what is the social media code about")
+    await phone.get_by_role("button", name="Send").click()
+
+    edited = chat.locator(".msg.out", has_text="what is the social media code about")
+    await expect(edited.locator(".edited")).to_be_visible(timeout=ANSWER)
+    await expect(code).not_to_have_count(0, timeout=ANSWER)

@@ -105,18 +105,12 @@ async def test_a_photo_from_the_page_can_be_downloaded_by_the_bot(
     png = tiny_png(64, 48)
 
     sent = await page.post(
-        "/_sim/photo",
+        "/_sim/file",
         data={"user_id": str(parent.id), "caption": "the screenshot"},
-        files={"photo": ("shot.png", png, "image/png")},
-    )
-    refused = await page.post(
-        "/_sim/photo",
-        data={"user_id": str(parent.id)},
-        files={"photo": ("notes.txt", b"hello", "text/plain")},
+        files={"file": ("shot.png", png, "image/png")},
     )
 
     assert sent.status_code == 200
-    assert refused.status_code == 400
     [update] = await bot.get_updates()
     assert update.message is not None
     assert update.message.caption == "the screenshot"
@@ -126,6 +120,58 @@ async def test_a_photo_from_the_page_can_be_downloaded_by_the_bot(
     shown = await page.get(f"/_sim/file/{photo.file_id}")
     assert shown.content == png
     assert shown.headers["content-type"] == "image/png"
+
+
+async def test_any_other_file_from_the_page_is_a_document(
+    server: BotApiServer, bot: Bot, page: httpx.AsyncClient
+) -> None:
+    parent = server.create_user("Sam")
+
+    sent = await page.post(
+        "/_sim/file",
+        data={"user_id": str(parent.id)},
+        files={"file": ("notes.pdf", b"%PDF-1.4 notes", "application/pdf")},
+    )
+
+    assert sent.status_code == 200
+    [update] = await bot.get_updates()
+    assert update.message is not None
+    document = update.message.document
+    assert document is not None
+    assert (document.file_name, document.mime_type) == ("notes.pdf", "application/pdf")
+    assert bytes(await (await bot.get_file(document.file_id)).download_as_bytearray()) == b"%PDF-1.4 notes"
+
+
+async def test_an_edit_from_the_page_reaches_the_bot_and_a_pin_shows(
+    server: BotApiServer, bot: Bot, page: httpx.AsyncClient
+) -> None:
+    parent = server.create_user("Sam")
+    written = (await page.post("/_sim/text", json={"user_id": parent.id, "text": "hiya"})).json()["result"]
+    pinned = await bot.send_message(parent.id, "Urgent")
+    await bot.pin_chat_message(parent.id, pinned.message_id)
+
+    edited = await page.post(
+        "/_sim/edit",
+        json={
+            "user_id": parent.id,
+            "chat_id": parent.id,
+            "message_id": written["message_id"],
+            "text": "hello",
+        },
+    )
+    other = server.create_user("Dee")
+    refused = await page.post(
+        "/_sim/edit",
+        json={"user_id": other.id, "chat_id": parent.id, "message_id": written["message_id"], "text": "x"},
+    )
+
+    assert edited.status_code == 200
+    assert refused.status_code == 400
+    updates = await bot.get_updates()
+    assert [(u.edited_message.text if u.edited_message else None) for u in updates] == [None, "hello"]
+    log = (await page.get("/_sim/chat", params={"chat_id": parent.id})).json()["result"]
+    assert [(m["text"], "edit_date" in m) for m in log["messages"]] == [("hello", True), ("Urgent", False)]
+    assert log["pinned"] == [pinned.message_id]
 
 
 async def test_a_document_downloads_with_its_name_and_a_press_gets_its_answer(

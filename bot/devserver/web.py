@@ -9,7 +9,9 @@ reads the world and acts as its users would, through these JSON endpoints:
   first, and the pinned message ids;
 - ``POST /_sim/text`` ``{"user_id", "chat_id", "text", "reply_to"?, "thread_id"?}``: the user writes, or
   replies to a message, or writes in a forum topic;
-- ``POST /_sim/photo`` (multipart: user_id, chat_id, caption?, photo): the user sends a PNG or JPEG;
+- ``POST /_sim/edit`` ``{"user_id", "chat_id", "message_id", "text"}``: the user edits their own text;
+- ``POST /_sim/file`` (multipart: user_id, chat_id?, caption?, file): the user sends a PNG or JPEG as a
+  photo, any other file as a document;
 - ``POST /_sim/press`` (see :mod:`~bot.devserver.http_api`) and ``GET /_sim/answer?query_id=``: the
   button press and the bot's answer to it (answerCallbackQuery's text, shown as Telegram's toast);
 - ``GET /_sim/file/{file_id}``: a file's bytes, to show a photo or download a document.
@@ -27,7 +29,7 @@ from aiohttp import web
 from aiohttp.helpers import content_disposition_header
 
 from bot.devserver.spec import ApiRequestError, JsonDict
-from bot.devserver.world import SimChat, SimulatedWorld, SimUser, image_size
+from bot.devserver.world import SimChat, SimulatedWorld, SimUser, _caption_content, image_size
 
 STATIC = Path(__file__).with_name("static")
 
@@ -43,7 +45,8 @@ class WebPage(SimulatedWorld):
         app.router.add_get("/_sim/world", self._page_world)
         app.router.add_get("/_sim/chat", self._page_chat)
         app.router.add_post("/_sim/text", self._page_text)
-        app.router.add_post("/_sim/photo", self._page_photo)
+        app.router.add_post("/_sim/edit", self._page_edit)
+        app.router.add_post("/_sim/file", self._page_upload)
         app.router.add_get("/_sim/answer", self._page_answer)
         app.router.add_get("/_sim/file/{file_id}", self._page_file)
 
@@ -110,22 +113,49 @@ class WebPage(SimulatedWorld):
             return _refused(exc)
         return web.json_response({"ok": True, "result": message})
 
-    async def _page_photo(self, request: web.Request) -> web.StreamResponse:
+    async def _page_edit(self, request: web.Request) -> web.StreamResponse:
         try:
-            form = await request.post()
-            user, chat = self._page_actor(dict(form))
-            upload = form["photo"]
-            if not isinstance(upload, web.FileField):
-                raise ValueError("photo must be a file")
-            with upload.file:
-                data = upload.file.read()
-            if image_size(data) is None:
-                raise ValueError("only PNG and JPEG photos can be sent")
-            caption = str(form.get("caption") or "") or None
-            message = self.user_sends_photo(user, caption, chat, data)
+            body = await request.json()
+            user, chat = self._page_actor(body)
+            edited = {"chat": {"id": chat.id}, "message_id": int(body["message_id"])}
+            message = self.user_edits_message(user, edited, str(body["text"]))
         except (KeyError, ValueError, TypeError, ApiRequestError) as exc:
             return _refused(exc)
         return web.json_response({"ok": True, "result": message})
+
+    async def _page_upload(self, request: web.Request) -> web.StreamResponse:
+        try:
+            form = await request.post()
+            user, chat = self._page_actor(dict(form))
+            upload = form["file"]
+            if not isinstance(upload, web.FileField):
+                raise ValueError("file must be a file")
+            with upload.file:
+                data = upload.file.read()
+            caption = str(form.get("caption") or "") or None
+            if image_size(data) is not None:
+                message = self.user_sends_photo(user, caption, chat, data)
+            else:
+                message = self._user_sends_document(user, chat, data, upload, caption)
+        except (KeyError, ValueError, TypeError, ApiRequestError) as exc:
+            return _refused(exc)
+        return web.json_response({"ok": True, "result": message})
+
+    def _user_sends_document(
+        self, user: SimUser, chat: SimChat, data: bytes, upload: web.FileField, caption: str | None
+    ) -> JsonDict:
+        """A file the user attached, as Telegram gives it to the bot: a Document it can download."""
+        stored = self._store_file(data, "document", filename=upload.filename, mime_type=upload.content_type)
+        document = {
+            **stored.to_api(),
+            "file_name": stored.file_name,
+            "mime_type": stored.mime_type,
+        }
+        del document["file_path"]
+        content: JsonDict = {"document": {k: v for k, v in document.items() if v is not None}}
+        if caption:
+            content.update(_caption_content(caption))
+        return self._user_message(user, chat, content)
 
     async def _page_answer(self, request: web.Request) -> web.StreamResponse:
         """The bot's answerCallbackQuery to a press, or null while it has not answered."""

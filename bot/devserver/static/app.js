@@ -10,6 +10,7 @@ const state = {
   actor: {}, // chat id -> the staff member acting there
   topic: {}, // forum chat id -> the topic shown (0: General); unset follows the newest topic
   replyTo: {}, // chat id -> message id the next text replies to
+  editing: {}, // chat id -> the user's own message id the next text replaces
   logs: {}, // chat id -> {messages, pinned}
   drawn: {}, // chat id -> what was drawn last (to redraw only on change)
 };
@@ -44,15 +45,22 @@ async function sendText(chatId, userId, text, threadId) {
   await refresh();
 }
 
-async function sendPhoto(chatId, userId, file, caption) {
+// A PNG or JPEG arrives as a photo, any other file as a document (as a Telegram client sends them).
+async function sendFile(chatId, userId, file, caption) {
   const form = new FormData();
   form.append("chat_id", chatId);
   form.append("user_id", userId);
   if (caption) form.append("caption", caption);
-  form.append("photo", file, file.name);
-  const response = await fetch("/_sim/photo", { method: "POST", body: form });
+  form.append("file", file, file.name);
+  const response = await fetch("/_sim/file", { method: "POST", body: form });
   const body = await response.json();
   if (!body.ok) throw new Error(body.description);
+  await refresh();
+}
+
+async function editText(chatId, userId, messageId, text) {
+  await postJson("/_sim/edit", { chat_id: chatId, user_id: userId, message_id: messageId, text });
+  delete state.editing[chatId];
   await refresh();
 }
 
@@ -249,16 +257,30 @@ function drawMeta(message, view) {
   if (view.pinned.includes(message.message_id)) meta.append(el("span", "pinned", "pinned"));
   if (message.edit_date) meta.append(el("span", "edited", "edited"));
   meta.append(el("span", "time", timeOf(message)));
-  const reply = el("a", "reply-link", "↩ Reply");
-  reply.href = "#";
-  reply.title = "Reply to this message";
-  reply.addEventListener("click", (event) => {
-    event.preventDefault();
+  // Replying and editing are exclusive: the composer does one or the other with the next text.
+  meta.append(actionLink("↩ Reply", "Reply to this message", () => {
+    delete state.editing[view.chatId];
     state.replyTo[view.chatId] = message.message_id;
+  }));
+  if (message.text && message.from && message.from.id === view.me) {
+    meta.append(actionLink("Edit", "Edit this message", () => {
+      delete state.replyTo[view.chatId];
+      state.editing[view.chatId] = message.message_id;
+    }));
+  }
+  return meta;
+}
+
+function actionLink(label, title, choose) {
+  const link = el("a", "reply-link", label);
+  link.href = "#";
+  link.title = title;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    choose();
     draw(true);
   });
-  meta.append(reply);
-  return meta;
+  return link;
 }
 
 function drawMessages(container, messages, view) {
@@ -273,23 +295,25 @@ function drawMessages(container, messages, view) {
 
 // Rebuilt only when what it sends changes (who, where, replying to what): typing is never disturbed.
 function drawComposer(form, chatId, userId, { photos, commands, messages, threadId }) {
-  const key = JSON.stringify([chatId, userId, state.replyTo[chatId] || null, threadId || 0]);
+  const editing = state.editing[chatId] && messages.find((m) => m.message_id === state.editing[chatId]);
+  const key = JSON.stringify([chatId, userId, state.replyTo[chatId] || null, editing ? editing.message_id : null, threadId || 0]);
   if (form.dataset.key === key) return;
   form.dataset.key = key;
+  form.dataset.userId = userId;
   const previous = form.querySelector("input[type=text]");
   const typed = previous ? previous.value : "";
   const hadFocus = previous && document.activeElement === previous;
   form.replaceChildren();
   const target = state.replyTo[chatId] && messages.find((m) => m.message_id === state.replyTo[chatId]);
   if (target) {
-    const bar = el("div", "replying");
-    bar.append(el("span", "", `↩ Replying to ${senderName(target)}: ${snippet(target).slice(0, 80)}`));
-    const cancel = el("button", "cancel", "×");
-    cancel.type = "button";
-    cancel.title = "Cancel the reply";
-    cancel.addEventListener("click", () => { delete state.replyTo[chatId]; draw(true); });
-    bar.append(cancel);
-    form.append(bar);
+    form.append(cancellable(`↩ Replying to ${senderName(target)}: ${snippet(target).slice(0, 80)}`, () => {
+      delete state.replyTo[chatId];
+    }));
+  }
+  if (editing) {
+    form.append(cancellable(`Editing: ${snippet(editing).slice(0, 80)}`, () => {
+      delete state.editing[chatId];
+    }));
   }
   if (commands) {
     const chips = el("div", "chips");
@@ -308,20 +332,19 @@ function drawComposer(form, chatId, userId, { photos, commands, messages, thread
   const input = el("input", "");
   input.type = "text";
   input.placeholder = "Write a message…";
-  input.value = typed;
+  input.value = editing && !typed ? editing.text : typed;
   input.setAttribute("aria-label", "Message");
   if (photos) {
-    const attach = el("label", "attach", "Photo");
-    attach.title = "Send a photo (PNG or JPEG)";
+    const attach = el("label", "attach", "Attach");
+    attach.title = "Send a photo (PNG or JPEG) or any other file";
     const file = el("input", "");
     file.type = "file";
-    file.accept = "image/png,image/jpeg";
-    file.setAttribute("aria-label", "Photo");
+    file.setAttribute("aria-label", "Attach a photo or file");
     file.addEventListener("change", () => {
       if (!file.files.length) return;
       const caption = input.value.trim();
       input.value = "";
-      sendPhoto(chatId, userId, file.files[0], caption).catch(showError);
+      sendFile(chatId, userId, file.files[0], caption).catch(showError);
     });
     attach.append(file);
     line.append(attach);
@@ -335,9 +358,24 @@ function drawComposer(form, chatId, userId, { photos, commands, messages, thread
     const text = input.value.trim();
     if (!text) return;
     input.value = "";
-    sendText(chatId, userId, text, threadId).catch(showError);
+    const sent = editing
+      ? editText(chatId, userId, editing.message_id, text)
+      : sendText(chatId, userId, text, threadId);
+    sent.catch(showError);
   };
   if (hadFocus) input.focus();
+}
+
+// What the next text does (reply, edit), with × to cancel it.
+function cancellable(text, cancel) {
+  const bar = el("div", "replying");
+  bar.append(el("span", "", text));
+  const button = el("button", "cancel", "×");
+  button.type = "button";
+  button.title = "Cancel";
+  button.addEventListener("click", () => { cancel(); draw(true); });
+  bar.append(button);
+  return bar;
 }
 
 // ---- the panels ----------------------------------------------------------------------------------------
@@ -350,12 +388,16 @@ function drawPhone(force) {
   const select = document.getElementById("parent-select");
   if (select.options.length !== parents.length) {
     select.replaceChildren(...parents.map((p) => new Option(p.name, p.id)));
-    select.onchange = () => { state.parentId = Number(select.value); refresh(); };
+    select.onchange = () => {
+      state.parentId = Number(select.value);
+      draw(true); // at once: what is typed or attached next is this parent's
+      refresh().catch(showError);
+    };
   }
   select.value = String(state.parentId);
   const chatId = state.parentId;
   const log = state.logs[chatId] || { messages: [], pinned: [] };
-  const key = JSON.stringify([log, state.replyTo[chatId]]);
+  const key = JSON.stringify([log, state.replyTo[chatId], state.editing[chatId]]);
   if (!force && state.drawn.phone === `${chatId}:${key}`) return;
   state.drawn.phone = `${chatId}:${key}`;
   document.getElementById("phone-title").textContent = `${world.bot.name} · @${world.bot.username}`;
@@ -406,7 +448,7 @@ function drawGroup(group, force) {
   const log = state.logs[group.id] || { messages: [], pinned: [] };
   const topics = group.topics;
   const shown = group.is_forum ? shownTopic(group) : 0;
-  const key = JSON.stringify([log, topics, shown, state.actor[group.id], state.replyTo[group.id]]);
+  const key = JSON.stringify([log, topics, shown, state.actor[group.id], state.replyTo[group.id], state.editing[group.id]]);
   if (!force && state.drawn[group.id] === key) return;
   state.drawn[group.id] = key;
   const me = state.actor[group.id];

@@ -210,7 +210,18 @@ async def test_a_document_downloads_with_its_name_and_a_press_gets_its_answer(
     assert after["text"] == "You've claimed it"
 
 
-async def test_the_page_cannot_act_as_a_user_the_world_does_not_know(page: httpx.AsyncClient) -> None:
-    answer = await page.post("/_sim/text", json={"user_id": 42, "text": "hello"})
-    assert answer.status_code == 400
-    assert answer.json()["description"] == "no such user"
+async def test_the_page_acts_only_as_known_users_where_they_may_write(
+    server: BotApiServer, page: httpx.AsyncClient
+) -> None:
+    sam, dee = server.create_user("Sam"), server.create_user("Dee")
+    _, forum = staff_forum(server)
+
+    unknown = await page.post("/_sim/text", json={"user_id": 42, "text": "hello"})
+    elsewhere = await page.post("/_sim/text", json={"user_id": dee.id, "chat_id": sam.id, "text": "hello"})
+    outsider = await page.post("/_sim/text", json={"user_id": sam.id, "chat_id": forum.id, "text": "hello"})
+
+    assert [r.status_code for r in (unknown, elsewhere, outsider)] == [400, 400, 400]
+    assert unknown.json()["description"] == "no such user"
+    assert outsider.json()["description"] == "Sam is not a member of Staff"
+    assert server.chat_log(sam.id) == []
+    assert [m for m in server.chat_log(forum.id) if "text" in m] == []

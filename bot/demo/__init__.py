@@ -9,6 +9,7 @@ bot cannot tell these updates from Telegram's.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -79,8 +80,10 @@ async def demo_world(schools: Schools, *, host: str = "127.0.0.1", port: int = 0
 
 def demo_settings(server: BotApiServer, database: Path) -> Settings:
     """The bot's settings from the environment (.env too), pointed at the dev server and ``database``;
-    nothing of a real deployment (webhook, health port, Rasa server) is used."""
+    nothing of a real deployment (webhook, health port, Rasa server, pseudonym key) is used. A run's
+    own pseudonym key: nothing logged by a demo needs finding again after it stops."""
     return load_settings(
+        log_pseudonym_key=secrets.token_hex(16),
         telegram_bot_token=TOKEN,
         telegram_base_url=server.base_url,
         database_url=f"sqlite:///{database}",

@@ -174,12 +174,18 @@ class WebPage(SimulatedWorld):
         return web.Response(body=stored.data, content_type=stored.mime_type, headers=headers)
 
     def _page_actor(self, body: dict[str, object]) -> tuple[SimUser, SimChat]:
-        """The known user acting and the chat they act in (their private chat unless chat_id is given)."""
+        """The known user acting and the chat they act in (their private chat unless chat_id is given):
+        as in Telegram, only their own private chat or a group they are a member of."""
         user = self._users.get(int(str(body["user_id"])))
         if user is None:
             raise ValueError("no such user")
         chat_id = body.get("chat_id")
-        return user, self.chat(int(str(chat_id))) if chat_id is not None else self.private_chat(user)
+        chat = self.chat(int(str(chat_id))) if chat_id is not None else self.private_chat(user)
+        if chat.type == "private" and chat.id != user.id:
+            raise ValueError("a user writes to the bot only in their own private chat")
+        if chat.type != "private" and user.id not in self._members.get(chat.id, {}):
+            raise ValueError(f"{_name(user)} is not a member of {chat.title}")
+        return user, chat
 
 
 def _name(user: SimUser) -> str:

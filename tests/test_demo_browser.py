@@ -137,7 +137,7 @@ async def test_a_parent_chosen_on_the_page_sends_a_photo_and_sees_it_and_the_ans
     expect = playwright.expect
     chat = page.locator("#phone-messages")
     dee = next(parent for parent in demo.parents if parent.first_name == "Dee")
-    await page.get_by_label("Parent", exact=True).select_option(label="Dee Khan")
+    await page.get_by_label("Whose chat").select_option(label="Dee Khan")
     await expect(page.locator("#phone-composer")).to_have_attribute("data-user-id", str(dee.id))
     await page.locator("#phone input[type=file]").set_input_files(
         files=[{"name": "screenshot.png", "mimeType": "image/png", "buffer": tiny_png(120, 80)}]

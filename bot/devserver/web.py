@@ -1,8 +1,8 @@
 """The dev server's web page: the simulated world shown as Telegram clients would show it, and played.
 
-``GET /`` serves a page (static HTML and vanilla JavaScript in ``static/``, no build step) with the private
-chats of the users who are in no group (parents) on one side and the groups on the other. The page only
-reads the world and acts as its users would, through these JSON endpoints:
+``GET /`` serves a page (static HTML and vanilla JavaScript in ``static/``, no build step) with a private
+chat on one side (of a user in no group, a parent, or of a group member) and the groups on the other. The
+page only reads the world and acts as its users would, through these JSON endpoints:
 
 - ``GET /_sim/world``: the bot, the users, and the groups with their members and forum topics;
 - ``GET /_sim/chat?chat_id=``: every message in a chat as it is now (edited, deleted ones gone), oldest

@@ -382,12 +382,21 @@ function cancellable(text, cancel) {
 
 function drawPhone(force) {
   const world = state.world;
+  // Parents first; staff members have private chats with the bot too (case details, /start staff).
   const parents = world.users.filter((u) => !u.in_groups);
-  if (!parents.length) return;
-  if (!parents.some((p) => p.id === state.parentId)) state.parentId = parents[0].id;
+  const staff = world.users.filter((u) => u.in_groups);
+  const people = [...parents, ...staff];
+  if (!people.length) return;
+  if (!people.some((p) => p.id === state.parentId)) state.parentId = people[0].id;
   const select = document.getElementById("parent-select");
-  if (select.options.length !== parents.length) {
-    select.replaceChildren(...parents.map((p) => new Option(p.name, p.id)));
+  if (select.options.length !== people.length) {
+    const groups = [["Parents", parents], ["Staff, privately", staff]].map(([label, users]) => {
+      const group = document.createElement("optgroup");
+      group.label = label;
+      group.append(...users.map((u) => new Option(u.name, u.id)));
+      return group;
+    });
+    select.replaceChildren(...groups.filter((g) => g.children.length));
     select.onchange = () => {
       state.parentId = Number(select.value);
       draw(true); // at once: what is typed or attached next is this parent's

@@ -1,5 +1,5 @@
 // The dev server's demo page: reads the simulated world through /_sim/world and /_sim/chat, and acts as
-// its users through /_sim/text, /_sim/photo and /_sim/press. No framework: the page is rebuilt from the
+// its users through /_sim/text, /_sim/edit, /_sim/file and /_sim/press (bot/devserver/web.py). No framework: the page is rebuilt from the
 // server's state whenever that state (or what the visitor chose to look at) changes.
 "use strict";
 
@@ -343,8 +343,10 @@ function drawComposer(form, chatId, userId, { photos, commands, messages, thread
     file.addEventListener("change", () => {
       if (!file.files.length) return;
       const caption = input.value.trim();
+      const chosen = file.files[0];
       input.value = "";
-      sendFile(chatId, userId, file.files[0], caption).catch(showError);
+      file.value = ""; // the same file may be sent again
+      sendFile(chatId, userId, chosen, caption).catch(showError);
     });
     attach.append(file);
     line.append(attach);

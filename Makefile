@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 export RASA_TELEMETRY_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run chat test lint format train evaluate evaluate-gate validate-gate cross-validate purge validate bench clean
+.PHONY: help run chat demo browser test lint format train evaluate evaluate-gate validate-gate cross-validate purge validate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,8 +29,22 @@ run: .venv/.synced ## start the bot: Telegram when TELEGRAM_BOT_TOKEN is set, el
 chat: .venv/.synced ## talk to the bot in this terminal
 	$(RUN) parentbot chat
 
-test: .venv/.synced ## run the whole test suite (trains the model first when the data changed)
+demo: .venv/.synced ## try it in a browser: the bot, three parents and two staff groups on a local page
+	$(RUN) python -m bot.demo
+
+test: .venv/.synced browser ## run the whole test suite (trains the model first when the data changed)
 	$(RUN) pytest
+
+# The demo page's browser test drives Debian's chromium (never a browser downloaded by playwright).
+CHROMIUM := /usr/bin/chromium
+APT_CHROMIUM := apt-get install -y -q --no-install-recommends chromium
+browser: ## install Debian's chromium for the browser test (as root with apt-get; else the test skips)
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser test (tests/test_demo_browser.py)"; \
+		$(APT_CHROMIUM) >/dev/null 2>&1 || { apt-get update -q >/dev/null && $(APT_CHROMIUM) >/dev/null; } \
+			|| echo "chromium could not be installed: the browser test will be skipped"; \
+	else echo "No $(CHROMIUM) (as root: $(APT_CHROMIUM)): the browser test will be skipped"; fi
 
 lint: .venv/.synced ## ruff (lint and format check) and mypy
 	$(RUN) ruff check bot tests benchmarks

@@ -29,7 +29,8 @@ async def _serve(args: argparse.Namespace) -> None:
             f"{server.url}/_sim/send -H 'Content-Type: application/json' "
             '-d \'{"chat_id": 1001, "text": "/start"}\''
         )
-        print(f"See the bot's answers: curl -s '{server.url}/_sim/messages?chat_id=1001'", flush=True)
+        print(f"See the bot's answers: curl -s '{server.url}/_sim/messages?chat_id=1001'")
+        print(f"Or watch its chats at {server.url}/ (`make demo` starts the bot too)", flush=True)
         await asyncio.Event().wait()
 
 

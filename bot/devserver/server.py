@@ -10,7 +10,8 @@ did through :attr:`BotApiServer.calls` and the ``wait_for_*`` helpers, and makes
 The parts, one concern each: :mod:`~bot.devserver.world` (the simulated users, chats, messages and files),
 :mod:`~bot.devserver.methods` (the Bot API methods), :mod:`~bot.devserver.updates` (getUpdates and
 webhooks), :mod:`~bot.devserver.topics` (forum topics), :mod:`~bot.devserver.faults` (fault injection),
-:mod:`~bot.devserver.http_api` (HTTP), and :mod:`~bot.devserver.ptb` (the "update handled" hook for PTB).
+:mod:`~bot.devserver.http_api` (HTTP), :mod:`~bot.devserver.web` (the web page that shows and plays the
+world), and :mod:`~bot.devserver.ptb` (the "update handled" hook for PTB).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bot.devserver.http_api import MAX_UPLOAD_BYTES, Handler, HttpFrontEnd, _nod
 from bot.devserver.spec import ApiSpec, JsonDict
 from bot.devserver.topics import ForumTopics
 from bot.devserver.updates import UpdateDelivery, WebhookConfig, WebhookDelivery
+from bot.devserver.web import WebPage
 from bot.devserver.world import (
     _NOT_BUTTON_ACTIONS,
     Call,
@@ -41,7 +43,7 @@ from bot.devserver.world import (
 DEFAULT_TOKEN = "123456:TEST-TOKEN"  # noqa: S105 - a made-up token for a server on loopback
 
 
-class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
+class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery, WebPage):
     """Telegram's Bot API on a loopback port, with a simulated world of users, chats and updates.
 
     Use as ``async with BotApiServer(token="123:ABC") as server:``; PTB then takes ``server.base_url`` and
@@ -182,6 +184,7 @@ class BotApiServer(HttpFrontEnd, ForumTopics, UpdateDelivery):
         app.router.add_post("/_sim/send", self._handle_sim_send)
         app.router.add_post("/_sim/press", self._handle_sim_press)
         app.router.add_get("/_sim/messages", self._handle_sim_messages)
+        self.add_page_routes(app)
         # handler_cancellation: a long poll whose client went away must stop waiting
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()

@@ -264,7 +264,9 @@ async def test_what_the_parent_types_after_the_warning_is_sent_only_with_consent
     replies = await engine.handle("7002", "he is at home with me now")  # not an answer: asked again
     replies = await engine.handle("7002", tap(replies, "Yes, alert them now"))
     replies = await engine.handle("7002", tap(replies, "Reply in this chat"))
-    assert "he is at home with me now" in replies[-1].text, "shown before it is sent"
+    screen = replies[-1]
+    shown = screen.text + (screen.document.text if screen.document else "")
+    assert "he is at home with me now" in shown, "shown before it is sent (on screen or in the file)"
     await engine.handle("7002", tap(replies, "Yes, send it"))
     [case] = await records.cases.parent_cases("7002")
     full = await records.cases.get(case.id)

@@ -448,7 +448,7 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
-    for text in (BULLYING, "/deny", "They made a fake account with her photo", "instagram", "don't know"):
+    for text in (BULLYING, "/deny", "instagram", "don't know"):  # the first message is the description
         await engine.handle(PARENT, text)
     evidence = await engine.handle(PARENT, "about a month, still going on")
     assert "never screenshot, save or forward a nude" in evidence[-1].text.lower()
@@ -476,7 +476,7 @@ async def test_a_report_keeps_at_most_ten_screenshots_and_says_so(
 ) -> None:
     """Issue 20: photos per report had no cap; each is a photo the staff chat is sent."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
-    for text in (BULLYING, "/deny", "They made a fake account with her photo", "instagram", "don't know"):
+    for text in (BULLYING, "/deny", "instagram", "don't know"):  # the first message is the description
         await engine.handle(PARENT, text)
     await engine.handle(PARENT, "about a month, still going on")
     answers = [(await engine.handle_photo(PARENT, f"file-{n}"))[-1].text for n in range(1, 16)]
@@ -543,9 +543,8 @@ async def test_school_during_a_flow_moves_the_flow_to_the_chosen_school(
 
 COMPLAINT_TO_CONSENT = (
     school_payload("oakfield"),
-    DINNER,
+    DINNER,  # long enough to be the description: not asked for
     "/affirm",
-    "Please call me about the trip",
     CHAT,
     "/affirm",
 )

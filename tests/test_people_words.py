@@ -35,7 +35,7 @@ class Walk:
 TAP = "tap:"
 WALKS = [
     Walk("complaint", "I want to complain about how the school handled a detention", "how_to_complain", (
-        f"{TAP}Yes, pass it on", f"{TAP}Oakfield Primary School", "The detention was given without warning",
+        f"{TAP}Yes, pass it on", f"{TAP}Oakfield Primary School",  # the opening is the description
         f"{TAP}Phone me", "07700 900123, mornings", f"{TAP}Yes, send it",
     )),
     Walk("bullying with screenshots", "my son is being bullied in a group chat", "report_cyberbullying", (

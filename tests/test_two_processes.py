@@ -165,10 +165,7 @@ async def _conversation(
     welcome = await steps.say("/start", "which school")
     await steps.press(welcome, "Riverside Academy", "I'll use Riverside Academy")
     await steps.say("can i add my sons teacher as a friend on facebook", "(Code:")
-    offer = await steps.say(
-        "I want to make a formal complaint about how the school handled my daughter's exclusion",
-        "pass this to the staff",
-    )
+    offer = await steps.say("I want to make a formal complaint", "pass this to the staff")
     await steps.press(offer, "Yes, pass it on", "what is your concern")
     contact = await steps.say("She was excluded for two days without anyone calling me first.", "contact you")
     summary = await steps.press(contact, "Reply in this chat", "excluded for two days")

@@ -57,6 +57,8 @@ from bot.safeguarding import DangerAssessment, DangerKind, SafeguardingGate, Tie
 log = logging.getLogger(__name__)
 
 FALLBACKS_BEFORE_HANDOFF_OFFER = 2
+DESCRIPTION_MIN_WORDS = 10
+"""A typed message that starts a flow with at least this many words is taken as the parent's account."""
 SIDE_QUESTION_CONFIDENCE = 0.5
 """In the middle of a flow, a message that answers no step is answered as a question above this."""
 FREE_TEXT_QUESTION_CONFIDENCE = 0.8
@@ -147,6 +149,8 @@ class Turn:
     heard: str | None = None
     """The parent's message as a transcript shows it; after a "no, not urgent" it is the message the
     gate asked about, answered now."""
+    typed: bool = False
+    """The parent typed the message (not a button, not a command)."""
 
     @property
     def intent(self) -> str | None:
@@ -229,6 +233,7 @@ class DialogueEngine:
         turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
         tapped = label and _parse_payload(text) is not None
         turn.heard = without_control_characters(label) if label and tapped else self.shown_as(text)
+        turn.typed = not text.lstrip().startswith("/")
         expired = self._expire(turn)
         if reply_to_case_id is not None:
             turn.state.relay_case_id = reply_to_case_id
@@ -462,6 +467,7 @@ class DialogueEngine:
         """Yes: the guidance and the urgent path for the message asked about. No: that message is
         answered as if the gate had let it through."""
         turn.heard = check.text  # the transcript shows the message asked about, not the button
+        turn.typed = True
         if urgent:
             known = DangerKind._value2member_map_
             kinds = frozenset(DangerKind(kind) for kind in check.kinds if kind in known)
@@ -562,13 +568,15 @@ class DialogueEngine:
         self, turn: Turn, name: FlowName, *, offer_accepted: bool = False, summary: str | None = None
     ) -> list[Reply]:
         turn.new_flow = True
+        named = self._named_school(turn)
         outcome = flows.start(
             self._ctx(turn),
             name,
-            turn.state.school_id,
+            named.id if named else turn.state.school_id,
             offer_accepted=offer_accepted,
             summary=summary,
             spoke_of_posting=_spoke_of_posting(turn),
+            opening=self._opening(turn, named is not None),
         )
         return await self._carry_out(turn, outcome)
 
@@ -746,6 +754,24 @@ class DialogueEngine:
         if school is None and self._responses.template_fields(response) & CONTACT_FIELDS:
             variables["school_name"] = self._schools.trust.name  # the contacts given are the trust's
         return self._responses.render(response, {**variables, **extra})
+
+    def _named_school(self, turn: Turn) -> School | None:
+        """The school a typed message names, if any."""
+        mentioned = turn.nlu.entity("school") if turn.nlu and turn.typed else None
+        return self._schools.match(mentioned) if mentioned else None
+
+    def _opening(self, turn: Turn, school_named: bool) -> flows.Opening:
+        """What a typed message that starts a flow already tells: its text as the description when it is
+        long enough to be an account, and the platform it names."""
+        if not turn.typed or turn.heard is None:
+            return flows.Opening()
+        text = turn.heard.strip()
+        platform = turn.nlu.entity("platform") if turn.nlu else None
+        return flows.Opening(
+            description=text if len(text.split()) >= DESCRIPTION_MIN_WORDS else None,
+            where=PLATFORM_NAMES.get(platform or ""),
+            school_named=school_named,
+        )
 
     def _school_of(self, turn: Turn) -> School | None:
         """The school the message names, else the flow's, else the parent's."""

@@ -154,6 +154,18 @@ when the input does not answer the step."""
 # ---- starting, answering, photos ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What the message that started a flow already says, so its steps do not ask for it again."""
+
+    description: str | None = None
+    """The parent's own account (a message long enough to be one)."""
+    where: str | None = None
+    """The platform it names, in its display form."""
+    school_named: bool = False
+    """The message named the school (the flow's school came from it, not from an earlier choice)."""
+
+
 def start(
     ctx: FlowContext,
     name: FlowName,
@@ -162,13 +174,16 @@ def start(
     offer_accepted: bool = False,
     summary: str | None = None,
     spoke_of_posting: bool = False,
+    opening: Opening | None = None,
 ) -> Outcome:
     """Begin a flow (the engine has already given any emergency guidance). A `summary` (the parent's first
-    danger message) becomes the description, so it is not asked for. A complaint whose opening message
-    spoke of posting is told first not to post it; one that did not is not lectured about social media."""
+    danger message) becomes the description, so it is not asked for; so do the description and platform
+    the `opening` message gave, and the bot says what it noted. A complaint whose opening message spoke
+    of posting is told first not to post it; one that did not is not lectured about social media."""
     flow = FlowState(name, FLOWS[name][0], ctx.now, ctx.now, school_id)
     if summary:
         flow = flow.with_answer(Step.DESCRIBE, summary[:MAX_ANSWER_CHARS])
+    flow, noted = _take_opening(ctx, flow, opening or Opening())
     intro: tuple[Reply, ...] = ()
     if name in WITH_GUIDANCE_FIRST and not offer_accepted:
         guidance = ctx.say(f"utter_{FLOW_INTENTS[name]}", school_id).text
@@ -178,7 +193,26 @@ def start(
     if offer_accepted and name is not FlowName.CYBERBULLYING:
         flow = replace(flow, done=flow.done | {Step.OFFER})
     outcome = _go_to(ctx, flow, 0)
-    return replace(outcome, replies=(*intro, *outcome.replies))
+    return replace(outcome, replies=(*intro, *noted, *outcome.replies))
+
+
+def _take_opening(ctx: FlowContext, flow: FlowState, opening: Opening) -> tuple[FlowState, tuple[Reply, ...]]:
+    """Fill the steps the opening message answers, and the line saying so ("I've noted ...")."""
+    steps = FLOWS[flow.name]
+    phrases: list[str] = []
+    if opening.description and Step.DESCRIBE in steps and not flow.answer(Step.DESCRIBE):
+        flow = flow.with_answer(Step.DESCRIBE, opening.description[:MAX_ANSWER_CHARS])
+        phrases.append(ctx.say("utter_noted_description", flow.school_id).text)
+    if opening.where and Step.WHERE in steps:
+        flow = flow.with_answer(Step.WHERE, opening.where)
+        phrases.append(ctx.say("utter_noted_where", flow.school_id, where=opening.where).text)
+    school = ctx.schools.get(flow.school_id)
+    if opening.school_named and school is not None and Step.SCHOOL in steps:
+        phrases.append(ctx.say("utter_noted_school", flow.school_id).text)
+    if not phrases:
+        return flow, ()
+    noted = ", ".join(phrases)
+    return flow, (Reply(ctx.say("utter_noted", flow.school_id, noted=noted).text),)
 
 
 def answer(ctx: FlowContext, flow: FlowState, given: FlowInput) -> Outcome | None:

@@ -14,6 +14,7 @@ from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.domain import CaseView
 from bot.staff.cards import StaffTexts
 from bot.storage.records import Records
 from tests.standins import StubNlu, intent, stub_engine
@@ -96,6 +97,18 @@ async def _play(engine: DialogueEngine, walk: Walk) -> list[str]:
     return seen
 
 
+async def _filed_case(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, walk: Walk
+) -> CaseView:
+    """The walk played to its end, and the one case it filed, as staff read it."""
+    engine = stub_engine(responses, schools, sessions, StubNlu({walk.opening: intent(walk.intent)}))
+    await _play(engine, walk)
+    [case] = await records.cases.parent_cases(PARENT)
+    view = await records.cases.get(case.id)
+    assert view is not None
+    return view
+
+
 @pytest.mark.parametrize("walk", WALKS, ids=[w.name for w in WALKS])
 async def test_no_internal_name_in_anything_a_parent_or_staff_member_reads(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, walk: Walk
@@ -117,11 +130,7 @@ async def test_a_tapped_button_reads_as_its_title_in_the_transcript_staff_get(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
     walk = WALKS[1]
-    engine = stub_engine(responses, schools, sessions, StubNlu({walk.opening: intent(walk.intent)}))
-    await _play(engine, walk)
-    [case] = await records.cases.parent_cases(PARENT)
-    view = await records.cases.get(case.id)
-    assert view is not None
+    view = await _filed_case(responses, schools, sessions, records, walk)
     parent_lines = [line.text for line in view.transcript if line.author.value == "parent"]
     assert "WhatsApp" in parent_lines
     assert "Email me" in parent_lines
@@ -158,11 +167,7 @@ async def test_the_card_says_what_contact_the_parent_asked_for(
     contact_line: str,
     hinted: bool,
 ) -> None:
-    engine = stub_engine(responses, schools, sessions, StubNlu({walk.opening: intent(walk.intent)}))
-    await _play(engine, walk)
-    [case] = await records.cases.parent_cases(PARENT)
-    view = await records.cases.get(case.id)
-    assert view is not None
+    view = await _filed_case(responses, schools, sessions, records, walk)
     card = StaffTexts(responses, schools).card(view).text
     assert contact_line in card
     assert ("reply to this card" in card.lower()) is hinted
@@ -190,3 +195,21 @@ async def test_the_consent_screen_fits_twelve_lines_and_the_rest_is_in_the_file(
         if screen.document is not None:
             assert "in the file above" in screen.text
             assert screen.document.text.startswith(screen.text.splitlines()[0])
+
+
+async def test_the_bullying_advice_is_given_once_and_the_nude_image_warning_stays(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    walk = WALKS[1]
+    engine = stub_engine(responses, schools, sessions, StubNlu({walk.opening: intent(walk.intent)}))
+    said = [text for text in await _play(engine, walk) if not text.startswith("Here is exactly what")]
+    assert sum("Some steps that help" in text for text in said) == 1, "not again at the screenshots"
+    assert sum("Never screenshot, save or forward a nude" in text for text in said) == 2, "start and ask"
+
+
+async def test_the_card_says_none_for_no_screenshots(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
+) -> None:
+    walk = WALKS[0]
+    view = await _filed_case(responses, schools, sessions, records, walk)
+    assert "Screenshots: none" in StaffTexts(responses, schools).card(view).text

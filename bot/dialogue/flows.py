@@ -497,7 +497,8 @@ def prompt(ctx: FlowContext, flow: FlowState) -> Reply:
             "utter_ask_phone" if flow.contact is ContactMethod.PHONE else "utter_ask_email", school_id
         )
     if step is Step.EVIDENCE:
-        return ctx.say("utter_evidence_advice", school_id)
+        advised = _was_told(ctx, flow, f"utter_{FLOW_INTENTS[flow.name]}")
+        return ctx.say("utter_evidence_ask" if advised else "utter_evidence_advice", school_id)
     if step is Step.CONSENT:
         return _summary(ctx, flow)
     return ctx.say(f"utter_ask_{step.value}", school_id)
@@ -546,6 +547,13 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
     in_file = ctx.say("utter_consent_transcript_in_file", school_id, count=str(len(shown))).text
     short = ctx.say("utter_consent_summary", school_id, **{**variables, "transcript": in_file})
     return Reply(short.text, short.buttons, Document("what-would-be-sent.txt", full.text))
+
+
+def _was_told(ctx: FlowContext, flow: FlowState, response: str) -> bool:
+    """The flow's transcript holds this response already (its opening guidance, say), so its advice is
+    not given twice."""
+    start = ctx.say(response, flow.school_id).text[:60]
+    return any(line.author is Author.BOT and line.text.startswith(start) for line in flow.lines)
 
 
 def shown_lines(ctx: FlowContext, flow: FlowState) -> tuple[TranscriptEntry, ...]:

@@ -196,7 +196,7 @@ class StaffTexts:
             "status": self.status(view),
             "opened": self.local_time(view.created_at),
             "contact": self.contact(view),
-            "evidence": str(len(view.attachments)),
+            "evidence": str(len(view.attachments)) if view.attachments else self.say("utter_none"),
             "summary": self.parent_words(view.summary),
             "details": self._details(view, None),
             "transcript": self.transcript(view),

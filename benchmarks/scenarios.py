@@ -44,17 +44,17 @@ FLOWS: dict[str, tuple[Step, ...]] = {
         press("How do I complain?"),
         press("Yes, pass it on"),
         say("She was excluded for two days without anyone calling me first."),
+        press("No, it's not urgent"),  # the safeguarding gate asks about this one
         press("Reply in this chat"),
         press("Yes, send it"),
     ),
     "cyberbullying": (
         say("what does the code of conduct cover"),
         say("can I post about a teacher in the class whatsapp group"),
-        say("kids in his class keep sending my son horrible messages on whatsapp"),
+        say("kids in his class keep sending my son horrible messages on whatsapp"),  # description, where
         press("No"),
-        say("They call him names and say nobody likes him"),
-        press("WhatsApp"),
         say("three boys in year 5"),
+        press("No, it's not urgent"),  # the gate asks about this one too
         say("since half term"),
         press("Done"),
         press("Reply in this chat"),
@@ -64,9 +64,7 @@ FLOWS: dict[str, tuple[Step, ...]] = {
         say("hello"),
         say("what happens if I break the code"),
         say("another parent keeps posting abuse about our head teacher on facebook"),
-        press("Yes, pass it on"),
-        say("A dad is calling the head a liar and worse in the Year 3 group"),
-        press("Facebook"),
+        press("Yes, pass it on"),  # the message named Facebook and described the post: the link is next
         say("https://facebook.example/groups/year3/posts/1"),
         press("Reply in this chat"),
         press("Yes, send it"),
@@ -74,7 +72,7 @@ FLOWS: dict[str, tuple[Step, ...]] = {
     "talk_to_staff": (
         say("/help"),
         say("can I follow my son's teacher on tiktok"),
-        say("I'd like to speak to someone at the school please"),
+        say("Can I speak to someone at school"),
         press("Yes, pass it on"),
         say("Who should I talk to about the Year 6 residential?"),
         press("Reply in this chat"),

@@ -231,8 +231,8 @@ class DialogueEngine:
         if _command_name(text) == "forget":
             return await self._forget(parent_id)
         turn = Turn(parent_id, await self._store.load(parent_id), self._clock())
-        tapped = label and _parse_payload(text) is not None
-        turn.heard = without_control_characters(label) if label and tapped else self.shown_as(text)
+        tapped = label is not None and _parse_payload(text) is not None
+        turn.heard = without_control_characters(label) if tapped and label else self.shown_as(text)
         turn.typed = not text.lstrip().startswith("/")
         expired = self._expire(turn)
         if reply_to_case_id is not None:

@@ -25,6 +25,7 @@ class ResponseBook:
     ) -> None:
         self._responses = dict(responses)
         self._constants = dict(constants or {})
+        self._fields: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_domain(cls, domain_file: Path, constants: Mapping[str, str] | None = None) -> ResponseBook:
@@ -61,11 +62,16 @@ class ResponseBook:
                 titles.setdefault(str(button["payload"]), set()).add(str(button["title"]))
         return titles
 
-    def template_fields(self, name: str) -> set[str]:
-        """The `{variables}` a response's text and buttons use."""
+    def template_fields(self, name: str) -> frozenset[str]:
+        """The `{variables}` a response's text and buttons use (read once per response: the engine asks on
+        every answer given before a school is chosen)."""
+        if name in self._fields:
+            return self._fields[name]
         variation = self._responses[name][0]
         texts = [str(variation.get("text", ""))]
         texts += [str(b["title"]) for b in variation.get("buttons") or []]
-        return {
+        fields = frozenset(
             field for text in texts for _, field, _, _ in string.Formatter().parse(text) if field is not None
-        }
+        )
+        self._fields[name] = fields
+        return fields

@@ -39,6 +39,8 @@ class NluResult:
     ranking: tuple[tuple[str, float], ...] = field(default=())
     danger: DangerReading | None = None
     """The danger model's reading (bot/nlu/components/danger_classifier.py), when the model has one."""
+    respelled: str | None = None
+    """The text as the model read it, when the SpellingTokenizer changed a misspelt word."""
 
     def entity(self, name: str) -> str | None:
         return next((e.value for e in self.entities if e.entity == name), None)
@@ -64,6 +66,7 @@ class NluResult:
             entities=entities,
             ranking=ranking,
             danger=_reading(data.get("danger")),
+            respelled=data["respelled"] if isinstance(data.get("respelled"), str) else None,
         )
 
 

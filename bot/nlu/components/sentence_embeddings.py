@@ -27,7 +27,9 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.components.spelling_tokenizer import respelling_of
 from bot.nlu.encoder import Encoded, sentence_parts, shared_encoder
+from bot.nlu.spelling import Respelling
 
 SCALE = "scale"
 EMBEDDING = "sentence_embedding"
@@ -79,31 +81,42 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         return messages
 
     def _featurize(self, messages: list[Message], *, for_parsing: bool) -> None:
-        """Adds the features to every message that has text (in batches: one forward pass for many)."""
+        """Adds the features to every message that has text (in batches: one forward pass for many).
+        The encoder reads the text as the SpellingTokenizer respelled it, when it did."""
         with_text = [m for m in messages if m.get(TEXT) and m.get(TOKENS_NAMES[TEXT])]
-        for message, encoded in zip(
-            with_text, self._encoder.encode([m.get(TEXT) for m in with_text]), strict=True
-        ):
-            self._add(message, encoded)
+        readings = [_reading(m) for m in with_text]
+        encodings = self._encoder.encode([text for text, _ in readings])
+        for message, (text, respelling), encoded in zip(with_text, readings, encodings, strict=True):
+            self._add(message, encoded, respelling)
             if for_parsing:
-                message.set(EMBEDDING, (encoded.sentence, *sentence_parts(message.get(TEXT), encoded)))
+                message.set(EMBEDDING, (encoded.sentence, *sentence_parts(text, encoded)))
 
-    def _add(self, message: Message, encoded: Encoded) -> None:
+    def _add(self, message: Message, encoded: Encoded, respelling: Respelling | None) -> None:
         scale = np.float32(self._config[SCALE])
         alias = self._config[FEATURIZER_CLASS_ALIAS]
-        sequence = token_vectors(message.get(TOKENS_NAMES[TEXT]), encoded) * scale
+        tokens = message.get(TOKENS_NAMES[TEXT])
+        sequence = token_vectors(tokens, encoded, respelling) * scale
         message.add_features(Features(sequence, FEATURE_TYPE_SEQUENCE, TEXT, alias))
         sentence = (encoded.sentence * scale)[None, :]
         message.add_features(Features(sentence, FEATURE_TYPE_SENTENCE, TEXT, alias))
 
 
-def token_vectors(tokens: list[Token], encoded: Encoded) -> np.ndarray:
+def _reading(message: Message) -> tuple[str, Respelling | None]:
+    """The text the encoder reads: the respelling when the tokenizer made one, else the text."""
+    respelling = respelling_of(message)
+    return (respelling.text, respelling) if respelling is not None else (message.get(TEXT), None)
+
+
+def token_vectors(tokens: list[Token], encoded: Encoded, respelling: Respelling | None = None) -> np.ndarray:
     """Per Rasa token, the mean hidden state of the word pieces inside its characters (zeros if none:
-    a token past the encoder's length limit)."""
+    a token past the encoder's length limit). A token's characters are those of the original text; in
+    a respelled text they are found where the respelling moved them."""
     vectors = np.zeros((len(tokens), encoded.pieces.shape[1]), dtype=np.float32)
     spans = [(n, start, end) for n, (start, end) in enumerate(encoded.offsets) if end > start]
+    moved = respelling.moved if respelling is not None else (lambda position: position)
     for row, token in enumerate(tokens):
-        inside = [n for n, start, end in spans if start < token.end and end > token.start]
+        first, last = moved(token.start), moved(token.end)
+        inside = [n for n, start, end in spans if start < last and end > first]
         if inside:
             vectors[row] = encoded.pieces[inside].mean(axis=0)
     return vectors

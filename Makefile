@@ -58,8 +58,10 @@ format: .venv/.synced ## format the code with ruff
 train: .venv/.synced ## train the NLU model if the data changed
 	$(RUN) parentbot train
 
-evaluate: .venv/.synced ## model quality: dev set, the two frozen held-out sets, then 5-fold CV (~5 min)
-	$(RUN) parentbot evaluate ../shared/nlu-dev/nlu_dev.tsv tests/data/nlu_heldout.tsv tests/data/nlu_heldout_b.tsv
+SETS := nlu_dev.tsv nlu_dev_real.tsv nlu_heldout.tsv nlu_heldout_b.tsv nlu_heldout_c.tsv
+
+evaluate: .venv/.synced ## model quality: the dev sets, held-out sets A, B, C, their typo'd copies, then 5-fold CV (~8 min)
+	$(RUN) parentbot evaluate $(addprefix tests/data/,$(SETS)) $(addprefix tests/data/typos/,$(SETS))
 	$(RUN) parentbot evaluate --cross-validation --folds 5
 
 evaluate-gate: .venv/.synced ## the safeguarding gate per kind and tier on the first-look sets (docs/safeguarding.md)

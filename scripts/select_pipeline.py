@@ -1,7 +1,7 @@
 """Compare intent classifiers over the pipeline's features by 5-fold cross-validation on nlu/ and on the
 development set, then pick the fallback and clarification thresholds on the out-of-fold confidences.
 
-Usage: uv run python scripts/select_pipeline.py [DEV_SET.tsv]  (default ../shared/nlu-dev/nlu_dev.tsv)
+Usage: uv run python scripts/select_pipeline.py [DEV_SET.tsv]  (default tests/data/nlu_dev.tsv)
 The held-out set (tests/data/nlu_heldout.tsv) is NOT read here: choosing by it would make its figure a lie.
 
 The features are computed once, the way the Rasa pipeline computes them (word and char_wb 1-4 n-gram
@@ -34,7 +34,7 @@ SEED = 2024
 FOLDS = 5
 MAX_ITER = 300
 CHOSEN = "word n-grams + embedding x4, logistic regression"
-DEV = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "nlu-dev" / "nlu_dev.tsv"
+DEV = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "data" / "nlu_dev.tsv"
 Classifier = Callable[[], object]
 
 

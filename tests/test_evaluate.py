@@ -96,7 +96,9 @@ def test_a_header_line_naming_the_columns_is_skipped(tmp_path: Path) -> None:
     assert read_examples(file) == [Example("greet", "hello")]
 
 
-@pytest.mark.parametrize(("name", "at_least"), [("nlu_heldout.tsv", 420), ("nlu_heldout_b.tsv", 450)])
+@pytest.mark.parametrize(
+    ("name", "at_least"), [("nlu_heldout.tsv", 420), ("nlu_heldout_b.tsv", 450), ("nlu_heldout_c.tsv", 600)]
+)
 def test_each_frozen_held_out_set_covers_every_intent_of_the_training_data(name: str, at_least: int) -> None:
     import yaml
 
@@ -111,13 +113,15 @@ def test_each_frozen_held_out_set_covers_every_intent_of_the_training_data(name:
     assert {example.intent for example in held_out} == trained
 
 
-@pytest.mark.parametrize(("name", "coinciding"), [("nlu_heldout.tsv", 91), ("nlu_heldout_b.tsv", 87)])
+@pytest.mark.parametrize(
+    ("name", "coinciding"), [("nlu_heldout.tsv", 91), ("nlu_heldout_b.tsv", 87), ("nlu_heldout_c.tsv", 62)]
+)
 def test_the_held_out_sets_share_no_more_messages_with_nlu_than_when_they_were_frozen(
     name: str, coinciding: int
 ) -> None:
     """Independently written messages coincide with training examples by chance ("hello", "yes please");
-    these were the counts on 2026-11-30. More means a held-out message reached nlu/: rephrase the new
-    training example that equals one, or its held-out figures are no longer a test."""
+    these were the counts on 2026-11-30 (set C: 2026-12-04). More means a held-out message reached nlu/:
+    rephrase the new training example that equals one, or its held-out figures are no longer a test."""
     from bot.nlu.evaluate import comparable, training_texts
 
     trained = training_texts(ROOT / "nlu")
@@ -194,3 +198,23 @@ def test_cross_validation_summary_gives_means_and_on_request_each_fold_error() -
     assert "misclassified" not in summary
     with_errors = format_cross_validation(folds, show_errors=True)
     assert "misclassified (1):\n  thank -> greet: ta" in with_errors
+
+
+def test_the_typo_copies_are_what_the_script_makes_of_each_set(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_typos", ROOT / "scripts" / "make_typos.py")
+    assert spec is not None
+    assert spec.loader is not None
+    make_typos = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_typos)
+    for name in make_typos.SETS:
+        source = ROOT / "tests" / "data" / name
+        made = tmp_path / name
+        assert make_typos.copy_set(source, made) == len(read_examples(source))
+        committed = ROOT / "tests" / "data" / "typos" / name
+        assert made.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8")
+        originals, typed = read_examples(source), read_examples(committed)
+        assert [e.intent for e in typed] == [e.intent for e in originals]
+        changed = sum(a.text != b.text for a, b in zip(originals, typed, strict=True))
+        assert changed >= len(originals) // 3, "the copy must actually be misspelt"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.dialogue.intents import OUT_OF_SCOPE, POLICY_INTENTS, URGENT
+from bot.dialogue.intents import CODE_QUESTIONS, HANDOFF_INTENTS, OUT_OF_SCOPE, POLICY_INTENTS, URGENT
 from bot.nlu.clarify import Outcome, outcome
 from bot.nlu.client import FALLBACK_INTENT, NluClient, NluResult
 from bot.safeguarding import Tier
@@ -42,6 +42,12 @@ class Report:
     guidance or with its "is a child at risk now?" check, as the engine does: the NLU intent alone
     does not decide."""
     oos_as_policy: float | None
+    code_started_flow: int = 0
+    """Questions about the code that the model read as a report or a handoff: each would have started
+    a flow the parent did not ask for."""
+    code_alarmed: int = 0
+    """Questions about the code the safeguarding gate met with the guidance or its "is a child at risk
+    now?" check: a false alarm."""
     errors: list[tuple[Example, str]] = field(default_factory=list)
     clarification: dict[Outcome, float] = field(default_factory=dict)
     """Share of messages per outcome when the bot asks "Did you mean ...?" instead of guessing
@@ -141,6 +147,11 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
         for ex, g, r in zip(examples, gold, results, strict=True)
         if g == URGENT
     ]
+    code = [
+        (ex, p, r)
+        for ex, g, p, r in zip(examples, gold, predicted, results, strict=True)
+        if g in CODE_QUESTIONS
+    ]
     return Report(
         total=len(gold),
         accuracy=sum(hits.values()) / len(gold),
@@ -151,6 +162,8 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
         urgent_recall=recall.get(URGENT),
         urgent_guided=(sum(urgent) / len(urgent)) if urgent else None,
         oos_as_policy=(sum(p in POLICY_INTENTS for p in oos) / len(oos)) if oos else None,
+        code_started_flow=sum(p in HANDOFF_INTENTS for _, p, _ in code),
+        code_alarmed=sum(gate.assess(ex.text, r.danger).tier is not Tier.CALM for ex, _, r in code),
         errors=[(ex, p) for ex, g, p in zip(examples, gold, predicted, strict=True) if g != p],
         clarification=_clarification(gold, parsed),
     )
@@ -171,6 +184,8 @@ def format_report(report: Report, *, show_errors: bool = False, top_confusions: 
         f"urgent_safeguarding recall: {_maybe(report.urgent_recall)}",
         f"urgent messages given emergency guidance (model + gate): {_maybe(report.urgent_guided)}",
         f"out-of-scope answered as policy: {_maybe(report.oos_as_policy)}",
+        f"code questions that would start a report or handoff flow: {report.code_started_flow}",
+        f"code questions met with the danger guidance or check (false alarms): {report.code_alarmed}",
         *_clarification_lines(report.clarification),
         "",
         "per-intent recall:",

@@ -34,6 +34,7 @@ from bot.dialogue.messages import Button, Reply, without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.state import StateStore
 from bot.dialogue.turns import TurnScope, Unscoped
+from bot.dialogue.uncovered import about_social_media, own_privacy, pictures_of_a_school_event
 from bot.domain import (
     Author,
     CardDelivery,
@@ -318,11 +319,31 @@ class DialogueEngine:
             chosen = chosen_option(text, offered, self._option_titles(turn, offered))
             if chosen is not None:
                 turn.nlu = NluResult(chosen, 1.0)
+            elif self._code_is_silent(turn, text):
+                return [self._not_in_code(turn)]
             else:
                 question = self._clarify(turn)
                 if question:
                     return question
         return await self._answer(text, turn)
+
+    def _code_is_silent(self, turn: Turn, text: str) -> bool:
+        """A social-media question the code does not answer (bot.dialogue.uncovered), read as the model
+        read it (misspellings corrected)."""
+        nlu = turn.nlu
+        if nlu is None:
+            return False
+        read = nlu.respelled or text
+        if nlu.intent == OUT_OF_SCOPE and about_social_media(read, nlu.entity("platform")):
+            return True
+        silent_topic = pictures_of_a_school_event(read) or own_privacy(read)
+        return silent_topic and nlu.intent in CODE_QUESTIONS | {OUT_OF_SCOPE, FALLBACK_INTENT}
+
+    def _not_in_code(self, turn: Turn) -> Reply:
+        """The code is silent: say so, name the school's own rules, give its contact."""
+        turn.state.fallback_streak = 0
+        self._remember_school(turn)
+        return self._with_school_choice(turn, "utter_not_in_code", self._say(turn, "utter_not_in_code"))
 
     async def _assess(self, turn: Turn, text: str) -> DangerAssessment:
         """The gate, with the danger model's reading when the model can give it now (never waiting for

@@ -1,0 +1,61 @@
+"""Questions about social media that the code of conduct does not answer.
+
+The code says what parents may post about the trust, its schools and its staff; it says nothing about
+photos or videos of school events, or about a parent's own accounts and privacy settings. The model reads
+such questions as out of scope, but "Sorry, that's not something I can help with" would be wrong: the
+question is about social media, and the right answer says the code is silent, names who decides (the
+school's own photo and privacy rules) and gives the school's contact.
+"""
+
+from __future__ import annotations
+
+import re
+
+SOCIAL_MEDIA = re.compile(
+    r"\b(social\s*media|post(s|ed|ing)?|upload\w*|photo\w*|pics?|pictures?|videos?|vids?|"
+    r"film(s|ed|ing)?|live\s*stream\w*|selfies?|privacy|followers?|profile|tag(ged|ging))\b",
+    re.IGNORECASE,
+)
+"""Words of posting, pictures and privacy (platform names come as the model's entity). Not "online" or
+"account": parents pay for dinners online into an account."""
+
+
+EVENT = re.compile(
+    r"\b(nativity|sports?\s*day|school\s*(play|trip|concert|show|disco|fair|fete|performance|assembly|"
+    r"production)|christmas\s*(play|concert|show|fair)|carol\s*service|harvest\s*festival|leavers?|prom|"
+    r"summer\s*fair|christmas\s*fair|fete|assembly|concert|school\s*photos?|class\s*photos?)\b",
+    re.IGNORECASE,
+)
+PICTURES = re.compile(
+    r"\b(photo\w*|pics?|pictures?|videos?|vids?|film(s|ed|ing)?|footage|clips?|record(ed|ing)?)\b", re.I
+)
+STAFF = re.compile(r"\b(teachers?|staff|head|headteacher|miss|mrs|mr|ms|sir|ta|tas|senco|governors?)\b", re.I)
+"""Words naming staff: a video of a teacher is a question of posting about staff, which the code covers."""
+
+
+def pictures_of_a_school_event(text: str) -> bool:
+    """Photos or videos of a school event (the nativity, sports day) with no member of staff named:
+    the code says nothing about them, whatever the model's nearest policy answer."""
+    return bool(EVENT.search(text) and PICTURES.search(text) and not STAFF.search(text))
+
+
+OWN_ACCOUNT = re.compile(
+    r"\b(my|our)\s+(own\s+)?(\w+\s+)?(account|profile|page|settings|privacy)\b|\bmake\s+(my|it|me)\b.{0,30}"
+    r"\bprivate\b|\bprivacy\s+settings?\b",
+    re.IGNORECASE,
+)
+CHILD = re.compile(
+    r"\b(son|sons|daughters?|child|children|kids?|boy|girl|year\s*\d|pupils?)\b", re.IGNORECASE
+)
+
+
+def own_privacy(text: str) -> bool:
+    """A parent asking about their own account or privacy settings, not a child's: the code says nothing
+    about them (how to keep a child safe online is a question the code does answer)."""
+    return bool(OWN_ACCOUNT.search(text) and not CHILD.search(text))
+
+
+def about_social_media(text: str, platform: str | None) -> bool:
+    """Whether an out-of-scope message is about social media: it names a platform or speaks of posting,
+    photos, videos or accounts."""
+    return platform is not None or SOCIAL_MEDIA.search(text) is not None

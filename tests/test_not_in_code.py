@@ -57,6 +57,8 @@ def test_pictures_of_a_school_event_are_told_apart(text: str, expected: bool) ->
         ("what privacy settings should I put on my daughter's phone", False),  # the child's: covered
         ("my son's account was hacked", False),
         ("can I post about the school", False),
+        ("is it against the rules to moan about the school on my own facebook page", False),
+        ("does it matter if my account is private, does the code still apply to me", False),
     ],
 )
 def test_a_parent_s_own_privacy_is_told_from_a_child_s(text: str, expected: bool) -> None:

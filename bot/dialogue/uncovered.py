@@ -40,19 +40,23 @@ def pictures_of_a_school_event(text: str) -> bool:
 
 
 OWN_ACCOUNT = re.compile(
-    r"\b(my|our)\s+(own\s+)?(\w+\s+)?(account|profile|page|settings|privacy)\b|\bmake\s+(my|it|me)\b.{0,30}"
-    r"\bprivate\b|\bprivacy\s+settings?\b",
+    r"\b(my|our)\s+(own\s+)?(\w+\s+)?(account|profile|page|settings|facebook|instagram|insta|tiktok|"
+    r"snapchat|twitter)\b",
     re.IGNORECASE,
 )
+PRIVACY = re.compile(r"\b(private|privacy|lock(ed)?\s+down|hide|settings)\b", re.IGNORECASE)
+HOW = re.compile(r"\b(how|should|what|which)\b", re.IGNORECASE)
 CHILD = re.compile(
     r"\b(son|sons|daughters?|child|children|kids?|boy|girl|year\s*\d|pupils?)\b", re.IGNORECASE
 )
 
 
 def own_privacy(text: str) -> bool:
-    """A parent asking about their own account or privacy settings, not a child's: the code says nothing
-    about them (how to keep a child safe online is a question the code does answer)."""
-    return bool(OWN_ACCOUNT.search(text) and not CHILD.search(text))
+    """How a parent should set their own account's privacy, not a child's: the code says nothing about
+    it. Only the how-to question: "my own page" in a question about posting is the code's business."""
+    return bool(
+        HOW.search(text) and PRIVACY.search(text) and OWN_ACCOUNT.search(text) and not CHILD.search(text)
+    )
 
 
 def about_social_media(text: str, platform: str | None) -> bool:

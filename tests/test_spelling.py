@@ -84,3 +84,13 @@ def test_a_loaded_model_knows_the_school_names_of_its_lookup_tables(nlu: InProce
     """The words come from the model's own storage (SpellingTokenizer.load), not from nlu/."""
     assert shared_speller().word("oakfeild") == "oakfield"
     assert shared_speller().word("riversde") == "riverside"
+
+
+async def test_the_parse_output_carries_the_respelled_text_only_when_a_word_changed(
+    nlu: InProcessNlu,
+) -> None:
+    """The dialogue reads it (in-process and from a Rasa server alike: it is in the parse JSON)."""
+    assert (await nlu.parse("is it aloud to put a vidoe on tiktok")).respelled == (
+        "is it aloud to put a video on tiktok"
+    )
+    assert (await nlu.parse("can I post about the school")).respelled is None

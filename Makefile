@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 export RASA_TELEMETRY_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run chat demo browser test lint format train evaluate evaluate-gate validate-gate cross-validate purge validate bench clean
+.PHONY: help run chat demo browser test test-fast lint format train evaluate evaluate-gate validate-gate cross-validate purge validate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ chat: .venv/.synced ## talk to the bot in this terminal
 
 demo: .venv/.synced ## try it in a browser: the bot, three parents and two staff groups on a local page
 	$(RUN) python -m bot.demo
+
+test-fast: .venv/.synced ## the inner loop: tests needing no model, no Bot API server, no PostgreSQL, no subprocess (< 60 s)
+	$(RUN) pytest -q -m "not slow and not e2e and not postgres and not subprocess"
 
 test: .venv/.synced browser ## run the whole test suite (trains the model first when the data changed)
 	$(RUN) pytest

@@ -6,6 +6,7 @@ unchanged data trains nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +36,56 @@ ROOT = Path(__file__).resolve().parent.parent
 # Imported here, before any test's event loop exists, every test runs on that policy whatever order the
 # files run in; imported later, by the first test that loads the model, the session's asyncio loop would
 # meet uvloop's policy, which has no child watcher, and every subprocess started after it would fail.
+
+
+MARKERS = {
+    "slow": "uses the trained NLU model (trains it first when the data changed)",
+    "e2e": "runs python-telegram-bot against the local Bot API server (bot/devserver)",
+    "postgres": "needs the PostgreSQL server (skips, saying so, when it does not answer)",
+    "subprocess": "starts other processes (the bot, a Rasa server, the CLI)",
+}
+"""Every test gets its markers from what it uses (below), so a new test is sorted without anyone
+remembering to mark it; `make test-fast` runs the tests with none of them."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, meaning in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {meaning}")
+
+
+MODEL_FIXTURES = frozenset({"model_path", "nlu", "engine", "make_engine"})
+"""Fixtures that load the trained model (make_engine takes it unless given another NLU client)."""
+
+
+def _uses(module: object, *prefixes: str) -> bool:
+    """Whether the test module imported a module, or a name from a module, starting with `prefixes`."""
+    return any(
+        str(getattr(value, "__module__", None) or "").startswith(prefixes)
+        or str(getattr(value, "__name__", "")).startswith(prefixes)
+        for value in vars(module).values()
+    )
+
+
+@functools.cache
+def _starts_processes(module: object) -> bool:
+    import inspect
+
+    source = inspect.getsource(module)  # type: ignore[arg-type]
+    return _uses(module, "subprocess", "benchmarks") or "create_subprocess" in source
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = getattr(item, "module", None)
+        if fixtures & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if module is not None and _uses(module, "bot.devserver", "tests.telegram_harness"):
+            item.add_marker(pytest.mark.e2e)
+        if "postgres" in item.name.lower() or "postgres" in " ".join(fixtures):
+            item.add_marker(pytest.mark.postgres)
+        if module is not None and _starts_processes(module):
+            item.add_marker(pytest.mark.subprocess)
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,10 @@ FLOWS: dict[str, tuple[Step, ...]] = {
         say("can i leave a bad review of the school on facebook"),
         press("How do I complain?"),
         press("Yes, pass it on"),
+        press("Something else"),  # not about the head teacher
         say("She was excluded for two days without anyone calling me first."),
         press("No, it's not urgent"),  # the safeguarding gate asks about this one
+        say("Sam Patel, Ava, Year 3"),  # who staff should ask for
         press("Reply in this chat"),
         press("Yes, send it"),
     ),
@@ -57,6 +59,7 @@ FLOWS: dict[str, tuple[Step, ...]] = {
         press("No, it's not urgent"),  # the gate asks about this one too
         say("since half term"),
         press("Done"),
+        press("Skip"),  # the names
         press("Reply in this chat"),
         press("Yes, send it"),
     ),
@@ -66,6 +69,7 @@ FLOWS: dict[str, tuple[Step, ...]] = {
         say("another parent keeps posting abuse about our head teacher on facebook"),
         press("Yes, pass it on"),  # the message named Facebook and described the post: the link is next
         say("https://facebook.example/groups/year3/posts/1"),
+        say("Jo Brown, Leo, Year 3"),
         press("Reply in this chat"),
         press("Yes, send it"),
     ),
@@ -86,6 +90,7 @@ FLOWS: dict[str, tuple[Step, ...]] = {
         say("He has been messaging her for a week and asked where she lives"),
         press("Reply in this chat"),
         press("Yes, send it"),
+        say("Pat Smith, Ella, reception"),  # asked only once the alert is filed
         say("thank you"),
     ),
 }

@@ -387,11 +387,29 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     for line in problems:
         print(line)
+    for line in _complaints_notes(schools):
+        print(line, file=sys.stderr)
     if problems:
         return 1
     count = len(schools.configured_chats())
     print(f"All {count} chats OK" if count != 1 else "The one chat is OK")
     return 0
+
+
+def _complaints_notes(schools: Schools) -> list[str]:
+    """A warning, not a failure: with no complaints chat, a complaint about the head teacher reaches the
+    school's own staff chat (its card says so), where the trust's complaints procedure says it must not."""
+    from bot.staff.routing import unrouted_schools
+
+    unrouted = unrouted_schools(schools)
+    if not unrouted:
+        return []
+    return [
+        f"No complaints_chat_id for {'schools' if len(unrouted) > 1 else 'school'} {', '.join(unrouted)} "
+        "nor for the trust: complaints about the "
+        "head teacher go to the school's staff chat, marked so on the card (set trust complaints_chat_id, "
+        "or each school's, to the chair of governors' or the trust's complaints group)"
+    ]
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

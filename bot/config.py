@@ -160,6 +160,17 @@ def _named_staff(ids: list[int], values: dict[str, object], chats: tuple[str, ..
     )
 
 
+def _complaints_staff(ids: list[int], values: dict[str, object], owner: str) -> list[int]:
+    """A complaints chat needs its own list: the school's staff (its head among them) are not the
+    people who may read a complaint about the head."""
+    if values.get("complaints_chat_id") is None or ids or values.get("allow_all_members") is True:
+        return ids
+    raise ValueError(
+        f"is empty for {owner} (complaints_chat_id {values['complaints_chat_id']}): list the Telegram user "
+        "ids of the people who handle complaints about the head teacher (e.g. the chair of governors)"
+    )
+
+
 DEFAULT_LAWFUL_BASIS = (
     "public task (UK GDPR Article 6(1)(e)), and for safeguarding concerns substantial public interest "
     "(Data Protection Act 2018, Schedule 1)"
@@ -251,14 +262,23 @@ class Trust(BaseModel):
     """The lawful basis the trust chose for this processing, as one line of the privacy notice."""
     out_of_hours_phone: str | None = None
     """The local authority's out-of-hours children's services line, for schools that name none."""
+    complaints_chat_id: int | None = None
+    """Where complaints about a head teacher or the trust go, for schools that name no chat of their own
+    (the trust's complaints procedure: the chair of governors, or the trust's complaints officer)."""
+    complaints_user_ids: list[int] = []
+    """Who may see and act on cases in the trust's complaints chat (required with that chat)."""
 
-    _group = validator("safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
+    _group = validator("safeguarding_chat_id", "complaints_chat_id", allow_reuse=True)(_group_chat_id)
 
     @validator("staff_user_ids", always=True)
     def _staff_named(cls, ids: list[int], values: dict[str, object]) -> list[int]:  # noqa: N805
         if values.get("safeguarding_chat_id") is None:
             return ids
         return _named_staff(ids, values, ("safeguarding_chat_id",), "the trust")
+
+    @validator("complaints_user_ids", always=True)
+    def _complaints_staff_named(cls, ids: list[int], values: dict[str, object]) -> list[int]:  # noqa: N805
+        return _complaints_staff(ids, values, "the trust")
 
 
 class School(BaseModel):
@@ -282,12 +302,33 @@ class School(BaseModel):
     """The local authority's children's services emergency line, given to parents of urgent cases
     outside the staffed hours (the trust's when not set)."""
 
-    _group = validator("staff_chat_id", "safeguarding_chat_id", allow_reuse=True)(_group_chat_id)
+    complaints_chat_id: int | None = None
+    """Where complaints about this school's head teacher (or the trust) go, never its staff chat: the
+    chair of governors' group, as the complaints procedure says (else the trust's complaints chat)."""
+    complaints_user_ids: list[int] = []
+    """Who may see and act on cases in the school's complaints chat (required with that chat)."""
+
+    _group = validator("staff_chat_id", "safeguarding_chat_id", "complaints_chat_id", allow_reuse=True)(
+        _group_chat_id
+    )
 
     @validator("staff_user_ids", always=True)
     def _staff_named(cls, ids: list[int], values: dict[str, object]) -> list[int]:  # noqa: N805
         owner = f"school {values.get('id', '?')}"
         return _named_staff(ids, values, ("staff_chat_id", "safeguarding_chat_id"), owner)
+
+    @validator("complaints_user_ids", always=True)
+    def _complaints_staff_named(cls, ids: list[int], values: dict[str, object]) -> list[int]:  # noqa: N805
+        chat_id = values.get("complaints_chat_id")
+        if chat_id is not None and chat_id in (
+            values.get("staff_chat_id"),
+            values.get("safeguarding_chat_id"),
+        ):
+            raise ValueError(
+                f"complaints_chat_id {chat_id} is also a staff chat of school {values.get('id', '?')}: "
+                "complaints about the head teacher must go to another chat (the chair of governors')"
+            )
+        return _complaints_staff(ids, values, f"school {values.get('id', '?')}")
 
     def case_chat_id(self, urgent: bool) -> int:
         """The chat a new case's card goes to."""
@@ -335,11 +376,17 @@ class Schools(BaseModel):
     def _fallback_is_its_own_chat(cls, schools: list[School], values: dict[str, object]) -> list[School]:  # noqa: N805
         trust = values.get("trust")
         fallback = trust.safeguarding_chat_id if isinstance(trust, Trust) else None
+        complaints = trust.complaints_chat_id if isinstance(trust, Trust) else None
         for school in schools:
             if fallback is not None and fallback in school.chat_ids:
                 raise ValueError(
                     f"trust.safeguarding_chat_id {fallback} is also a chat of school {school.id}: the "
                     "fallback must be a different chat, used when a school's chat cannot be reached"
+                )
+            if complaints is not None and complaints in school.chat_ids:
+                raise ValueError(
+                    f"trust.complaints_chat_id {complaints} is also a chat of school {school.id}: "
+                    "complaints about the head teacher must not go to the school's staff"
                 )
         return schools
 
@@ -355,14 +402,14 @@ class Schools(BaseModel):
         """Every chat the schools file names, each once (the first setting naming it)."""
         chats: dict[int, ConfiguredChat] = {}
         for school in self.schools:
-            for key in ("staff_chat_id", "safeguarding_chat_id"):
+            for key in ("staff_chat_id", "safeguarding_chat_id", "complaints_chat_id"):
                 chat_id = getattr(school, key)
                 if chat_id is not None:
                     chats.setdefault(chat_id, ConfiguredChat(chat_id, school.id, key))
-        if self.fallback_chat_id is not None:
-            chats.setdefault(
-                self.fallback_chat_id, ConfiguredChat(self.fallback_chat_id, None, "safeguarding_chat_id")
-            )
+        for key in ("safeguarding_chat_id", "complaints_chat_id"):
+            chat_id = getattr(self.trust, key)
+            if chat_id is not None:
+                chats.setdefault(chat_id, ConfiguredChat(chat_id, None, key))
         return list(chats.values())
 
     def named(self, chat_id: int) -> ConfiguredChat | None:

@@ -69,6 +69,9 @@ class Pending(str, enum.Enum):
     """A question the bot asked outside a flow that a plain "yes" or "no" answers."""
 
     HANDOFF_OFFER = "handoff_offer"
+    NAMES = "names"
+    """An urgent case was filed without the parent's and child's names: the next message may give them
+    (or skip), and they go to the case's staff."""
 
 
 class FlowName(str, enum.Enum):
@@ -91,15 +94,25 @@ class Step(str, enum.Enum):
     OFFER = "offer"
     DANGER = "danger"
     SCHOOL = "school"
+    ABOUT = "about"
+    """A complaint: about the head teacher or the trust, or about something else (issue 22)."""
     DESCRIBE = "describe"
     WHERE = "where"
     WHO = "who"
     WHEN = "when"
     LINK = "link"
     EVIDENCE = "evidence"
+    NAMES = "names"
+    """Who staff should ask for: the parent's name and the child's name and class, as typed (skippable)."""
     CONTACT = "contact"
     CONTACT_DETAIL = "contact_detail"
     CONSENT = "consent"
+
+
+ABOUT_HEAD = "head"
+"""A complaint's answer at Step.ABOUT when it is about the head teacher or the trust (its case details
+hold it under "about"): the staff policy sends it to the complaints chat (bot/staff/routing.py)."""
+ABOUT_OTHER = "other"
 
 
 class ContactMethod(str, enum.Enum):

@@ -70,8 +70,10 @@ class Script:
 
 SCRIPTS = [
     Script("complaint", FlowName.COMPLAINT, "riverside", (
-        ("yes please", Step.DESCRIBE),
-        ("My son was given a detention for something he did not do.", Step.CONTACT),
+        ("yes please", Step.ABOUT),
+        ("something else", Step.DESCRIBE),
+        ("My son was given a detention for something he did not do.", Step.NAMES),
+        ("Sarah Jones, my son is Tom in 4B", Step.CONTACT),
         ('/choose{"value": "phone"}', Step.CONTACT_DETAIL),
         ("call me maybe", Step.CONTACT_DETAIL),
         ("07700 900 123", Step.CONSENT),
@@ -91,7 +93,8 @@ SCRIPTS = [
         ("two girls in year 7", Step.WHEN),
         ("since last week", Step.EVIDENCE),
         ('/choose{"value": "done"}', Step.SCHOOL),
-        ("Riverside Academy", Step.CONTACT),
+        ("Riverside Academy", Step.NAMES),
+        ("no thanks", Step.CONTACT),
         ("mum@example.com", Step.CONSENT),
         ("send it", OPEN),
     )),
@@ -99,6 +102,7 @@ SCRIPTS = [
         ("/affirm", Step.DESCRIBE),
         ("Another parent is posting lies about a teacher", Step.WHERE),
         ('/choose{"value": "facebook"}', Step.LINK),
+        ('/choose{"value": "skip"}', Step.NAMES),
         ('/choose{"value": "skip"}', Step.CONTACT),
         (CHAT, Step.CONSENT),
         ("/deny", DISCARD),
@@ -176,6 +180,7 @@ def test_the_case_holds_what_the_flow_collected(ctx: FlowContext) -> None:
         "riverside",
     )
     assert (complaint.contact_method, complaint.contact_detail) == ("phone", "07700 900 123")
+    assert complaint.details == {"names": "Sarah Jones, my son is Tom in 4B"}, "as typed; not about the head"
     assert complaint.parent_chat_id == int(PARENT)
     bullying = opened(ctx, SCRIPTS[2]).draft
     assert bullying.details == {"where": "snapchat", "who": "two girls in year 7", "when": "since last week"}
@@ -317,6 +322,7 @@ async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
         await engine.handle(PARENT, text)
     await engine.handle_photo(PARENT, "screenshot-of-the-bullying")
     await engine.handle(PARENT, '/choose{"value": "done"}')
+    await engine.handle(PARENT, "skip")  # who staff should ask for
     summary = await engine.handle(PARENT, CHAT)
     assert "Screenshots: 1" in summary[-1].text
     assert "Amira" in summary[-1].text
@@ -457,6 +463,7 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
     await engine.handle_photo(PARENT, "file-2")
     await engine.handle(PARENT, '/choose{"value": "done"}')
     await engine.handle(PARENT, school_payload("riverside"))
+    await engine.handle(PARENT, '/choose{"value": "skip"}')  # the names
     summary = await engine.handle(PARENT, "mum@example.com")
     assert "Screenshots: 2" in summary[-1].text
     await engine.handle(PARENT, "/affirm")
@@ -484,6 +491,7 @@ async def test_a_report_keeps_at_most_ten_screenshots_and_says_so(
     assert all("the most screenshots I can keep for one report (10)" in a for a in answers[10:]), answers
     await engine.handle(PARENT, '/choose{"value": "done"}')
     await engine.handle(PARENT, school_payload("riverside"))
+    await engine.handle(PARENT, '/choose{"value": "skip"}')  # the names
     summary = await engine.handle(PARENT, "mum@example.com")
     assert "Screenshots: 10" in summary[-1].text
     await engine.handle(PARENT, "/affirm")
@@ -514,6 +522,7 @@ async def test_a_restart_mid_flow_resumes_where_the_parent_was(
     where = await restarted.handle(PARENT, '/choose{"value": "facebook"}')
     assert "link" in where[-1].text.lower()
     await restarted.handle(PARENT, '/choose{"value": "skip"}')
+    await restarted.handle(PARENT, '/choose{"value": "skip"}')  # the names
     await restarted.handle(PARENT, CHAT)
     await restarted.handle(PARENT, "/affirm")
     [case] = await records.cases.parent_cases(PARENT)

@@ -55,19 +55,20 @@ STATES = [
     State("school chosen", (OAKFIELD,)),
     State("after a fallback", ("what is the weather",)),
     *_walk(FlowName.COMPLAINT, "/how_to_complain", (
-        ("", Step.OFFER), ("/affirm", Step.DESCRIBE), ("My son got a detention", Step.CONTACT),
+        ("", Step.OFFER), ("/affirm", Step.ABOUT), ('/choose{"value": "head"}', Step.DESCRIBE),
+        ("My son got a detention", Step.NAMES), ("Sam Lee, Jo, Year 2", Step.CONTACT),
         ('/choose{"value": "phone"}', Step.CONTACT_DETAIL), ("07700 900 123", Step.CONSENT),
     ), school=True),
     *_walk(FlowName.CYBERBULLYING, "/report_cyberbullying", (
         ("", Step.DANGER), ("/deny", Step.DESCRIBE), ("mean messages", Step.WHERE),
         ('/choose{"value": "snapchat"}', Step.WHO), ("two girls", Step.WHEN), ("last week", Step.EVIDENCE),
-        ('/choose{"value": "done"}', Step.SCHOOL), (OAKFIELD, Step.CONTACT),
+        ('/choose{"value": "done"}', Step.SCHOOL), (OAKFIELD, Step.NAMES), ("skip", Step.CONTACT),
         ('/choose{"value": "email"}', Step.CONTACT_DETAIL), ("mum@example.com", Step.CONSENT),
     ), school=False),
     *_walk(FlowName.BREACH, "/report_breach", (
         ("", Step.OFFER), ("/affirm", Step.DESCRIBE), ("lies about a teacher", Step.WHERE),
-        ('/choose{"value": "facebook"}', Step.LINK), ('/choose{"value": "skip"}', Step.CONTACT),
-        (CHAT, Step.CONSENT),
+        ('/choose{"value": "facebook"}', Step.LINK), ('/choose{"value": "skip"}', Step.NAMES),
+        ('/choose{"value": "skip"}', Step.CONTACT), (CHAT, Step.CONSENT),
     ), school=True),
     *_walk(FlowName.GENERAL, "/human_handoff", (
         ("", Step.OFFER), ("/affirm", Step.SCHOOL), (OAKFIELD, Step.DESCRIBE), ("a question", Step.CONTACT),
@@ -241,7 +242,8 @@ async def test_an_urgent_case_is_filed_within_three_taps_of_the_first_message(
     for title in taps:
         replies = await engine.handle("7001", tap(replies, title))
     assert len(taps) <= 3
-    assert "marked URGENT" in replies[-1].text
+    assert "marked URGENT" in replies[0].text
+    assert replies[-1].text.startswith("Your alert is already on its way."), "the names only after"
     [case] = await records.cases.parent_cases("7001")
     full = await records.cases.get(case.id)
     assert full is not None

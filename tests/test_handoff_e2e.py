@@ -62,7 +62,10 @@ async def test_complaint_reaches_the_staff_chat_with_its_transcript(
         "I want to make a formal complaint: my daughter was excluded for two days "
         "without anyone calling me first",
     )
-    contact = await bot.press(parent, offer, "Yes, pass it on")  # the message is the description
+    about = await bot.press(parent, offer, "Yes, pass it on")  # the message is the description
+    names = await bot.press(parent, about, "Something else")
+    assert names["text"].startswith("Who should staff ask for?")
+    contact = await bot.say(parent, "Dee Wright, Mia, Year 5")
     assert "contact you" in contact["text"]
     summary = await bot.press(parent, contact, "Reply in this chat")
     assert "excluded for two days" in summary["text"]
@@ -76,6 +79,7 @@ async def test_complaint_reaches_the_staff_chat_with_its_transcript(
     assert "excluded for two days without anyone calling me first" in card["text"]
     assert "Claim" in buttons(card)
     assert "Yes, pass it on" in card["text"], "the transcript of the conversation is on the card"
+    assert card["text"].splitlines()[1] == "Ask for: Dee Wright, Mia, Year 5", "the names come first"
 
 
 async def test_a_bullying_report_with_a_screenshot_reaches_staff_with_the_photo(
@@ -93,7 +97,8 @@ async def test_a_bullying_report_with_a_screenshot_reaches_staff_with_the_photo(
     bot.server.user_sends_photo(parent)
     saved = await bot.last_answer(parent)
     assert "1 so far" in saved["text"]
-    contact = await bot.press(parent, saved, "Done")
+    names = await bot.press(parent, saved, "Done")
+    contact = await bot.press(parent, names, "Skip")
     summary = await bot.press(parent, contact, "Reply in this chat")
     assert "Screenshots: 1" in summary["text"]
     await bot.press(parent, summary, "Yes, send it")
@@ -112,7 +117,9 @@ async def test_a_breach_report_reaches_staff(bot: RunningBot, schools: Schools) 
     await choose_school(bot, parent, "St Aidan's CE Primary School")
     offer = await bot.say(parent, "another parent keeps posting abuse about our head teacher on facebook")
     link = await bot.press(parent, offer, "Yes, pass it on")  # described, on Facebook: the link is next
-    contact = await bot.say(parent, "https://facebook.example/groups/year3/posts/1")
+    names = await bot.say(parent, "https://facebook.example/groups/year3/posts/1")
+    contact = await bot.say(parent, "no thanks")  # typed: as the Skip button
+    assert "Who should staff ask for?" in names["text"]
     summary = await bot.press(parent, contact, "Reply in this chat")
     await bot.press(parent, summary, "Yes, send it")
     card = await card_in(bot, staff)

@@ -138,7 +138,9 @@ async def _conversations(bot: RunningBot, schools: Schools) -> None:
     await choose_school(bot, parent, "Riverside Academy")
 
     offer = await bot.say(parent, COMPLAINT)
-    await bot.press(parent, offer, "Yes, pass it on")
+    about = await bot.press(parent, offer, "Yes, pass it on")
+    await bot.press(parent, about, "The head teacher or the trust")
+    await bot.say(parent, f"{FIRST_NAME} {LAST_NAME}, Barnaby, Year 4")  # who staff should ask for
     contact = await bot.say(parent, DETAILS)
     bot.server.inject_fault("sendMessage", parent.id, kind="server_error")  # a retried failure, logged
     phone = await bot.press(parent, contact, "Phone me")

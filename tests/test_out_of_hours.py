@@ -101,8 +101,9 @@ async def test_at_9pm_the_parent_is_told_staff_may_not_see_it_and_given_the_numb
     assert "until the next working day" in notice
     for number in ("01632 960 999", "0808 800 5000", "999"):
         assert number in notice
-    assert "marked URGENT" in filed[-2].text
-    assert filed[-1].text == notice, "told again once the case is filed"
+    assert "marked URGENT" in filed[-3].text
+    assert filed[-2].text == notice, "told again once the case is filed"
+    assert filed[-1].text.startswith("Your alert is already on its way."), "then asked for the names"
 
 
 async def test_the_trust_number_stands_in_for_a_school_without_one_and_no_number_is_said_plainly(
@@ -120,7 +121,7 @@ async def test_in_staffed_hours_nothing_is_added(
 ) -> None:
     first, filed = await _urgent_case(responses, _schools("01632 960 999"), sessions, utc(2026, 12, 2, 10))
     assert not any("staffed hours" in text for text in _texts(first) + _texts(filed))
-    assert "marked URGENT" in filed[-1].text
+    assert "marked URGENT" in filed[-2].text
 
 
 async def test_with_no_school_chosen_no_other_schools_name_is_given(

@@ -37,16 +37,18 @@ TAP = "tap:"
 WALKS = [
     Walk("complaint", "I want to complain about how the school handled a detention", "how_to_complain", (
         f"{TAP}Yes, pass it on", f"{TAP}Oakfield Primary School",  # the opening is the description
-        f"{TAP}Phone me", "07700 900123, mornings", f"{TAP}Yes, send it",
+        f"{TAP}The head teacher or the trust", "Sarah Jones, Tom, Year 4", f"{TAP}Phone me",
+        "07700 900123, mornings", f"{TAP}Yes, send it",
     )),
     Walk("bullying with screenshots", "my son is being bullied in a group chat", "report_cyberbullying", (
         f"{TAP}No", "Boys in his class send him nasty messages", f"{TAP}WhatsApp", "two boys in year 6",
         "since half term", "<photo>", "<photo>", f"{TAP}Done", f"{TAP}Oakfield Primary School",
-        f"{TAP}Email me", "parent@example.org", f"{TAP}Yes, send it",
+        f"{TAP}Skip", f"{TAP}Email me", "parent@example.org", f"{TAP}Yes, send it",
     )),
     Walk("breach", "a parent posted lies about a teacher", "report_breach", (
         f"{TAP}Yes, pass it on", "Another parent wrote that Mr Smith hits children", f"{TAP}Facebook",
-        f"{TAP}Skip", f"{TAP}Riverside Academy", f"{TAP}Reply in this chat", f"{TAP}Yes, send it",
+        f"{TAP}Skip", f"{TAP}Riverside Academy", "Dan Lee, Leo, Y2", f"{TAP}Reply in this chat",
+        f"{TAP}Yes, send it",
     )),
     Walk("question for the school", "can I talk to someone at the school", "human_handoff", (
         f"{TAP}Yes, pass it on", f"{TAP}Hollybrook Infant and Nursery School",
@@ -56,8 +58,8 @@ WALKS = [
         f"{TAP}Oakfield Primary School", f"{TAP}Reply in this chat", f"{TAP}Yes, send it",
     )),
     Walk("declined", "I want to make a complaint", "how_to_complain", (
-        f"{TAP}Yes, pass it on", f"{TAP}Oakfield Primary School", "about the school trip",
-        f"{TAP}Reply in this chat", f"{TAP}No, don't send",
+        f"{TAP}Yes, pass it on", f"{TAP}Oakfield Primary School", f"{TAP}Something else",
+        "about the school trip", f"{TAP}Skip", f"{TAP}Reply in this chat", f"{TAP}No, don't send",
     )),
 ]  # fmt: skip
 

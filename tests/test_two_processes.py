@@ -166,8 +166,12 @@ async def _conversation(
     await steps.press(welcome, "Riverside Academy", "I'll use Riverside Academy")
     await steps.say("can i add my sons teacher as a friend on facebook", "(Code:")
     offer = await steps.say("I want to make a formal complaint", "pass this to the staff")
-    await steps.press(offer, "Yes, pass it on", "what is your concern")
-    contact = await steps.say("She was excluded for two days without anyone calling me first.", "contact you")
+    about = await steps.press(offer, "Yes, pass it on", "about the head teacher")
+    await steps.press(about, "Something else", "what is your concern")
+    await steps.say(
+        "She was excluded for two days without anyone calling me first.", "Who should staff ask for"
+    )
+    contact = await steps.say("skip", "contact you")
     summary = await steps.press(contact, "Reply in this chat", "excluded for two days")
     first = await steps.press(summary, "Yes, send it", "Riverside Academy")
     await steps.say("what does the code say about posting in a class whatsapp group?", "(Code:")

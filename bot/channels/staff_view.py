@@ -29,12 +29,16 @@ class ConsoleStaffView:
             if delivery.kind == DeliveryKind.CASE_CARD and delivery.case_id is not None:
                 view = await self._cases.get(delivery.case_id)
                 if view is not None:
-                    self._show_card(view.school_id, self._texts.card(view).full_text)
+                    self._show_card(view.school_id, self._texts.card(view).full_text, delivery.chat_id)
             await self._outbox.mark_sent(delivery.id, None)
 
-    def _show_card(self, school_id: str, card: str) -> None:
+    def _show_card(self, school_id: str, card: str, chat_id: int) -> None:
         school = self._schools.get(school_id)
         title = f" The staff chat of {school.name if school else school_id} would receive: "
+        named = self._schools.named(chat_id)
+        if named is not None and named.key == "complaints_chat_id":  # a complaint about the head
+            owner = self._schools.get(named.school_id)
+            title = f" The complaints chat of {owner.name if owner else 'the trust'} would receive: "
         rule = "=" * 78
         self._out.write(f"\n{title:=^78}\n{card}\n{rule}\n\n")
         self._out.flush()

@@ -31,6 +31,7 @@ from bot.dialogue.intents import (
     URGENT,
 )
 from bot.dialogue.messages import Button, Reply, without_control_characters
+from bot.dialogue.openings import names_in, when_in
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.state import StateStore
 from bot.dialogue.turns import TurnScope, Unscoped
@@ -82,6 +83,9 @@ CHECK_NO_WORDS = frozenset(
 """Typed answers to the gate's question, compared without punctuation: a parent who types the button's
 words means the button."""
 ANSWERABLE_IN_FLOW = CODE_QUESTIONS | {"bot_help", "privacy_info"}
+NOT_NAMES = frozenset({"thank", "goodbye", "greet", "affirm", *ANSWERABLE_IN_FLOW})
+"""After an urgent alert, a message the model reads as one of these ("thank you", a question about the
+code) is answered as usual, not passed to staff as the names asked for."""
 PLATFORM_NAMES = {
     "facebook": "Facebook",
     "whatsapp": "WhatsApp",
@@ -295,10 +299,18 @@ class DialogueEngine:
         assessment = await self._assess(turn, text)  # the safeguarding gate, before anything else
         if assessment.urgent:
             return await self._urgent(turn, text, assessment)
-        if assessment.needs_check:
+        if assessment.needs_check and not self._typed_choice(turn, text, heard_before):
             state.flow = heard_before  # the message joins the flow only once the parent says "not urgent"
             return self._ask_danger_check(turn, text, assessment)
         return await self._calm(turn, text, offered)
+
+    def _typed_choice(self, turn: Turn, text: str, flow: FlowState | None) -> bool:
+        """The parent typed one of the question's own buttons ("Something else") or, where a Skip button
+        is offered, a word for it ("skip", "no thanks"): the bot's own words, which the gate's unsure
+        tier is not asked about (its model reads little into two words). Danger is still danger."""
+        if turn.state.pending is Pending.NAMES and flow is None:
+            return flows.is_skip(text)
+        return flow is not None and flows.is_typed_choice(self._ctx(turn), flow, text)
 
     async def _calm(self, turn: Turn, text: str, offered: tuple[str, ...]) -> list[Reply]:
         """A message the gate let through: commands, the flow in progress, the relay, then answers."""
@@ -308,6 +320,11 @@ class DialogueEngine:
             return await self._run_command(command, turn)
         if state.flow is not None:
             return await self._continue_flow(turn, text)
+        if state.pending is Pending.NAMES:
+            state.pending = None
+            named = await self._names_for_case(turn, text)
+            if named is not None:
+                return named
         if state.relay_case_id is not None and not text.strip().startswith("/"):
             relayed = await self._relay_to_staff(turn, text)
             if relayed:
@@ -401,7 +418,7 @@ class DialogueEngine:
 
         state.fallback_streak = 0
         pending, state.pending = state.pending, None
-        if pending is not None and intent in ("affirm", "human_handoff"):
+        if pending is Pending.HANDOFF_OFFER and intent in ("affirm", "human_handoff"):
             return await self._start_flow(turn, FlowName.GENERAL, offer_accepted=True)
         if intent == URGENT:
             guidance = self._say(turn, "utter_urgent_safeguarding")
@@ -454,6 +471,8 @@ class DialogueEngine:
         """Danger seen: the guidance for its kind first, then one tap towards alerting the school's
         safeguarding staff; in a relay, the message also reaches the case's staff, marked urgent."""
         state = turn.state
+        if state.pending is Pending.NAMES:
+            state.pending = None  # an urgent message is never taken for names
         log.info("Safeguarding gate: urgent message (%s)", assessment.because or "the parent said so")
         replies = [self._say(turn, name) for name in assessment.guidance_responses()]
         replies += self._out_of_hours(turn)
@@ -478,6 +497,8 @@ class DialogueEngine:
         log.info("Safeguarding gate: asked whether a child is at risk (%s)", assessment.because)
         kinds = tuple(kind.value for kind in assessment.kinds)
         turn.state.danger_check = DangerCheck(text, kinds)
+        if turn.state.pending is Pending.NAMES:
+            turn.state.pending = None  # the message asked about is never taken for names
         question = self._say(turn, "utter_danger_check")
         turn.aside.append(question)
         return [question]
@@ -633,9 +654,30 @@ class DialogueEngine:
         log.info("Case %s (%s) opened for school %s", case.reference, draft.kind.value, draft.school_id)
         opened = flows.case_opened(self._ctx(turn), draft, case.reference)
         urgent = draft.priority is Priority.URGENT
-        if urgent:
-            metrics.urgent_case()
-        return [opened, *(self._out_of_hours(turn, draft.school_id) if urgent else [])]
+        if not urgent:
+            return [opened]
+        metrics.urgent_case()
+        replies = [opened, *self._out_of_hours(turn, draft.school_id)]
+        if Step.NAMES.value not in draft.details:  # asked only now: the alert never waits for it
+            turn.state.pending = Pending.NAMES
+            replies.append(self._say(turn, "utter_ask_names_urgent", draft.school_id))
+        return replies
+
+    async def _names_for_case(self, turn: Turn, text: str) -> list[Reply] | None:
+        """The answer to the names question asked once an urgent case was filed: passed to its staff as
+        the parent's message, or skipped. None when the message is not an answer (another button, a
+        question), which is then answered as usual."""
+        if flows.is_skip(text) or (turn.typed and turn.intent == "deny"):
+            return [self._say(turn, "utter_names_skipped")]
+        if not turn.typed or text.rstrip().endswith("?") or not text.strip() or turn.intent in NOT_NAMES:
+            return None
+        cases = await self._cases.parent_cases(turn.parent_id)
+        urgent = [case for case in cases if case.priority is Priority.URGENT]
+        case = max(urgent, key=lambda view: view.id, default=None)
+        label = self._say(turn, "utter_label_names").text
+        if case is None or not await self._cases.parent_reply(case.id, f"{label}: {text.strip()}"):
+            return None
+        return [self._say(turn, "utter_names_passed_on", case.school_id, reference=case.reference)]
 
     def _drop_flow(self, turn: Turn, response: str = "utter_draft_deleted") -> list[Reply]:
         """Drop the flow in progress (if any), its text and photos with it, saying so."""
@@ -792,6 +834,8 @@ class DialogueEngine:
             description=text if len(text.split()) >= DESCRIPTION_MIN_WORDS else None,
             where=PLATFORM_NAMES.get(platform or ""),
             school_named=school_named,
+            when=when_in(text),
+            names=names_in(text),
         )
 
     def _school_of(self, turn: Turn) -> School | None:

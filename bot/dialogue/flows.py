@@ -19,6 +19,8 @@ from typing import Protocol
 from bot.config import School, Schools
 from bot.dialogue.messages import Button, Document, Reply
 from bot.domain import (
+    ABOUT_HEAD,
+    ABOUT_OTHER,
     Author,
     CaseDraft,
     ContactMethod,
@@ -54,11 +56,22 @@ YES_WORDS = frozenset(
 )  # fmt: skip
 """At the consent step, only a button press or one of these exact words is a yes."""
 NO_WORDS = frozenset({"no", "n", "nope", "no thanks", "nah", "not now", "don't", "do not send it"})
+SKIP = "skip"
+SKIP_WORDS = frozenset(
+    {SKIP, "skip it", "no thanks", "no thank you", "no", "nope", "rather not", "i'd rather not",
+     "id rather not", "none", "pass"}
+)  # fmt: skip
+"""Typed words that mean the Skip button of the names step."""
+_NOT_HEAD = re.compile(r"\b(not|no|neither|nor|something else|other|else)\b", re.IGNORECASE)
+_HEAD = re.compile(
+    r"\b(head|heads|headteacher|head teacher|headmaster|headmistress|principal|the trust|trust|ceo)\b",
+    re.IGNORECASE,
+)
 EDIT = "edit"
 
 _COLLECT_AND_SEND = (Step.CONTACT, Step.CONTACT_DETAIL, Step.CONSENT)
 FLOWS: dict[FlowName, tuple[Step, ...]] = {
-    FlowName.COMPLAINT: (Step.OFFER, Step.SCHOOL, Step.DESCRIBE, *_COLLECT_AND_SEND),
+    FlowName.COMPLAINT: (Step.OFFER, Step.SCHOOL, Step.ABOUT, Step.DESCRIBE, Step.NAMES, *_COLLECT_AND_SEND),
     FlowName.CYBERBULLYING: (
         Step.DANGER,
         Step.DESCRIBE,
@@ -67,13 +80,24 @@ FLOWS: dict[FlowName, tuple[Step, ...]] = {
         Step.WHEN,
         Step.EVIDENCE,
         Step.SCHOOL,
+        Step.NAMES,
         *_COLLECT_AND_SEND,
     ),
-    FlowName.BREACH: (Step.OFFER, Step.DESCRIBE, Step.WHERE, Step.LINK, Step.SCHOOL, *_COLLECT_AND_SEND),
+    FlowName.BREACH: (
+        Step.OFFER,
+        Step.DESCRIBE,
+        Step.WHERE,
+        Step.LINK,
+        Step.SCHOOL,
+        Step.NAMES,
+        *_COLLECT_AND_SEND,
+    ),
     FlowName.GENERAL: (Step.OFFER, Step.SCHOOL, Step.DESCRIBE, *_COLLECT_AND_SEND),
     FlowName.SAFEGUARDING: (Step.OFFER, Step.SCHOOL, Step.DESCRIBE, *_COLLECT_AND_SEND),
 }
-"""Each flow's steps in order; a step already answered (or not needed) is skipped."""
+"""Each flow's steps in order; a step already answered (or not needed) is skipped. The urgent flow has no
+names step: nothing stands between the parent's yes and the alert, and the names are asked for once
+the case is filed (the engine's Pending.NAMES), unless the first message gave them."""
 INTENT_FLOWS = {
     "how_to_complain": FlowName.COMPLAINT,
     "report_cyberbullying": FlowName.CYBERBULLYING,
@@ -86,8 +110,10 @@ WITH_GUIDANCE_FIRST = frozenset(
     {FlowName.COMPLAINT, FlowName.CYBERBULLYING, FlowName.BREACH, FlowName.GENERAL}
 )
 """Flows whose intent's answer (the complaints route, how to report a post...) comes before the offer."""
-FREE_TEXT_STEPS = frozenset({Step.DESCRIBE, Step.WHO, Step.WHEN, Step.LINK, Step.CONTACT_DETAIL, Step.WHERE})
-CHOICE_STEPS = frozenset({Step.WHERE, Step.LINK})
+FREE_TEXT_STEPS = frozenset(
+    {Step.DESCRIBE, Step.WHO, Step.WHEN, Step.LINK, Step.CONTACT_DETAIL, Step.WHERE, Step.NAMES}
+)
+CHOICE_STEPS = frozenset({Step.WHERE, Step.LINK, Step.NAMES})
 """Free-text steps that also take a button's `/choose{...}` payload."""
 DETAILS = ((Step.WHERE, "utter_label_where"), (Step.WHO, "utter_label_who"), (Step.WHEN, "utter_label_when"),
            (Step.LINK, "utter_label_link"))  # fmt: skip
@@ -164,6 +190,11 @@ class Opening:
     """The platform it names, in its display form."""
     school_named: bool = False
     """The message named the school (the flow's school came from it, not from an earlier choice)."""
+    when: str | None = None
+    """When it happens ("since Monday"), in the parent's words."""
+    names: str | None = None
+    """The parent's name and the child's name and class, in the parent's words ("Sarah Jones, Tom,
+    Year 4")."""
 
 
 def start(
@@ -206,6 +237,12 @@ def _take_opening(ctx: FlowContext, flow: FlowState, opening: Opening) -> tuple[
     if opening.where and Step.WHERE in steps:
         flow = flow.with_answer(Step.WHERE, opening.where)
         phrases.append(ctx.say("utter_noted_where", flow.school_id, where=opening.where).text)
+    if opening.when and Step.WHEN in steps:
+        flow = flow.with_answer(Step.WHEN, opening.when[:MAX_ANSWER_CHARS])
+        phrases.append(ctx.say("utter_noted_when", flow.school_id, when=opening.when).text)
+    if opening.names and (Step.NAMES in steps or flow.name is FlowName.SAFEGUARDING):
+        flow = flow.with_answer(Step.NAMES, opening.names[:MAX_ANSWER_CHARS])
+        phrases.append(ctx.say("utter_noted_names", flow.school_id, names=opening.names).text)
     school = ctx.schools.get(flow.school_id)
     if opening.school_named and school is not None and Step.SCHOOL in steps:
         phrases.append(ctx.say("utter_noted_school", flow.school_id).text)
@@ -369,6 +406,39 @@ def _evidence(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState 
     return None
 
 
+def _about(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+    """Is the complaint about the head teacher or the trust? Its buttons, or typed words that say."""
+    chosen = _chosen(given.text)
+    if chosen not in (ABOUT_HEAD, ABOUT_OTHER):
+        chosen = None
+        if _NOT_HEAD.search(given.text):
+            chosen = ABOUT_OTHER
+        elif _HEAD.search(given.text):
+            chosen = ABOUT_HEAD
+    return flow.with_answer(Step.ABOUT, chosen) if chosen else None
+
+
+def _names(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
+    """Who staff should ask for, kept as typed; Skip (or a typed "skip", "no thanks") leaves it out."""
+    if is_skip(given.text):
+        return flow.with_answer(Step.NAMES, None)
+    return flow.with_answer(Step.NAMES, given.text[:MAX_ANSWER_CHARS]) if given.text else None
+
+
+def is_typed_choice(ctx: FlowContext, flow: FlowState, text: str) -> bool:
+    """The text is the title of one of the current question's buttons, or a Skip word where it has a
+    Skip button."""
+    words = " ".join(text.lower().replace("\u2019", "'").strip(" .!").split())
+    titles = {button.title.lower().replace("\u2019", "'") for button in prompt(ctx, flow).buttons}
+    return words in titles or (SKIP in {title.lower() for title in titles} and is_skip(text))
+
+
+def is_skip(text: str) -> bool:
+    """The Skip button, or typed words meaning it."""
+    words = " ".join(text.lower().replace("\u2019", "'").strip(" .!").split())
+    return _chosen(text) == SKIP or words in SKIP_WORDS
+
+
 def _contact(ctx: FlowContext, flow: FlowState, given: FlowInput) -> FlowState | None:
     text = given.text
     if _EMAIL.match(text):
@@ -431,6 +501,8 @@ STEP_HANDLERS: dict[Step, Handler] = {
     Step.OFFER: _offer,
     Step.DANGER: _danger,
     Step.SCHOOL: _school,
+    Step.ABOUT: _about,
+    Step.NAMES: _names,
     Step.DESCRIBE: _free_text(Step.DESCRIBE),
     Step.WHERE: _where,
     Step.WHO: _free_text(Step.WHO),
@@ -492,6 +564,8 @@ def prompt(ctx: FlowContext, flow: FlowState) -> Reply:
         return Reply(ctx.say("utter_choose_school", school_id).text, school_buttons(ctx.schools))
     if step is Step.DESCRIBE:
         return ctx.say(f"utter_ask_describe_{flow.name.value}", school_id)
+    if step is Step.NAMES:
+        return ctx.say("utter_ask_names", school_id)
     if step is Step.CONTACT_DETAIL:
         return ctx.say(
             "utter_ask_phone" if flow.contact is ContactMethod.PHONE else "utter_ask_email", school_id
@@ -524,7 +598,13 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
     """Everything that would reach staff: the details, contact, screenshot count and every transcript
     line; when long, the lines go in a text document sent with it."""
     school_id = flow.school_id
-    lines = [f"{ctx.say('utter_label_concern', school_id).text}: {flow.answer(Step.DESCRIBE) or ''}"]
+    lines = [f"{ctx.say('utter_label_names', school_id).text}: {flow.answer(Step.NAMES)}"]
+    lines = lines if flow.answer(Step.NAMES) else []
+    if flow.answer(Step.ABOUT) == ABOUT_HEAD:
+        lines.append(
+            f"{ctx.say('utter_label_about', school_id).text}: {ctx.say('utter_about_head', None).text}"
+        )
+    lines.append(f"{ctx.say('utter_label_concern', school_id).text}: {flow.answer(Step.DESCRIBE) or ''}")
     lines += [
         f"{ctx.say(label, school_id).text}: {flow.answer(step)}"
         for step, label in DETAILS
@@ -586,7 +666,11 @@ def draft(ctx: FlowContext, flow: FlowState) -> CaseDraft:
         summary=flow.answer(Step.DESCRIBE) or "",
         contact_method=method.value,
         contact_detail=flow.answer(Step.CONTACT_DETAIL) if method is not ContactMethod.CHAT else None,
-        details={step.value: flow.answer(step) for step, _ in DETAILS if flow.answer(step)},
+        details={
+            step.value: answer
+            for step in (Step.NAMES, Step.ABOUT, *(step for step, _ in DETAILS))
+            if (answer := flow.answer(step)) and (step is not Step.ABOUT or answer == ABOUT_HEAD)
+        },
         transcript=shown_lines(ctx, flow),
         attachments=flow.photos,
     )

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.config import Schools
 from bot.dialogue.messages import Button, without_invisible_characters
 from bot.dialogue.responses import ResponseBook
-from bot.domain import CASE_ACTIONS, actions_allowed
+from bot.domain import CASE_ACTIONS, Step, actions_allowed
+from bot.staff import routing
 from bot.storage.cases import CaseView, TranscriptLine
 from bot.storage.models import Author, CaseKind, CaseStatus, Priority
 
@@ -36,6 +37,9 @@ _LINK = re.compile(
 """Anything Telegram would make a link of: a scheme, www., or a bare domain (not an e-mail address)."""
 _DOT_IN_LINK = re.compile(r"(?<=\w)\.(?=\w)")
 _SCHEME = re.compile(r"(?i)^h(tt)(ps?)://")
+
+CARD_HEAD_DETAILS = frozenset({Step.NAMES.value, routing.ABOUT})
+"""Details the card shows in its first lines (StaffTexts.names), not among the others."""
 
 CALLBACK_PREFIX = "staff"
 ACTIONS = tuple(CASE_ACTIONS)
@@ -200,7 +204,20 @@ class StaffTexts:
             "summary": self.parent_words(view.summary),
             "details": self._details(view, None),
             "transcript": self.transcript(view),
+            "names": self.names(view),
         }
+
+    def names(self, view: CaseView) -> str:
+        """Who to ask for and, for a complaint about the head, what it is about: the card's first lines
+        after its reference (nothing when the parent gave no names)."""
+        lines = []
+        given = view.details.get(Step.NAMES.value)
+        if given:
+            lines.append(self.say("utter_staff_names", names=defanged(one_line(str(given)))))
+        if routing.about_head(view.kind, view.details):
+            routed = routing.complaints_chat(self._schools, view.school_id) is not None
+            lines.append(self.say("utter_staff_about_head" if routed else "utter_staff_about_head_unrouted"))
+        return "".join(f"\n{line}" for line in lines)
 
     def _with_urgent_line(self, view: CaseView, text: str) -> str:
         if view.priority is not Priority.URGENT:
@@ -219,6 +236,8 @@ class StaffTexts:
     def _details(self, view: CaseView, limit: int | None) -> str:
         lines = []
         for key, value in view.details.items():
+            if key in CARD_HEAD_DETAILS:
+                continue  # shown at the top of the card (names)
             label = self._label(f"utter_label_{key}", key.replace("_", " ").capitalize())
             text = defanged(one_line(str(value)))
             text = text if limit is None else clip(text, limit)

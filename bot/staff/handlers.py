@@ -35,6 +35,7 @@ from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CLAIM
 from bot.logs import chat_ref, pseudonym
+from bot.staff import routing
 from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats
 from bot.staff.membership import StaffMembership
@@ -95,7 +96,25 @@ class StaffHandlers:
         return named.allow_all_members
 
     def may_act_on(self, view: CaseView, chat_id: int | None, user_id: int) -> bool:
-        return self.may_act(self._schools.get(view.school_id), chat_id, user_id)
+        """As may_act for the case's school; but a complaint about the head teacher, where a complaints
+        chat is configured (bot/staff/routing.py), only there (or in the trust's fallback chat, where it
+        goes if that chat fails), by the people its complaints_user_ids names: never by the school's
+        staff, its head among them."""
+        owner = routing.complaints_owner(self._schools, view.school_id)
+        if owner is None or not routing.about_head(view.kind, view.details):
+            return self.may_act(self._schools.get(view.school_id), chat_id, user_id)
+        if chat_id is not None and chat_id in self._chats.trust_chats():
+            return self.may_act(self._schools.get(view.school_id), chat_id, user_id)
+        complaints = owner.complaints_chat_id
+        if (
+            chat_id is None
+            or complaints is None
+            or chat_id not in {complaints, self._chats.current(complaints)}
+        ):
+            return False
+        if owner.complaints_user_ids:
+            return user_id in owner.complaints_user_ids
+        return owner.allow_all_members
 
     async def _refuse(
         self,
@@ -333,7 +352,11 @@ class StaffHandlers:
             return
         now = datetime.now(timezone.utc)
         lists = [
-            self._texts.case_list(school.id, await self._cases.open_cases(school.id), now)
+            self._texts.case_list(
+                school.id,
+                [v for v in await self._cases.open_cases(school.id) if self.may_act_on(v, chat.id, user.id)],
+                now,
+            )
             for school in schools
         ]
         await self._audit.audit("view", actor_id=user.id, chat_id=chat.id)

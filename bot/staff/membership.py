@@ -112,13 +112,27 @@ class StaffMembership:
             owners.append(self._schools.trust)
         return owners
 
+    def _complaints_owners(self, chat_id: int) -> list[School | Trust]:
+        """Whose complaints chat this is (complaints about the head: their complaints_user_ids apply)."""
+        owners: list[School | Trust] = [*self._schools.schools, self._schools.trust]
+        return [
+            owner
+            for owner in owners
+            if owner.complaints_chat_id is not None
+            and chat_id in {owner.complaints_chat_id, self._chats.current(owner.complaints_chat_id)}
+        ]
+
     def open_to_all(self, chat_id: int) -> bool:
         """Every member counts as staff here (allow_all_members): never restricted."""
-        owners = self._owners(chat_id)
+        owners = [*self._owners(chat_id), *self._complaints_owners(chat_id)]
         return bool(owners) and all(owner.allow_all_members for owner in owners)
 
     def named(self, chat_id: int) -> frozenset[int]:
-        return frozenset(user_id for owner in self._owners(chat_id) for user_id in owner.staff_user_ids)
+        staff = {user_id for owner in self._owners(chat_id) for user_id in owner.staff_user_ids}
+        complaints = (
+            user_id for owner in self._complaints_owners(chat_id) for user_id in owner.complaints_user_ids
+        )
+        return frozenset(staff.union(complaints))
 
     # ---- closed or restricted ----------------------------------------------------------------------------
 

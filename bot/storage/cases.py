@@ -143,7 +143,13 @@ class CaseStore(Store):
             while session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
                 reference = new_reference(draft.school_id)  # inside a turn a collision cannot be retried
             chat_id = outbox.chat_for(
-                session, self._schools, draft.school_id, draft.priority, draft.staff_chat_id
+                session,
+                self._schools,
+                draft.school_id,
+                draft.priority,
+                draft.staff_chat_id,
+                draft.kind,
+                draft.details,
             )
             case = Case(
                 reference=reference,

@@ -19,8 +19,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Schools
+from bot.staff import routing
 from bot.storage.common import Store, moved_chats, rowcount, utcnow
-from bot.storage.models import Case, CaseStatus, ChatMove, Delivery, DeliveryKind, DeliveryStatus, Priority
+from bot.storage.models import (
+    Case,
+    CaseKind,
+    CaseStatus,
+    ChatMove,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Priority,
+)
 from bot.storage.turns import use_session
 
 K = DeliveryKind
@@ -115,12 +125,21 @@ def queue_topic(session: Session, case_id: int, kind: DeliveryKind) -> None:
 
 
 def chat_for(
-    session: Session, schools: Schools | None, school_id: str, priority: Priority, default: int
+    session: Session,
+    schools: Schools | None,
+    school_id: str,
+    priority: Priority,
+    default: int,
+    kind: CaseKind | None = None,
+    details: dict[str, Any] | None = None,
 ) -> int:
-    """Where a case's card goes now: the chat the configuration names for its priority (the school's
-    safeguarding chat for urgent cases), followed through any chat move; without the schools, `default`."""
+    """Where a case's card goes now: the chat the staff policy (bot/staff/routing.py) names for it (the
+    school's safeguarding chat for urgent cases, the complaints chat for a complaint about the head),
+    followed through any chat move; without the schools, `default`."""
     school = schools.get(school_id) if schools is not None else None
-    chat_id = school.case_chat_id(priority is Priority.URGENT) if school is not None else default
+    chat_id = default
+    if schools is not None and school is not None:
+        chat_id = routing.case_chat(schools, school, priority, kind, details)
     return moved_chats(session).get(chat_id, chat_id)
 
 
@@ -511,7 +530,9 @@ class Outbox(Store):
         if row.kind == K.CHAT_FAILED_ALERT:
             row.chat_id = moved_chats(session).get(row.chat_id, row.chat_id)
             return
-        target = chat_for(session, self._schools, case.school_id, case.priority, case.staff_chat_id)
+        target = chat_for(
+            session, self._schools, case.school_id, case.priority, case.staff_chat_id, case.kind, case.details
+        )
         if target != case.staff_chat_id or case.card_message_id is None:
             session.flush()
             repost_card(session, case.id, target)

@@ -1,0 +1,53 @@
+"""What a parent's opening message says beyond its intent and entities: when it happens, and who staff
+should ask for (the parent's name, the child's name and class). Plain patterns over the text, each
+returning the parent's own words as they wrote them, or None; the flow then does not ask again, and the
+bot says what it noted so the parent can put it right."""
+
+from __future__ import annotations
+
+import re
+
+_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|the weekend|yesterday)"
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|christmas|easter|half[- ]term|the summer|the holidays)"
+)
+_AMOUNT = r"(?:a|an|one|two|three|four|five|six|several|a few|a couple of|\d{1,2})"
+_WHEN = re.compile(
+    rf"\b(?:since (?:last |this )?(?:{_DAY}|{_MONTH}|week|month|term|the start of (?:term|the year))"
+    rf"|for (?:{_AMOUNT}|the last {_AMOUNT}|the past {_AMOUNT}) (?:days?|weeks?|months?)"
+    r"|(?:last|this) (?:night|week|weekend|month|term|morning)"
+    rf"|yesterday|every (?:day|night|evening|morning|weekend)|on {_DAY})\b",
+    re.IGNORECASE,
+)
+_NAME = r"[A-Z][a-z'\u2019-]+"
+_PARENT = re.compile(
+    rf"\b(?i:i'?m|i am|my name is|this is)\s+((?:(?i:mrs|mr|ms|miss|mx|dr)\.?\s+)?{_NAME}(?:\s+{_NAME})?)"
+)
+_CHILD = re.compile(
+    rf"\b(?i:my|our)\s+(?i:son|daughter|child|boy|girl|stepson|stepdaughter|grandson|granddaughter"
+    rf"|nephew|niece)\s*,?\s+({_NAME})"
+)
+_CLASS = re.compile(
+    r"\b((?i:year)\s?\d{1,2}|Y\d{1,2}|(?i:reception)|(?i:nursery)|(?i:class)\s+\w+|\d[A-Z])\b"
+)
+_NOT_NAMES = frozenset({"I", "The", "It", "He", "She", "They", "Very", "So", "Really", "Not", "Just"})
+
+
+def when_in(text: str) -> str | None:
+    """The first phrase saying when it happens ("since Monday", "every night"), as written."""
+    match = _WHEN.search(text)
+    return match.group(0) if match else None
+
+
+def names_in(text: str) -> str | None:
+    """The parent's name and the child's name (and class, when given), as written, joined by commas;
+    None unless both names are there: half an answer would still be asked for."""
+    parent, child = _PARENT.search(text), _CHILD.search(text)
+    if parent is None or child is None:
+        return None
+    if parent.group(1).split()[0] in _NOT_NAMES or child.group(1) in _NOT_NAMES:
+        return None
+    school_class = _CLASS.search(text, child.start())
+    parts = [parent.group(1), child.group(1), *([school_class.group(1)] if school_class else [])]
+    return ", ".join(parts)

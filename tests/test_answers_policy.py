@@ -80,6 +80,7 @@ SAMPLE_VALUES = {
     "staff_name": "Mrs Khan",
     "text": "Thank you, we will look into it.",
     "detail": "07700 900 123",
+    "recipients": "the staff at Oakfield Primary School",
 }
 """Values for the variables the flows fill in; any other variable reads as one short word."""
 

@@ -148,6 +148,12 @@ async def test_a_complaint_about_the_head_goes_to_the_trust_s_complaints_chat_no
     consent = next(text for text in seen if "Shall I send exactly this?" in text)
     assert "About: the head teacher or the trust" in consent
     assert "Ask for: Sarah Jones, Tom, Year 4" in consent
+    # the parent is told who it goes to: never "the staff at" the school the complaint is about
+    complaints_people = responses.render("utter_recipients_complaints", {"school_name": "Riverside Academy"})
+    confirmation = next(text for text in seen if "Your reference is" in text)
+    for told in (consent, confirmation):
+        assert complaints_people.text in told
+        assert "the staff at Riverside Academy" not in told
 
     records = Records.on(sessions, configured)
     [case] = await records.cases.parent_cases("head-1")

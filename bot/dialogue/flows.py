@@ -620,6 +620,7 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
         "contact": _contact_text(ctx, flow, "utter_contact_{}"),
         "evidence": str(len(flow.photos)) if flow.photos else ctx.say("utter_none", school_id).text,
         "transcript": transcript or ctx.say("utter_none", school_id).text,
+        "recipients": _recipients(ctx, school_id, flow.answer(Step.ABOUT) == ABOUT_HEAD),
     }
     full = ctx.say("utter_consent_summary", school_id, **variables)
     if len(full.text) <= PREVIEW_LIMIT and len(full.text.splitlines()) <= CONSENT_MAX_LINES:
@@ -627,6 +628,13 @@ def _summary(ctx: FlowContext, flow: FlowState) -> Reply:
     in_file = ctx.say("utter_consent_transcript_in_file", school_id, count=str(len(shown))).text
     short = ctx.say("utter_consent_summary", school_id, **{**variables, "transcript": in_file})
     return Reply(short.text, short.buttons, Document("what-would-be-sent.txt", full.text))
+
+
+def _recipients(ctx: FlowContext, school_id: str | None, about_head: bool) -> str:
+    """Who the case goes to, as the parent is told: a complaint about the head goes to the complaints
+    chat (bot/staff/routing.py), never to the school's staff."""
+    name = "utter_recipients_complaints" if about_head else "utter_recipients_staff"
+    return ctx.say(name, school_id).text
 
 
 def _was_told(ctx: FlowContext, flow: FlowState, response: str) -> bool:
@@ -681,7 +689,11 @@ def case_opened(ctx: FlowContext, case_draft: CaseDraft, reference: str) -> Repl
     method = ContactMethod(case_draft.contact_method)
     phrase = ctx.say(f"utter_contact_{method.value}_phrase", None, detail=case_draft.contact_detail or "")
     name = "utter_case_created_urgent" if urgent else "utter_case_created"
-    return ctx.say(name, case_draft.school_id, reference=reference, contact_phrase=phrase.text)
+    about_head = case_draft.details.get(Step.ABOUT.value) == ABOUT_HEAD
+    recipients = _recipients(ctx, case_draft.school_id, about_head)
+    return ctx.say(
+        name, case_draft.school_id, reference=reference, contact_phrase=phrase.text, recipients=recipients
+    )
 
 
 # ---- reading answers ---------------------------------------------------------------------------------------

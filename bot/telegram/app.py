@@ -33,7 +33,6 @@ from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
 from bot.staff.setup import SetupCommand
-from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
@@ -111,7 +110,7 @@ def build_application(
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
     flood = flood or SharedFloodGate(
-        SqlFloodBuckets(session_factory(services.db)),
+        SqlFloodBuckets(services.sessions),
         burst=settings.flood_burst,
         per_minute=settings.flood_per_minute,
     )
@@ -311,7 +310,7 @@ def _schedule_staff_jobs(
 def _schedule_purge(app: Application, services: Services) -> None:
     """The retention purge of SPEC §5, hourly (also `parentbot purge`), and idle flood-limit buckets."""
     assert app.job_queue is not None
-    buckets = SqlFloodBuckets(session_factory(services.db))
+    buckets = SqlFloodBuckets(services.sessions)
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:

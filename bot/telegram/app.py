@@ -115,7 +115,9 @@ def build_application(
         per_minute=settings.flood_per_minute,
     )
     router = RelayRouter(services.records.cases, services.store, services.responses, services.schools)
-    parents = ParentHandlers(services.engine, services.store, services.responses, flood=flood, router=router)
+    parents = ParentHandlers(
+        services.engine, services.store, services.responses, flood=flood, router=router, turns=services.turns
+    )
     private = filters.ChatType.PRIVATE
 
     # Group -4 runs first: a staff group that became a supergroup is followed (bot/telegram/chat_moves.py).

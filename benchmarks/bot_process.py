@@ -9,7 +9,8 @@ $BENCH_EXPERIMENTS (benchmarks/experiments.py) are applied first. With --parentb
 `parentbot run`, after the experiments.
 
 With $BENCH_PROFILE set to a file name, the process runs under yappi (CPU time, every thread, from the
-first poll to the shutdown) and writes the function statistics there in pstats format, for
+first poll to the shutdown) and writes the function statistics there in pstats format (with RASA_URL,
+to FILE.rasa_url), for
 `python -m benchmarks.profile FILE` (the per-message breakdown in docs/performance.md).
 """
 
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = build_application(services, rate_limit=False)
     profile = os.environ.get(PROFILE_ENV)
+    if profile and os.environ.get("RASA_URL"):
+        profile += ".rasa_url"
     if profile:
         _start_profiler()
     try:

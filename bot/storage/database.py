@@ -153,7 +153,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def async_engine(engine: Engine, *, pooled: bool = True) -> AsyncEngine:
     """The asynchronous engine of the same database: aiosqlite for SQLite (each connection is a thread of
-    aiosqlite's own, so a query never takes one of the event loop's executor threads), psycopg's async
+    aiosqlite's own, so a query never takes one of the event loop's executor threads; one hop to it per
+    statement, bot/storage/sqlite_driver.py), psycopg's async
     driver for PostgreSQL. Without `pooled`, every session opens its own connection and closes it after,
     so nothing outlives the event loop it was made on (tests and one-off commands run several loops)."""
     url: URL = engine.url
@@ -161,8 +162,10 @@ def async_engine(engine: Engine, *, pooled: bool = True) -> AsyncEngine:
     if not pooled:
         options["poolclass"] = NullPool
     if engine.dialect.name == "sqlite":
+        from bot.storage import sqlite_driver
+
         made = create_async_engine(
-            url.set(drivername="sqlite+aiosqlite"), connect_args={"timeout": 30}, **options
+            url.set(drivername=f"sqlite+{sqlite_driver.NAME}"), connect_args={"timeout": 30}, **options
         )
         event.listen(made.sync_engine, "connect", _sqlite_pragmas)
         return made

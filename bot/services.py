@@ -21,11 +21,13 @@ from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
 from bot.safeguarding.gate import DangerGate
 from bot.storage.database import (
+    Sessions,
+    as_sessions,
+    async_engine,
     check_writable,
     make_engine,
     migrate,
     redacted,
-    session_factory,
     without_password,
 )
 from bot.storage.parents import SqlStateStore
@@ -46,6 +48,9 @@ class Services:
     nlu: NluClient
     responses: ResponseBook
     engine: DialogueEngine
+    sessions: Sessions
+    """The stores' asynchronous sessions (a pooled engine of `db`'s database, closed by close())."""
+    turns: Turns
 
     async def purge(self) -> PurgeCounts:
         """The retention purge of SPEC §5 with this configuration (the hourly job)."""
@@ -53,6 +58,13 @@ class Services:
 
     async def close(self) -> None:
         await self.nlu.close()
+        await self.close_database()
+
+    async def close_database(self) -> None:
+        """Close the pooled connections (aiosqlite's are threads, which would keep the process alive)."""
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            await bind.dispose()
         self.db.dispose()
 
 
@@ -145,7 +157,7 @@ def build_services(
     key = settings.log_pseudonym_key
     set_pseudonym_key(key.get_secret_value() if key is not None else None)
     db = open_database(settings)
-    sessions = session_factory(db)
+    sessions = as_sessions(async_engine(db))
     store = SqlStateStore(sessions)
     records = Records.on(sessions, schools)
     nlu = nlu or load_nlu(settings, background=background_nlu)
@@ -162,6 +174,6 @@ def build_services(
         retention_hours=settings.message_retention_hours,
         flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
         relay_timeout=timedelta(hours=settings.relay_timeout_hours),
-        turns=Turns(sessions),
+        turns=(turns := Turns(sessions)),
     )
-    return Services(settings, schools, db, store, records, nlu, responses, engine)
+    return Services(settings, schools, db, store, records, nlu, responses, engine, sessions, turns)

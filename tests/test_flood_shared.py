@@ -107,12 +107,23 @@ async def test_a_burst_of_flood_checks_does_not_starve_the_turn_holding_sqlite(
     assert (await store.load("parent-in-a-turn")).school_id == "oakfield"
 
 
-async def test_a_flood_check_inside_a_turn_is_refused_rather_than_waiting_on_its_own_lock(
+async def test_a_flood_check_inside_a_turn_commits_with_it_or_not_at_all(
     sessions: sessionmaker[Session],
 ) -> None:
+    """The flood check is part of the message's one transaction (bot/telegram/handlers.py): a turn that
+    fails leaves the bucket as it was, one that commits keeps what the check took."""
     from bot.storage.turns import Turns
 
-    gate = gate_on(sessions, Clock())
-    async with Turns(sessions).turn("p"):
-        with pytest.raises(RuntimeError, match="before a turn"):
-            await asyncio.wait_for(gate.check("p"), timeout=20)
+    turns, clock = Turns(sessions), Clock()
+    gate = gate_on(sessions, clock)
+
+    async def failing_turn() -> None:
+        async with turns.turn("p"):
+            assert [await gate.check("p") for _ in range(8)] == [Admission.ALLOW] * 8
+            raise RuntimeError("the answer failed")
+
+    with pytest.raises(RuntimeError, match="the answer failed"):
+        await failing_turn()
+    async with turns.turn("p"):
+        assert [await gate.check("p") for _ in range(8)] == [Admission.ALLOW] * 8, "nothing was kept"
+    assert await gate.check("p") is Admission.NOTIFY, "the committed turn kept the bucket it emptied"

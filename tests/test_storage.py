@@ -105,3 +105,31 @@ async def test_saving_again_updates_the_one_row_and_its_time(db: Engine) -> None
 def test_a_database_other_than_sqlite_or_postgresql_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL: mysql is not supported"):
         make_engine("mysql://root@127.0.0.1/test")
+
+
+async def test_the_stores_engine_runs_each_statement_in_one_hop_and_keeps_the_drivers_errors(
+    db: Engine,
+) -> None:
+    """bot/storage/sqlite_driver.py on SQLite (psycopg's async driver on PostgreSQL): rows, counts and
+    the driver's errors come through as from the stock aiosqlite dialect."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.storage import sqlite_driver
+    from bot.storage.database import as_sessions, async_engine
+
+    engine = async_engine(db)
+    if db.dialect.name == "sqlite":
+        assert engine.dialect.driver == sqlite_driver.NAME
+    sessions = as_sessions(engine)
+    try:
+        async with sessions.begin() as session:
+            await session.execute(text("INSERT INTO parents (id) VALUES ('a'), ('b')"))
+            changed = await session.execute(text("UPDATE parents SET school_id = 'oakfield'"))
+            assert changed.rowcount == 2  # type: ignore[attr-defined]
+            rows = await session.execute(text("SELECT id FROM parents ORDER BY id"))
+            assert rows.scalars().all() == ["a", "b"]
+        with pytest.raises(IntegrityError):
+            async with sessions.begin() as session:
+                await session.execute(text("INSERT INTO parents (id) VALUES ('a')"))
+    finally:
+        await engine.dispose()

@@ -127,7 +127,7 @@ async def demo_bot(
         if nlu is None:  # the model loaded here; one given is the caller's to close
             await services.close()
         else:
-            services.db.dispose()
+            await services.close_database()
 
 
 def demo_schools() -> Schools:

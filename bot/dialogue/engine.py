@@ -207,14 +207,15 @@ class DialogueEngine:
         whatever case was relayed last. ``label``: the title of the button the parent tapped, which the
         transcript shows (without it, the title that payload is shown under)."""
         with metrics.turn():
-            await self._model_if_needed(text)
+            await self.wait_for_model(text)
             async with self._turns.turn(parent_id):
                 return await self._handle(parent_id, text, reply_to_case_id, label)
 
-    async def _model_if_needed(self, text: str) -> None:
+    async def wait_for_model(self, text: str) -> None:
         """Wait for a model still loading before the turn takes the parent's row (on SQLite, the single
-        writer), not inside it: typed text that is not danger needs the model, and holding the write
-        lock for the ~20 s of a load would stall every other parent and the staff side meanwhile."""
+        writer), not inside it (a channel that opens the turn itself calls this first): typed text that
+        is not danger needs the model, and holding the write lock for the ~20 s of a load would stall
+        every other parent and the staff side meanwhile."""
         ready = getattr(self._nlu, "ready", None)
         if ready is None or self._nlu.is_ready() or text.strip().startswith("/"):
             return

@@ -7,16 +7,16 @@ so a crash or a Telegram outage can delay a case but never lose it.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from bot.config import Schools
 from bot.domain import (
@@ -31,6 +31,7 @@ from bot.domain import (
 )
 from bot.storage import outbox
 from bot.storage.common import Store, rowcount, utcnow
+from bot.storage.database import SessionSource
 from bot.storage.models import (
     Attachment,
     Author,
@@ -88,11 +89,11 @@ def case_view(case: Case, transcript: Sequence[ConversationMessage] = ()) -> Cas
     )
 
 
-def _card_delivery(session: Session, case_id: int) -> CardDelivery:
+async def _card_delivery(session: AsyncSession, case_id: int) -> CardDelivery:
     """Sent once any chat took the card (a failover chat counts); undelivered once every card row gave
     up; being sent while one is still queued or retrying."""
     states = set(
-        session.scalars(
+        await session.scalars(
             select(Delivery.status).where(
                 Delivery.case_id == case_id, Delivery.kind == DeliveryKind.CASE_CARD
             )
@@ -121,7 +122,7 @@ class CaseTimes:
 class CaseStore(Store):
     """Cases and their lifecycle."""
 
-    def __init__(self, sessions: sessionmaker[Session], schools: Schools | None = None) -> None:
+    def __init__(self, sessions: SessionSource, schools: Schools | None = None) -> None:
         super().__init__(sessions)
         self._schools = schools
         """With the schools, a new case goes to the chat the configuration names for its priority (the
@@ -133,16 +134,16 @@ class CaseStore(Store):
         """Create the case, attach the transcript and evidence, and queue its staff card: one transaction."""
         for _ in range(5):
             try:
-                return await asyncio.to_thread(self._open_case, draft, new_reference(draft.school_id))
+                return await self._open_case(draft, new_reference(draft.school_id))
             except IntegrityError:
                 continue  # a reference collision: draw another
         raise RuntimeError("could not draw a unique case reference")
 
-    def _open_case(self, draft: CaseDraft, reference: str) -> CaseView:
-        with use_session(self._sessions, write=True) as session:
-            while session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
+    async def _open_case(self, draft: CaseDraft, reference: str) -> CaseView:
+        async with use_session(self._sessions, write=True) as session:
+            while await session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
                 reference = new_reference(draft.school_id)  # inside a turn a collision cannot be retried
-            chat_id = outbox.chat_for(
+            chat_id = await outbox.chat_for(
                 session,
                 self._schools,
                 draft.school_id,
@@ -167,7 +168,7 @@ class CaseStore(Store):
                 attachments=[Attachment(parent_id=draft.parent_id, file_id=f) for f in draft.attachments],
             )
             session.add(case)
-            session.flush()
+            await session.flush()
             # Exactly the lines the parent was shown at the consent step (the flow's own screenshots are
             # attached above).
             session.add_all(
@@ -177,43 +178,35 @@ class CaseStore(Store):
                 for line in draft.transcript
             )
             outbox.queue(session, K.CASE_CARD, case.id, chat_id)
-            session.flush()
-            return self._view(session, case.id)
+            await session.flush()
+            return await self._view(session, case.id)
 
     # ---- reading ------------------------------------------------------------------------------------------
 
     async def get(self, case_id: int) -> CaseView | None:
-        return await asyncio.to_thread(self._get, case_id)
-
-    def _get(self, case_id: int) -> CaseView | None:
-        with use_session(self._sessions, write=False) as session:
-            return self._view(session, case_id) if session.get(Case, case_id) else None
+        async with use_session(self._sessions, write=False) as session:
+            return await self._view(session, case_id) if await session.get(Case, case_id) else None
 
     async def by_reference(self, reference: str, school_id: str | None = None) -> CaseView | None:
-        return await asyncio.to_thread(self._by_reference, reference.strip().upper(), school_id)
-
-    def _by_reference(self, reference: str, school_id: str | None) -> CaseView | None:
-        with use_session(self._sessions, write=False) as session:
-            query = select(Case.id).where(Case.reference == reference)
-            if school_id is not None:
-                query = query.where(Case.school_id == school_id)
-            case_id = session.scalar(query)
-            return self._view(session, case_id) if case_id is not None else None
+        query = select(Case.id).where(Case.reference == reference.strip().upper())
+        if school_id is not None:
+            query = query.where(Case.school_id == school_id)
+        return await self._view_of(query)
 
     async def by_card(self, staff_chat_id: int, message_id: int) -> CaseView | None:
         """The case whose staff card, or a parent's message relayed to staff, is this message: what a
         staff reply to it is addressed to (the parent)."""
-        return await asyncio.to_thread(self._by_card, staff_chat_id, message_id, outbox.ADDRESSED_TO_PARENT)
+        return await self._by_card(staff_chat_id, message_id, outbox.ADDRESSED_TO_PARENT)
 
     async def by_staff_chat_message(self, staff_chat_id: int, message_id: int) -> CaseView | None:
         """The case any message the bot posted in a staff chat belongs to (card, evidence, reminder...)."""
-        return await asyncio.to_thread(self._by_card, staff_chat_id, message_id, None)
+        return await self._by_card(staff_chat_id, message_id, None)
 
-    def _by_card(
+    async def _by_card(
         self, staff_chat_id: int, message_id: int, kinds: Sequence[DeliveryKind] | None
     ) -> CaseView | None:
-        with use_session(self._sessions, write=False) as session:
-            case_id = session.scalar(
+        async with use_session(self._sessions, write=False) as session:
+            case_id = await session.scalar(
                 select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.card_message_id == message_id)
             )
             if case_id is None:
@@ -222,43 +215,42 @@ class CaseStore(Store):
                 )
                 if kinds is not None:
                     query = query.where(Delivery.kind.in_(kinds))
-                case_id = session.scalar(query)
-            return self._view(session, case_id) if case_id is not None else None
+                case_id = await session.scalar(query)
+            return await self._view(session, case_id) if case_id is not None else None
 
     async def by_topic(self, staff_chat_id: int, topic_id: int) -> CaseView | None:
         """The case whose forum topic this is."""
-        return await asyncio.to_thread(self._by_topic, staff_chat_id, topic_id)
+        return await self._view_of(
+            select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.topic_id == topic_id)
+        )
 
-    def _by_topic(self, staff_chat_id: int, topic_id: int) -> CaseView | None:
-        with use_session(self._sessions, write=False) as session:
-            case_id = session.scalar(
-                select(Case.id).where(Case.staff_chat_id == staff_chat_id, Case.topic_id == topic_id)
-            )
-            return self._view(session, case_id) if case_id is not None else None
+    async def _view_of(self, query: Select[tuple[int]], with_transcript: bool = True) -> CaseView | None:
+        """The case the query finds (its id), if any."""
+        async with use_session(self._sessions, write=False) as session:
+            case_id = await session.scalar(query)
+            return await self._view(session, case_id, with_transcript) if case_id is not None else None
 
     async def open_cases(self, school_id: str) -> list[CaseView]:
         """Open and claimed cases of a school: urgent first, then oldest first."""
-        return await asyncio.to_thread(self._open_cases, school_id)
-
-    def _open_cases(self, school_id: str) -> list[CaseView]:
-        with use_session(self._sessions, write=False) as session:
-            ids = session.scalars(
-                select(Case.id)
-                .where(Case.school_id == school_id, Case.status != CaseStatus.RESOLVED)
-                .order_by((Case.priority == Priority.URGENT).desc(), Case.created_at, Case.id)
+        async with use_session(self._sessions, write=False) as session:
+            ids = (
+                await session.scalars(
+                    select(Case.id)
+                    .where(Case.school_id == school_id, Case.status != CaseStatus.RESOLVED)
+                    .order_by((Case.priority == Priority.URGENT).desc(), Case.created_at, Case.id)
+                )
             ).all()
-            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+            return [await self._view(session, case_id, with_transcript=False) for case_id in ids]
 
     async def parent_cases(self, parent_id: str) -> list[CaseView]:
-        return await asyncio.to_thread(self._parent_cases, parent_id)
-
-    def _parent_cases(self, parent_id: str) -> list[CaseView]:
-        with use_session(self._sessions, write=False) as session:
-            ids = session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id)).all()
+        async with use_session(self._sessions, write=False) as session:
+            ids = (
+                await session.scalars(select(Case.id).where(Case.parent_id == parent_id).order_by(Case.id))
+            ).all()
             return [
                 replace(
-                    self._view(session, case_id, with_transcript=False),
-                    card_delivery=_card_delivery(session, case_id),
+                    await self._view(session, case_id, with_transcript=False),
+                    card_delivery=await _card_delivery(session, case_id),
                 )
                 for case_id in ids
             ]
@@ -268,11 +260,6 @@ class CaseStore(Store):
     ) -> tuple[list[CaseTimes], list[CaseTimes]]:
         """For /stats: the cases opened in [since, until), and the cases open now (of these schools;
         None: all schools)."""
-        return await asyncio.to_thread(self._case_times, school_ids, since, until)
-
-    def _case_times(
-        self, school_ids: Sequence[str] | None, since: datetime, until: datetime
-    ) -> tuple[list[CaseTimes], list[CaseTimes]]:
         columns = (
             Case.school_id,
             Case.kind,
@@ -283,105 +270,90 @@ class CaseStore(Store):
             Case.resolved_at,
         )
         scope = Case.school_id.in_(school_ids) if school_ids is not None else Case.id.is_not(None)
-        with use_session(self._sessions, write=False) as session:
-            opened = session.execute(
-                select(*columns).where(scope, Case.created_at >= since, Case.created_at < until)
+        async with use_session(self._sessions, write=False) as session:
+            opened = (
+                await session.execute(
+                    select(*columns).where(scope, Case.created_at >= since, Case.created_at < until)
+                )
             ).all()
-            open_now = session.execute(
-                select(*columns).where(scope, Case.status != CaseStatus.RESOLVED)
+            open_now = (
+                await session.execute(select(*columns).where(scope, Case.status != CaseStatus.RESOLVED))
             ).all()
             return [CaseTimes(*row) for row in opened], [CaseTimes(*row) for row in open_now]
 
     async def case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
         """The case of a message the bot sent to a parent's chat (a staff message, claimed, resolved):
         what the parent's Telegram reply to it is about."""
-        return await asyncio.to_thread(self._case_of_parent_message, parent_chat_id, message_id)
-
-    def _case_of_parent_message(self, parent_chat_id: int, message_id: int) -> CaseView | None:
-        with use_session(self._sessions, write=False) as session:
-            case_id = session.scalar(
-                select(Delivery.case_id).where(
-                    Delivery.chat_id == parent_chat_id,
-                    Delivery.sent_message_id == message_id,
-                    Delivery.kind.in_(outbox.ABOUT_A_CASE),
-                    Delivery.case_id.is_not(None),
-                )
-            )
-            return self._view(session, case_id, with_transcript=False) if case_id is not None else None
+        query = select(Delivery.case_id).where(
+            Delivery.chat_id == parent_chat_id,
+            Delivery.sent_message_id == message_id,
+            Delivery.kind.in_(outbox.ABOUT_A_CASE),
+            Delivery.case_id.is_not(None),
+        )
+        return await self._view_of(cast("Select[tuple[int]]", query), with_transcript=False)
 
     async def open_relays(self, parent_id: str) -> list[CaseView]:
         """The parent's cases that staff have written about and that are not resolved, oldest first:
         the conversations a message from the parent could belong to."""
-        return await asyncio.to_thread(self._open_relays, parent_id)
-
-    def _open_relays(self, parent_id: str) -> list[CaseView]:
-        with use_session(self._sessions, write=False) as session:
-            ids = session.scalars(
-                select(Case.id)
-                .where(
-                    Case.parent_id == parent_id,
-                    Case.status != CaseStatus.RESOLVED,
-                    Case.messages.any(CaseMessage.author == Author.STAFF),
+        async with use_session(self._sessions, write=False) as session:
+            ids = (
+                await session.scalars(
+                    select(Case.id)
+                    .where(
+                        Case.parent_id == parent_id,
+                        Case.status != CaseStatus.RESOLVED,
+                        Case.messages.any(CaseMessage.author == Author.STAFF),
+                    )
+                    .order_by(Case.id)
                 )
-                .order_by(Case.id)
             ).all()
-            return [self._view(session, case_id, with_transcript=False) for case_id in ids]
+            return [await self._view(session, case_id, with_transcript=False) for case_id in ids]
 
     async def reopen_for_parent(self, case_id: int) -> bool:
         """The parent answered a message of a resolved case: it is open again (claimed again by whoever
         had it), its card shows so and its forum topic is reopened. False when it was not resolved."""
-        return await asyncio.to_thread(self._reopen_for_parent, case_id)
-
-    def _reopen_for_parent(self, case_id: int) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            case = session.get(Case, case_id)
+        async with use_session(self._sessions, write=True) as session:
+            case = await session.get(Case, case_id)
             if case is None or case.status != CaseStatus.RESOLVED:
                 return False
             case.status = CaseStatus.OPEN if case.claimed_by is None else CaseStatus.CLAIMED
             case.resolved_at = None
             outbox.queue(session, K.CARD_UPDATE, case_id, case.staff_chat_id)
-            outbox.queue_topic(session, case_id, K.TOPIC_REOPEN)
+            await outbox.queue_topic(session, case_id, K.TOPIC_REOPEN)
             return True
 
-    def _view(self, session: Session, case_id: int, with_transcript: bool = True) -> CaseView:
-        case = session.scalars(
-            select(Case)
-            .where(Case.id == case_id)
-            .options(selectinload(Case.messages), selectinload(Case.attachments))
+    @staticmethod
+    async def _view(session: AsyncSession, case_id: int, with_transcript: bool = True) -> CaseView:
+        case = (
+            await session.scalars(
+                select(Case)
+                .where(Case.id == case_id)
+                .options(selectinload(Case.messages), selectinload(Case.attachments))
+                .execution_options(populate_existing=True)
+            )
         ).one()
         transcript: Sequence[ConversationMessage] = ()
         if with_transcript:
-            transcript = session.scalars(
-                select(ConversationMessage)
-                .where(ConversationMessage.case_id == case_id)
-                .order_by(ConversationMessage.id)
+            transcript = (
+                await session.scalars(
+                    select(ConversationMessage)
+                    .where(ConversationMessage.case_id == case_id)
+                    .order_by(ConversationMessage.id)
+                )
             ).all()
         return case_view(case, transcript)
 
     # ---- staff actions ------------------------------------------------------------------------------------
 
-    async def set_card(self, case_id: int, message_id: int) -> None:
-        await asyncio.to_thread(self._set_card, case_id, message_id)
-
-    def _set_card(self, case_id: int, message_id: int) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(update(Case).where(Case.id == case_id).values(card_message_id=message_id))
-
     async def set_topic(self, case_id: int, topic_id: int) -> None:
         """Record the forum topic created for the case (before anything is posted in it)."""
-        await asyncio.to_thread(self._set_topic, case_id, topic_id)
-
-    def _set_topic(self, case_id: int, topic_id: int) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(update(Case).where(Case.id == case_id).values(topic_id=topic_id))
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(update(Case).where(Case.id == case_id).values(topic_id=topic_id))
 
     async def claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
         """Claim an open case; False when it was already claimed or resolved."""
-        return await asyncio.to_thread(self._claim, case_id, staff_id, staff_name)
-
-    def _claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            result = session.execute(
+        async with use_session(self._sessions, write=True) as session:
+            result = await session.execute(
                 update(Case)
                 .where(Case.id == case_id, Case.status.in_(CASE_ACTIONS[CLAIM]))
                 .values(
@@ -392,27 +364,24 @@ class CaseStore(Store):
                 )
             )
             if rowcount(result):
-                outbox.queue(session, K.CARD_UPDATE, case_id, outbox.staff_chat(session, case_id))
-                outbox.notify_parent(session, case_id, K.PARENT_CLAIMED, {"staff_name": staff_name})
+                outbox.queue(session, K.CARD_UPDATE, case_id, await outbox.staff_chat(session, case_id))
+                await outbox.notify_parent(session, case_id, K.PARENT_CLAIMED, {"staff_name": staff_name})
             return bool(rowcount(result))
 
     async def resolve(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        return await asyncio.to_thread(self._resolve, case_id, staff_id, staff_name)
-
-    def _resolve(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            result = session.execute(
+        async with use_session(self._sessions, write=True) as session:
+            result = await session.execute(
                 update(Case)
                 .where(Case.id == case_id, Case.status.in_(CASE_ACTIONS[RESOLVE]))
                 .values(status=CaseStatus.RESOLVED, resolved_at=utcnow())
             )
             if rowcount(result):
-                session.execute(
+                await session.execute(
                     update(Parent).where(Parent.relay_case_id == case_id).values(relay_case_id=None)
                 )
-                outbox.queue(session, K.CARD_UPDATE, case_id, outbox.staff_chat(session, case_id))
-                outbox.notify_parent(session, case_id, K.PARENT_RESOLVED, {"staff_name": staff_name})
-                outbox.queue_topic(session, case_id, K.TOPIC_CLOSE)
+                outbox.queue(session, K.CARD_UPDATE, case_id, await outbox.staff_chat(session, case_id))
+                await outbox.notify_parent(session, case_id, K.PARENT_RESOLVED, {"staff_name": staff_name})
+                await outbox.queue_topic(session, case_id, K.TOPIC_CLOSE)
             return bool(rowcount(result))
 
     async def staff_reply(
@@ -420,34 +389,30 @@ class CaseStore(Store):
     ) -> bool:
         """A staff member's message for the parent: kept with the case and queued for the parent.
         ``confirm`` (staff chat id, the staff message's id): once the parent has it, say so there."""
-        return await asyncio.to_thread(self._staff_reply, case_id, staff_name, text, confirm)
-
-    def _staff_reply(self, case_id: int, staff_name: str, text: str, confirm: tuple[int, int] | None) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            case = session.get(Case, case_id)
+        async with use_session(self._sessions, write=True) as session:
+            case = await session.get(Case, case_id)
             if case is None or case.status not in OPEN_TO_MESSAGES or case.parent_id is None:
                 return False
             session.add(CaseMessage(case_id=case_id, author=Author.STAFF, author_name=staff_name, text=text))
-            session.execute(update(Parent).where(Parent.id == case.parent_id).values(relay_case_id=case_id))
+            await session.execute(
+                update(Parent).where(Parent.id == case.parent_id).values(relay_case_id=case_id)
+            )
             payload: dict[str, Any] = {"staff_name": staff_name, "text": text}
             if confirm is not None:
                 payload["confirm_chat_id"], payload["confirm_message_id"] = confirm
-            outbox.notify_parent(session, case_id, K.STAFF_REPLY, payload)
+            await outbox.notify_parent(session, case_id, K.STAFF_REPLY, payload)
             return True
 
     async def parent_reply(self, case_id: int, text: str, *, urgent: bool = False) -> bool:
         """The parent's message in an open case's thread: kept with the case and queued for the staff chat.
         An `urgent` one (the safeguarding gate saw danger in it) raises the case to urgent, is marked so in
         the staff thread, and the card is updated to show it."""
-        return await asyncio.to_thread(self._parent_reply, case_id, text, urgent)
-
-    def _parent_reply(self, case_id: int, text: str, urgent: bool) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            case = session.get(Case, case_id)
+        async with use_session(self._sessions, write=True) as session:
+            case = await session.get(Case, case_id)
             if case is None or case.status not in OPEN_TO_MESSAGES:
                 return False
             session.add(CaseMessage(case_id=case_id, author=Author.PARENT, text=text))
-            if not _merge_parent_reply(session, case_id, text, urgent):
+            if not await _merge_parent_reply(session, case_id, text, urgent):
                 payload: dict[str, Any] = {"text": text, "urgent": True} if urgent else {"text": text}
                 outbox.queue(session, K.PARENT_REPLY, case_id, case.staff_chat_id, payload)
             if urgent and case.priority is not Priority.URGENT:
@@ -456,17 +421,19 @@ class CaseStore(Store):
             return True
 
 
-def _merge_parent_reply(session: Session, case_id: int, text: str, urgent: bool) -> bool:
+async def _merge_parent_reply(session: AsyncSession, case_id: int, text: str, urgent: bool) -> bool:
     """Add the parent's message to the case's relayed message still waiting for its first attempt, if
     both are urgent or neither is and the two fit in one Telegram message: a parent sending many in a
     row fills one delivery, not a queue of them in front of every other case of that staff chat (issue
     20). False when there is none to join (or the worker took it meanwhile): the message gets a delivery
     of its own."""
-    last = session.scalars(  # the case's latest: joining an older one would change the order
-        select(Delivery)
-        .where(Delivery.case_id == case_id, Delivery.kind == K.PARENT_REPLY)
-        .order_by(Delivery.id.desc())
-        .limit(1)
+    last = (
+        await session.scalars(  # the case's latest: joining an older one would change the order
+            select(Delivery)
+            .where(Delivery.case_id == case_id, Delivery.kind == K.PARENT_REPLY)
+            .order_by(Delivery.id.desc())
+            .limit(1)
+        )
     ).first()
     if last is None or last.status is not DeliveryStatus.PENDING or last.attempts != 0:
         return False
@@ -477,7 +444,7 @@ def _merge_parent_reply(session: Session, case_id: int, text: str, urgent: bool)
     if len(joined) > MERGED_REPLY_CHARS:
         return False
     payload: dict[str, Any] = {"text": joined, "urgent": True} if urgent else {"text": joined}
-    taken = session.execute(
+    taken = await session.execute(
         update(Delivery)
         .where(Delivery.id == last.id, Delivery.attempts == 0, Delivery.status == DeliveryStatus.PENDING)
         .values(payload=payload)

@@ -1,4 +1,4 @@
-"""What the stores of bot/storage share: the session factory, the clock, and the chats that moved."""
+"""What the stores of bot/storage share: the sessions, the clock, and the chats that moved."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.database import SessionSource, as_sessions
 from bot.storage.models import ChatMove
 
 
 class Store:
-    """Blocking SQLAlchemy work behind async methods (run in a worker thread). Inside a parent's turn
-    every method uses the turn's session (bot/storage/turns.py: use_session)."""
+    """Asynchronous SQLAlchemy work (bot/storage/database.py: as_sessions). Inside a parent's turn every
+    method uses the turn's session (bot/storage/turns.py: use_session)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: SessionSource) -> None:
+        self._sessions = as_sessions(sessions)
 
 
 def utcnow() -> datetime:
@@ -28,7 +29,7 @@ def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def moved_chats(session: Session) -> dict[int, int]:
+async def moved_chats(session: AsyncSession) -> dict[int, int]:
     """Old chat id -> its current id, for every chat that moved (a handful of rows at most)."""
-    rows = session.execute(select(ChatMove.old_chat_id, ChatMove.new_chat_id)).tuples()
+    rows = (await session.execute(select(ChatMove.old_chat_id, ChatMove.new_chat_id))).tuples()
     return dict(rows.all())

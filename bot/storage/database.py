@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -68,9 +70,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
+Sessions: TypeAlias = async_sessionmaker[AsyncSession]
+"""What every store of bot/storage works on: asynchronous sessions (SQLAlchemy's asyncio extension)."""
+
+
 def make_engine(url: str) -> Engine:
-    """The engine of DATABASE_URL. hide_parameters: SQLAlchemy puts bound parameters (message text,
-    contact details) in its errors' str() and its echo; with it, they read "[SQL parameters hidden]"."""
+    """The synchronous engine of DATABASE_URL: for the migrations (Alembic), the start-up checks and
+    operators' tools; the bot's stores use `async_engine` of it. hide_parameters: SQLAlchemy puts bound
+    parameters (message text, contact details) in its errors' str() and its echo; with it, they read
+    "[SQL parameters hidden]"."""
     try:
         parsed = make_url(normalise_url(url))
     except (ArgumentError, ValueError):
@@ -139,7 +147,51 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Synchronous sessions, for tools and tests that look into the database; the stores take `sessions`."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def async_engine(engine: Engine, *, pooled: bool = True) -> AsyncEngine:
+    """The asynchronous engine of the same database: aiosqlite for SQLite (each connection is a thread of
+    aiosqlite's own, so a query never takes one of the event loop's executor threads; one hop to it per
+    statement, bot/storage/sqlite_driver.py), psycopg's async
+    driver for PostgreSQL. Without `pooled`, every session opens its own connection and closes it after,
+    so nothing outlives the event loop it was made on (tests and one-off commands run several loops)."""
+    url: URL = engine.url
+    options: dict[str, Any] = {"hide_parameters": True}
+    if not pooled:
+        options["poolclass"] = NullPool
+    if engine.dialect.name == "sqlite":
+        from bot.storage import sqlite_driver
+
+        made = create_async_engine(
+            url.set(drivername=f"sqlite+{sqlite_driver.NAME}"), connect_args={"timeout": 30}, **options
+        )
+        event.listen(made.sync_engine, "connect", _sqlite_pragmas)
+        return made
+    return create_async_engine(url, pool_pre_ping=pooled, **options)
+
+
+SessionSource: TypeAlias = "Engine | AsyncEngine | sessionmaker[Session] | Sessions"
+_UNPOOLED: WeakKeyDictionary[Engine, AsyncEngine] = WeakKeyDictionary()
+
+
+def as_sessions(source: SessionSource) -> Sessions:
+    """Asynchronous sessions on `source`: an AsyncEngine or its sessions as they are; a synchronous
+    engine or sessions (tests and tools, which also look into the database directly) through one
+    unpooled async engine per synchronous one."""
+    if isinstance(source, async_sessionmaker):
+        return source
+    if isinstance(source, sessionmaker):
+        bind = source.kw.get("bind")
+        if not isinstance(bind, Engine):
+            raise TypeError("as_sessions() needs sessions bound to an engine")
+        source = bind
+    if isinstance(source, Engine):
+        if source not in _UNPOOLED:
+            _UNPOOLED[source] = async_engine(source, pooled=False)
+        source = _UNPOOLED[source]
+    return async_sessionmaker(source, expire_on_commit=False)
 
 
 def alembic_config(engine: Engine) -> Any:

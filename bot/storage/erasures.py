@@ -14,13 +14,12 @@ parent's, and the privacy notice says deleting from the bot does not delete it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.common import Store, moved_chats, utcnow
 from bot.storage.models import (
@@ -59,13 +58,13 @@ class DueErasure:
     attempts: int
 
 
-def record_erasures(session: Session, case_ids: Sequence[int]) -> int:
+async def record_erasures(session: AsyncSession, case_ids: Sequence[int]) -> int:
     """Queue the erasure of everything the bot posted in staff chats for these cases (call before their
     rows are deleted, in the same transaction); how many rows were queued."""
     if not case_ids:
         return 0
-    moved = moved_chats(session)
-    cases = session.scalars(select(Case).where(Case.id.in_(case_ids))).all()
+    moved = await moved_chats(session)
+    cases = (await session.scalars(select(Case).where(Case.id.in_(case_ids)))).all()
     rows: dict[tuple[int, int | None, int | None], TelegramErasure] = {}
     for case in cases:
         if case.topic_id is not None:
@@ -73,7 +72,7 @@ def record_erasures(session: Session, case_ids: Sequence[int]) -> int:
             rows[(chat_id, None, case.topic_id)] = TelegramErasure(
                 chat_id=chat_id, topic_id=case.topic_id, kind=ErasureKind.TOPIC, reference=case.reference
             )
-        sent = session.scalars(select(Delivery).where(Delivery.case_id == case.id)).all()
+        sent = (await session.scalars(select(Delivery).where(Delivery.case_id == case.id))).all()
         topic_chat = moved.get(case.staff_chat_id, case.staff_chat_id) if case.topic_id else None
         for chat_id, message_id, kind, threaded in _posted(sent, moved):
             topic_id = case.topic_id if threaded and chat_id == topic_chat else None
@@ -87,7 +86,8 @@ def record_erasures(session: Session, case_ids: Sequence[int]) -> int:
                     reference=case.reference,
                 ),
             )
-        for private in session.scalars(select(PrivateMessage).where(PrivateMessage.case_id == case.id)):
+        privates = await session.scalars(select(PrivateMessage).where(PrivateMessage.case_id == case.id))
+        for private in privates:
             rows.setdefault(
                 (private.chat_id, private.message_id, None),
                 _private_erasure(private.chat_id, private.message_id, private.kind, case.reference),
@@ -132,11 +132,8 @@ class PrivateSends(Store):
     ) -> None:
         """One message sent privately for the case. A case deleted meanwhile (purged while its details
         were on their way) left nothing to record it on: its erasure is queued at once instead."""
-        await asyncio.to_thread(self._record, case_id, reference, chat_id, message_id, kind)
-
-    def _record(self, case_id: int, reference: str, chat_id: int, message_id: int, kind: PrivateKind) -> None:
-        with use_session(self._sessions, write=True) as session:
-            if session.get(Case, case_id) is None:
+        async with use_session(self._sessions, write=True) as session:
+            if await session.get(Case, case_id) is None:
                 session.add(_private_erasure(chat_id, message_id, kind, reference))
             else:
                 session.add(
@@ -145,11 +142,8 @@ class PrivateSends(Store):
 
     async def of_case(self, case_id: int) -> list[tuple[int, int, PrivateKind]]:
         """(chat id, message id, kind) of every message recorded for the case, oldest first."""
-        return await asyncio.to_thread(self._of_case, case_id)
-
-    def _of_case(self, case_id: int) -> list[tuple[int, int, PrivateKind]]:
-        with use_session(self._sessions, write=False) as session:
-            rows = session.scalars(
+        async with use_session(self._sessions, write=False) as session:
+            rows = await session.scalars(
                 select(PrivateMessage).where(PrivateMessage.case_id == case_id).order_by(PrivateMessage.id)
             )
             return [(row.chat_id, row.message_id, row.kind) for row in rows]
@@ -163,53 +157,45 @@ class ErasureQueue(Store):
 
     async def due(self, limit: int = 50) -> list[DueErasure]:
         """Due rows, topics first (deleting a topic deletes its messages with it)."""
-        return await asyncio.to_thread(self._due, limit)
-
-    def _due(self, limit: int) -> list[DueErasure]:
-        with use_session(self._sessions, write=False) as session:
-            rows = session.scalars(
-                select(TelegramErasure)
-                .where(TelegramErasure.not_before <= utcnow())
-                .order_by((TelegramErasure.kind == ErasureKind.TOPIC).desc(), TelegramErasure.id)
-                .limit(limit)
+        async with use_session(self._sessions, write=False) as session:
+            rows = (
+                await session.scalars(
+                    select(TelegramErasure)
+                    .where(TelegramErasure.not_before <= utcnow())
+                    .order_by((TelegramErasure.kind == ErasureKind.TOPIC).desc(), TelegramErasure.id)
+                    .limit(limit)
+                )
             ).all()
-            return [
-                DueErasure(r.id, r.chat_id, r.message_id, r.topic_id, r.kind, r.reference, r.attempts)
-                for r in rows
-            ]
+            return [_due(r) for r in rows]
 
     async def done(self, erasure: DueErasure, *, with_topic: bool = False) -> None:
         """The row is done; `with_topic`: the topic is deleted, and every message in it went with it."""
-        await asyncio.to_thread(self._done, erasure, with_topic)
-
-    def _done(self, erasure: DueErasure, with_topic: bool) -> None:
         in_topic = (
             (TelegramErasure.chat_id == erasure.chat_id) & (TelegramErasure.topic_id == erasure.topic_id)
             if with_topic
             else TelegramErasure.id == erasure.id
         )
-        with use_session(self._sessions, write=True) as session:
-            session.execute(delete(TelegramErasure).where(or_(TelegramErasure.id == erasure.id, in_topic)))
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(
+                delete(TelegramErasure).where(or_(TelegramErasure.id == erasure.id, in_topic))
+            )
 
     async def retry(self, erasure: DueErasure, delay: timedelta) -> None:
-        await asyncio.to_thread(self._retry, erasure.id, delay)
-
-    def _retry(self, erasure_id: int, delay: timedelta) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(
                 update(TelegramErasure)
-                .where(TelegramErasure.id == erasure_id)
+                .where(TelegramErasure.id == erasure.id)
                 .values(attempts=TelegramErasure.attempts + 1, not_before=utcnow() + delay)
             )
 
     async def pending(self) -> list[DueErasure]:
         """Every row not done yet (due or not), for tests and operators."""
-        return await asyncio.to_thread(self._pending)
+        async with use_session(self._sessions, write=False) as session:
+            rows = (await session.scalars(select(TelegramErasure).order_by(TelegramErasure.id))).all()
+            return [_due(r) for r in rows]
 
-    def _pending(self) -> list[DueErasure]:
-        with use_session(self._sessions, write=False) as session:
-            rows = session.scalars(select(TelegramErasure).order_by(TelegramErasure.id)).all()
-            return [
-                DueErasure(r.id, r.chat_id, r.message_id, r.topic_id, r.kind, r.reference, r.attempts)
-                for r in rows
-            ]
+
+def _due(row: TelegramErasure) -> DueErasure:
+    return DueErasure(
+        row.id, row.chat_id, row.message_id, row.topic_id, row.kind, row.reference, row.attempts
+    )

@@ -8,7 +8,6 @@ The functions taking a session queue rows inside another store's transaction (a 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta, timezone
@@ -16,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Schools
 from bot.staff import routing
 from bot.storage.common import Store, moved_chats, rowcount, utcnow
+from bot.storage.database import SessionSource
 from bot.storage.models import (
     Case,
     CaseKind,
@@ -90,7 +90,7 @@ class StuckDelivery:
 
 
 def queue(
-    session: Session,
+    session: AsyncSession,
     kind: DeliveryKind,
     case_id: int | None,
     chat_id: int,
@@ -99,33 +99,35 @@ def queue(
     session.add(Delivery(kind=kind, case_id=case_id, chat_id=chat_id, payload=payload or {}))
 
 
-def staff_chat(session: Session, case_id: int) -> int:
-    return int(session.scalar(select(Case.staff_chat_id).where(Case.id == case_id)) or 0)
+async def staff_chat(session: AsyncSession, case_id: int) -> int:
+    return int(await session.scalar(select(Case.staff_chat_id).where(Case.id == case_id)) or 0)
 
 
-def notify_parent(session: Session, case_id: int, kind: DeliveryKind, payload: dict[str, Any]) -> None:
+async def notify_parent(
+    session: AsyncSession, case_id: int, kind: DeliveryKind, payload: dict[str, Any]
+) -> None:
     """A message to the parent's chat about their case (none for a case without one)."""
-    case = session.get(Case, case_id)
+    case = await session.get(Case, case_id)
     if case is not None and case.parent_chat_id is not None:
         queue(session, kind, case_id, case.parent_chat_id, payload)
 
 
-def notify_parent_once(session: Session, case: Case, kind: DeliveryKind) -> None:
+async def notify_parent_once(session: AsyncSession, case: Case, kind: DeliveryKind) -> None:
     """A message to the parent about their case, unless one of this kind was queued before."""
-    told = session.scalar(select(Delivery.id).where(Delivery.case_id == case.id, Delivery.kind == kind))
+    told = await session.scalar(select(Delivery.id).where(Delivery.case_id == case.id, Delivery.kind == kind))
     if told is None:
-        notify_parent(session, case.id, kind, {})
+        await notify_parent(session, case.id, kind, {})
 
 
-def queue_topic(session: Session, case_id: int, kind: DeliveryKind) -> None:
+async def queue_topic(session: AsyncSession, case_id: int, kind: DeliveryKind) -> None:
     """Close or reopen the case's forum topic, if it has one."""
-    case = session.get(Case, case_id)
+    case = await session.get(Case, case_id)
     if case is not None and case.topic_id is not None:
         queue(session, kind, case_id, case.staff_chat_id)
 
 
-def chat_for(
-    session: Session,
+async def chat_for(
+    session: AsyncSession,
     schools: Schools | None,
     school_id: str,
     priority: Priority,
@@ -140,13 +142,13 @@ def chat_for(
     chat_id = default
     if schools is not None and school is not None:
         chat_id = routing.case_chat(schools, school, priority, kind, details)
-    return moved_chats(session).get(chat_id, chat_id)
+    return (await moved_chats(session)).get(chat_id, chat_id)
 
 
-def repost_card(session: Session, case_id: int, to_chat_id: int) -> None:
+async def repost_card(session: AsyncSession, case_id: int, to_chat_id: int) -> None:
     """Post the case's card again in `to_chat_id`: what belonged to the old card is marked moved, the
     rest of the case's staff-chat queue follows the card."""
-    case = session.get(Case, case_id)
+    case = await session.get(Case, case_id)
     if case is None:
         return
     waiting = [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
@@ -156,12 +158,12 @@ def repost_card(session: Session, case_id: int, to_chat_id: int) -> None:
         Delivery.kind.not_in(TO_PARENT),
         Delivery.kind != K.CHAT_FAILED_ALERT,
     )
-    session.execute(
+    await session.execute(
         update(Delivery)
         .where(staff_rows, Delivery.kind.in_(CARD_BOUND))
         .values(status=DeliveryStatus.MOVED, locked_until=None)
     )
-    session.execute(
+    await session.execute(
         update(Delivery)
         .where(staff_rows, Delivery.kind.not_in(CARD_BOUND))
         .values(chat_id=to_chat_id, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=utcnow())
@@ -182,7 +184,7 @@ def _stuck() -> Any:
 class Outbox(Store):
     """Leasing, recording and retrying deliveries; chat moves; urgent reminders; `parentbot outbox`."""
 
-    def __init__(self, sessions: sessionmaker[Session], schools: Schools | None = None) -> None:
+    def __init__(self, sessions: SessionSource, schools: Schools | None = None) -> None:
         super().__init__(sessions)
         self._schools = schools
 
@@ -204,11 +206,6 @@ class Outbox(Store):
         On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers take disjoint rows; on
         SQLite the single writer serialises the same UPDATE.
         """
-        return await asyncio.to_thread(self._claim_due, limit, lease, per_chat, busy_chats)
-
-    def _claim_due(
-        self, limit: int, lease: timedelta, per_chat: int | None, busy_chats: frozenset[int]
-    ) -> list[DueDelivery]:
         now = utcnow()
         free = and_(
             Delivery.status == DeliveryStatus.PENDING,
@@ -219,23 +216,29 @@ class Outbox(Store):
             free = and_(free, Delivery.chat_id.not_in(busy_chats))
         urgent = select(Case.priority).where(Case.id == Delivery.case_id).scalar_subquery() == Priority.URGENT
         order = (urgent.desc(), Delivery.id)  # an urgent case jumps any backlog
-        with use_session(self._sessions, write=True) as session:
+        async with use_session(self._sessions, write=True) as session:
             chosen = free
             if per_chat is not None:
                 # PostgreSQL allows no FOR UPDATE with a window function: rank in a subquery, lock outside.
                 place = func.row_number().over(partition_by=Delivery.chat_id, order_by=order)
                 ranked = select(Delivery.id, place.label("place")).where(free).subquery()
                 chosen = and_(free, Delivery.id.in_(select(ranked.c.id).where(ranked.c.place <= per_chat)))
-            rows = session.scalars(
-                select(Delivery).where(chosen).order_by(*order).limit(limit).with_for_update(skip_locked=True)
+            rows = (
+                await session.scalars(
+                    select(Delivery)
+                    .where(chosen)
+                    .order_by(*order)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
             ).all()
-            moved = moved_chats(session)
+            moved = await moved_chats(session)
             taken: list[DueDelivery] = []
             for row in rows:
-                # A conditional UPDATE per row: SQLite has no FOR UPDATE and pysqlite runs the SELECT
-                # outside the write transaction, so two workers can read the same rows; only the one
-                # whose UPDATE still finds the row free takes it.
-                leased = session.execute(
+                # A conditional UPDATE per row: SQLite has no FOR UPDATE and runs the SELECT outside the
+                # write transaction, so two processes' workers can read the same rows; only the one whose
+                # UPDATE still finds the row free takes it.
+                leased = await session.execute(
                     update(Delivery)
                     .where(Delivery.id == row.id, free)
                     .values(locked_until=now + lease, attempts=Delivery.attempts + 1)
@@ -258,22 +261,13 @@ class Outbox(Store):
     ) -> None:
         """Record a delivery as sent, and queue what follows it, in one transaction. `parts`: the other
         messages of a text split over several (kept in the payload, for the erasure at purge time)."""
-        await asyncio.to_thread(self._mark_sent, delivery_id, message_id, followups, parts)
-
-    def _mark_sent(
-        self,
-        delivery_id: int,
-        message_id: int | None,
-        followups: Sequence[FollowUp],
-        parts: Sequence[int],
-    ) -> None:
-        with use_session(self._sessions, write=True) as session:
+        async with use_session(self._sessions, write=True) as session:
             for f in followups:
                 queue(session, f.kind, f.case_id, f.chat_id, dict(f.payload))
-            row = session.get(Delivery, delivery_id) if parts else None
+            row = await session.get(Delivery, delivery_id) if parts else None
             if row is not None:
                 row.payload = {**(row.payload or {}), "parts": list(parts)}
-            session.execute(
+            await session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
                 .values(
@@ -285,11 +279,8 @@ class Outbox(Store):
             )
 
     async def mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool = False) -> None:
-        await asyncio.to_thread(self._mark_retry, delivery_id, error, delay, give_up)
-
-    def _mark_retry(self, delivery_id: int, error: str, delay: timedelta, give_up: bool) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
                 .values(
@@ -310,17 +301,8 @@ class Outbox(Store):
         """A staff card was posted: mark its delivery sent, record the card and queue what replies to it
         (evidence photos, transcript file, pin), all in one transaction. Each follow-up is its own
         outbox row, so a retry after a partial failure never posts the card twice."""
-        await asyncio.to_thread(self._mark_card_sent, delivery_id, case_id, message_id, followups)
-
-    def _mark_card_sent(
-        self,
-        delivery_id: int,
-        case_id: int,
-        message_id: int,
-        followups: Sequence[tuple[DeliveryKind, dict[str, Any]]],
-    ) -> None:
-        with use_session(self._sessions, write=True) as session:
-            card = session.get(Delivery, delivery_id)
+        async with use_session(self._sessions, write=True) as session:
+            card = await session.get(Delivery, delivery_id)
             if card is None:
                 return  # purged meanwhile
             card.status = DeliveryStatus.SENT
@@ -328,40 +310,36 @@ class Outbox(Store):
             card.sent_message_id = message_id
             card.locked_until = None
             chat_id = card.chat_id
-            session.execute(
+            await session.execute(
                 update(Case)
                 .where(Case.id == case_id)
                 .values(card_message_id=message_id, staff_chat_id=chat_id)
             )
             for kind, payload in followups:
                 queue(session, kind, case_id, chat_id, dict(payload))
-            case = session.get(Case, case_id)
+            case = await session.get(Case, case_id)
             if case is not None and case.priority is Priority.URGENT:
-                notify_parent_once(session, case, K.PARENT_DELIVERED)
+                await notify_parent_once(session, case, K.PARENT_DELIVERED)
 
     async def queue_card(self, case_id: int) -> bool:
         """Post a case's card again in its staff chat (/case REF); False when there is no such case."""
-        return await asyncio.to_thread(self._queue_card, case_id)
-
-    def _queue_card(self, case_id: int) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            case = session.get(Case, case_id)
+        async with use_session(self._sessions, write=True) as session:
+            case = await session.get(Case, case_id)
             if case is None:
                 return False
-            chat_id = moved_chats(session).get(case.staff_chat_id, case.staff_chat_id)
+            chat_id = (await moved_chats(session)).get(case.staff_chat_id, case.staff_chat_id)
             queue(session, K.CASE_CARD, case_id, chat_id)
             return True
 
     async def hide_card_details(self, chat_id: int) -> int:
         """Edit every card posted in this chat (it now holds members who are not named staff) to its form
         without details; the delivery worker renders it so. Returns how many were queued."""
-        return await asyncio.to_thread(self._hide_card_details, chat_id)
-
-    def _hide_card_details(self, chat_id: int) -> int:
-        with use_session(self._sessions, write=True) as session:
-            chats = {chat_id, *(old for old, new in moved_chats(session).items() if new == chat_id)}
-            cases = session.scalars(
-                select(Case.id).where(Case.staff_chat_id.in_(chats), Case.card_message_id.is_not(None))
+        async with use_session(self._sessions, write=True) as session:
+            chats = {chat_id, *(old for old, new in (await moved_chats(session)).items() if new == chat_id)}
+            cases = (
+                await session.scalars(
+                    select(Case.id).where(Case.staff_chat_id.in_(chats), Case.card_message_id.is_not(None))
+                )
             ).all()
             for case_id in cases:
                 queue(session, K.CARD_UPDATE, case_id, chat_id)
@@ -369,21 +347,20 @@ class Outbox(Store):
 
     async def due_urgent_reminders(self, every: timedelta) -> list[int]:
         """Urgent cases unclaimed since their card or last reminder, `every` ago: queue a reminder."""
-        return await asyncio.to_thread(self._due_urgent_reminders, every)
-
-    def _due_urgent_reminders(self, every: timedelta) -> list[int]:
         cutoff = utcnow() - every
-        with use_session(self._sessions, write=True) as session:
-            cases = session.scalars(
-                select(Case)
-                .where(
-                    Case.priority == Priority.URGENT,
-                    Case.status == CaseStatus.OPEN,
-                    Case.card_message_id.is_not(None),  # while the card itself waits, reminders would pile up
-                    Case.created_at <= cutoff,
-                    or_(Case.last_reminder_at.is_(None), Case.last_reminder_at <= cutoff),
+        async with use_session(self._sessions, write=True) as session:
+            cases = (
+                await session.scalars(
+                    select(Case)
+                    .where(
+                        Case.priority == Priority.URGENT,
+                        Case.status == CaseStatus.OPEN,
+                        Case.card_message_id.is_not(None),  # while the card waits, reminders would pile up
+                        Case.created_at <= cutoff,
+                        or_(Case.last_reminder_at.is_(None), Case.last_reminder_at <= cutoff),
+                    )
+                    .with_for_update(skip_locked=True)
                 )
-                .with_for_update(skip_locked=True)
             ).all()
             for case in cases:
                 case.last_reminder_at = utcnow()
@@ -395,29 +372,26 @@ class Outbox(Store):
     async def follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
         """A group became a supergroup: remember its new id, and move its cases and waiting deliveries.
         False when this move was known already (another delivery met it first)."""
-        return await asyncio.to_thread(self._follow_chat_move, old_chat_id, new_chat_id)
-
-    def _follow_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
         try:
-            return self._record_chat_move(old_chat_id, new_chat_id)
+            return await self._record_chat_move(old_chat_id, new_chat_id)
         except IntegrityError:  # recorded at the same moment elsewhere (the other migration message)
-            return self._record_chat_move(old_chat_id, new_chat_id)
+            return await self._record_chat_move(old_chat_id, new_chat_id)
 
-    def _record_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
-        with use_session(self._sessions, write=True) as session:
-            move = session.get(ChatMove, old_chat_id)
+    async def _record_chat_move(self, old_chat_id: int, new_chat_id: int) -> bool:
+        async with use_session(self._sessions, write=True) as session:
+            move = await session.get(ChatMove, old_chat_id)
             known = move is not None and move.new_chat_id == new_chat_id
             if move is None:
                 session.add(ChatMove(old_chat_id=old_chat_id, new_chat_id=new_chat_id))
             else:
                 move.new_chat_id = new_chat_id
-            session.execute(  # a chain: A moved to B earlier, B now moves to C
+            await session.execute(  # a chain: A moved to B earlier, B now moves to C
                 update(ChatMove).where(ChatMove.new_chat_id == old_chat_id).values(new_chat_id=new_chat_id)
             )
-            session.execute(
+            await session.execute(
                 update(Case).where(Case.staff_chat_id == old_chat_id).values(staff_chat_id=new_chat_id)
             )
-            session.execute(
+            await session.execute(
                 update(Delivery)
                 .where(Delivery.chat_id == old_chat_id, Delivery.status == DeliveryStatus.PENDING)
                 .values(chat_id=new_chat_id)
@@ -426,11 +400,8 @@ class Outbox(Store):
 
     async def chat_moves(self) -> dict[int, int]:
         """Every chat that moved: old id -> current id."""
-        return await asyncio.to_thread(self._chat_moves)
-
-    def _chat_moves(self) -> dict[int, int]:
-        with use_session(self._sessions, write=False) as session:
-            return moved_chats(session)
+        async with use_session(self._sessions, write=False) as session:
+            return await moved_chats(session)
 
     async def move_case(
         self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
@@ -438,50 +409,41 @@ class Outbox(Store):
         """The case's staff chat failed: post its card again in `to_chat_id` (with an alert there naming
         the chat that failed, when given), one transaction. The failed delivery and the others that
         belong to the old card are marked moved; the rest of the case's queue follows the card."""
-        await asyncio.to_thread(self._move_case, delivery_id, case_id, to_chat_id, reason, alert)
-
-    def _move_case(
-        self, delivery_id: int, case_id: int, to_chat_id: int, reason: str, alert: dict[str, Any] | None
-    ) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
                 .values(status=DeliveryStatus.MOVED, last_error=reason[:200], locked_until=None)
             )
             if alert is not None:
                 queue(session, K.CHAT_FAILED_ALERT, case_id, to_chat_id, alert)
-            repost_card(session, case_id, to_chat_id)
+            await repost_card(session, case_id, to_chat_id)
 
     async def undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
         """No chat can take this case's card: the delivery is failed (`parentbot outbox` lists it) and
         the parent is told, once, to phone the school."""
-        await asyncio.to_thread(self._undeliverable, delivery_id, case_id, reason)
-
-    def _undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id)
                 .values(status=DeliveryStatus.FAILED, last_error=reason[:200], locked_until=None)
             )
-            case = session.get(Case, case_id) if case_id is not None else None
+            case = await session.get(Case, case_id) if case_id is not None else None
             if case is not None:
-                notify_parent_once(session, case, K.PARENT_UNDELIVERED)
+                await notify_parent_once(session, case, K.PARENT_UNDELIVERED)
 
     # ---- what operators see (`parentbot outbox`) ----------------------------------------------------------
 
     async def stuck_deliveries(self) -> list[StuckDelivery]:
         """Failed deliveries, and pending ones tried STUCK_ATTEMPTS times or more, oldest first."""
-        return await asyncio.to_thread(self._stuck_deliveries)
-
-    def _stuck_deliveries(self) -> list[StuckDelivery]:
-        with use_session(self._sessions, write=False) as session:
-            rows = session.execute(
-                select(Delivery, Case.reference)
-                .outerjoin(Case, Case.id == Delivery.case_id)
-                .where(_stuck())
-                .order_by(Delivery.id)
+        async with use_session(self._sessions, write=False) as session:
+            rows = (
+                await session.execute(
+                    select(Delivery, Case.reference)
+                    .outerjoin(Case, Case.id == Delivery.case_id)
+                    .where(_stuck())
+                    .order_by(Delivery.id)
+                )
             ).all()
             return [
                 StuckDelivery(d.id, reference, d.kind, d.chat_id, d.status, d.attempts, d.last_error)
@@ -491,12 +453,9 @@ class Outbox(Store):
     async def oldest_undelivered_age(self) -> float | None:
         """Seconds since the oldest delivery still pending or failed was queued; None when every one
         was sent (for the health check and the metrics, bot/telegram/health.py)."""
-        return await asyncio.to_thread(self._oldest_undelivered_age)
-
-    def _oldest_undelivered_age(self) -> float | None:
         undelivered = Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED))
-        with use_session(self._sessions, write=False) as session:
-            oldest = session.scalar(select(func.min(Delivery.created_at)).where(undelivered))
+        async with use_session(self._sessions, write=False) as session:
+            oldest = await session.scalar(select(func.min(Delivery.created_at)).where(undelivered))
         if oldest is None:
             return None
         if oldest.tzinfo is None:  # SQLite keeps no zone: its CURRENT_TIMESTAMP is UTC
@@ -506,46 +465,40 @@ class Outbox(Store):
     async def retry_stuck(self) -> int:
         """Queue every stuck delivery again, now, to the chat the configuration names for its case (a
         card in another chat is posted there again); how many were requeued."""
-        return await asyncio.to_thread(self._retry_stuck)
-
-    def _retry_stuck(self) -> int:
-        with use_session(self._sessions, write=True) as session:
-            rows = session.scalars(select(Delivery).where(_stuck()).order_by(Delivery.id)).all()
+        async with use_session(self._sessions, write=True) as session:
+            rows = (await session.scalars(select(Delivery).where(_stuck()).order_by(Delivery.id))).all()
             reposted: set[int] = set()
             for row in rows:
                 if row.case_id not in reposted:
-                    self._requeue(session, row, reposted)
+                    await self._requeue(session, row, reposted)
             return len(rows)
 
-    def _requeue(self, session: Session, row: Delivery, reposted: set[int]) -> None:
+    async def _requeue(self, session: AsyncSession, row: Delivery, reposted: set[int]) -> None:
         row.status, row.attempts, row.next_attempt_at, row.locked_until = (
             DeliveryStatus.PENDING,
             0,
             utcnow(),
             None,
         )
-        case = session.get(Case, row.case_id) if row.case_id is not None else None
+        case = await session.get(Case, row.case_id) if row.case_id is not None else None
         if case is None or row.kind in TO_PARENT:
             return
         if row.kind == K.CHAT_FAILED_ALERT:
-            row.chat_id = moved_chats(session).get(row.chat_id, row.chat_id)
+            row.chat_id = (await moved_chats(session)).get(row.chat_id, row.chat_id)
             return
-        target = chat_for(
+        target = await chat_for(
             session, self._schools, case.school_id, case.priority, case.staff_chat_id, case.kind, case.details
         )
         if target != case.staff_chat_id or case.card_message_id is None:
-            session.flush()
-            repost_card(session, case.id, target)
+            await session.flush()
+            await repost_card(session, case.id, target)
             reposted.add(case.id)
 
     async def deliveries(self, case_id: int | None = None) -> list[Delivery]:
-        return await asyncio.to_thread(self._deliveries, case_id)
-
-    def _deliveries(self, case_id: int | None) -> list[Delivery]:
-        with use_session(self._sessions, write=False) as session:
+        async with use_session(self._sessions, write=False) as session:
             query = select(Delivery).order_by(Delivery.id)
             if case_id is not None:
                 query = query.where(Delivery.case_id == case_id)
-            rows = list(session.scalars(query).all())
+            rows = list((await session.scalars(query)).all())
             session.expunge_all()
             return rows

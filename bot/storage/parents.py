@@ -2,45 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.orm import Session, sessionmaker
 
 from bot.domain import DangerCheck, FlowState, ParentState, Pending
 from bot.storage.common import utcnow
+from bot.storage.database import SessionSource, as_sessions
 from bot.storage.models import Parent
-from bot.storage.turns import upsert, use_session
+from bot.storage.turns import cached_upsert, use_session
+
+_STATE = (
+    "school_id",
+    "fallback_streak",
+    "pending",
+    "flow",
+    "relay_case_id",
+    "clarify_options",
+    "danger_check",
+    "blocked_at",
+    "updated_at",
+)
+_SAVE = cached_upsert(Parent, ("id", *_STATE), update=_STATE)
 
 
 class SqlStateStore:
-    """The engine's StateStore on SQLAlchemy; blocking database work runs in a worker thread."""
+    """The engine's StateStore on SQLAlchemy (asynchronous sessions, bot/storage/database.py)."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: SessionSource, clock: Callable[[], datetime] = utcnow) -> None:
+        self._sessions = as_sessions(sessions)
         self._clock = clock
 
     async def load(self, parent_id: str) -> ParentState:
-        return await asyncio.to_thread(self._load, parent_id)
-
-    async def save(self, parent_id: str, state: ParentState) -> None:
-        await asyncio.to_thread(self._save, parent_id, state)
-
-    async def forget(self, parent_id: str) -> None:
-        await asyncio.to_thread(self._forget, parent_id)
-
-    async def mark_blocked(self, parent_id: str) -> None:
-        """Telegram answered 403: the parent blocked the bot."""
-        await asyncio.to_thread(self._set_blocked, parent_id, self._clock())
-
-    async def is_blocked(self, parent_id: str) -> bool:
-        return await asyncio.to_thread(self._is_blocked, parent_id)
-
-    def _load(self, parent_id: str) -> ParentState:
-        with use_session(self._sessions, write=False) as session:
-            row = session.get(Parent, parent_id)
+        async with use_session(self._sessions, write=False) as session:
+            row = await session.get(Parent, parent_id)
             if row is None:
                 return ParentState()
             pending = Pending(row.pending) if row.pending in Pending._value2member_map_ else None
@@ -56,7 +52,7 @@ class SqlStateStore:
                 updated_at=row.updated_at,
             )
 
-    def _save(self, parent_id: str, state: ParentState) -> None:
+    async def save(self, parent_id: str, state: ParentState) -> None:
         """One INSERT ... ON CONFLICT DO UPDATE (every message saves the state: this is the hot path)."""
         values = {
             "school_id": state.school_id,
@@ -69,21 +65,27 @@ class SqlStateStore:
             "blocked_at": None,  # a parent who writes to the bot has unblocked it
             "updated_at": self._clock(),
         }
-        with use_session(self._sessions, write=True) as session:
-            statement = upsert(session, Parent).values(id=parent_id, **values)
-            session.execute(statement.on_conflict_do_update(index_elements=[Parent.id], set_=values))
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(_SAVE, {"id": parent_id, **values})
+            loaded = session.sync_session.identity_map.get(
+                session.sync_session.identity_key(Parent, parent_id)
+            )
+            if loaded is not None:  # the row the turn loaded is not what the database holds now
+                session.expire(loaded)
 
-    def _forget(self, parent_id: str) -> None:
-        with use_session(self._sessions, write=True) as session:
-            session.execute(delete(Parent).where(Parent.id == parent_id))
+    async def forget(self, parent_id: str) -> None:
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(delete(Parent).where(Parent.id == parent_id))
 
-    def _set_blocked(self, parent_id: str, when: datetime) -> None:
-        with use_session(self._sessions, write=True) as session:
-            row = session.get(Parent, parent_id) or Parent(id=parent_id)
+    async def mark_blocked(self, parent_id: str) -> None:
+        """Telegram answered 403: the parent blocked the bot."""
+        when = self._clock()
+        async with use_session(self._sessions, write=True) as session:
+            row = await session.get(Parent, parent_id) or Parent(id=parent_id)
             row.blocked_at = when
             session.add(row)
 
-    def _is_blocked(self, parent_id: str) -> bool:
-        with use_session(self._sessions, write=False) as session:
-            row = session.get(Parent, parent_id)
+    async def is_blocked(self, parent_id: str) -> bool:
+        async with use_session(self._sessions, write=False) as session:
+            row = await session.get(Parent, parent_id)
             return row is not None and row.blocked_at is not None

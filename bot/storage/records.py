@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from bot.config import Schools
 from bot.storage.audit import AuditLog
 from bot.storage.cases import CaseStore
+from bot.storage.database import SessionSource, as_sessions
 from bot.storage.erasures import ErasureQueue, PrivateSends
 from bot.storage.outbox import Outbox
 from bot.storage.retention import Retention
@@ -27,9 +26,10 @@ class Records:
     private: PrivateSends
 
     @classmethod
-    def on(cls, sessions: sessionmaker[Session], schools: Schools | None = None) -> Records:
+    def on(cls, source: SessionSource, schools: Schools | None = None) -> Records:
         """The stores on these sessions. With the schools, cards go to the chats the configuration names
         (a new case, and a stuck one requeued); without, to the chat the case draft names."""
+        sessions = as_sessions(source)
         return cls(
             cases=CaseStore(sessions, schools),
             transcripts=Transcripts(sessions),

@@ -8,13 +8,12 @@ posted in the staff chats, and sent to staff members' private chats, in telegram
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, delete, exists, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import FlowState
 from bot.storage.common import Store, rowcount, utcnow
@@ -57,25 +56,19 @@ class Retention(Store):
     async def forget_parent(self, parent_id: str) -> None:
         """/forget: the profile, and every message and photo not attached to a case (cases stay with
         the school, which the parent is told how to ask about)."""
-        await asyncio.to_thread(self._forget_parent, parent_id)
-
-    def _forget_parent(self, parent_id: str) -> None:
-        with use_session(self._sessions, write=True) as session:
-            _forget(session, parent_id)
+        async with use_session(self._sessions, write=True) as session:
+            await _forget(session, parent_id)
 
     async def erase_case(self, reference: str) -> int | None:
         """A data subject's erasure request the DPO granted (`parentbot erase-case REF`): the case and all
         that hangs on it deleted now, and what the bot posted for it queued for deletion in Telegram, as
         the purge does. How many Telegram erasures were queued; None when there is no such case."""
-        return await asyncio.to_thread(self._erase_case, reference.strip().upper())
-
-    def _erase_case(self, reference: str) -> int | None:
-        with use_session(self._sessions, write=True) as session:
-            case_id = session.scalar(select(Case.id).where(Case.reference == reference))
+        async with use_session(self._sessions, write=True) as session:
+            case_id = await session.scalar(select(Case.id).where(Case.reference == reference.strip().upper()))
             if case_id is None:
                 return None
-            erasures = record_erasures(session, [case_id])
-            self._delete_cases(session, [case_id])
+            erasures = await record_erasures(session, [case_id])
+            await _delete_cases(session, [case_id])
             return erasures
 
     async def purge(
@@ -95,63 +88,69 @@ class Retention(Store):
         (opened, claimed, or a message from either side), so no case is kept for ever; with
         `flow_timeout`, half-finished drafts untouched that long; with `relay_timeout`, end relays silent
         that long; with `profile_retention`, profiles of parents silent that long; with `audit_retention`,
-        audit events that old."""
+        audit events that old. Each step is its own transaction, queued with the other writers."""
         stale = case_retention if unresolved_retention is None else unresolved_retention
-        counts = await asyncio.to_thread(self._purge, message_retention, case_retention, stale)
-        drafts = await asyncio.to_thread(self._purge_drafts, flow_timeout) if flow_timeout else 0
-        relays = await asyncio.to_thread(self._end_relays, relay_timeout) if relay_timeout else 0
-        profiles = (
-            await asyncio.to_thread(self._purge_profiles, profile_retention) if profile_retention else 0
-        )
-        audits = await asyncio.to_thread(self._purge_audit, audit_retention) if audit_retention else 0
+        counts = await self._purge(message_retention, case_retention, stale)
+        drafts = await self._purge_drafts(flow_timeout) if flow_timeout else 0
+        relays = await self._end_relays(relay_timeout) if relay_timeout else 0
+        profiles = await self._purge_profiles(profile_retention) if profile_retention else 0
+        audits = await self._purge_audit(audit_retention) if audit_retention else 0
         return replace(counts, drafts=drafts, relays=relays, profiles=profiles, audit_events=audits)
 
-    def _purge_profiles(self, idle: timedelta) -> int:
+    async def _purge_profiles(self, idle: timedelta) -> int:
         """A profile is the parent's Telegram id and chosen school: kept while they use the bot, deleted
         once they have not written for `idle` (with whatever of theirs is not in a case, as /forget)."""
-        with use_session(self._sessions, write=True) as session:
-            idle_ids = session.scalars(select(Parent.id).where(Parent.updated_at < utcnow() - idle)).all()
+        async with use_session(self._sessions, write=True) as session:
+            idle_ids = (
+                await session.scalars(select(Parent.id).where(Parent.updated_at < utcnow() - idle))
+            ).all()
             for parent_id in idle_ids:
-                _forget(session, parent_id)
+                await _forget(session, parent_id)
             return len(idle_ids)
 
-    def _purge_audit(self, retention: timedelta) -> int:
-        with use_session(self._sessions, write=True) as session:
-            return rowcount(session.execute(delete(AuditEvent).where(AuditEvent.at < utcnow() - retention)))
+    async def _purge_audit(self, retention: timedelta) -> int:
+        async with use_session(self._sessions, write=True) as session:
+            return rowcount(
+                await session.execute(delete(AuditEvent).where(AuditEvent.at < utcnow() - retention))
+            )
 
-    def _purge_drafts(self, timeout: timedelta) -> int:
+    async def _purge_drafts(self, timeout: timedelta) -> int:
         """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
         only), so the parent's next message says it expired. Unreadable values and tombstones stay."""
         now = utcnow()
-        with use_session(self._sessions, write=True) as session:
-            rows = session.execute(select(Parent.id, Parent.flow).where(Parent.flow.is_not(None))).all()
+        async with use_session(self._sessions, write=True) as session:
+            rows = (
+                await session.execute(select(Parent.id, Parent.flow).where(Parent.flow.is_not(None)))
+            ).all()
             drafts = [(parent_id, FlowState.from_json(stored)) for parent_id, stored in rows]
-            for parent_id, flow in drafts:
-                if flow is not None and flow.expired(now, timeout.total_seconds()):
-                    session.execute(
-                        update(Parent).where(Parent.id == parent_id).values(flow=flow.tombstone())
-                    )
-            return sum(
-                1 for _, flow in drafts if flow is not None and flow.expired(now, timeout.total_seconds())
-            )
+            expired = [
+                (parent_id, flow)
+                for parent_id, flow in drafts
+                if flow is not None and flow.expired(now, timeout.total_seconds())
+            ]
+            for parent_id, flow in expired:
+                await session.execute(
+                    update(Parent).where(Parent.id == parent_id).values(flow=flow.tombstone())
+                )
+            return len(expired)
 
-    def _end_relays(self, timeout: timedelta) -> int:
-        with use_session(self._sessions, write=True) as session:
+    async def _end_relays(self, timeout: timedelta) -> int:
+        async with use_session(self._sessions, write=True) as session:
             return rowcount(
-                session.execute(
+                await session.execute(
                     update(Parent)
                     .where(Parent.relay_case_id.is_not(None), Parent.updated_at < utcnow() - timeout)
                     .values(relay_case_id=None)
                 )
             )
 
-    def _purge(
+    async def _purge(
         self, message_retention: timedelta, case_retention: timedelta, stale: timedelta
     ) -> PurgeCounts:
         now = utcnow()
-        with use_session(self._sessions, write=True) as session:
+        async with use_session(self._sessions, write=True) as session:
             messages = rowcount(
-                session.execute(
+                await session.execute(
                     delete(ConversationMessage).where(
                         ConversationMessage.case_id.is_(None),
                         ConversationMessage.created_at < now - message_retention,
@@ -159,41 +158,48 @@ class Retention(Store):
                 )
             )
             attachments = rowcount(
-                session.execute(
+                await session.execute(
                     delete(Attachment).where(
                         Attachment.case_id.is_(None), Attachment.created_at < now - message_retention
                     )
                 )
             )
-            resolved = session.scalars(
-                select(Case.id).where(
-                    and_(Case.status == CaseStatus.RESOLVED, Case.resolved_at < now - case_retention)
+            resolved = (
+                await session.scalars(
+                    select(Case.id).where(
+                        and_(Case.status == CaseStatus.RESOLVED, Case.resolved_at < now - case_retention)
+                    )
                 )
             ).all()
-            abandoned = session.scalars(_abandoned_cases(now - stale)).all()
-            erasures = record_erasures(session, [*resolved, *abandoned])
-            cases = self._delete_cases(session, [*resolved, *abandoned])
+            abandoned = (await session.scalars(_abandoned_cases(now - stale))).all()
+            erasures = await record_erasures(session, [*resolved, *abandoned])
+            cases = await _delete_cases(session, [*resolved, *abandoned])
             return PurgeCounts(messages, attachments, cases, len(abandoned), erasures=erasures)
 
-    def _delete_cases(self, session: Session, old_cases: Sequence[int]) -> int:
-        """Delete the cases and all that hangs on them (record_erasures first, in the same session)."""
-        for model in (ConversationMessage, CaseMessage, Attachment, Delivery, PrivateMessage):
-            session.execute(delete(model).where(model.case_id.in_(old_cases)))
-        session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
-        session.execute(update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None))
-        return rowcount(session.execute(delete(Case).where(Case.id.in_(old_cases))))
+
+async def _delete_cases(session: AsyncSession, old_cases: Sequence[int]) -> int:
+    """Delete the cases and all that hangs on them (record_erasures first, in the same session)."""
+    for model in (ConversationMessage, CaseMessage, Attachment, Delivery, PrivateMessage):
+        await session.execute(delete(model).where(model.case_id.in_(old_cases)))
+    await session.execute(update(AuditEvent).where(AuditEvent.case_id.in_(old_cases)).values(case_id=None))
+    await session.execute(
+        update(Parent).where(Parent.relay_case_id.in_(old_cases)).values(relay_case_id=None)
+    )
+    return rowcount(await session.execute(delete(Case).where(Case.id.in_(old_cases))))
 
 
-def _forget(session: Session, parent_id: str) -> None:
+async def _forget(session: AsyncSession, parent_id: str) -> None:
     """The profile, and every message and photo of the parent's not attached to a case (none of which
     was ever posted to staff, so nothing in Telegram to erase)."""
-    session.execute(
+    await session.execute(
         delete(ConversationMessage).where(
             ConversationMessage.parent_id == parent_id, ConversationMessage.case_id.is_(None)
         )
     )
-    session.execute(delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None)))
-    session.execute(delete(Parent).where(Parent.id == parent_id))
+    await session.execute(
+        delete(Attachment).where(Attachment.parent_id == parent_id, Attachment.case_id.is_(None))
+    )
+    await session.execute(delete(Parent).where(Parent.id == parent_id))
 
 
 def _abandoned_cases(cutoff: datetime) -> Select[tuple[int]]:

@@ -4,7 +4,6 @@ lines the parent agreed to share (bot/storage/cases.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from sqlalchemy import insert
@@ -17,17 +16,12 @@ from bot.storage.turns import use_session
 class Transcripts(Store):
     async def record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None:
         """Add one turn of the conversation (what the parent said and what the bot answered)."""
-        if lines:
-            await asyncio.to_thread(self._record, parent_id, lines)
-
-    def _record(self, parent_id: str, lines: Sequence[tuple[Author, str]]) -> None:
+        if not lines:
+            return
         rows = [{"parent_id": parent_id, "author": author, "text": text} for author, text in lines]
-        with use_session(self._sessions, write=True) as session:
-            session.execute(insert(ConversationMessage), rows)  # a bulk INSERT, no unit of work
+        async with use_session(self._sessions, write=True) as session:
+            await session.execute(insert(ConversationMessage), rows)  # a bulk INSERT, no unit of work
 
     async def add_attachment(self, parent_id: str, file_id: str, kind: str = "photo") -> None:
-        await asyncio.to_thread(self._add_attachment, parent_id, file_id, kind)
-
-    def _add_attachment(self, parent_id: str, file_id: str, kind: str) -> None:
-        with use_session(self._sessions, write=True) as session:
+        async with use_session(self._sessions, write=True) as session:
             session.add(Attachment(parent_id=parent_id, file_id=file_id, kind=kind))

@@ -33,7 +33,6 @@ from bot.staff.delivery import DeliveryWorker
 from bot.staff.handlers import StaffHandlers
 from bot.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
 from bot.staff.setup import SetupCommand
-from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
@@ -111,12 +110,14 @@ def build_application(
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
     flood = flood or SharedFloodGate(
-        SqlFloodBuckets(session_factory(services.db)),
+        SqlFloodBuckets(services.sessions),
         burst=settings.flood_burst,
         per_minute=settings.flood_per_minute,
     )
     router = RelayRouter(services.records.cases, services.store, services.responses, services.schools)
-    parents = ParentHandlers(services.engine, services.store, services.responses, flood=flood, router=router)
+    parents = ParentHandlers(
+        services.engine, services.store, services.responses, flood=flood, router=router, turns=services.turns
+    )
     private = filters.ChatType.PRIVATE
 
     # Group -4 runs first: a staff group that became a supergroup is followed (bot/telegram/chat_moves.py).
@@ -311,7 +312,7 @@ def _schedule_staff_jobs(
 def _schedule_purge(app: Application, services: Services) -> None:
     """The retention purge of SPEC §5, hourly (also `parentbot purge`), and idle flood-limit buckets."""
     assert app.job_queue is not None
-    buckets = SqlFloodBuckets(session_factory(services.db))
+    buckets = SqlFloodBuckets(services.sessions)
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:

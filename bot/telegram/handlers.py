@@ -4,12 +4,18 @@ back what the engine answers. No conversation logic lives here.
 Every parent message first passes the per-parent flood limit (bot/telegram/flood.py): over it, the
 message is not processed and the parent is told, once per window, to slow down. A message naming a
 danger counts against the parent's looser urgent bucket; over that one too it is not processed either,
-but the parent is always shown the emergency guidance (999 first)."""
+but the parent is always shown the emergency guidance (999 first).
+
+The flood check and the answer are one turn (bot/storage/turns.py): the bucket, the parent's state, the
+transcript lines and any outbox rows of a message are committed together, in one transaction. The
+replies are sent after it commits, so no Bot API call is made while the turn holds the parent's row (on
+SQLite, the database's single writer lock)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatAction, ChatType
@@ -19,6 +25,7 @@ from telegram.ext import ContextTypes
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.dialogue.turns import TurnScope, Unscoped
 from bot.locks import KeyedLocks
 from bot.logs import chat_ref, pseudonym
 from bot.safeguarding.detector import default_detector
@@ -42,8 +49,10 @@ class ParentHandlers:
         responses: ResponseBook,
         flood: SharedFloodGate,
         router: RelayRouter | None = None,
+        turns: TurnScope | None = None,
     ) -> None:
         self._engine = engine
+        self._turns = turns or Unscoped()
         self._router = router
         self._store = store
         self._responses = responses
@@ -57,11 +66,7 @@ class ParentHandlers:
             return
         # A message naming a danger takes from the parent's looser urgent bucket (never none).
         urgent = bool(default_detector().kinds(message.text))
-        if not await self._admit(update, context, urgent=urgent):
-            if urgent:  # not processed, but the parent still gets the emergency guidance
-                await self._send(update, context, [self._responses.render("utter_urgent_safeguarding", {})])
-            return
-        await self._converse(update, context, message.text, route=True)
+        await self._converse(update, context, message.text, route=True, urgent=urgent)
 
     async def on_relay_choice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The parent pressed a "which case?" button: the message they sent goes to that case."""
@@ -78,7 +83,7 @@ class ParentHandlers:
         elif choice.text is None:
             await self._send(update, context, [self._responses.render("utter_relay_send_again", {})])
         else:
-            await self._converse(update, context, choice.text, case_id=choice.case_id)
+            await self._converse(update, context, choice.text, case_id=choice.case_id, cost=None)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A quick-reply button: acknowledged, then handled exactly as if its choice had been sent."""
@@ -96,8 +101,7 @@ class ParentHandlers:
         chat = update.effective_chat
         if not query.data or chat is None or chat.type != ChatType.PRIVATE:
             return
-        if await self._admit(update, context, cost=BUTTON_COST):
-            await self._converse(update, context, query.data, label=tapped_title(query))
+        await self._converse(update, context, query.data, label=tapped_title(query), cost=BUTTON_COST)
 
     async def on_photo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A photo: evidence when a bullying report is collecting screenshots (the largest size is kept)."""
@@ -105,36 +109,55 @@ class ParentHandlers:
         user = update.effective_user
         if message is None or not message.photo or user is None:
             return
-        if not await self._admit(update, context, cost=PHOTO_COST):
-            return
-        parent_id = str(user.id)
+        parent_id, file_id = str(user.id), message.photo[-1].file_id
         async with self._locks.hold(parent_id):
-            replies = await self._engine.handle_photo(parent_id, message.photo[-1].file_id)
+            replies = await self._admitted_turn(
+                update, context, PHOTO_COST, False, lambda: self._engine.handle_photo(parent_id, file_id)
+            )
             await self._send(update, context, replies)
 
     async def on_other_content(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, stickers, voice notes and the rest: say what the bot can take."""
-        if not await self._admit(update, context):
-            return
-        await self._send(update, context, [self._responses.render("utter_non_text", {})])
-
-    async def _admit(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE, cost: float = 1.0, urgent: bool = False
-    ) -> bool:
-        """The flood limit: True to process the message; otherwise it is dropped (and the parent told to
-        slow down, once per window)."""
         user = update.effective_user
         if user is None:
-            return False
-        verdict = await self._flood.check(str(user.id), cost, urgent=urgent)
-        if verdict is not Admission.ALLOW and urgent:
+            return
+
+        async def not_text() -> list[Reply]:
+            return [self._responses.render("utter_non_text", {})]
+
+        async with self._locks.hold(str(user.id)):
+            await self._send(
+                update, context, await self._admitted_turn(update, context, 1.0, False, not_text)
+            )
+
+    async def _admitted_turn(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        cost: float | None,
+        urgent: bool,
+        answer: Callable[[], Awaitable[list[Reply]]],
+    ) -> list[Reply]:
+        """The flood check, then `answer` when the message is within the limit, in one turn (one
+        transaction); the replies to send once it has committed. Over the limit: the "slow down" line
+        once per window, nothing otherwise, and for a message naming a danger the emergency guidance.
+        `cost` None: no flood check (a choice of case, after a message that was checked)."""
+        user = update.effective_user
+        if user is None:
+            return []
+        async with self._turns.turn(str(user.id)):
+            verdict = Admission.ALLOW
+            if cost is not None:
+                verdict = await self._flood.check(str(user.id), cost, urgent=urgent)
+            if verdict is Admission.ALLOW:
+                return await answer()
+        if urgent:  # not processed, but the parent still gets the emergency guidance
             log.info("Danger message over the urgent flood limit: guidance only")
-            return False
+            return [self._responses.render("utter_urgent_safeguarding", {})]
         if verdict is Admission.NOTIFY:
             log.info("Parent %s is over the flood limit: messages dropped for a while", pseudonym(user.id))
-            async with self._locks.hold(str(user.id)):  # after the answers to the messages already taken
-                await self._send(update, context, [self._responses.render("utter_slow_down", {})])
-        return verdict is Admission.ALLOW
+            return [self._responses.render("utter_slow_down", {})]
+        return []
 
     async def _converse(
         self,
@@ -145,6 +168,8 @@ class ParentHandlers:
         route: bool = False,
         case_id: int | None = None,
         label: str | None = None,
+        cost: float | None = 1.0,
+        urgent: bool = False,
     ) -> None:
         """Answer the text; ``route``: first work out which case's staff a typed message is for."""
         user = update.effective_user
@@ -152,16 +177,21 @@ class ParentHandlers:
         if user is None or chat is None:
             return
         parent_id = str(user.id)
-        async with self._locks.hold(parent_id):  # one parent's messages are answered in order
+
+        async def answer() -> list[Reply]:
+            addressed = case_id
             if route and self._router is not None and update.effective_message is not None:
-                case_id = await self._router.addressed_case(update.effective_message, context.bot.id)
-                question = None if case_id else await self._router.question(parent_id, text)
+                addressed = await self._router.addressed_case(update.effective_message, context.bot.id)
+                question = None if addressed else await self._router.question(parent_id, text)
                 if question is not None:
-                    await self._send(update, context, [question])
-                    return
+                    return [question]
+            return await self._engine.handle(parent_id, text, reply_to_case_id=addressed, label=label)
+
+        async with self._locks.hold(parent_id):  # one parent's messages are answered in order
+            await self._engine.wait_for_model(text)  # before the turn takes the parent's row
             typing = asyncio.create_task(self._typing(context, chat.id))
             try:
-                replies = await self._engine.handle(parent_id, text, reply_to_case_id=case_id, label=label)
+                replies = await self._admitted_turn(update, context, cost, urgent, answer)
             finally:
                 typing.cancel()
             await self._send(update, context, replies)

@@ -89,15 +89,15 @@ class HealthServer:
 
     async def _database_reachable(self) -> bool:
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._select_one), DB_TIMEOUT_SECONDS)
+            await asyncio.wait_for(self._select_one(), DB_TIMEOUT_SECONDS)
         except Exception as error:  # noqa: BLE001 - any failure means not reachable
             log.warning("Health check: the database did not answer (%s)", type(error).__name__)
             return False
         return True
 
-    def _select_one(self) -> None:
-        with self._services.db.connect() as connection:
-            connection.execute(text("SELECT 1"))
+    async def _select_one(self) -> None:
+        async with self._services.sessions() as session:
+            await session.execute(text("SELECT 1"))
 
     async def _outbox_state(self) -> tuple[int | None, float | None]:
         outbox = self._services.records.outbox

@@ -59,9 +59,11 @@ class RelayRouter:
         """With several open conversations, the question "which case?" (the text is kept); else None."""
         if text.strip().startswith("/"):
             return None
+        if (await self._states.load(parent_id)).relay_case_id is None:
+            return None  # no conversation, or the parent said /done: nothing to ask (no query either)
         relays = await self._cases.open_relays(parent_id)
-        if len(relays) < 2 or (await self._states.load(parent_id)).relay_case_id is None:
-            return None  # one conversation, or the parent said /done: nothing to ask
+        if len(relays) < 2:
+            return None  # one conversation: nothing to ask
         self._waiting[parent_id] = text
         buttons = tuple(Button(self._title(view), f"{CALLBACK_PREFIX}{view.id}") for view in relays)
         return Reply(self._responses.render("utter_relay_which_case", {}).text, buttons)

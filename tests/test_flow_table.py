@@ -50,6 +50,7 @@ ROWS = [
         (
             "utter_ask_describe_cyberbullying",
             "utter_ask_where",
+            "utter_ask_who",
             "utter_ask_when",
             "utter_choose_school",
             "utter_ask_names",

@@ -12,7 +12,7 @@ from bot.config import Schools
 from bot.dialogue import flows
 from bot.dialogue.flows import FlowContext, FlowInput, OpenCase
 from bot.dialogue.messages import Reply
-from bot.dialogue.openings import names_in, when_in
+from bot.dialogue.openings import names_in, when_in, who_in
 from bot.dialogue.responses import ResponseBook
 from bot.domain import FlowName, Step
 from bot.staff.cards import StaffTexts
@@ -96,6 +96,21 @@ def test_an_opening_s_names_and_time_are_found_as_written(
     text: str, names: str | None, when: str | None
 ) -> None:
     assert (names_in(text), when_in(text)) == (names, when)
+
+
+@pytest.mark.parametrize(
+    ("text", "who"),
+    [
+        ("girls in her class keep sending her horrible messages", "girls in her class"),
+        ("Two girls from her year made a group to mock her", "Two girls from her year"),
+        ("a boy in year 6 keeps messaging him", "a boy in year 6"),
+        ("older kids at his school film him", "older kids at his school"),
+        ("someone keeps sending him messages", None),  # nobody named: the question asks
+        ("my son is in her class", None),
+    ],
+)
+def test_who_is_involved_is_found_as_written_when_the_opening_says_it(text: str, who: str | None) -> None:
+    assert who_in(text) == who
 
 
 # ---- the urgent flow: asked after the alert, never before -----------------------------------------------

@@ -31,7 +31,7 @@ from bot.dialogue.intents import (
     URGENT,
 )
 from bot.dialogue.messages import Button, Reply, without_control_characters
-from bot.dialogue.openings import names_in, when_in
+from bot.dialogue.openings import names_in, when_in, who_in
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.state import StateStore
 from bot.dialogue.turns import TurnScope, Unscoped
@@ -836,6 +836,7 @@ class DialogueEngine:
             where=PLATFORM_NAMES.get(platform or ""),
             school_named=school_named,
             when=when_in(text),
+            who=who_in(text),
             names=names_in(text),
         )
 

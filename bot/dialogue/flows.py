@@ -192,6 +192,8 @@ class Opening:
     """The message named the school (the flow's school came from it, not from an earlier choice)."""
     when: str | None = None
     """When it happens ("since Monday"), in the parent's words."""
+    who: str | None = None
+    """Who is involved ("girls in her class"), in the parent's words."""
     names: str | None = None
     """The parent's name and the child's name and class, in the parent's words ("Sarah Jones, Tom,
     Year 4")."""
@@ -237,6 +239,9 @@ def _take_opening(ctx: FlowContext, flow: FlowState, opening: Opening) -> tuple[
     if opening.where and Step.WHERE in steps:
         flow = flow.with_answer(Step.WHERE, opening.where)
         phrases.append(ctx.say("utter_noted_where", flow.school_id, where=opening.where).text)
+    if opening.who and Step.WHO in steps:
+        flow = flow.with_answer(Step.WHO, opening.who[:MAX_ANSWER_CHARS])
+        phrases.append(ctx.say("utter_noted_who", flow.school_id, who=opening.who).text)
     if opening.when and Step.WHEN in steps:
         flow = flow.with_answer(Step.WHEN, opening.when[:MAX_ANSWER_CHARS])
         phrases.append(ctx.say("utter_noted_when", flow.school_id, when=opening.when).text)

@@ -1,7 +1,7 @@
-"""What a parent's opening message says beyond its intent and entities: when it happens, and who staff
-should ask for (the parent's name, the child's name and class). Plain patterns over the text, each
-returning the parent's own words as they wrote them, or None; the flow then does not ask again, and the
-bot says what it noted so the parent can put it right."""
+"""What a parent's opening message says beyond its intent and entities: when it happens, who is involved
+(in a bullying report), and who staff should ask for (the parent's name, the child's name and class).
+Plain patterns over the text, each returning the parent's own words as they wrote them, or None; the flow
+then does not ask again, and the bot says what it noted so the parent can put it right."""
 
 from __future__ import annotations
 
@@ -31,12 +31,30 @@ _CHILD = re.compile(
 _CLASS = re.compile(
     r"\b((?i:year)\s?\d{1,2}|Y\d{1,2}|(?i:reception)|(?i:nursery)|(?i:class)\s+\w+|\d[A-Z])\b"
 )
+_PUPILS = (
+    r"(?:(?:two|three|four|five|some|several|a few|a group of|a gang of|a couple of|the|other|older)\s+)?"
+    r"(?:girls|boys|kids|children|pupils|lads|students)"
+)
+_PUPIL = r"(?:a|another|one|this|an older|the same)\s+(?:girl|boy|kid|child|pupil|lad|student)"
+_WHO = re.compile(
+    rf"\b(?:{_PUPILS}|{_PUPIL})\s+(?:(?:in|from|at)\s+(?:his|her|their|our|the same|my \w+'?s)\s+"
+    r"(?:class|year|form|school|team|group)|in year\s?\d{1,2})\b",
+    re.IGNORECASE,
+)
+"""Pupils of a class, a year or the school: "boys in his class", "two girls from her year", "a boy in
+year 6". Other people (a name alone, "someone") are left for the question, which asks for more."""
 _NOT_NAMES = frozenset({"I", "The", "It", "He", "She", "They", "Very", "So", "Really", "Not", "Just"})
 
 
 def when_in(text: str) -> str | None:
     """The first phrase saying when it happens ("since Monday", "every night"), as written."""
     match = _WHEN.search(text)
+    return match.group(0) if match else None
+
+
+def who_in(text: str) -> str | None:
+    """Who is involved, when the opening says it plainly ("girls in her class"), as written."""
+    match = _WHO.search(text)
     return match.group(0) if match else None
 
 

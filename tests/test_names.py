@@ -15,9 +15,11 @@ from bot.dialogue.messages import Reply
 from bot.dialogue.openings import names_in, when_in, who_in
 from bot.dialogue.responses import ResponseBook
 from bot.domain import FlowName, Step
+from bot.safeguarding import DangerKind
 from bot.staff.cards import StaffTexts
 from bot.storage.records import Records
 from tests.conftest import MakeEngine
+from tests.standins import StandInGate, StubNlu, intent, stub_engine
 from tests.test_flows import ctx  # noqa: F401 (the fixture)
 
 CHAT = '/choose{"value": "chat"}'
@@ -223,3 +225,21 @@ async def test_a_typed_skip_is_the_skip_button_and_never_asked_about_danger(
     await engine.handle("typed-skip", "/affirm")
     [case] = await records.cases.parent_cases("typed-skip")
     assert "names" not in case.details
+
+
+async def test_a_no_to_the_gate_s_check_is_not_asked_again_by_the_report_it_starts(
+    responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session]
+) -> None:
+    """The parent just said no child is at risk now: the bullying report's own danger question would ask
+    the same thing a tap later."""
+    opening = "girls in her class keep sending her horrible messages every night on snapchat"
+    nlu = StubNlu({opening: intent("report_cyberbullying")})
+    gate = StandInGate(unsure={"horrible": DangerKind.IMMEDIATE})
+    engine = stub_engine(responses, schools, sessions, nlu=nlu, gate=gate)
+    check = await engine.handle("checked", opening)
+    assert check[-1].text.startswith(responses.render("utter_danger_check", {}).text[:40])
+    replies = await engine.handle("checked", '/danger_check{"value": "no"}')
+    danger_question = responses.render("utter_ask_danger", {}).text
+    assert all(danger_question not in r.text for r in replies)
+    asked_anyway = await engine.handle("other", "/report_cyberbullying")  # no check before: asked
+    assert any(danger_question in r.text for r in asked_anyway)

@@ -156,6 +156,9 @@ class Turn:
     gate asked about, answered now."""
     typed: bool = False
     """The parent typed the message (not a button, not a command)."""
+    not_in_danger: bool = False
+    """The parent has just told the gate's check that no child is at risk now: a flow started by the
+    message asked about does not ask it again."""
 
     @property
     def intent(self) -> str | None:
@@ -517,6 +520,7 @@ class DialogueEngine:
             assessment = DangerAssessment(Tier.FULL, kinds, "the parent said a child may be in danger")
             return await self._urgent(turn, check.text, assessment)
         turn.nlu = None
+        turn.not_in_danger = True
         if turn.state.flow is not None:
             turn.state.flow = flows.hear(turn.state.flow, Author.PARENT, check.text)
         return await self._calm(turn, check.text, offered)
@@ -838,6 +842,7 @@ class DialogueEngine:
             when=when_in(text),
             who=who_in(text),
             names=names_in(text),
+            not_in_danger=turn.not_in_danger,
         )
 
     def _school_of(self, turn: Turn) -> School | None:

@@ -194,6 +194,8 @@ class Opening:
     """When it happens ("since Monday"), in the parent's words."""
     who: str | None = None
     """Who is involved ("girls in her class"), in the parent's words."""
+    not_in_danger: bool = False
+    """The parent has just answered the gate's "is a child at risk now?" with no."""
     names: str | None = None
     """The parent's name and the child's name and class, in the parent's words ("Sarah Jones, Tom,
     Year 4")."""
@@ -239,6 +241,8 @@ def _take_opening(ctx: FlowContext, flow: FlowState, opening: Opening) -> tuple[
     if opening.where and Step.WHERE in steps:
         flow = flow.with_answer(Step.WHERE, opening.where)
         phrases.append(ctx.say("utter_noted_where", flow.school_id, where=opening.where).text)
+    if opening.not_in_danger and Step.DANGER in steps:
+        flow = flow.with_answer(Step.DANGER, None)  # just answered, one tap ago: not asked twice
     if opening.who and Step.WHO in steps:
         flow = flow.with_answer(Step.WHO, opening.who[:MAX_ANSWER_CHARS])
         phrases.append(ctx.say("utter_noted_who", flow.school_id, who=opening.who).text)

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import utcnow
 from bot.domain import TranscriptEntry
 from bot.storage.cases import CaseDraft
-from bot.storage.common import utcnow
 from bot.storage.models import Attachment, Author, Case, CaseKind, CaseMessage, ConversationMessage, Priority
 from bot.storage.records import Records
 from tests.databases import migrated_sessions

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.clock import utcnow
 from bot.config import Schools
 from bot.domain import (
     CASE_ACTIONS,
@@ -30,7 +31,7 @@ from bot.domain import (
     TranscriptLine,
 )
 from bot.storage import outbox
-from bot.storage.common import Store, rowcount, utcnow
+from bot.storage.common import Store, rowcount
 from bot.storage.database import SessionSource
 from bot.storage.models import (
     Attachment,

@@ -1,13 +1,13 @@
-"""What the stores of bot/storage share: the sessions, the clock, and the chats that moved."""
+"""What the stores of bot/storage share: the sessions and the chats that moved."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import Clock, utcnow
 from bot.storage.database import SessionSource, as_sessions
 from bot.storage.models import ChatMove
 
@@ -16,12 +16,9 @@ class Store:
     """Asynchronous SQLAlchemy work (bot/storage/database.py: as_sessions). Inside a parent's turn every
     method uses the turn's session (bot/storage/turns.py: use_session)."""
 
-    def __init__(self, sessions: SessionSource) -> None:
+    def __init__(self, sessions: SessionSource, clock: Clock = utcnow) -> None:
         self._sessions = as_sessions(sessions)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+        self._clock = clock
 
 
 def rowcount(result: Result[Any]) -> int:

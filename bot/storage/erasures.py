@@ -21,7 +21,8 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.common import Store, moved_chats, utcnow
+from bot.clock import utcnow
+from bot.storage.common import Store, moved_chats
 from bot.storage.models import (
     Case,
     Delivery,

@@ -17,9 +17,10 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import utcnow
 from bot.config import Schools
 from bot.staff import routing
-from bot.storage.common import Store, moved_chats, rowcount, utcnow
+from bot.storage.common import Store, moved_chats, rowcount
 from bot.storage.database import SessionSource
 from bot.storage.models import (
     Case,

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import delete
 
+from bot.clock import utcnow
 from bot.domain import DangerCheck, FlowState, ParentState, Pending
-from bot.storage.common import utcnow
 from bot.storage.database import SessionSource, as_sessions
 from bot.storage.models import Parent
 from bot.storage.turns import cached_upsert, use_session

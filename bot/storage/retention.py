@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import utcnow
 from bot.domain import FlowState
-from bot.storage.common import Store, rowcount, utcnow
+from bot.storage.common import Store, rowcount
 from bot.storage.erasures import record_erasures
 from bot.storage.models import (
     Attachment,

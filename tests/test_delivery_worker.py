@@ -20,12 +20,12 @@ from telegram import Bot
 from bot.config import Schools
 from bot.devserver import BotApiServer, SimChat, SimUser
 from bot.dialogue.responses import ResponseBook
+from bot.domain import Author, CaseDraft, CaseKind, CaseView, Priority
 from bot.staff import StaffOptions
 from bot.staff.cards import as_utc
 from bot.staff.delivery import DeliveryWorker
-from bot.storage.cases import CaseDraft, CaseView
 from bot.storage.database import make_engine, migrate, session_factory
-from bot.storage.models import Author, CaseKind, Delivery, DeliveryStatus, Priority
+from bot.storage.models import Delivery, DeliveryStatus
 from bot.storage.records import Records
 from tests.databases import database_url
 
@@ -259,7 +259,8 @@ async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> 
 
     texts = world.ok_texts(world.staff.id)
     assert urgent.reference in texts[0], "the urgent card waited behind the backlog"
-    # The card, and the twelve replies waiting together sent as one message (issue 20).
+    # The card, and the twelve replies waiting together sent as one message (a parent's burst never queues in
+    # front of other cases).
     assert sum(backlog.reference in text for text in texts) == 2
     assert all(f"more detail {number}" in texts[-1] for number in range(12))
 

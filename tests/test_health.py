@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 
 from bot.config import Schools
+from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
 from bot.staff import StaffOptions
-from bot.storage.cases import CaseDraft
 from bot.storage.database import session_factory
-from bot.storage.models import CaseKind, Delivery, DeliveryKind, DeliveryStatus, Priority
+from bot.storage.models import Delivery, DeliveryKind, DeliveryStatus
 from tests.telegram_harness import RunningBot, eventually, free_port, running_bot
 
 FAST = StaffOptions(delivery_interval=0.2, retry_base=0.2, retry_max=2.0)
@@ -176,8 +176,8 @@ async def test_metrics_count_deliveries_sent_and_failed_by_kind(
 async def test_an_urgent_case_a_parent_opens_is_counted_once(
     nlu: InProcessNlu, schools: Schools, tmp_path: Path
 ) -> None:
-    """The urgent path of SPEC §4 through Telegram: one urgent case more in /metrics, and nothing the
-    parent wrote."""
+    """The urgent path (danger words, a case to the safeguarding chat) through Telegram: one urgent case more
+    in /metrics, and nothing the parent wrote."""
     name = "parentbot_urgent_cases_total"
     async with running_bot(
         nlu, schools, tmp_path, staff_options=FAST, settings_overrides=_health_settings()

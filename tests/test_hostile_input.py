@@ -1,4 +1,5 @@
-"""Hostile and odd input (SPEC §8): every message gets a clear answer, nothing crashes, nothing is lost.
+"""Hostile and odd input (parents paste anything, attackers try anything): every message gets a clear answer,
+nothing crashes, nothing is lost.
 
 First the dialogue engine alone, with hypothesis: any text (NUL and other control characters, right-to-left
 and CJK scripts, emoji, 10,000 characters, markup, SQL) outside a flow and at each step of one. Then the
@@ -26,13 +27,13 @@ from bot.config import Schools
 from bot.devserver import SimChat, SimUser
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
-from bot.domain import Step
+from bot.domain import Author, Step
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
 from bot.storage.cases import CaseStore
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
-from bot.storage.models import Author, ConversationMessage
+from bot.storage.models import ConversationMessage
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import FLOOD_BURST, SharedFloodGate
 from tests.databases import database_url

@@ -1,4 +1,5 @@
-"""Retention (SPEC §5): the purge removes what it should and nothing else, on SQLite and PostgreSQL."""
+"""Retention (nothing kept past its period): the purge removes what it should and nothing else, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import utcnow
-from bot.domain import TranscriptEntry
-from bot.storage.cases import CaseDraft
-from bot.storage.models import Attachment, Author, Case, CaseKind, CaseMessage, ConversationMessage, Priority
+from bot.domain import Author, CaseDraft, CaseKind, Priority, TranscriptEntry
+from bot.storage.models import Attachment, Case, CaseMessage, ConversationMessage
 from bot.storage.records import Records
 from tests.databases import migrated_sessions
 

@@ -1,5 +1,5 @@
-"""What the bot sent a staff member privately for a case goes with the case (issue 20, point 2), end to end
-against the local Bot API server.
+"""What the bot sent a staff member privately for a case goes with the case (a copy must not outlive it), end
+to end against the local Bot API server.
 
 A staff chat holding a member not named staff gets cards without details; the named staff member who
 claims gets the card, the transcript document, the screenshots and the parent's later messages in their
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Schools
+from bot.domain import CaseDraft, CaseKind, CaseView, Priority
 from bot.nlu.client import InProcessNlu
-from bot.storage.cases import CaseDraft, CaseView
-from bot.storage.models import CaseKind, ErasureKind, Priority, PrivateKind
+from bot.storage.models import ErasureKind, PrivateKind
 from bot.storage.records import Records
 from tests.telegram_harness import eventually
 from tests.test_retention_telegram import purge_as_if_long_ago

@@ -1,7 +1,7 @@
-"""Nothing outlives its retention period (issue 20, finding 2): a parent's profile (their Telegram id and
-the school they chose) once they have been silent PROFILE_RETENTION_DAYS, and the staff audit log after
-AUDIT_RETENTION_DAYS, in the scheduled purge and in `parentbot purge` alike; and a case erased on request
-(`parentbot erase-case`) leaves what it posted in Telegram queued for deletion, as the purge does."""
+"""Nothing outlives its retention period (what the privacy notice promises): a parent's profile (their
+Telegram id and the school they chose) once they have been silent PROFILE_RETENTION_DAYS, and the staff audit
+log after AUDIT_RETENTION_DAYS, in the scheduled purge and in `parentbot purge` alike; and a case erased on
+request (`parentbot erase-case`) leaves what it posted in Telegram queued for deletion, as the purge does."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
 from bot.config import Settings
+from bot.domain import CaseDraft, CaseKind, Priority
 from bot.services import purge
 from bot.storage import database
-from bot.storage.cases import CaseDraft
-from bot.storage.models import AuditEvent, CaseKind, Delivery, DeliveryStatus, ErasureKind, Parent, Priority
+from bot.storage.models import AuditEvent, Delivery, DeliveryStatus, ErasureKind, Parent
 from bot.storage.records import Records
 
 STAFF_CHAT = -1001000000001

@@ -1,7 +1,7 @@
-"""Issue 20, findings 3 and 4: nobody can delay an urgent case, through the real Application and the
-local Bot API server. Danger words take a looser flood bucket, never none; one delivery lane per chat, so
-one busy chat never holds another; photos per report capped; the bot silent in groups the configuration
-does not name (it leaves them), and refusals never make a handler wait on a send."""
+"""Nobody can delay an urgent case (a busy chat, a flood of messages, a pressed button), through the real
+Application and the local Bot API server. Danger words take a looser flood bucket, never none; one delivery
+lane per chat, so one busy chat never holds another; photos per report capped; the bot silent in groups the
+configuration does not name (it leaves them), and refusals never make a handler wait on a send."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from sqlalchemy import select
 
 from bot.config import Schools
 from bot.devserver import BotApiServer
+from bot.domain import Author, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
 from bot.staff.delivery import PER_CHAT
 from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.flood import SqlFloodBuckets
-from bot.storage.models import Author, CaseKind, CaseMessage, ConversationMessage, Priority
+from bot.storage.models import CaseMessage, ConversationMessage
 from bot.storage.outbox import Outbox
 from bot.telegram.flood import FLOOD_BURST, URGENT_BURST_FACTOR, SharedFloodGate
 from tests.telegram_harness import RunningBot, running_bot

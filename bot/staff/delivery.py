@@ -54,6 +54,7 @@ from bot import metrics
 from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.dialogue.responses import ResponseBook
+from bot.domain import CaseStatus, CaseView, Priority
 from bot.logs import chat_ref
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffCard, StaffTexts
@@ -61,9 +62,9 @@ from bot.staff.chats import telegram_reason
 from bot.staff.erasure import TelegramEraser
 from bot.staff.membership import StaffMembership
 from bot.staff.topics import CaseTopics
-from bot.storage.cases import CaseStore, CaseView
+from bot.storage.cases import CaseStore
 from bot.storage.erasures import ErasureQueue
-from bot.storage.models import CaseStatus, DeliveryKind, Priority
+from bot.storage.models import DeliveryKind
 from bot.storage.outbox import TO_PARENT, DueDelivery, FollowUp, Outbox
 from bot.telegram.sending import split_text
 

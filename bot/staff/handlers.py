@@ -33,15 +33,13 @@ from telegram.ext import ContextTypes
 from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
-from bot.domain import CLAIM
+from bot.domain import CLAIM, CaseStatus, CaseView
 from bot.logs import chat_ref, pseudonym
 from bot.staff import routing
 from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats
 from bot.staff.membership import StaffMembership
 from bot.staff.stats import figures, parse_period, stats_chart, stats_text
-from bot.storage.cases import CaseView
-from bot.storage.models import CaseStatus
 from bot.storage.records import Records
 from bot.telegram.sending import BackgroundSends, send_line, split_text, with_retries
 

@@ -31,9 +31,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.config import School, Schools, Trust
+from bot.domain import CaseView
 from bot.staff.cards import StaffTexts, one_line
 from bot.staff.chats import StaffChats, telegram_reason
-from bot.storage.cases import CaseView
 from bot.storage.erasures import PrivateSends
 from bot.storage.models import PrivateKind
 from bot.storage.outbox import Outbox

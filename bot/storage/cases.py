@@ -25,9 +25,13 @@ from bot.domain import (
     CLAIM,
     OPEN_TO_MESSAGES,
     RESOLVE,
+    Author,
     CardDelivery,
     CaseDraft,
+    CaseKind,
+    CaseStatus,
     CaseView,
+    Priority,
     TranscriptLine,
 )
 from bot.storage import outbox
@@ -35,17 +39,13 @@ from bot.storage.common import Store, rowcount
 from bot.storage.database import SessionSource
 from bot.storage.models import (
     Attachment,
-    Author,
     Case,
-    CaseKind,
     CaseMessage,
-    CaseStatus,
     ConversationMessage,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
     Parent,
-    Priority,
 )
 from bot.storage.turns import use_session
 
@@ -54,7 +54,6 @@ MERGED_REPLY_CHARS = 3500
 """A parent's messages waiting for the staff chat are sent as one while together they stay this short:
 Telegram's limit is 4096 characters, and the staff line around them needs the rest."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
-__all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
 
 
 def new_reference(school_id: str) -> str:

@@ -19,19 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
 from bot.config import Schools
+from bot.domain import CaseKind, CaseStatus, Priority
 from bot.staff import routing
 from bot.storage.common import Store, moved_chats, rowcount
 from bot.storage.database import SessionSource
-from bot.storage.models import (
-    Case,
-    CaseKind,
-    CaseStatus,
-    ChatMove,
-    Delivery,
-    DeliveryKind,
-    DeliveryStatus,
-    Priority,
-)
+from bot.storage.models import Case, ChatMove, Delivery, DeliveryKind, DeliveryStatus
 from bot.storage.turns import use_session
 
 K = DeliveryKind

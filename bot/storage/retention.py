@@ -1,6 +1,6 @@
-"""What the bot forgets, and when (SPEC §5): /forget, and the retention purge that deletes old messages,
-cases past their retention, expired drafts, relays gone silent, profiles idle past PROFILE_RETENTION_DAYS
-and audit events older than AUDIT_RETENTION_DAYS.
+"""What the bot forgets, and when (data kept no longer than its purpose needs): /forget, and the retention
+purge that deletes old messages, cases past their retention, expired drafts, relays gone silent, profiles idle
+past PROFILE_RETENTION_DAYS and audit events older than AUDIT_RETENTION_DAYS.
 
 A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it
 posted in the staff chats, and sent to staff members' private chats, in telegram_erasures
@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
-from bot.domain import FlowState
+from bot.domain import CaseStatus, FlowState
 from bot.storage.common import Store, rowcount
 from bot.storage.erasures import record_erasures
 from bot.storage.models import (
@@ -24,7 +24,6 @@ from bot.storage.models import (
     AuditEvent,
     Case,
     CaseMessage,
-    CaseStatus,
     ConversationMessage,
     Delivery,
     Parent,

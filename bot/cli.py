@@ -304,13 +304,14 @@ def _pseudonym(args: argparse.Namespace, settings: Settings) -> int:
 def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     """What the delivery worker could not send: ids, references, kinds, chats and error kinds only."""
     from bot.services import open_database
+    from bot.staff.routing import CardRouting
     from bot.storage.database import session_factory
     from bot.storage.outbox import Outbox
 
     schools = load_schools(settings.schools_file) if args.retry else None
     db = open_database(settings)
     try:
-        store = Outbox(session_factory(db), schools)
+        store = Outbox(session_factory(db), CardRouting(schools) if schools is not None else None)
         stuck = asyncio.run(store.stuck_deliveries())
         print(_stuck_table(stuck) if stuck else "No stuck deliveries.")
         if args.retry and stuck:

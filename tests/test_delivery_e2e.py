@@ -22,6 +22,7 @@ from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import build_services
 from bot.staff.delivery import PER_CHAT
+from bot.staff.routing import CardRouting
 from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import DeliveryStatus
@@ -83,7 +84,7 @@ async def test_an_urgent_card_jumps_a_backlog_and_goes_to_the_schools_safeguardi
 ) -> None:
     db = make_engine(f"sqlite:///{tmp_path}/staff.db")
     migrate(db)
-    store = CaseStore(session_factory(db), trust_and_dsl)
+    store = CaseStore(session_factory(db), CardRouting(trust_and_dsl))
     backlog = await store.open_case(draft(trust_and_dsl, parent_id=9001))
     for number in range(30):  # to the parent's private chat: no per-group rate limit holds them back
         assert await store.staff_reply(backlog.id, "Ms Patel", f"reply {number}")

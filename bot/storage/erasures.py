@@ -21,7 +21,6 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
 from bot.storage.common import Store, moved_chats
 from bot.storage.models import (
     Case,
@@ -162,7 +161,7 @@ class ErasureQueue(Store):
             rows = (
                 await session.scalars(
                     select(TelegramErasure)
-                    .where(TelegramErasure.not_before <= utcnow())
+                    .where(TelegramErasure.not_before <= self._clock())
                     .order_by((TelegramErasure.kind == ErasureKind.TOPIC).desc(), TelegramErasure.id)
                     .limit(limit)
                 )
@@ -186,7 +185,7 @@ class ErasureQueue(Store):
             await session.execute(
                 update(TelegramErasure)
                 .where(TelegramErasure.id == erasure.id)
-                .values(attempts=TelegramErasure.attempts + 1, not_before=utcnow() + delay)
+                .values(attempts=TelegramErasure.attempts + 1, not_before=self._clock() + delay)
             )
 
     async def pending(self) -> list[DueErasure]:

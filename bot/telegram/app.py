@@ -110,7 +110,7 @@ def build_application(
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
     flood = flood or SharedFloodGate(
-        SqlFloodBuckets(services.sessions),
+        SqlFloodBuckets(services.sessions, services.clock),
         burst=settings.flood_burst,
         per_minute=settings.flood_per_minute,
     )
@@ -312,7 +312,7 @@ def _schedule_staff_jobs(
 def _schedule_purge(app: Application, services: Services) -> None:
     """The retention purge of SPEC §5, hourly (also `parentbot purge`), and idle flood-limit buckets."""
     assert app.job_queue is not None
-    buckets = SqlFloodBuckets(services.sessions)
+    buckets = SqlFloodBuckets(services.sessions, services.clock)
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:

@@ -347,8 +347,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     A chat that moved shows as "became supergroup ...", the line to change named."""
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.staff.chats import chat_problems, telegram_reason
     from bot.telegram.app import standalone_bot
+    from bot.telegram.staff.chat_checks import chat_problems
+    from bot.telegram.staff.failures import telegram_reason
 
     token = settings.telegram_bot_token
     if token is None:

@@ -49,7 +49,7 @@ CASE_ACTIONS: dict[str, frozenset[CaseStatus]] = {
 }
 """The case's lifecycle, in one place: the statuses each staff action applies to (open -> claimed ->
 resolved, or open -> resolved at once). The store's conditional UPDATEs (bot/storage/cases.py) and the
-card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/handlers.py's may_act."""
+card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/access.py's may_act."""
 OPEN_TO_MESSAGES = CASE_ACTIONS[RESOLVE]
 """A case not resolved takes messages from either side; a parent's message reopens a resolved one."""
 
@@ -75,7 +75,7 @@ class Pending(str, enum.Enum):
 
 
 class FlowName(str, enum.Enum):
-    """The handoff flows (SPEC §4.3-§4.6); each ends in a case of the kind of the same name."""
+    """The handoff flows (each hands a concern to staff); each ends in a case of the kind of the same name."""
 
     COMPLAINT = "complaint"
     CYBERBULLYING = "cyberbullying"
@@ -95,7 +95,8 @@ class Step(str, enum.Enum):
     DANGER = "danger"
     SCHOOL = "school"
     ABOUT = "about"
-    """A complaint: about the head teacher or the trust, or about something else (issue 22)."""
+    """A complaint: about the head teacher or the trust, or about something else (the complaints procedure
+    sends the first kind past the school's staff)."""
     DESCRIBE = "describe"
     WHERE = "where"
     WHO = "who"

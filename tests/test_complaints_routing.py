@@ -1,8 +1,8 @@
-"""Complaints about the head teacher (issue 22, point 5): the complaint flow asks whether it is about the
-head or the trust; such a case goes to the school's complaints_chat_id, else the trust's, never to the
-school's staff group; with neither, to the school's chat with a card that says so, and `parentbot check`
-warns. The staff policy (bot/staff/routing.py) decides; the real engine, the real model and a real
-database file the case; the local Bot API server shows where the card went and who may act on it."""
+"""Complaints about the head teacher (the procedure sends them past the school's staff): the complaint flow
+asks whether it is about the head or the trust; such a case goes to the school's complaints_chat_id, else the
+trust's, never to the school's staff group; with neither, to the school's chat with a card that says so, and
+`parentbot check` warns. The staff policy (bot/staff/routing.py) decides; the real engine, the real model and
+a real database file the case; the local Bot API server shows where the card went and who may act on it."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.safeguarding.gate import DangerGate
 from bot.staff import routing
+from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts
-from bot.staff.handlers import StaffHandlers
+from bot.staff.chats import StaffChats
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
 from bot.storage.turns import Turns
@@ -205,7 +206,7 @@ async def test_only_the_complaints_chat_s_people_may_act_on_it(
     records = Records.on(sessions, routing.CardRouting(configured))
     [head] = await records.cases.parent_cases("head-4")
     [other] = await records.cases.parent_cases("other-4")
-    handlers = StaffHandlers(records, configured, responses)
+    handlers = StaffAccess(configured, StaffChats(configured))
     oakfield_chat = -1001000000001
     assert handlers.may_act_on(head, TRUST_COMPLAINTS, COMPLAINTS_OFFICER)
     assert not handlers.may_act_on(head, TRUST_COMPLAINTS, SCHOOL_STAFF_MEMBER)

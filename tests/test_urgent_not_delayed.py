@@ -19,8 +19,8 @@ from bot.devserver import BotApiServer
 from bot.domain import Author, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
-from bot.staff.delivery import PER_CHAT
 from bot.staff.routing import CardRouting
+from bot.staff.worker import PER_CHAT
 from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.flood import SqlFloodBuckets

@@ -1,10 +1,11 @@
-"""What must still be erased in Telegram for cases the database no longer holds (SPEC §5, issue 20).
+"""What must still be erased in Telegram for cases the database no longer holds (a copy in Telegram must not
+outlive the case).
 
 The retention purge (bot/storage/retention.py) deletes a case's rows; what the bot posted in the staff
 chats for it (the card, evidence photos, the transcript document, relayed parent messages, reminders,
 confirmations, and every piece of a text split over several messages) would otherwise stay there for
 ever. So, in the same transaction that deletes the case, `record_erasures` writes one telegram_erasures row
-per forum topic and per message the outbox recorded as sent; the erasure pass (bot/staff/erasure.py)
+per forum topic and per message the outbox recorded as sent; the erasure pass (bot/telegram/staff/erasure.py)
 works through them from the delivery worker. The same goes for what was sent for the case to a staff
 member's private chat (the details of a case claimed from a chat with members not named staff, and the
 parent's later messages): `PrivateSends` records each such message as it is sent (private_messages), and

@@ -279,7 +279,7 @@ class FloodBucket(Base):
 
 
 class ErasureKind(str, enum.Enum):
-    """What one telegram_erasures row erases, which says how (bot/staff/erasure.py)."""
+    """What one telegram_erasures row erases, which says how (bot/telegram/staff/erasure.py)."""
 
     TOPIC = "topic"
     """A case's forum topic (deleteForumTopic); its messages have rows of their own, for when it fails."""

@@ -1,5 +1,5 @@
 """The outbox: every message the bot owes a staff chat or a parent, written in the same transaction as
-what caused it and sent by the delivery worker (bot/staff/delivery.py), which leases rows, retries them,
+what caused it and sent by the delivery worker (bot/staff/worker.py), which leases rows, retries them,
 follows chats that moved and moves a case whose staff chat fails. Which chat a card goes to is the staff
 policy's decision (bot/staff/routing.py), handed in as a CardRoute; the outbox records it.
 

@@ -2,9 +2,9 @@
 purge that deletes old messages, cases past their retention, expired drafts, relays gone silent, profiles idle
 past PROFILE_RETENTION_DAYS and audit events older than AUDIT_RETENTION_DAYS.
 
-A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it
-posted in the staff chats, and sent to staff members' private chats, in telegram_erasures
-(bot/storage/erasures.py), which the delivery worker's erasure pass (bot/staff/erasure.py) works through."""
+A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it posted
+in the staff chats, and sent to staff members' private chats, in telegram_erasures (bot/storage/erasures.py),
+which the delivery worker's erasure pass (bot/telegram/staff/erasure.py) works through."""
 
 from __future__ import annotations
 

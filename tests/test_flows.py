@@ -1,9 +1,8 @@
-"""The handoff flows as tables (SPEC §4.3-§4.6, issue 11): each flow's steps driven by its pure handlers,
-with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
+"""The handoff flows as tables (each flow that hands a concern to staff): each flow's steps driven by its pure
+handlers, with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -273,29 +272,6 @@ def test_a_stored_flow_reads_back_the_same_and_unreadable_old_values_are_no_flow
         assert FlowState.from_json(old) is None
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
-
-
-def test_engine_and_flows_do_not_import_each_other_and_the_domain_imports_no_edge() -> None:
-    assert not any("engine" in name for name in _imports(ROOT / "bot/dialogue/flows.py"))
-    assert "bot.dialogue.flows" in _imports(ROOT / "bot/dialogue/engine.py")
-    domain = _imports(ROOT / "bot/domain.py")
-    assert not {name for name in domain if name.startswith(("bot", "sqlalchemy", "telegram", "rasa"))}
-    flow_imports = _imports(ROOT / "bot/dialogue/flows.py")
-    assert not {
-        name for name in flow_imports if name.startswith(("bot.storage", "telegram", "rasa", "bot.nlu"))
-    }
-
-
 # ---- the engine carrying out the flows' decisions (stand-in NLU, real database) ---------------------------
 
 
@@ -312,9 +288,9 @@ NLU = {BULLYING: intent("report_cyberbullying"), DINNER: intent("human_handoff")
 async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
-    """Issue 11's scenario: a bullying report with a screenshot, declined; then an unrelated question
-    for staff, accepted. The second case's rows (what its staff card is built from) hold nothing of the
-    first."""
+    """A declined report must leave nothing behind: a bullying report with a screenshot, declined; then an
+    unrelated question for staff, accepted. The second case's rows (what its staff card is built from) hold
+    nothing of the first."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     await engine.handle(PARENT, school_payload("riverside"))
     for text in (BULLYING, "/deny", "Girls from her class post mean comments about Amira", "instagram",
@@ -481,7 +457,8 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
 async def test_a_report_keeps_at_most_ten_screenshots_and_says_so(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
-    """Issue 20: photos per report had no cap; each is a photo the staff chat is sent."""
+    """Photos per report are capped: each is a photo the staff chat is sent, and a flood of them would hold
+    it."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     for text in (BULLYING, "/deny", "instagram", "don't know"):  # the first message is the description
         await engine.handle(PARENT, text)
@@ -648,7 +625,7 @@ async def test_status_tells_the_truth_in_every_delivery_state(
 async def test_a_long_draft_keeps_its_first_line_and_newest_within_the_cap(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, words: int
 ) -> None:
-    """300 turns in one draft (issue 20, finding 8: the draft had no cap, 1.8 MB rewritten every turn):
+    """300 turns in one draft (an uncapped draft was once 1.8 MB, rewritten every turn):
     at most MAX_DRAFT_LINES lines and MAX_DRAFT_CHARS characters are kept, the oldest after the first
     left out with one line saying how many, and the consent step still shows exactly what is sent."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))

@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from telegram import Bot
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import as_utc
@@ -27,6 +26,7 @@ from bot.storage.cases import CaseDraft, CaseView
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import Author, CaseKind, Delivery, DeliveryStatus, Priority
 from bot.storage.records import Records
+from devserver import BotApiServer, SimChat, SimUser
 from tests.databases import database_url
 
 TOKEN = "424242:parentbot-test-token"

@@ -81,7 +81,7 @@ class NotTheBot(logging.Filter):
     own records (it logs what parents "typed") are not the bot's."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith("bot.devserver")
+        return not record.name.startswith("devserver")
 
 
 @pytest.fixture

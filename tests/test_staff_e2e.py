@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile
 from bot.domain import TranscriptEntry
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
@@ -21,6 +20,7 @@ from bot.staff import StaffOptions
 from bot.storage.cases import CaseDraft, CaseStore, CaseView
 from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, Priority
 from bot.storage.outbox import Outbox
+from devserver import BotApiServer, SimChat, SimUser, UploadedFile
 from tests.telegram_harness import TOKEN, buttons, eventually, settled, started_application
 
 STAFF_ID = 7001

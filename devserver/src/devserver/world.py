@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from bot.devserver.formatting import detect_entities, parse_formatted
-from bot.devserver.spec import ApiSpec, JsonDict, UploadedFile, bad_request
+from devserver.formatting import detect_entities, parse_formatted
+from devserver.spec import ApiSpec, JsonDict, UploadedFile, bad_request
 
 MediaKind = Literal["photo", "sticker", "voice", "video", "document", "location", "contact", "poll"]
 ChatType = Literal["private", "group", "supergroup"]

@@ -12,11 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.devserver.faults import FaultInjection, json_reply
-from bot.devserver.membership import ChatMembership
-from bot.devserver.methods import BotApiMethods
-from bot.devserver.spec import ApiRequestError, FieldSpec, JsonDict, MethodSpec, UploadedFile, bad_request
-from bot.devserver.world import Call, SpecViolationError
+from devserver.faults import FaultInjection, json_reply
+from devserver.membership import ChatMembership
+from devserver.methods import BotApiMethods
+from devserver.spec import ApiRequestError, FieldSpec, JsonDict, MethodSpec, UploadedFile, bad_request
+from devserver.world import Call, SpecViolationError
 
 Handler = Callable[[JsonDict], Awaitable[Any]]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application
 
-from bot.devserver.world import SimulatedWorld
+from devserver.world import SimulatedWorld
 
 
 def report_handled_updates(app: Application, server: SimulatedWorld) -> None:

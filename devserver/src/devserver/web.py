@@ -12,7 +12,7 @@ page only reads the world and acts as its users would, through these JSON endpoi
 - ``POST /_sim/edit`` ``{"user_id", "chat_id", "message_id", "text"}``: the user edits their own text;
 - ``POST /_sim/file`` (multipart: user_id, chat_id?, caption?, file): the user sends a PNG or JPEG as a
   photo, any other file as a document;
-- ``POST /_sim/press`` (see :mod:`~bot.devserver.http_api`) and ``GET /_sim/answer?query_id=``: the
+- ``POST /_sim/press`` (see :mod:`~devserver.http_api`) and ``GET /_sim/answer?query_id=``: the
   button press and the bot's answer to it (answerCallbackQuery's text, shown as Telegram's toast);
 - ``GET /_sim/file/{file_id}``: a file's bytes, to show a photo or download a document.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.helpers import content_disposition_header
 
-from bot.devserver.spec import ApiRequestError, JsonDict
-from bot.devserver.world import SimChat, SimulatedWorld, SimUser, _caption_content, image_size
+from devserver.spec import ApiRequestError, JsonDict
+from devserver.world import SimChat, SimulatedWorld, SimUser, _caption_content, image_size
 
 STATIC = Path(__file__).with_name("static")
 

@@ -19,7 +19,7 @@ from typing import Any
 JsonDict = dict[str, Any]
 
 SPEC_ENV_VAR = "TELEGRAM_API_SPEC"
-SHARED_SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "telegram-bot-api" / "api.json"
+SHARED_SPEC_PATH = Path(__file__).resolve().parents[4] / "shared" / "telegram-bot-api" / "api.json"
 BUNDLED_SPEC_PATH = Path(__file__).resolve().parent / "telegram-bot-api" / "api.json"
 """A copy (MIT licence, beside it) so the test suite runs on a machine without shared/."""
 

@@ -6,8 +6,8 @@ import copy
 import json
 import re
 
-from bot.devserver.spec import JsonDict, bad_request
-from bot.devserver.world import SimChat, SimulatedWorld, StoredFile, _drop_none, _now
+from devserver.spec import JsonDict, bad_request
+from devserver.world import SimChat, SimulatedWorld, StoredFile, _drop_none, _now
 
 MAX_CALLBACK_ANSWER_LENGTH = 200
 

@@ -19,7 +19,7 @@ help: ## list the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+.venv/.synced: pyproject.toml devserver/pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
 	@touch $@
 

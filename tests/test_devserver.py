@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiohttp import web
-from devserver.world import tiny_png
+from devserver.files import tiny_png
 from telegram import (
     Bot,
     BotCommand,

@@ -8,8 +8,18 @@ Run it alone with ``python -m devserver --port 8081``.
 """
 
 from devserver.faults import Fault, FaultKind
+from devserver.files import image_size, tiny_png
 from devserver.formatting import detect_entities, parse_formatted
 from devserver.ptb import report_handled_updates
+from devserver.records import (
+    Call,
+    ForumTopic,
+    MediaKind,
+    SimChat,
+    SimUser,
+    SpecViolationError,
+    StoredFile,
+)
 from devserver.server import BotApiServer
 from devserver.spec import (
     ApiRequestError,
@@ -19,17 +29,6 @@ from devserver.spec import (
     find_spec_path,
 )
 from devserver.updates import WebhookDelivery
-from devserver.world import (
-    Call,
-    ForumTopic,
-    MediaKind,
-    SimChat,
-    SimUser,
-    SpecViolationError,
-    StoredFile,
-    image_size,
-    tiny_png,
-)
 
 __all__ = [
     "ApiRequestError",

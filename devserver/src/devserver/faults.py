@@ -11,8 +11,9 @@ from typing import Literal
 from aiohttp import web
 
 from devserver.membership import migrated_error, removed_error
+from devserver.records import Call
 from devserver.spec import ApiRequestError, JsonDict, bad_request
-from devserver.world import Call, SimulatedWorld
+from devserver.world import SimulatedWorld
 
 FaultKind = Literal[
     "timeout",

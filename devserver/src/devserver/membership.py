@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from devserver.records import SimChat, SimUser, _now
 from devserver.spec import ApiRequestError, JsonDict, bad_request
-from devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld, SimUser, _now
+from devserver.world import DEFAULT_PERMISSIONS, SimulatedWorld
 
 MemberStatus = Literal["member", "administrator", "creator"]
 CANNOT_INITIATE = "Forbidden: bot can't initiate conversation with a user"

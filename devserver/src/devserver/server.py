@@ -7,11 +7,14 @@ Telegram's error texts; a test plays the parents' side through the ``user_*`` me
 did through :attr:`BotApiServer.calls` and the ``wait_for_*`` helpers, and makes Telegram misbehave with
 :meth:`BotApiServer.inject_fault`.
 
-The parts, one concern each: :mod:`~devserver.world` (the simulated users, chats, messages and files),
-:mod:`~devserver.methods` (the Bot API methods), :mod:`~devserver.updates` (getUpdates and
-webhooks), :mod:`~devserver.topics` (forum topics), :mod:`~devserver.faults` (fault injection),
-:mod:`~devserver.http_api` (HTTP), :mod:`~devserver.web` (the web page that shows and plays the
-world), and :mod:`~devserver.ptb` (the "update handled" hook for PTB).
+The parts, one concern each: :mod:`~devserver.world` (the simulated users, chats, messages and files,
+with :mod:`~devserver.records` their values and :mod:`~devserver.files` their bytes),
+:mod:`~devserver.users` (what users do), :mod:`~devserver.outgoing` (the messages the bot sends),
+:mod:`~devserver.activity` (what the bot did, and waits on it), :mod:`~devserver.methods` (the Bot API
+methods), :mod:`~devserver.updates` (getUpdates and webhooks), :mod:`~devserver.topics` (forum topics),
+:mod:`~devserver.faults` (fault injection), :mod:`~devserver.http_api` (HTTP), :mod:`~devserver.web`
+(the web page that shows and plays the world), and :mod:`~devserver.ptb` (the "update handled" hook for
+PTB).
 """
 
 from __future__ import annotations
@@ -26,19 +29,12 @@ from aiohttp import web
 
 from devserver.faults import Fault
 from devserver.http_api import MAX_UPLOAD_BYTES, Handler, HttpFrontEnd, _nodelay_middleware
+from devserver.outgoing import _NOT_BUTTON_ACTIONS
+from devserver.records import Call, ForumTopic, SimChat, SimUser, StoredFile, _Signal
 from devserver.spec import ApiSpec, JsonDict
 from devserver.topics import ForumTopics
 from devserver.updates import UpdateDelivery, WebhookConfig, WebhookDelivery
 from devserver.web import WebPage
-from devserver.world import (
-    _NOT_BUTTON_ACTIONS,
-    Call,
-    ForumTopic,
-    SimChat,
-    SimUser,
-    StoredFile,
-    _Signal,
-)
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"  # noqa: S105 - a made-up token for a server on loopback
 

@@ -28,13 +28,17 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.helpers import content_disposition_header
 
+from devserver.activity import BotActivity
+from devserver.files import image_size
+from devserver.records import SimChat, SimUser
 from devserver.spec import ApiRequestError, JsonDict
-from devserver.world import SimChat, SimulatedWorld, SimUser, _caption_content, image_size
+from devserver.users import UserActions
+from devserver.world import _caption_content
 
 STATIC = Path(__file__).with_name("static")
 
 
-class WebPage(SimulatedWorld):
+class WebPage(UserActions, BotActivity):
     """The page and its JSON endpoints, added to the server's aiohttp application."""
 
     callback_answers: dict[str, JsonDict]

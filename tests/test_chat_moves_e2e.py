@@ -1,4 +1,5 @@
-"""A staff group that becomes a supergroup (issue 20, finding 7's last sentence): followed as soon as
+"""A staff group that becomes a supergroup (it gets a new id, and what is sent to the old one fails):
+followed as soon as
 Telegram's migration messages arrive, and learnt by every process without a restart. Through the real
 Application(s) against the local Bot API server, on a real database."""
 

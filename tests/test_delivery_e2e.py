@@ -1,4 +1,4 @@
-"""Urgent delivery that cannot silently fail (issue 10), end to end: the real Application and its delivery
+"""Urgent delivery that cannot silently fail, end to end: the real Application and its delivery
 worker against the local Bot API server, with staff chats that migrate, remove the bot or never existed."""
 
 from __future__ import annotations

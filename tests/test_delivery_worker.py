@@ -259,7 +259,7 @@ async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> 
 
     texts = world.ok_texts(world.staff.id)
     assert urgent.reference in texts[0], "the urgent card waited behind the backlog"
-    # The card, and the twelve replies waiting together sent as one message (issue 20).
+    # The card, and the twelve replies waiting together sent as one message, not twelve in its lane.
     assert sum(backlog.reference in text for text in texts) == 2
     assert all(f"more detail {number}" in texts[-1] for number in range(12))
 

@@ -1,4 +1,4 @@
-"""Fail-over that cannot strand an urgent case (issue 20, finding 6), end to end: the real Application and
+"""Fail-over that cannot strand an urgent case, end to end: the real Application and
 its delivery worker against the local Bot API server, with a school staff chat that has topics.
 
 A case's forum topic belongs to its school's chat: a card moved to the trust's safeguarding chat must go

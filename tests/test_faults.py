@@ -1,4 +1,4 @@
-"""Faults (SPEC §5, §8): the bot killed with SIGKILL and restarted, every kind of Bot API failure,
+"""Faults: the bot killed with SIGKILL and restarted, every kind of Bot API failure,
 PostgreSQL restarted under the bot, a read-only database and a full disk. In every case nothing a
 parent or staff member sent is lost, nothing the outbox marked sent is sent again, and a failure the
 bot cannot get round is one clear line (at start-up) or one friendly message (to a parent).

@@ -1,5 +1,5 @@
 """Each handoff flow end to end: a parent's first message in Telegram to the case card in the school's
-staff chat, through the real Application and the local Bot API server (SPEC §4.3-§4.8)."""
+staff chat, through the real Application and the local Bot API server."""
 
 from __future__ import annotations
 

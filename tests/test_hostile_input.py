@@ -1,4 +1,4 @@
-"""Hostile and odd input (SPEC §8): every message gets a clear answer, nothing crashes, nothing is lost.
+"""Hostile and odd input: every message gets a clear answer, nothing crashes, nothing is lost.
 
 First the dialogue engine alone, with hypothesis: any text (NUL and other control characters, right-to-left
 and CJK scripts, emoji, 10,000 characters, markup, SQL) outside a flow and at each step of one. Then the

@@ -1,6 +1,6 @@
-"""Quiet, truthful logs at start (issue 23, point 7): Alembic's lines in full rather than "<withheld>",
-no PTBUserWarning from the bot's own start-up, and no third-party deprecation warnings at the default
-level (the project's own warnings still show)."""
+"""Quiet, truthful logs at start (an operator reads them to know all is well): Alembic's lines in full rather
+than "<withheld>", no PTBUserWarning from the bot's own start-up, and no third-party deprecation warnings at
+the default level (the project's own warnings still show)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Retention that reaches Telegram (issue 20, finding 2): when the purge deletes a case, what the bot posted
-for it in the staff chats goes too. The real Application and its delivery worker against the local Bot API
-server, which keeps deleteMessage's 48-hour limit and deleteForumTopic's administrator right as the API
-description states them."""
+"""Retention that reaches Telegram (a card in a staff chat holds the parent's words): when the purge deletes a
+case, what the bot posted for it in the staff chats goes too. The real Application and its delivery worker
+against the local Bot API server, which keeps deleteMessage's 48-hour limit and deleteForumTopic's
+administrator right as the API description states them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Only named staff see a child's details (issue 20, finding 1), end to end against the local Bot API server.
+"""Only named staff see a child's details (a staff group may hold people its school never named), end to
+end against the local Bot API server.
 
 A staff chat holding a member its school does not name gets cards with reference, kind, priority and
 school only; the named staff member who claims gets the details in a private chat with the bot. A chat of

@@ -1,4 +1,4 @@
-"""Issue 20, findings 3 and 4: nobody can delay an urgent case, through the real Application and the
+"""Nobody can delay an urgent case, through the real Application and the
 local Bot API server. Danger words take a looser flood bucket, never none; one delivery lane per chat, so
 one busy chat never holds another; photos per report capped; the bot silent in groups the configuration
 does not name (it leaves them), and refusals never make a handler wait on a send."""

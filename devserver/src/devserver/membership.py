@@ -1,8 +1,9 @@
 """The bot's membership of groups: a group that became a supergroup, removed the bot or restricts it.
 
-Telegram answers such a chat with its own errors, which the bot must handle (issue 10): 400 with
-parameters.migrate_to_chat_id for a migrated group, 403 for a bot that was kicked or left, 400 "not enough
-rights" for a restricted bot. getChatMember tells the bot its own status, as the description defines it.
+Telegram answers such a chat with its own errors, which the bot must handle for an urgent case still to reach
+a person: 400 with parameters.migrate_to_chat_id for a migrated group, 403 for a bot that was kicked or left,
+400 "not enough rights" for a restricted bot. getChatMember tells the bot its own status, as the description
+defines it.
 
 The users in each group too: getChatMember and getChatMemberCount (the bot included, as Telegram counts)
 answer from them, and a test adding or removing one (add_member / remove_member) produces what Telegram

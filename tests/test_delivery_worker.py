@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from telegram import Bot
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser
 from bot.dialogue.responses import ResponseBook
 from bot.staff import StaffOptions
 from bot.staff.cards import as_utc
@@ -27,6 +26,7 @@ from bot.storage.cases import CaseDraft, CaseView
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import Author, CaseKind, Delivery, DeliveryStatus, Priority
 from bot.storage.records import Records
+from devserver import BotApiServer, SimChat, SimUser
 from tests.databases import database_url
 
 TOKEN = "424242:parentbot-test-token"
@@ -259,7 +259,7 @@ async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> 
 
     texts = world.ok_texts(world.staff.id)
     assert urgent.reference in texts[0], "the urgent card waited behind the backlog"
-    # The card, and the twelve replies waiting together sent as one message (issue 20).
+    # The card, and the twelve replies waiting together sent as one message, not twelve in its lane.
     assert sum(backlog.reference in text for text in texts) == 2
     assert all(f"more detail {number}" in texts[-1] for number in range(12))
 

@@ -1,4 +1,4 @@
-"""The handoff flows as tables (SPEC §4.3-§4.6, issue 11): each flow's steps driven by its pure handlers,
+"""The handoff flows as tables: each flow's steps driven by its pure handlers,
 with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
 
 from __future__ import annotations
@@ -312,9 +312,9 @@ NLU = {BULLYING: intent("report_cyberbullying"), DINNER: intent("human_handoff")
 async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
-    """Issue 11's scenario: a bullying report with a screenshot, declined; then an unrelated question
-    for staff, accepted. The second case's rows (what its staff card is built from) hold nothing of the
-    first."""
+    """A bullying report with a screenshot, declined; then an unrelated question for staff, accepted.
+    The second case's rows (what its staff card is built from) hold nothing of the first: what a parent
+    declined to send never reaches staff with a later case."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     await engine.handle(PARENT, school_payload("riverside"))
     for text in (BULLYING, "/deny", "Girls from her class post mean comments about Amira", "instagram",
@@ -481,7 +481,7 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
 async def test_a_report_keeps_at_most_ten_screenshots_and_says_so(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
-    """Issue 20: photos per report had no cap; each is a photo the staff chat is sent."""
+    """Each photo of a report is a photo the staff chat is sent: without a cap, one report could flood it."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     for text in (BULLYING, "/deny", "instagram", "don't know"):  # the first message is the description
         await engine.handle(PARENT, text)
@@ -648,7 +648,7 @@ async def test_status_tells_the_truth_in_every_delivery_state(
 async def test_a_long_draft_keeps_its_first_line_and_newest_within_the_cap(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, words: int
 ) -> None:
-    """300 turns in one draft (issue 20, finding 8: the draft had no cap, 1.8 MB rewritten every turn):
+    """300 turns in one draft (with no cap the draft grew to 1.8 MB, rewritten every turn):
     at most MAX_DRAFT_LINES lines and MAX_DRAFT_CHARS characters are kept, the oldest after the first
     left out with one line saying how many, and the consent step still shows exactly what is sent."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))

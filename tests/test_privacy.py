@@ -1,4 +1,5 @@
-"""Retention (SPEC §5): the purge removes what it should and nothing else, on SQLite and PostgreSQL."""
+"""Retention (nothing kept past the period the privacy notice states): the purge removes what it should and
+nothing else, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ help: ## list the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv
 
-.venv/.synced: pyproject.toml uv.lock | $(UV)
+.venv/.synced: pyproject.toml devserver/pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen
 	@touch $@
 
@@ -30,7 +30,7 @@ chat: .venv/.synced ## talk to the bot in this terminal
 	$(RUN) parentbot chat
 
 demo: .venv/.synced ## try it in a browser: the bot, three parents and two staff groups on a local page
-	$(RUN) python -m bot.demo
+	$(RUN) python -m devserver.demo
 
 test-fast: .venv/.synced ## the inner loop: tests needing no model, no Bot API server, no PostgreSQL, no subprocess (< 60 s)
 	$(RUN) pytest -q -m "not slow and not e2e and not postgres and not subprocess"
@@ -50,14 +50,14 @@ browser: ## install Debian's chromium for the browser test (as root with apt-get
 	else echo "No $(CHROMIUM) (as root: $(APT_CHROMIUM)): the browser test will be skipped"; fi
 
 lint: .venv/.synced ## ruff (lint and format check), mypy, and the import contracts (lint-imports)
-	$(RUN) ruff check bot tests benchmarks
-	$(RUN) ruff format --check bot tests benchmarks
-	$(RUN) mypy bot benchmarks
+	$(RUN) ruff check bot devserver tests benchmarks
+	$(RUN) ruff format --check bot devserver tests benchmarks
+	$(RUN) mypy bot devserver/src benchmarks
 	$(RUN) lint-imports
 
 format: .venv/.synced ## format the code with ruff
-	$(RUN) ruff format bot tests benchmarks
-	$(RUN) ruff check --fix bot tests benchmarks
+	$(RUN) ruff format bot devserver tests benchmarks
+	$(RUN) ruff check --fix bot devserver tests benchmarks
 
 train: .venv/.synced ## train the NLU model if the data changed
 	$(RUN) parentbot train

@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.common import cpu_seconds, machine_busy_seconds, summary_ms
 from benchmarks.scenarios import Script
-from bot.devserver import BotApiServer, SimUser
+from devserver import BotApiServer, SimUser
 
 JsonDict = dict[str, Any]
 Arrival = tuple[float, JsonDict]

@@ -1,4 +1,5 @@
-"""The targets of the performance issue, checked against a run's results, and the table printed at the end."""
+"""The performance targets (README, docs/performance.md) checked against a run's results, and the table
+printed at the end."""
 
 from __future__ import annotations
 

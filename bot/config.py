@@ -30,7 +30,8 @@ webhook, so it must not be guessable (32 characters of Telegram's 64-letter alph
 
 
 class Settings(BaseSettings):
-    """Everything the bot reads from its environment (SPEC §6)."""
+    """Everything the bot reads from its environment (or `.env`), read and checked once at start, so
+    that a missing or invalid setting stops the bot with one line naming it."""
 
     telegram_bot_token: SecretStr | None = None
     database_url: str = "sqlite:///parentbot.db"

@@ -75,7 +75,8 @@ class Pending(str, enum.Enum):
 
 
 class FlowName(str, enum.Enum):
-    """The handoff flows (each hands a concern to staff); each ends in a case of the kind of the same name."""
+    """The handoff flows, which gather a concern and the parent's consent to pass it to staff; each ends
+    in a case of the kind of the same name."""
 
     COMPLAINT = "complaint"
     CYBERBULLYING = "cyberbullying"
@@ -95,8 +96,8 @@ class Step(str, enum.Enum):
     DANGER = "danger"
     SCHOOL = "school"
     ABOUT = "about"
-    """A complaint: about the head teacher or the trust, or about something else (the complaints procedure
-    sends the first kind past the school's staff)."""
+    """A complaint: about the head teacher or the trust, or about something else (the complaints
+    procedure sends the first kind to the chair of governors or the trust, never to the school's staff)."""
     DESCRIBE = "describe"
     WHERE = "where"
     WHO = "who"

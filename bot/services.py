@@ -57,7 +57,8 @@ class Services:
     """The one clock of the stores, the dialogue engine and the staff side (tests set the time with it)."""
 
     async def purge(self) -> PurgeCounts:
-        """The retention purge of SPEC §5 with this configuration (the hourly job)."""
+        """The retention purge with this configuration (the hourly job): nothing is kept past the period
+        the privacy notice states."""
         return await purge(self.records.retention, self.settings)
 
     async def close(self) -> None:
@@ -73,8 +74,8 @@ class Services:
 
 
 async def purge(retention: Retention, settings: Settings) -> PurgeCounts:
-    """The retention purge of SPEC §5 with every period the settings give (the hourly job and
-    `parentbot purge`)."""
+    """The retention purge with every period the settings give (the hourly job and `parentbot purge`):
+    nothing is kept past the period the privacy notice states."""
     return await retention.purge(
         timedelta(hours=settings.message_retention_hours),
         timedelta(days=settings.case_retention_days),

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 MARKERS = {
     "slow": "uses the trained NLU model (trains it first when the data changed)",
-    "e2e": "runs python-telegram-bot against the local Bot API server (bot/devserver)",
+    "e2e": "runs python-telegram-bot against the local Bot API server (devserver/)",
     "postgres": "needs the PostgreSQL server (skips, saying so, when it does not answer)",
     "subprocess": "starts other processes (the bot, a Rasa server, the CLI)",
 }
@@ -80,7 +80,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         module = getattr(item, "module", None)
         if fixtures & MODEL_FIXTURES:
             item.add_marker(pytest.mark.slow)
-        if module is not None and _uses(module, "bot.devserver", "tests.telegram_harness"):
+        if module is not None and _uses(module, "devserver", "tests.telegram_harness"):
             item.add_marker(pytest.mark.e2e)
         if "postgres" in item.name.lower() or "postgres" in " ".join(fixtures):
             item.add_marker(pytest.mark.postgres)

@@ -13,7 +13,6 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.config import Schools, Settings
-from bot.devserver import BotApiServer, SimUser, report_handled_updates
 from bot.nlu.client import NluClient
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
@@ -21,6 +20,7 @@ from bot.storage.models import DeliveryStatus
 from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
 from bot.telegram.flood import SharedFloodGate
+from devserver import BotApiServer, SimUser, report_handled_updates
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "424242:parentbot-test-token"

@@ -127,7 +127,8 @@ async def test_staff_actions_follow_the_case_lifecycle_in_the_store_and_on_the_c
 async def test_a_parents_messages_waiting_for_the_staff_chat_go_as_one_within_telegrams_limit(
     both: sessionmaker[Session],
 ) -> None:
-    """Issue 20: in relay mode each message was a delivery of its own, a queue in the staff chat's lane."""
+    """In relay mode each message was once a delivery of its own, a queue in the staff chat's lane in
+    front of anything sent after it: the waiting messages go as one."""
     records = Records.on(both)
     case = await records.cases.open_case(_draft())
     for number in range(20):

@@ -1,4 +1,5 @@
-"""A staff group that becomes a supergroup (issue 20, finding 7's last sentence): followed as soon as
+"""A staff group that becomes a supergroup (it gets a new id, and what is sent to the old one fails):
+followed as soon as
 Telegram's migration messages arrive, and learnt by every process without a restart. Through the real
 Application(s) against the local Bot API server, on a real database."""
 
@@ -16,12 +17,12 @@ from telegram import Bot
 from telegram.ext import Application, filters
 
 from bot.config import Schools
-from bot.devserver import BotApiServer
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
 from bot.staff.chats import StaffChats
 from bot.storage.outbox import Outbox
 from bot.telegram.chat_moves import REFRESH_EVERY, ChatMoveHandlers
+from devserver import BotApiServer
 from tests.telegram_harness import TOKEN, buttons, eventually, started_application
 from tests.test_delivery_e2e import OAKFIELD_STAFF, TRUST_CHAT, draft, ok_texts, with_chats
 from tests.test_staff_e2e import FAST, STAFF_ID, staff_bot

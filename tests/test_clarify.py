@@ -1,6 +1,7 @@
-"""Clarify instead of guessing (issue 12): when the model is unsure of a typed message, the bot asks
-"Did you mean ...?" with the candidates as buttons plus "Something else", never before the safeguarding
-gate. Stand-in NLU and gate (tests/standins.py), real engine and database; one test on the real model."""
+"""Clarify instead of guessing (a wrong answer misleads a parent; a question costs a tap): when the model is
+unsure of a typed message, the bot asks "Did you mean ...?" with the candidates as buttons plus "Something
+else", never before the safeguarding gate. Stand-in NLU and gate (tests/standins.py), real engine and
+database; one test on the real model."""
 
 from __future__ import annotations
 

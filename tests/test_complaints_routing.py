@@ -1,8 +1,9 @@
-"""Complaints about the head teacher (the procedure sends them past the school's staff): the complaint flow
-asks whether it is about the head or the trust; such a case goes to the school's complaints_chat_id, else the
-trust's, never to the school's staff group; with neither, to the school's chat with a card that says so, and
-`parentbot check` warns. The staff policy (bot/staff/routing.py) decides; the real engine, the real model and
-a real database file the case; the local Bot API server shows where the card went and who may act on it."""
+"""Complaints about the head teacher (the complaints procedure sends them to the chair of governors or the
+trust, not the school): the complaint flow asks whether it is about the
+head or the trust; such a case goes to the school's complaints_chat_id, else the trust's, never to the
+school's staff group; with neither, to the school's chat with a card that says so, and `parentbot check`
+warns. The staff policy (bot/staff/routing.py) decides; the real engine, the real model and a real
+database file the case; the local Bot API server shows where the card went and who may act on it."""
 
 from __future__ import annotations
 

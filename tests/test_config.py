@@ -155,7 +155,7 @@ def test_a_webhook_without_a_secret_stops_the_bot_with_one_line(monkeypatch: pyt
 
 def test_a_short_webhook_secret_is_refused_without_printing_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """The secret is all that tells Telegram's updates from anyone's POST to the webhook: a short one can
-    be guessed (issue 20, finding 7)."""
+    be guessed."""
     assert MIN_SECRET_CHARS == 32
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
     for short in ("Q7", "Sh0rt-but-valid_chars-31-chars-"[: MIN_SECRET_CHARS - 1]):

@@ -1,5 +1,5 @@
 """DATABASE_URL's password never reaches an error or a log line, and the SQLite file is the bot's user's
-alone (issue 20, finding 8: a URL without a scheme printed its password; the file was world-readable)."""
+alone (a URL without a scheme once printed its password, and the file was once world-readable)."""
 
 from __future__ import annotations
 

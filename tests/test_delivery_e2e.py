@@ -1,6 +1,5 @@
-"""Urgent delivery that cannot silently fail (a case must reach a person), end to end: the real Application
-and its delivery worker against the local Bot API server, with staff chats that migrate, remove the bot or
-never existed."""
+"""Urgent delivery that cannot silently fail, end to end: the real Application and its delivery
+worker against the local Bot API server, with staff chats that migrate, remove the bot or never existed."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from telegram.ext import CallbackContext
 from telegram.warnings import PTBUserWarning
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, Call
 from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import build_services
@@ -27,6 +25,7 @@ from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import DeliveryStatus
 from bot.telegram.app import build_application
+from devserver import BotApiServer, Call
 from tests.telegram_harness import ROOT, TOKEN, bot_settings
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot
 

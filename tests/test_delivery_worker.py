@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 from telegram import Bot
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser
 from bot.dialogue.responses import ResponseBook
 from bot.domain import Author, CaseDraft, CaseKind, CaseView, Priority
 from bot.staff import StaffOptions
@@ -28,6 +27,7 @@ from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.models import Delivery, DeliveryStatus
 from bot.storage.records import Records
 from bot.telegram.staff.delivery import delivery_worker
+from devserver import BotApiServer, SimChat, SimUser
 from tests.databases import database_url
 
 TOKEN = "424242:parentbot-test-token"
@@ -260,8 +260,7 @@ async def test_urgent_deliveries_jump_a_backlog_of_normal_ones(world: World) -> 
 
     texts = world.ok_texts(world.staff.id)
     assert urgent.reference in texts[0], "the urgent card waited behind the backlog"
-    # The card, and the twelve replies waiting together sent as one message (a parent's burst never queues in
-    # front of other cases).
+    # The card, and the twelve replies waiting together sent as one message, not twelve in its lane.
     assert sum(backlog.reference in text for text in texts) == 2
     assert all(f"more detail {number}" in texts[-1] for number in range(12))
 

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from devserver.demo import DemoWorld, demo_bot, demo_schools, demo_world
 
-from bot.demo import DemoWorld, demo_bot, demo_schools, demo_world
-from bot.devserver import tiny_png
 from bot.nlu.client import InProcessNlu
+from devserver import tiny_png
 
 playwright = pytest.importorskip(
     "playwright.async_api", reason="playwright is not installed: `uv sync` installs the dev dependencies"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from aiohttp import web
+from devserver.files import tiny_png
 from telegram import (
     Bot,
     BotCommand,
@@ -42,7 +43,7 @@ from telegram.error import (
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram.request import HTTPXRequest
 
-from bot.devserver import (
+from devserver import (
     ApiSpec,
     ApiSpecNotFoundError,
     BotApiServer,
@@ -50,7 +51,6 @@ from bot.devserver import (
     find_spec_path,
     report_handled_updates,
 )
-from bot.devserver.world import tiny_png
 
 TOKEN = "123456:TEST-TOKEN"
 ROOT = Path(__file__).resolve().parent.parent
@@ -1023,7 +1023,7 @@ async def test_standalone_server_prints_base_url() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.devserver",
+        "devserver",
         "--port",
         "0",
         cwd=ROOT,

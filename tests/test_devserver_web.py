@@ -1,4 +1,4 @@
-"""The dev server's web page endpoints (bot/devserver/web.py), with python-telegram-bot's Bot on the other
+"""The dev server's web page endpoints (devserver.web), with python-telegram-bot's Bot on the other
 side: what the page posts reaches the bot as the updates a Telegram client would cause, and what the bot
 sends is what the page reads."""
 
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.devserver import BotApiServer, SimChat, SimUser, tiny_png
+from devserver import BotApiServer, SimChat, SimUser, tiny_png
 
 TOKEN = "123456:TEST-TOKEN"
 

@@ -268,9 +268,11 @@ class WatchedLoad(BackgroundLoadedNlu):
         return await super().ready()
 
 
-async def test_the_issue_11_scenario_with_the_real_model(engine: DialogueEngine, cases: CaseStore) -> None:
+async def test_a_declined_report_leaves_nothing_in_the_next_case_with_the_real_model(
+    engine: DialogueEngine, cases: CaseStore
+) -> None:
     """A bullying report with a screenshot, declined; then a question for staff, accepted: the second
-    case carries nothing of the first."""
+    case carries nothing of the first (what a parent declined to send never reaches staff)."""
     start = await say(engine, PARENT, "/start")
     await say(engine, PARENT, next(b.payload for b in start[0].buttons if b.title == "Riverside Academy"))
     await say(engine, PARENT, "my daughter is being bullied on instagram by kids from her class")

@@ -1,4 +1,4 @@
-"""Fail-over that cannot strand an urgent case (issue 20, finding 6), end to end: the real Application and
+"""Fail-over that cannot strand an urgent case, end to end: the real Application and
 its delivery worker against the local Bot API server, with a school staff chat that has topics.
 
 A case's forum topic belongs to its school's chat: a card moved to the trust's safeguarding chat must go
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import Schools
-from bot.devserver import BotApiServer
 from bot.nlu.client import InProcessNlu
+from devserver import BotApiServer
 from tests.test_delivery_e2e import DELIVERED, TRUST_CHAT, URGENT, group, told, with_chats
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot
 

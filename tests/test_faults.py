@@ -1,4 +1,4 @@
-"""Faults (SPEC §5, §8): the bot killed with SIGKILL and restarted, every kind of Bot API failure,
+"""Faults: the bot killed with SIGKILL and restarted, every kind of Bot API failure,
 PostgreSQL restarted under the bot, a read-only database and a full disk. In every case nothing a
 parent or staff member sent is lost, nothing the outbox marked sent is sent again, and a failure the
 bot cannot get round is one clear line (at start-up) or one friendly message (to a parent).
@@ -28,7 +28,6 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.config import Schools, Settings, load_schools
-from bot.devserver import BotApiServer, SimChat, SimUser, report_handled_updates
 from bot.nlu.client import InProcessNlu, NluClient
 from bot.services import build_services, open_database
 from bot.staff import StaffOptions
@@ -36,6 +35,7 @@ from bot.storage.database import make_engine, session_factory
 from bot.storage.models import Case, ConversationMessage, Delivery, DeliveryStatus
 from bot.storage.outbox import Outbox
 from bot.telegram.app import build_application
+from devserver import BotApiServer, SimChat, SimUser, report_handled_updates
 from tests.databases import database_url, fresh_postgres_schema, postgres_available
 from tests.telegram_harness import (
     ROOT,

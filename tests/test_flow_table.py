@@ -1,4 +1,4 @@
-"""The state table of issue 22 over the complaint, bullying, breach and urgent flows: an opening message
+"""A state table over the complaint, bullying, breach and urgent flows: an opening message
 that already holds the description, the platform, the school and the names is never asked for any of
 them again, reaches the consent screen in at most four parent turns after it, and every consent screen
 is at most CONSENT_MAX_LINES lines. The real model (its regex extractor names platforms and schools), the

@@ -1,5 +1,5 @@
-"""The handoff flows as tables (each flow that hands a concern to staff): each flow's steps driven by its pure
-handlers, with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
+"""The handoff flows as tables: each flow's steps driven by its pure handlers,
+with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
 
 from __future__ import annotations
 
@@ -288,9 +288,9 @@ NLU = {BULLYING: intent("report_cyberbullying"), DINNER: intent("human_handoff")
 async def test_a_declined_report_leaves_nothing_that_a_later_case_could_carry(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
-    """A declined report must leave nothing behind: a bullying report with a screenshot, declined; then an
-    unrelated question for staff, accepted. The second case's rows (what its staff card is built from) hold
-    nothing of the first."""
+    """A bullying report with a screenshot, declined; then an unrelated question for staff, accepted.
+    The second case's rows (what its staff card is built from) hold nothing of the first: what a parent
+    declined to send never reaches staff with a later case."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     await engine.handle(PARENT, school_payload("riverside"))
     for text in (BULLYING, "/deny", "Girls from her class post mean comments about Amira", "instagram",
@@ -457,8 +457,7 @@ async def test_a_bullying_report_with_screenshots_becomes_a_case_with_that_evide
 async def test_a_report_keeps_at_most_ten_screenshots_and_says_so(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records
 ) -> None:
-    """Photos per report are capped: each is a photo the staff chat is sent, and a flood of them would hold
-    it."""
+    """Each photo of a report is a photo the staff chat is sent: without a cap, one report could flood it."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))
     for text in (BULLYING, "/deny", "instagram", "don't know"):  # the first message is the description
         await engine.handle(PARENT, text)
@@ -625,7 +624,7 @@ async def test_status_tells_the_truth_in_every_delivery_state(
 async def test_a_long_draft_keeps_its_first_line_and_newest_within_the_cap(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, words: int
 ) -> None:
-    """300 turns in one draft (an uncapped draft was once 1.8 MB, rewritten every turn):
+    """300 turns in one draft (with no cap the draft grew to 1.8 MB, rewritten every turn):
     at most MAX_DRAFT_LINES lines and MAX_DRAFT_CHARS characters are kept, the oldest after the first
     left out with one line saying how many, and the consent step still shows exactly what is sent."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))

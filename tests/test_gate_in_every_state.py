@@ -1,4 +1,4 @@
-"""Safety first, as tables over the conversation's states (issue 10): in every state a danger message gets
+"""Safety first, as tables over the conversation's states: in every state a danger message gets
 the guidance for its kind first and then the offer to alert the school's safeguarding staff; a calm
 message gets neither. Stand-in NLU and gate (tests/standins.py), real engine and database."""
 
@@ -210,7 +210,7 @@ async def test_a_calm_message_in_relay_mode_goes_to_staff_as_before(
     assert case.priority is Priority.NORMAL
 
 
-# ---- the fast urgent case (issue 10.3) ------------------------------------------------------------------
+# ---- the fast urgent case: filed in at most three taps, as a parent in a crisis will not tap more ----
 
 
 def tap(replies: list[Reply], title: str) -> str:

@@ -1,5 +1,5 @@
-"""Each handoff flow end to end: a parent's first message in Telegram to the case card in the school's staff
-chat, through the real Application and the local Bot API server (every flow that hands a concern to staff)."""
+"""Each handoff flow end to end: a parent's first message in Telegram to the case card in the school's
+staff chat, through the real Application and the local Bot API server."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser
 from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.staff import StaffOptions
+from devserver import BotApiServer, SimChat, SimUser
 from tests.telegram_harness import TOKEN, RunningBot, buttons, running_bot
 
 FAST = StaffOptions(

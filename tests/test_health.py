@@ -176,8 +176,8 @@ async def test_metrics_count_deliveries_sent_and_failed_by_kind(
 async def test_an_urgent_case_a_parent_opens_is_counted_once(
     nlu: InProcessNlu, schools: Schools, tmp_path: Path
 ) -> None:
-    """The urgent path (danger words, a case to the safeguarding chat) through Telegram: one urgent case more
-    in /metrics, and nothing the parent wrote."""
+    """The urgent path (a danger message, its guidance, the alert filed) through Telegram: one urgent case
+    more in /metrics, and nothing the parent wrote."""
     name = "parentbot_urgent_cases_total"
     async with running_bot(
         nlu, schools, tmp_path, staff_options=FAST, settings_overrides=_health_settings()

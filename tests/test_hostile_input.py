@@ -1,5 +1,4 @@
-"""Hostile and odd input (parents paste anything, attackers try anything): every message gets a clear answer,
-nothing crashes, nothing is lost.
+"""Hostile and odd input: every message gets a clear answer, nothing crashes, nothing is lost.
 
 First the dialogue engine alone, with hypothesis: any text (NUL and other control characters, right-to-left
 and CJK scripts, emoji, 10,000 characters, markup, SQL) outside a flow and at each step of one. Then the
@@ -24,7 +23,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.config import Schools
-from bot.devserver import SimChat, SimUser
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.domain import Author, Step
@@ -36,6 +34,7 @@ from bot.storage.flood import SqlFloodBuckets
 from bot.storage.models import ConversationMessage
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import FLOOD_BURST, SharedFloodGate
+from devserver import SimChat, SimUser
 from tests.databases import database_url
 from tests.standins import say
 from tests.telegram_harness import RunningBot, running_bot, settled

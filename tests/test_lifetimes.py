@@ -1,4 +1,5 @@
-"""How long a flow and a relay last (issue 11.3): flows expire after FLOW_TIMEOUT_MINUTES, expired drafts
+"""How long a flow and a relay last (a half-told report must not wait for ever, nor a parent stay tied to
+staff): flows expire after FLOW_TIMEOUT_MINUTES, expired drafts
 are purged, and relay mode ends on /cancel, /done, resolution or RELAY_TIMEOUT_HOURS of silence."""
 
 from __future__ import annotations

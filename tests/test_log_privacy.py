@@ -1,4 +1,5 @@
-"""Nothing personal in the logs, at any level (SPEC §5): the parent conversations of the e2e tests (two
+"""Nothing personal in the logs, at any level (logs outlive what the bot deletes, and whoever runs the
+server reads them): the parent conversations of the e2e tests (two
 handoffs to the staff chat, a staff reply relayed both ways, /forget) run with every logger at DEBUG,
 SQLAlchemy's statement echo included, and no parent text, name, phone number, email address or the bot
 token appears in anything the bot's log handler writes (messages and tracebacks)."""
@@ -81,7 +82,7 @@ class NotTheBot(logging.Filter):
     own records (it logs what parents "typed") are not the bot's."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith("bot.devserver")
+        return not record.name.startswith("devserver")
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ def test_a_database_error_is_logged_without_its_parameters(
     assert hits(capfd.readouterr().err) == []
 
 
-# ---- Telegram ids: pseudonyms, never the id (issue 20, finding 2) -----------------------------------
+# ---- Telegram ids: pseudonyms, never the id (an id finds the person) --------------------------------
 
 
 async def test_a_case_flow_at_info_logs_no_telegram_id_of_a_person(

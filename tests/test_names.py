@@ -1,7 +1,8 @@
-"""Who staff should ask for (issue 22, point 4): the complaint, bullying and breach flows ask in one
-skippable step for the parent's name and the child's name and class, kept as typed; the urgent flow asks
-only once its alert is filed, and the answer follows the alert to its staff. The card shows the names
-first. Flow tables with no model; the urgent path with the real engine, model and database."""
+"""Who staff should ask for (so that they know whom to call back and which child it is): the complaint,
+bullying and breach flows ask in one skippable step for the parent's name and the child's name and class, kept
+as typed; the urgent flow asks only once its alert is filed, and the answer follows the alert to its staff.
+The card shows the names first. Flow tables with no model; the urgent path with the real engine, model and
+database."""
 
 from __future__ import annotations
 

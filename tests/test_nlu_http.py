@@ -1,6 +1,6 @@
 """The bot's client of a Rasa server (RASA_URL) started with `--auth-token`: it sends RASA_TOKEN where
 Rasa looks for it (the `token` query parameter), and the token never reaches the log or an error's text
-(issue 20, finding 7). The Rasa server is a tiny aiohttp server at the edge that answers like
+(whoever has it can replace the model). The Rasa server is a tiny aiohttp server at the edge that answers like
 `rasa run --enable-api --auth-token` does: 401 without the right token, a parse result with it."""
 
 from __future__ import annotations

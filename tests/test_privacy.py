@@ -1,5 +1,5 @@
-"""Retention (nothing kept past its period): the purge removes what it should and nothing else, on SQLite and
-PostgreSQL."""
+"""Retention (nothing kept past the period the privacy notice states): the purge removes what it should and
+nothing else, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

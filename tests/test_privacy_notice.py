@@ -68,7 +68,8 @@ async def test_privacy_answers_with_the_configured_notice(engine: DialogueEngine
 def test_the_notice_names_telegram_the_transfer_and_every_later_period(
     paths: ProjectPaths, schools: Schools
 ) -> None:
-    """Issue 20: profiles, the audit log and logs have periods of their own; posts in staff groups go with
+    """What a parent is told must be all that happens: profiles, the audit log and logs have periods of
+    their own; posts in staff groups go with
     their case; Telegram is a recipient outside the UK; and deleting here leaves the parent's own chat."""
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, profile_retention_days=200, audit_retention_days=500, log_retention_days=14

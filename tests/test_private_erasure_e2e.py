@@ -1,5 +1,5 @@
-"""What the bot sent a staff member privately for a case goes with the case (a copy must not outlive it), end
-to end against the local Bot API server.
+"""What the bot sent a staff member privately for a case goes with the case (it holds the parent's words),
+end to end against the local Bot API server.
 
 A staff chat holding a member not named staff gets cards without details; the named staff member who
 claims gets the card, the transcript document, the screenshots and the parent's later messages in their

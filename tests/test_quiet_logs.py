@@ -1,6 +1,6 @@
-"""Quiet, truthful logs at start (issue 23, point 7): Alembic's lines in full rather than "<withheld>",
-no PTBUserWarning from the bot's own start-up, and no third-party deprecation warnings at the default
-level (the project's own warnings still show)."""
+"""Quiet, truthful logs at start (an operator reads them to know all is well): Alembic's lines in full rather
+than "<withheld>", no PTBUserWarning from the bot's own start-up, and no third-party deprecation warnings at
+the default level (the project's own warnings still show)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 from telegram.warnings import PTBUserWarning
 
 from bot.config import Schools
-from bot.devserver import BotApiServer
 from bot.logs import WITHHELD, configure_logging
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
 from bot.storage import database
+from devserver import BotApiServer
 from tests.telegram_harness import ROOT, TOKEN, eventually, started_application
 from tests.test_log_privacy import PERSONAL
 

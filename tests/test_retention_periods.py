@@ -1,7 +1,7 @@
-"""Nothing outlives its retention period (what the privacy notice promises): a parent's profile (their
-Telegram id and the school they chose) once they have been silent PROFILE_RETENTION_DAYS, and the staff audit
-log after AUDIT_RETENTION_DAYS, in the scheduled purge and in `parentbot purge` alike; and a case erased on
-request (`parentbot erase-case`) leaves what it posted in Telegram queued for deletion, as the purge does."""
+"""Nothing outlives the retention period the privacy notice states: a parent's profile (their Telegram id and
+the school they chose) once they have been silent PROFILE_RETENTION_DAYS, and the staff audit log after
+AUDIT_RETENTION_DAYS, in the scheduled purge and in `parentbot purge` alike; and a case erased on request
+(`parentbot erase-case`) leaves what it posted in Telegram queued for deletion, as the purge does."""
 
 from __future__ import annotations
 

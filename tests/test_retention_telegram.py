@@ -1,5 +1,5 @@
-"""Retention that reaches Telegram (a copy in a staff chat must not outlive the case): when the purge deletes
-a case, what the bot posted for it in the staff chats goes too. The real Application and its delivery worker
+"""Retention that reaches Telegram (a card in a staff chat holds the parent's words): when the purge deletes a
+case, what the bot posted for it in the staff chats goes too. The real Application and its delivery worker
 against the local Bot API server, which keeps deleteMessage's 48-hour limit and deleteForumTopic's
 administrator right as the API description states them."""
 
@@ -16,10 +16,10 @@ from telegram import Bot
 from telegram.error import BadRequest
 
 from bot.config import Schools
-from bot.devserver import SimChat
 from bot.domain import Author, CaseView, TranscriptEntry
 from bot.nlu.client import InProcessNlu
 from bot.storage.models import Case
+from devserver import SimChat
 from tests.telegram_harness import TOKEN, eventually
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot, staff_schools
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.devserver import BotApiServer
+from devserver import BotApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "777000:run-command-test"

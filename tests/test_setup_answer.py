@@ -4,6 +4,7 @@ its membership (PTB's own ChatMember types), and which schools-file line the ans
 from __future__ import annotations
 
 import pytest
+from devserver.membership import ADMIN_RIGHTS, RESTRICTED_RIGHTS
 from telegram import (
     AcceptedGiftTypes,
     ChatFullInfo,
@@ -19,7 +20,6 @@ from telegram import (
 )
 
 from bot.config import Schools
-from bot.devserver.membership import ADMIN_RIGHTS, RESTRICTED_RIGHTS
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import StaffTexts
 from bot.staff.chats import ChatRights, StaffChats

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devserver.membership import BotStatus
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser
-from bot.devserver.membership import BotStatus
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
 from bot.staff import StaffOptions
 from bot.storage.models import AuditEvent
+from devserver import BotApiServer, SimChat, SimUser
 from tests.telegram_harness import TOKEN, settled, started_application
 from tests.test_staff_e2e import FAST
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat, SimUser, UploadedFile
 from bot.domain import Author, CaseDraft, CaseKind, CaseStatus, CaseView, Priority, TranscriptEntry
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
@@ -21,6 +20,7 @@ from bot.staff import StaffOptions
 from bot.storage.cases import CaseStore
 from bot.storage.models import AuditEvent
 from bot.storage.outbox import Outbox
+from devserver import BotApiServer, SimChat, SimUser, UploadedFile
 from tests.telegram_harness import TOKEN, buttons, eventually, settled, started_application
 
 STAFF_ID = 7001
@@ -259,7 +259,8 @@ async def test_replies_go_both_ways_through_the_card_thread(world: StaffWorld) -
 async def test_in_relay_mode_danger_gets_the_guidance_and_reaches_the_staff_marked_urgent(
     world: StaffWorld,
 ) -> None:
-    """Relay mode once passed every typed message to staff before any danger check: danger comes first."""
+    """Relay mode once passed every typed message to staff before any danger check: a danger message
+    gets its guidance first in every state, relayed or not."""
     staff = world.staff_chat()
     world.server.user_sends_text(world.parent, "/start")  # the parent is known to the bot
     await world.settled()
@@ -763,8 +764,8 @@ async def test_stats_is_refused_to_outsiders_and_explains_a_bad_period(world: St
 
 
 async def test_reply_to_another_schools_reference_answers_as_an_unknown_one(world: StaffWorld) -> None:
-    """`/reply REF` to another school's case was once refused ("only this school's
-    staff"), a made-up one got the usage line: the difference told any staff chat that REF exists."""
+    """`/reply REF` to another school's case was once refused ("only this school's staff"), a made-up
+    one got the usage line: the difference told any staff chat that REF exists."""
     oakfield, riverside = world.staff_chat(), world.staff_chat("riverside")
     riverside_case = await world.open_case("riverside")
     await world.card(riverside_case, riverside)

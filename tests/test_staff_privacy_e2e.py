@@ -1,5 +1,5 @@
-"""Only named staff see a child's details (a staff group may hold others), end to end against the local Bot
-API server.
+"""Only named staff see a child's details (a staff group may hold people its school never named), end to
+end against the local Bot API server.
 
 A staff chat holding a member its school does not name gets cards with reference, kind, priority and
 school only; the named staff member who claims gets the details in a private chat with the bot. A chat of
@@ -18,9 +18,9 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Schools
-from bot.devserver import BotApiServer, SimChat
 from bot.domain import Author, CaseStatus, CaseView, TranscriptEntry
 from bot.nlu.client import InProcessNlu
+from devserver import BotApiServer, SimChat
 from tests.telegram_harness import TOKEN, buttons, poll, started_application
 from tests.test_staff_e2e import FAST, OUTSIDER_ID, STAFF_ID, StaffWorld
 

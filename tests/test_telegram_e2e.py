@@ -141,7 +141,8 @@ async def test_an_edited_message_is_answered_as_new_text(polling_bot: RunningBot
 async def test_a_group_the_configuration_does_not_name_gets_no_answer_and_is_left_once(
     polling_bot: RunningBot,
 ) -> None:
-    """Issue 20: every answer in a stranger's group waited on its rate limit; now the bot leaves it."""
+    """Answering in a stranger's group made every answer wait on that group's rate limit, holding the
+    bot up: it leaves such a group instead, once, and says nothing there."""
     parent = polling_bot.parent()
     group = polling_bot.server.create_group("Year 6 parents", members=[parent])
     polling_bot.server.user_sends_text(parent, "hello bot", chat=group)

@@ -1,6 +1,6 @@
-"""Rasa's usage telemetry is off unless the operator turns it on (issue 20, finding 8): the `parentbot`
-command sets RASA_TELEMETRY_ENABLED=false before any command imports Rasa, and so does the Makefile for
-everything it runs."""
+"""Rasa's usage telemetry is off unless the operator turns it on (it reports to Rasa's makers): the
+`parentbot` command sets RASA_TELEMETRY_ENABLED=false before any command imports Rasa, and so does the
+Makefile for everything it runs."""
 
 from __future__ import annotations
 

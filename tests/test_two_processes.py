@@ -22,10 +22,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.devserver import BotApiServer, SimUser
 from bot.storage.database import make_engine, session_factory
 from bot.storage.models import Delivery
 from bot.storage.outbox import Outbox
+from devserver import BotApiServer, SimUser
 from tests.databases import fresh_postgres_schema
 from tests.telegram_harness import (
     CHECK_NO,

@@ -1,7 +1,7 @@
-"""Nobody can delay an urgent case (a busy chat, a flood of messages, a pressed button), through the real
-Application and the local Bot API server. Danger words take a looser flood bucket, never none; one delivery
-lane per chat, so one busy chat never holds another; photos per report capped; the bot silent in groups the
-configuration does not name (it leaves them), and refusals never make a handler wait on a send."""
+"""Nobody can delay an urgent case, through the real Application and the
+local Bot API server. Danger words take a looser flood bucket, never none; one delivery lane per chat, so
+one busy chat never holds another; photos per report capped; the bot silent in groups the configuration
+does not name (it leaves them), and refusals never make a handler wait on a send."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import Schools
-from bot.devserver import BotApiServer
 from bot.domain import Author, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
@@ -27,6 +26,7 @@ from bot.storage.flood import SqlFloodBuckets
 from bot.storage.models import CaseMessage, ConversationMessage
 from bot.storage.outbox import Outbox
 from bot.telegram.flood import FLOOD_BURST, URGENT_BURST_FACTOR, SharedFloodGate
+from devserver import BotApiServer
 from tests.telegram_harness import RunningBot, running_bot
 from tests.test_delivery_e2e import URGENT, draft, first_ok, group, position
 from tests.test_faults import FAST

@@ -1,4 +1,5 @@
-"""When to ask "Did you mean ...?" instead of answering the model's top guess (issue 12).
+"""When to ask "Did you mean ...?" instead of answering the model's top guess: when the model is unsure, a
+wrong answer misleads a parent, where a question costs one tap.
 
 The engine asks with the candidates as buttons plus "Something else" whenever `clarification_candidates`
 returns any; an empty tuple means: answer the top intent. The thresholds were chosen on the out-of-fold

@@ -118,7 +118,8 @@ def overlap(examples: Sequence[Example], report: Report, trained: set[str]) -> O
 
 
 def normalise(intent: str) -> str:
-    """nlu_fallback counts as out_of_scope (SPEC §3)."""
+    """nlu_fallback (Rasa's low-confidence verdict) counts as out_of_scope: the bot answers both the same
+    way, so telling them apart would score right answers as errors."""
     return OUT_OF_SCOPE if intent == FALLBACK_INTENT else intent
 
 

@@ -4,22 +4,14 @@
         app = ApplicationBuilder().token("123:ABC").base_url(server.base_url) \\
             .base_file_url(server.base_file_url).build()
 
-Run it alone with ``python -m bot.devserver --port 8081``.
+Run it alone with ``python -m devserver --port 8081``.
 """
 
-from bot.devserver.faults import Fault, FaultKind
-from bot.devserver.formatting import detect_entities, parse_formatted
-from bot.devserver.ptb import report_handled_updates
-from bot.devserver.server import BotApiServer
-from bot.devserver.spec import (
-    ApiRequestError,
-    ApiSpec,
-    ApiSpecNotFoundError,
-    UploadedFile,
-    find_spec_path,
-)
-from bot.devserver.updates import WebhookDelivery
-from bot.devserver.world import (
+from devserver.faults import Fault, FaultKind
+from devserver.files import image_size, tiny_png
+from devserver.formatting import detect_entities, parse_formatted
+from devserver.ptb import report_handled_updates
+from devserver.records import (
     Call,
     ForumTopic,
     MediaKind,
@@ -27,9 +19,16 @@ from bot.devserver.world import (
     SimUser,
     SpecViolationError,
     StoredFile,
-    image_size,
-    tiny_png,
 )
+from devserver.server import BotApiServer
+from devserver.spec import (
+    ApiRequestError,
+    ApiSpec,
+    ApiSpecNotFoundError,
+    UploadedFile,
+    find_spec_path,
+)
+from devserver.updates import WebhookDelivery
 
 __all__ = [
     "ApiRequestError",

@@ -1,8 +1,9 @@
 """The bot's membership of groups: a group that became a supergroup, removed the bot or restricts it.
 
-Telegram answers such a chat with its own errors, which the bot must handle (issue 10): 400 with
-parameters.migrate_to_chat_id for a migrated group, 403 for a bot that was kicked or left, 400 "not enough
-rights" for a restricted bot. getChatMember tells the bot its own status, as the description defines it.
+Telegram answers such a chat with its own errors, which the bot must handle for an urgent case still to reach
+a person: 400 with parameters.migrate_to_chat_id for a migrated group, 403 for a bot that was kicked or left,
+400 "not enough rights" for a restricted bot. getChatMember tells the bot its own status, as the description
+defines it.
 
 The users in each group too: getChatMember and getChatMemberCount (the bot included, as Telegram counts)
 answer from them, and a test adding or removing one (add_member / remove_member) produces what Telegram
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
-from bot.devserver.world import DEFAULT_PERMISSIONS, SimChat, SimulatedWorld, SimUser, _now
+from devserver.records import SimChat, SimUser, _now
+from devserver.spec import ApiRequestError, JsonDict, bad_request
+from devserver.world import DEFAULT_PERMISSIONS, SimulatedWorld
 
 MemberStatus = Literal["member", "administrator", "creator"]
 CANNOT_INITIATE = "Forbidden: bot can't initiate conversation with a user"

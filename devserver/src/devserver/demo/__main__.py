@@ -1,4 +1,4 @@
-"""``python -m bot.demo`` (``make demo``): the bot and a web page to play its parents and staff, locally."""
+"""``python -m devserver.demo`` (``make demo``): the bot and a page to play its parents and staff, locally."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import tempfile
 from pathlib import Path
 
 from bot.config import ConfigError
-from bot.demo import DemoWorld, demo_bot, demo_schools, demo_world
-from bot.devserver.spec import ApiSpecNotFoundError
 from bot.logs import configure_logging
+from devserver.demo import DemoWorld, demo_bot, demo_schools, demo_world
+from devserver.spec import ApiSpecNotFoundError
 
 log = logging.getLogger("parentbot.demo")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bot.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devserver.demo", description=__doc__)
     parser.add_argument("--port", type=int, default=8080, help="the page's port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="the page's address (default: this machine only)")
     return parser.parse_args(argv)

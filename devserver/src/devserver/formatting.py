@@ -12,7 +12,7 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
-from bot.devserver.spec import ApiRequestError, bad_request
+from devserver.spec import ApiRequestError, bad_request
 
 JsonDict = dict[str, Any]
 

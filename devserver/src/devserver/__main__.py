@@ -1,4 +1,4 @@
-"""``python -m bot.devserver --port 8081``: the dev Bot API server on its own, for demos."""
+"""``python -m devserver --port 8081``: the dev Bot API server on its own, for demos."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import contextlib
 
-from bot.devserver.server import BotApiServer
-from bot.devserver.spec import ApiSpecNotFoundError
+from devserver.server import BotApiServer
+from devserver.spec import ApiSpecNotFoundError
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bot.devserver", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__)
     parser.add_argument("--port", type=int, default=8081, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--token", default="123456:TEST-TOKEN", help="the one bot token the server accepts")
     parser.add_argument("--spec", default=None, help="api.json (default: $TELEGRAM_API_SPEC, else shared/)")

@@ -10,9 +10,10 @@ from typing import Literal
 
 from aiohttp import web
 
-from bot.devserver.membership import migrated_error, removed_error
-from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
-from bot.devserver.world import Call, SimulatedWorld
+from devserver.membership import migrated_error, removed_error
+from devserver.records import Call
+from devserver.spec import ApiRequestError, JsonDict, bad_request
+from devserver.world import SimulatedWorld
 
 FaultKind = Literal[
     "timeout",

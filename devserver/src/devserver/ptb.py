@@ -11,10 +11,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application
 
-from bot.devserver.world import SimulatedWorld
+from devserver.activity import BotActivity
 
 
-def report_handled_updates(app: Application, server: SimulatedWorld) -> None:
+def report_handled_updates(app: Application, server: BotActivity) -> None:
     """After ``app`` has processed each update (its handlers have returned), mark it handled on ``server``."""
     process = app.process_update
 

@@ -1,8 +1,8 @@
 """The machine-readable Bot API description, and checks of requests and results against it.
 
-The description (``api.json``, see ``shared/telegram-bot-api/README.md``) lists every method and type of
-Telegram's Bot API with each field's name, types and whether it is required. The dev server uses it to
-answer a request the way Telegram would when the bot gets a method or parameter wrong, and its tests use
+The description (``api.json``, see the ``README.md`` beside it) lists every method and type of Telegram's Bot
+API with each field's name, types and whether it is required. The dev server uses it to answer a request the
+way Telegram would when the bot gets a method or parameter wrong, and its tests use
 :meth:`ApiSpec.check_result` to prove that what the server answers is what the real API would return.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 JsonDict = dict[str, Any]
 
 SPEC_ENV_VAR = "TELEGRAM_API_SPEC"
-SHARED_SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "telegram-bot-api" / "api.json"
+SHARED_SPEC_PATH = Path(__file__).resolve().parents[4] / "shared" / "telegram-bot-api" / "api.json"
 BUNDLED_SPEC_PATH = Path(__file__).resolve().parent / "telegram-bot-api" / "api.json"
 """A copy (MIT licence, beside it) so the test suite runs on a machine without shared/."""
 

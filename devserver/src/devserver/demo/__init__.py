@@ -1,6 +1,6 @@
 """The whole product on one machine: the local Bot API server with its web page, and the real bot.
 
-``make demo`` (``python -m bot.demo``) starts the dev server (bot/devserver) with the made-up parents and
+``make demo`` (``python -m devserver.demo``) starts the dev server (devserver/) with the made-up parents and
 staff of :data:`DEMO_SCHOOLS`, then the bot's own Telegram Application (bot/telegram/app.py, as
 ``parentbot run`` builds it) polling that server, on a throwaway SQLite database. The page at the server's
 address shows the parents' private chats and the staff groups, and lets a visitor act as any of them; the
@@ -19,11 +19,11 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Schools, Settings, load_schools, load_settings
-from bot.devserver import BotApiServer, SimChat, SimUser
 from bot.nlu.client import NluClient
 from bot.services import build_services
 from bot.staff import StaffOptions
 from bot.telegram.app import build_application
+from devserver import BotApiServer, SimChat, SimUser
 
 DEMO_SCHOOLS = Path(__file__).with_name("schools.demo.yml")
 TOKEN = "777000:parentbot-demo-token"  # noqa: S105 - a made-up token for a server on loopback

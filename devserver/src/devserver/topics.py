@@ -8,8 +8,9 @@ TOPIC_CLOSED until it reopens it.
 
 from __future__ import annotations
 
-from bot.devserver.spec import JsonDict, bad_request
-from bot.devserver.world import ForumTopic, SimChat, SimulatedWorld, _now
+from devserver.records import ForumTopic, SimChat, _now
+from devserver.spec import JsonDict, bad_request
+from devserver.world import SimulatedWorld
 
 TOPIC_ICON_COLORS = (7322096, 16766590, 13338331, 9367192, 16749490, 16478047)
 """The colours createForumTopic accepts (its description in api.json)."""

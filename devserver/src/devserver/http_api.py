@@ -12,16 +12,19 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.devserver.faults import FaultInjection, json_reply
-from bot.devserver.membership import ChatMembership
-from bot.devserver.methods import BotApiMethods
-from bot.devserver.spec import ApiRequestError, FieldSpec, JsonDict, MethodSpec, UploadedFile, bad_request
-from bot.devserver.world import Call, SpecViolationError
+from devserver.activity import BotActivity
+from devserver.faults import FaultInjection, json_reply
+from devserver.membership import ChatMembership
+from devserver.methods import BotApiMethods
+from devserver.records import Call, SpecViolationError
+from devserver.spec import ApiRequestError, FieldSpec, JsonDict, MethodSpec, UploadedFile, bad_request
+from devserver.users import UserActions
 
 Handler = Callable[[JsonDict], Awaitable[Any]]
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
+# Parameters that Telegram still accepts though the description no longer lists them.
 _LEGACY_REPLY = {
     "reply_to_message_id": FieldSpec("reply_to_message_id", ("Integer",), False),
     "allow_sending_without_reply": FieldSpec("allow_sending_without_reply", ("Boolean",), False),
@@ -30,7 +33,7 @@ _LEGACY_REPLY = {
 _LEGACY_PREVIEW = {"disable_web_page_preview": FieldSpec("disable_web_page_preview", ("Boolean",), False)}
 
 
-class HttpFrontEnd(FaultInjection, ChatMembership, BotApiMethods):
+class HttpFrontEnd(FaultInjection, ChatMembership, BotApiMethods, UserActions, BotActivity):
     """Requests in, Telegram's envelopes out; every call is recorded in :attr:`calls`."""
 
     _handlers: dict[str, Handler]

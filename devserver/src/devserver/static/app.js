@@ -1,5 +1,5 @@
 // The dev server's demo page: reads the simulated world through /_sim/world and /_sim/chat, and acts as
-// its users through /_sim/text, /_sim/edit, /_sim/file and /_sim/press (bot/devserver/web.py). No framework: the page is rebuilt from the
+// its users through /_sim/text, /_sim/edit, /_sim/file and /_sim/press (../web.py). No framework: the page is rebuilt from the
 // server's state whenever that state (or what the visitor chose to look at) changes.
 "use strict";
 

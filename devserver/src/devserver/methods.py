@@ -6,8 +6,9 @@ import copy
 import json
 import re
 
-from bot.devserver.spec import JsonDict, bad_request
-from bot.devserver.world import SimChat, SimulatedWorld, StoredFile, _drop_none, _now
+from devserver.outgoing import BotMessages
+from devserver.records import SimChat, StoredFile, _drop_none, _now
+from devserver.spec import JsonDict, bad_request
 
 MAX_CALLBACK_ANSWER_LENGTH = 200
 
@@ -46,7 +47,7 @@ CHAT_ACTIONS = frozenset(
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 
 
-class BotApiMethods(SimulatedWorld):
+class BotApiMethods(BotMessages):
     """One coroutine per simulated method, taking the checked parameters and returning the result."""
 
     callback_answers: dict[str, JsonDict]

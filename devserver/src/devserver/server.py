@@ -2,16 +2,19 @@
 
 It speaks real HTTP on 127.0.0.1 so that python-telegram-bot's own request code runs unchanged: point an
 ``ApplicationBuilder`` at :attr:`BotApiServer.base_url` and :attr:`BotApiServer.base_file_url`. Every
-request is checked against the Bot API description (see :mod:`bot.devserver.spec`) and answered with
+request is checked against the Bot API description (see :mod:`devserver.spec`) and answered with
 Telegram's error texts; a test plays the parents' side through the ``user_*`` methods, reads what the bot
 did through :attr:`BotApiServer.calls` and the ``wait_for_*`` helpers, and makes Telegram misbehave with
 :meth:`BotApiServer.inject_fault`.
 
-The parts, one concern each: :mod:`~bot.devserver.world` (the simulated users, chats, messages and files),
-:mod:`~bot.devserver.methods` (the Bot API methods), :mod:`~bot.devserver.updates` (getUpdates and
-webhooks), :mod:`~bot.devserver.topics` (forum topics), :mod:`~bot.devserver.faults` (fault injection),
-:mod:`~bot.devserver.http_api` (HTTP), :mod:`~bot.devserver.web` (the web page that shows and plays the
-world), and :mod:`~bot.devserver.ptb` (the "update handled" hook for PTB).
+The parts, one concern each: :mod:`~devserver.world` (the simulated users, chats, messages and files,
+with :mod:`~devserver.records` their values and :mod:`~devserver.files` their bytes),
+:mod:`~devserver.users` (what users do), :mod:`~devserver.outgoing` (the messages the bot sends),
+:mod:`~devserver.activity` (what the bot did, and waits on it), :mod:`~devserver.methods` (the Bot API
+methods), :mod:`~devserver.updates` (getUpdates and webhooks), :mod:`~devserver.topics` (forum topics),
+:mod:`~devserver.faults` (fault injection), :mod:`~devserver.http_api` (HTTP), :mod:`~devserver.web`
+(the web page that shows and plays the world), and :mod:`~devserver.ptb` (the "update handled" hook for
+PTB).
 """
 
 from __future__ import annotations
@@ -24,21 +27,14 @@ from types import TracebackType
 import aiohttp
 from aiohttp import web
 
-from bot.devserver.faults import Fault
-from bot.devserver.http_api import MAX_UPLOAD_BYTES, Handler, HttpFrontEnd, _nodelay_middleware
-from bot.devserver.spec import ApiSpec, JsonDict
-from bot.devserver.topics import ForumTopics
-from bot.devserver.updates import UpdateDelivery, WebhookConfig, WebhookDelivery
-from bot.devserver.web import WebPage
-from bot.devserver.world import (
-    _NOT_BUTTON_ACTIONS,
-    Call,
-    ForumTopic,
-    SimChat,
-    SimUser,
-    StoredFile,
-    _Signal,
-)
+from devserver.faults import Fault
+from devserver.http_api import MAX_UPLOAD_BYTES, Handler, HttpFrontEnd, _nodelay_middleware
+from devserver.outgoing import _NOT_BUTTON_ACTIONS
+from devserver.records import Call, ForumTopic, SimChat, SimUser, StoredFile, _Signal
+from devserver.spec import ApiSpec, JsonDict
+from devserver.topics import ForumTopics
+from devserver.updates import UpdateDelivery, WebhookConfig, WebhookDelivery
+from devserver.web import WebPage
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"  # noqa: S105 - a made-up token for a server on loopback
 

@@ -12,7 +12,7 @@ page only reads the world and acts as its users would, through these JSON endpoi
 - ``POST /_sim/edit`` ``{"user_id", "chat_id", "message_id", "text"}``: the user edits their own text;
 - ``POST /_sim/file`` (multipart: user_id, chat_id?, caption?, file): the user sends a PNG or JPEG as a
   photo, any other file as a document;
-- ``POST /_sim/press`` (see :mod:`~bot.devserver.http_api`) and ``GET /_sim/answer?query_id=``: the
+- ``POST /_sim/press`` (see :mod:`~devserver.http_api`) and ``GET /_sim/answer?query_id=``: the
   button press and the bot's answer to it (answerCallbackQuery's text, shown as Telegram's toast);
 - ``GET /_sim/file/{file_id}``: a file's bytes, to show a photo or download a document.
 
@@ -28,13 +28,17 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.helpers import content_disposition_header
 
-from bot.devserver.spec import ApiRequestError, JsonDict
-from bot.devserver.world import SimChat, SimulatedWorld, SimUser, _caption_content, image_size
+from devserver.activity import BotActivity
+from devserver.files import image_size
+from devserver.records import SimChat, SimUser
+from devserver.spec import ApiRequestError, JsonDict
+from devserver.users import UserActions
+from devserver.world import _caption_content
 
 STATIC = Path(__file__).with_name("static")
 
 
-class WebPage(SimulatedWorld):
+class WebPage(UserActions, BotActivity):
     """The page and its JSON endpoints, added to the server's aiohttp application."""
 
     callback_answers: dict[str, JsonDict]

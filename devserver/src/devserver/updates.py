@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.devserver.spec import ApiRequestError, JsonDict, bad_request
-from bot.devserver.world import SimulatedWorld, _drop_none, _now
+from devserver.records import _drop_none, _now
+from devserver.spec import ApiRequestError, JsonDict, bad_request
+from devserver.world import SimulatedWorld
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.nlu.client import FALLBACK_INTENT, NluResult
+from bot.nlu.client import NluResult
+from bot.nlu.intents import FALLBACK_INTENT
 from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records

@@ -30,8 +30,8 @@ import yaml
 
 from bot.config import Schools, load_schools
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.intents import CODE_QUESTIONS, POSTING_QUESTIONS
 from bot.dialogue.responses import ResponseBook
+from bot.nlu.intents import CODE_QUESTIONS, POSTING_QUESTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT = "parent-answers"

@@ -11,8 +11,8 @@ import yaml
 from bot.config import Schools
 from bot.dialogue.clarifying import SOMETHING_ELSE
 from bot.dialogue.engine import CHOOSE_SCHOOL, DANGER_CHECK, PLATFORM_NAMES, DialogueEngine
-from bot.dialogue.intents import ALL_INTENTS, CODE_QUESTIONS
 from bot.dialogue.responses import ResponseBook
+from bot.nlu.intents import ALL_INTENTS, CODE_QUESTIONS
 from bot.nlu.model import ProjectPaths
 from tests.test_answers_policy import LONGER, MAX_WORDS, cited_sections, school_variables, word_count
 

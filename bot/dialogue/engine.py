@@ -22,14 +22,6 @@ from bot.config import School, Schools
 from bot.dialogue import flows
 from bot.dialogue.clarifying import SOMETHING_ELSE, chosen_option
 from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
-from bot.dialogue.intents import (
-    ALL_INTENTS,
-    CODE_QUESTIONS,
-    HANDOFF_INTENTS,
-    OUT_OF_SCOPE,
-    POSTING_QUESTIONS,
-    URGENT,
-)
 from bot.dialogue.messages import Button, Reply, without_control_characters
 from bot.dialogue.openings import names_in, when_in, who_in
 from bot.dialogue.responses import ResponseBook
@@ -53,7 +45,16 @@ from bot.domain import (
 )
 from bot.logs import pseudonym
 from bot.nlu.clarify import clarification_candidates
-from bot.nlu.client import FALLBACK_INTENT, Entity, NluClient, NluResult
+from bot.nlu.client import Entity, NluClient, NluResult
+from bot.nlu.intents import (
+    ALL_INTENTS,
+    CODE_QUESTIONS,
+    FALLBACK_INTENT,
+    HANDOFF_INTENTS,
+    OUT_OF_SCOPE_INTENT,
+    POSTING_QUESTIONS,
+    URGENT_INTENT,
+)
 from bot.safeguarding import DangerAssessment, DangerKind, SafeguardingGate, Tier
 
 log = logging.getLogger(__name__)
@@ -355,10 +356,10 @@ class DialogueEngine:
         if nlu is None:
             return False
         read = nlu.respelled or text
-        if nlu.intent == OUT_OF_SCOPE and about_social_media(read, nlu.entity("platform")):
+        if nlu.intent == OUT_OF_SCOPE_INTENT and about_social_media(read, nlu.entity("platform")):
             return True
         silent_topic = pictures_of_a_school_event(read) or own_privacy(read)
-        return silent_topic and nlu.intent in CODE_QUESTIONS | {OUT_OF_SCOPE, FALLBACK_INTENT}
+        return silent_topic and nlu.intent in CODE_QUESTIONS | {OUT_OF_SCOPE_INTENT, FALLBACK_INTENT}
 
     def _not_in_code(self, turn: Turn) -> Reply:
         """The code is silent: say so, name the school's own rules, give its contact."""
@@ -408,23 +409,23 @@ class DialogueEngine:
         intent = nlu.intent
         if intent == CHOOSE_SCHOOL:
             return self._choose_school(turn)
-        if intent == URGENT and not text.startswith("/"):
+        if intent == URGENT_INTENT and not text.startswith("/"):
             intent = FALLBACK_INTENT  # the gate, which has the last word on danger, saw none
         self._remember_school(turn)
 
-        if intent in (FALLBACK_INTENT, OUT_OF_SCOPE, CHOOSE, SOMETHING_ELSE):
+        if intent in (FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, CHOOSE, SOMETHING_ELSE):
             state.fallback_streak += 1
             if state.fallback_streak >= FALLBACKS_BEFORE_HANDOFF_OFFER:
                 state.pending = Pending.HANDOFF_OFFER
                 return [self._say(turn, "utter_fallback_offer_handoff")]
-            response = "utter_out_of_scope" if intent == OUT_OF_SCOPE else "utter_fallback"
+            response = "utter_out_of_scope" if intent == OUT_OF_SCOPE_INTENT else "utter_fallback"
             return [self._with_school_choice(turn, response, self._say(turn, response))]
 
         state.fallback_streak = 0
         pending, state.pending = state.pending, None
         if pending is Pending.HANDOFF_OFFER and intent in ("affirm", "human_handoff"):
             return await self._start_flow(turn, FlowName.GENERAL, offer_accepted=True)
-        if intent == URGENT:
+        if intent == URGENT_INTENT:
             guidance = self._say(turn, "utter_urgent_safeguarding")
             return [guidance, *await self._start_flow(turn, FlowName.SAFEGUARDING)]
         if intent in HANDOFF_INTENTS:

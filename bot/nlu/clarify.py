@@ -1,4 +1,4 @@
-"""When to ask "Did you mean ...?" instead of answering the model's top guess (issue 12).
+"""When to ask "Did you mean ...?" instead of answering the model's top guess.
 
 The engine asks with the candidates as buttons plus "Something else" whenever `clarification_candidates`
 returns any; an empty tuple means: answer the top intent. The thresholds were chosen on the out-of-fold
@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.nlu.client import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, URGENT_INTENT, NluResult
+from bot.nlu.client import NluResult
+from bot.nlu.intents import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, URGENT_INTENT
 
 
 @dataclass(frozen=True)

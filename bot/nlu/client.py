@@ -15,11 +15,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot.nlu.intents import FALLBACK_INTENT
 from bot.safeguarding import DangerKind, DangerReading
 
-FALLBACK_INTENT = "nlu_fallback"
-OUT_OF_SCOPE_INTENT = "out_of_scope"
-URGENT_INTENT = "urgent_safeguarding"
 MAX_PARSE_CHARS = 1000
 """Longer messages are cut before parsing: the start says what the message is about, and the tokenizer's
 and count features' cost grows with length (the encoder reads only its first 128 word pieces)."""

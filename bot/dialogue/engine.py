@@ -12,12 +12,12 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot import metrics
+from bot.clock import Clock, utcnow
 from bot.config import School, Schools
 from bot.dialogue import flows
 from bot.dialogue.clarifying import SOMETHING_ELSE, chosen_option
@@ -179,7 +179,7 @@ class DialogueEngine:
         retention_hours: int = 24,
         flow_timeout: timedelta = FLOW_TIMEOUT,
         relay_timeout: timedelta = RELAY_TIMEOUT,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = utcnow,
         turns: TurnScope | None = None,
     ) -> None:
         self._turns = turns or Unscoped()
@@ -194,7 +194,7 @@ class DialogueEngine:
         self._retention_hours = retention_hours
         self._flow_timeout = flow_timeout
         self._relay_timeout = relay_timeout
-        self._clock = clock or _utcnow
+        self._clock = clock
         self._button_titles = self._titles_by_payload()
 
     # ---- the entry points channels call --------------------------------------------------------------
@@ -220,13 +220,12 @@ class DialogueEngine:
         writer), not inside it (a channel that opens the turn itself calls this first): typed text that
         is not danger needs the model, and holding the write lock for the ~20 s of a load would stall
         every other parent and the staff side meanwhile."""
-        ready = getattr(self._nlu, "ready", None)
-        if ready is None or self._nlu.is_ready() or text.strip().startswith("/"):
+        if self._nlu.is_ready() or text.strip().startswith("/"):
             return
         if self._gate.assess(text, None).urgent:
             return  # answered at once, without the model
         with contextlib.suppress(Exception):  # a failed load is raised by the parse in the turn
-            await ready()
+            await self._nlu.ready()
 
     async def handle_photo(self, parent_id: str, file_id: str) -> list[Reply]:
         """A photo from the parent: evidence inside a bullying report, otherwise politely declined."""
@@ -892,10 +891,6 @@ def _spoke_of_posting(turn: Turn) -> bool:
     if turn.nlu is not None and turn.nlu.entity("platform"):
         return True
     return bool(turn.heard and _POSTING_WORDS.search(turn.heard))
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _command_name(text: str) -> str | None:

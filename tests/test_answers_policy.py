@@ -1,4 +1,5 @@
-"""The answers against the code they quote, and in words a parent can read (issue 14).
+"""The answers against the code they quote, and in words a parent can read: an answer that misquotes the
+code or reads above a parent's level would mislead the parents it is for.
 
 Quotations. In a response's text, a quotation of the code is recognised in two forms:
 - a citation `(Code: "...")` or `(Code: "..."; "...")`: each quoted text must be a whole heading of

@@ -94,6 +94,9 @@ def test_the_urgent_flow_has_no_names_step_before_the_alert() -> None:
          "Mrs Patel, Aisha, class 3B", "every night"),
         ("I'm worried about my son Tom", None, None),
         ("my son Tom is in Year 4", None, None),
+        # one vocabulary of child words (bot/dialogue/vocabulary.py) for names and for privacy questions
+        ("I'm Dan Lee and my kids Leo and Mia get messages every night", "Dan Lee, Leo", "every night"),
+        ("I am Ann Cole, my granddaughter Ivy is in Year 2", "Ann Cole, Ivy, Year 2", None),
     ],
 )  # fmt: skip
 def test_an_opening_s_names_and_time_are_found_as_written(

@@ -13,11 +13,13 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.clock import utcnow
 from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
-from bot.nlu.client import FALLBACK_INTENT, NluResult
+from bot.nlu.client import NluResult
+from bot.nlu.intents import FALLBACK_INTENT
 from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
@@ -62,7 +64,8 @@ def reading(probability: float, kind: DangerKind = DangerKind.IMMEDIATE) -> Dang
 
 class StubNlu:
     """Fixed NluResults by exact text (anything else: the fallback). With `ready=False` it is a model
-    still loading: parse waits until `finish_loading()`, and `waiting` is set once a parse waits."""
+    still loading: `ready()` and parse wait until `finish_loading()`, and `waiting` is set once either
+    waits."""
 
     def __init__(self, results: Mapping[str, NluResult] | None = None, *, ready: bool = True) -> None:
         self._results = dict(results or {})
@@ -77,6 +80,12 @@ class StubNlu:
 
     def finish_loading(self) -> None:
         self._loaded.set()
+
+    async def ready(self) -> StubNlu:
+        if not self._loaded.is_set():
+            self.waiting.set()
+        await self._loaded.wait()
+        return self
 
     async def parse(self, text: str) -> NluResult:
         if not self._loaded.is_set():
@@ -118,7 +127,7 @@ def stub_engine(
     sessions: sessionmaker[Session],
     nlu: StubNlu | None = None,
     gate: StandInGate | None = None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> DialogueEngine:
     """The real engine on a real (SQLite) database, with the stand-ins for the model and the gate."""
     return DialogueEngine(

@@ -1,4 +1,5 @@
-"""The answers against the code they quote, and in words a parent can read.
+"""The answers against the code they quote, and in words a parent can read: an answer that misquotes the
+code or reads above a parent's level would mislead the parents it is for.
 
 Quotations. In a response's text, a quotation of the code is recognised in two forms:
 - a citation `(Code: "...")` or `(Code: "..."; "...")`: each quoted text must be a whole heading of
@@ -30,8 +31,8 @@ import yaml
 
 from bot.config import Schools, load_schools
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.intents import CODE_QUESTIONS, POSTING_QUESTIONS
 from bot.dialogue.responses import ResponseBook
+from bot.nlu.intents import CODE_QUESTIONS, POSTING_QUESTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT = "parent-answers"

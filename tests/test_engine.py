@@ -12,6 +12,7 @@ from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.dialogue.variables import TemplateVariables
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu, NluClient
 from bot.storage.cases import CaseStore
 from tests.conftest import MakeEngine
@@ -114,16 +115,17 @@ async def test_yes_to_the_handoff_offer_starts_collecting_the_question(engine: D
 
 
 async def test_no_to_the_handoff_offer_hands_nothing_over(
-    engine: DialogueEngine, responses: ResponseBook
+    engine: DialogueEngine, responses: ResponseBook, schools: Schools
 ) -> None:
     await engine.handle(PARENT, "/out_of_scope")
     await engine.handle(PARENT, "/out_of_scope")
     replies = await engine.handle(PARENT, "no thanks")
-    assert replies == [responses.render("utter_deny", engine_vars(engine))]
+    assert replies == [responses.render("utter_deny", no_school_vars(responses, schools))]
 
 
-def engine_vars(engine: DialogueEngine) -> dict[str, str]:
-    return engine.variables(None)
+def no_school_vars(responses: ResponseBook, schools: Schools) -> dict[str, str]:
+    """The template variables before a school is chosen (the engine's retention period is the default)."""
+    return TemplateVariables(responses, schools).of(None)
 
 
 async def test_yes_without_a_question_pending_is_not_a_handoff(engine: DialogueEngine) -> None:
@@ -180,9 +182,9 @@ async def test_forget_me_intent_explains_before_anything_is_deleted(engine: Dial
 
 
 async def test_forged_or_unknown_payloads_get_the_fallback(
-    engine: DialogueEngine, responses: ResponseBook
+    engine: DialogueEngine, responses: ResponseBook, schools: Schools
 ) -> None:
-    fallback = responses.render("utter_fallback", engine_vars(engine))
+    fallback = responses.render("utter_fallback", no_school_vars(responses, schools))
     for number, forged in enumerate(("/nonsense", '/greet{"bad json', "/")):
         assert await engine.handle(f"forger-{number}", forged) == [fallback], forged
 

@@ -148,7 +148,8 @@ def test_clarification_outcomes_are_reported_when_the_model_ranks_intents() -> N
 def test_an_unreadable_message_does_not_hide_the_clarification_figures() -> None:
     """A message with no Latin letter is not parsed (bot/nlu/client.py): a fallback with no ranking."""
     from bot.nlu.clarify import Outcome
-    from bot.nlu.client import FALLBACK_INTENT, NluResult
+    from bot.nlu.client import NluResult
+    from bot.nlu.intents import FALLBACK_INTENT
 
     examples = [Example("greet", "hi"), Example("greet", "👋")]
     parsed = [

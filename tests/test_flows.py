@@ -1,5 +1,6 @@
-"""The handoff flows as tables: each flow's steps driven by its pure handlers,
-with no model and no database; then the engine carrying out their decisions, with a stand-in NLU."""
+"""The handoff flows as tables (complaint, bullying report, breach, question for a person, urgent alert):
+each flow's steps driven by its pure handlers, with no model and no database; then the engine carrying
+out their decisions, with a stand-in NLU."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.config import Schools
 from bot.dialogue import flows
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
+from bot.dialogue.inputs import read
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.domain import (
@@ -143,7 +145,7 @@ def play(ctx: FlowContext, script: Script) -> list[Outcome]:
     outcomes = [outcome]
     for text, expected in script.steps:
         assert outcome.flow is not None, f"{script.name}: the flow ended before {text!r}"
-        answered = flows.answer(ctx, outcome.flow, FlowInput(text))
+        answered = flows.answer(ctx, outcome.flow, FlowInput(read(text)))
         assert answered is not None, f"{script.name}: {text!r} was not taken as an answer"
         outcome = answered
         outcomes.append(outcome)
@@ -214,7 +216,7 @@ def consent_flow(ctx: FlowContext, lines: int, photos: int = 0) -> FlowState:
     flow = flows.hear(flow, Author.PARENT, *(f"line {n} " + "words " * 20 for n in range(lines)))
     for n in range(photos):
         flow = flows.add_photo(ctx, flow, f"file-{n}").flow or flow  # type: ignore[union-attr]
-    outcome = flows.answer(ctx, flow, FlowInput(CHAT))
+    outcome = flows.answer(ctx, flow, FlowInput(read(CHAT)))
     assert outcome is not None
     assert outcome.flow is not None
     return outcome.flow
@@ -228,7 +230,7 @@ def test_the_consent_step_shows_every_line_and_the_photo_count_and_sends_exactly
     assert all(f"line {n}" in summary.text for n in range(3))
     assert "Screenshots: 2" in summary.text
     later = flows.hear(flow, Author.PARENT, "[button: affirm]")
-    outcome = flows.answer(ctx, later, FlowInput("/affirm"))
+    outcome = flows.answer(ctx, later, FlowInput(read("/affirm")))
     assert outcome is not None
     [decision] = outcome.decisions
     assert isinstance(decision, OpenCase)
@@ -247,7 +249,7 @@ def test_a_long_preview_comes_as_a_document_with_every_line(ctx: FlowContext) ->
 
 @pytest.mark.parametrize("text", ["yes", "Yes please", "y", "OK", "send it", "Yes, send it!", "/affirm"])
 def test_consent_is_a_button_or_an_exact_yes(ctx: FlowContext, text: str) -> None:
-    outcome = flows.answer(ctx, consent_flow(ctx, 1), FlowInput(text))
+    outcome = flows.answer(ctx, consent_flow(ctx, 1), FlowInput(read(text)))
     assert outcome is not None
     assert [type(d) for d in outcome.decisions] == [OpenCase]
 
@@ -256,7 +258,7 @@ def test_consent_is_a_button_or_an_exact_yes(ctx: FlowContext, text: str) -> Non
     "text", ["yes but leave out his name", "yes, and add his teacher", "sure why not", "👍", "/greet"]
 )
 def test_anything_else_at_consent_asks_again_with_a_way_to_edit(ctx: FlowContext, text: str) -> None:
-    outcome = flows.answer(ctx, consent_flow(ctx, 1), FlowInput(text, intent="affirm"))
+    outcome = flows.answer(ctx, consent_flow(ctx, 1), FlowInput(read(text), intent="affirm"))
     assert outcome is not None
     assert outcome.decisions == ()
     assert outcome.flow is not None
@@ -624,7 +626,7 @@ async def test_status_tells_the_truth_in_every_delivery_state(
 async def test_a_long_draft_keeps_its_first_line_and_newest_within_the_cap(
     responses: ResponseBook, schools: Schools, sessions: sessionmaker[Session], records: Records, words: int
 ) -> None:
-    """300 turns in one draft (with no cap the draft grew to 1.8 MB, rewritten every turn):
+    """300 turns in one draft (a draft without a cap grew to 1.8 MB, all of it rewritten every turn):
     at most MAX_DRAFT_LINES lines and MAX_DRAFT_CHARS characters are kept, the oldest after the first
     left out with one line saying how many, and the consent step still shows exactly what is sent."""
     engine = stub_engine(responses, schools, sessions, StubNlu(NLU))

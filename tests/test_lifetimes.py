@@ -1,6 +1,6 @@
-"""How long a flow and a relay last (a half-told report must not wait for ever, nor a parent stay tied to
-staff): flows expire after FLOW_TIMEOUT_MINUTES, expired drafts
-are purged, and relay mode ends on /cancel, /done, resolution or RELAY_TIMEOUT_HOURS of silence."""
+"""How long a flow and a relay last, so a draft or a relay left behind never outlives its purpose:
+flows expire after FLOW_TIMEOUT_MINUTES, expired drafts are purged, and relay mode ends on /cancel,
+/done, resolution or RELAY_TIMEOUT_HOURS of silence."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
+from bot.dialogue.variables import TemplateVariables
 from bot.storage.models import Parent
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
@@ -40,7 +41,9 @@ async def test_a_flow_expires_and_the_next_message_starts_afresh_with_one_line_s
     replies = await engine.handle("p", "/code_overview")
     assert replies[0].text.startswith("Your unfinished complaint from earlier was not sent and has expired")
     assert len(replies) == 2
-    assert replies[1] == responses.render("utter_code_overview", engine.variables(schools.get("oakfield")))
+    assert replies[1] == responses.render(
+        "utter_code_overview", TemplateVariables(responses, schools).of(schools.get("oakfield"))
+    )
     assert (await SqlStateStore(sessions).load("p")).flow is None
 
 

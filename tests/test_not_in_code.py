@@ -56,6 +56,7 @@ def test_pictures_of_a_school_event_are_told_apart(text: str, expected: bool) ->
         ("should I lock down my profile", True),
         ("what privacy settings should I put on my daughter's phone", False),  # the child's: covered
         ("my son's account was hacked", False),
+        ("how do i make my instagram private so my nephew cant see it", False),  # a child named, as a son
         ("can I post about the school", False),
         ("is it against the rules to moan about the school on my own facebook page", False),
         ("does it matter if my account is private, does the code still apply to me", False),

@@ -1,11 +1,67 @@
-"""What a parent's opening message says beyond its intent and entities: when it happens, who is involved
-(in a bullying report), and who staff should ask for (the parent's name, the child's name and class).
-Plain patterns over the text, each returning the parent's own words as they wrote them, or None; the flow
-then does not ask again, and the bot says what it noted so the parent can put it right."""
+"""What a parent's opening message says beyond its intent and entities: their own account, the platform,
+when it happens, who is involved (in a bullying report), who staff should ask for (the parent's name,
+the child's name and class), and whether it spoke of posting online. Plain patterns over the text, each
+returning the parent's own words as they wrote them, or None; the flow then does not ask again, and the
+bot says what it noted so the parent can put it right."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from bot.dialogue.variables import PLATFORM_NAMES
+from bot.dialogue.vocabulary import CHILD
+
+DESCRIPTION_MIN_WORDS = 10
+"""A typed message that starts a flow with at least this many words is taken as the parent's account."""
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What the message that started a flow already says, so its steps do not ask for it again."""
+
+    description: str | None = None
+    """The parent's own account (a message long enough to be one)."""
+    where: str | None = None
+    """The platform it names, in its display form."""
+    school_named: bool = False
+    """The message named the school (the flow's school came from it, not from an earlier choice)."""
+    when: str | None = None
+    """When it happens ("since Monday"), in the parent's words."""
+    who: str | None = None
+    """Who is involved ("girls in her class"), in the parent's words."""
+    not_in_danger: bool = False
+    """The parent has just answered the gate's "is a child at risk now?" with no."""
+    names: str | None = None
+    """The parent's name and the child's name and class, in the parent's words ("Sarah Jones, Tom,
+    Year 4")."""
+
+
+def opening_of(text: str, platform: str | None, *, school_named: bool, not_in_danger: bool) -> Opening:
+    """What a typed message that starts a flow already tells: its text as the description when it is
+    long enough to be an account, the platform the model found in it (`platform`), when, who, names."""
+    text = text.strip()
+    return Opening(
+        description=text if len(text.split()) >= DESCRIPTION_MIN_WORDS else None,
+        where=PLATFORM_NAMES.get(platform or ""),
+        school_named=school_named,
+        when=when_in(text),
+        who=who_in(text),
+        names=names_in(text),
+        not_in_danger=not_in_danger,
+    )
+
+
+_POSTING_WORDS = re.compile(
+    r"\b(post(s|ed|ing)?|online|social media|comments?|tweet(s|ed)?|group chats?|share (it|this))\b",
+    re.IGNORECASE,
+)
+
+
+def spoke_of_posting(text: str | None, platform: str | None) -> bool:
+    """The parent's message named a platform (the model's entity) or spoke of posting or sharing online."""
+    return bool(platform) or bool(text and _POSTING_WORDS.search(text))
+
 
 _DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|the weekend|yesterday)"
 _MONTH = (
@@ -24,10 +80,7 @@ _NAME = r"[A-Z][a-z'\u2019-]+"
 _PARENT = re.compile(
     rf"\b(?i:i'?m|i am|my name is|this is)\s+((?:(?i:mrs|mr|ms|miss|mx|dr)\.?\s+)?{_NAME}(?:\s+{_NAME})?)"
 )
-_CHILD = re.compile(
-    rf"\b(?i:my|our)\s+(?i:son|daughter|child|boy|girl|stepson|stepdaughter|grandson|granddaughter"
-    rf"|nephew|niece)\s*,?\s+({_NAME})"
-)
+_CHILD = re.compile(rf"\b(?i:my|our)\s+(?i:{CHILD})\s*,?\s+({_NAME})")
 _CLASS = re.compile(
     r"\b((?i:year)\s?\d{1,2}|Y\d{1,2}|(?i:reception)|(?i:nursery)|(?i:class)\s+\w+|\d[A-Z])\b"
 )

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import re
 
+from bot.dialogue.messages import Reply
+from bot.dialogue.turns import Turn
+from bot.dialogue.vocabulary import CHILD as CHILD_WORDS
+from bot.dialogue.voice import Voice
+from bot.nlu.client import NluResult
+from bot.nlu.intents import CODE_QUESTIONS, FALLBACK_INTENT, OUT_OF_SCOPE_INTENT
+
 SOCIAL_MEDIA = re.compile(
     r"\b(social\s*media|post(s|ed|ing)?|upload\w*|photo\w*|pics?|pictures?|videos?|vids?|"
     r"film(s|ed|ing)?|live\s*stream\w*|selfies?|privacy|followers?|profile|tag(ged|ging))\b",
@@ -46,9 +53,8 @@ OWN_ACCOUNT = re.compile(
 )
 PRIVACY = re.compile(r"\b(private|privacy|lock(ed)?\s+down|hide|settings)\b", re.IGNORECASE)
 HOW = re.compile(r"\b(how|should|what|which)\b", re.IGNORECASE)
-CHILD = re.compile(
-    r"\b(son|sons|daughters?|child|children|kids?|boy|girl|year\s*\d|pupils?)\b", re.IGNORECASE
-)
+CHILD = re.compile(rf"\b({CHILD_WORDS}|year\s*\d)\b", re.IGNORECASE)
+"""A child, or a class ("my year 6"): the account is the child's, not the parent's own."""
 
 
 def own_privacy(text: str) -> bool:
@@ -63,3 +69,22 @@ def about_social_media(text: str, platform: str | None) -> bool:
     """Whether an out-of-scope message is about social media: it names a platform or speaks of posting,
     photos, videos or accounts."""
     return platform is not None or SOCIAL_MEDIA.search(text) is not None
+
+
+def code_is_silent(nlu: NluResult, text: str) -> bool:
+    """A social-media question the code does not answer, read as the model read it (misspellings
+    corrected): out of scope but about social media, or a topic the code says nothing about, whatever
+    the model's nearest policy answer."""
+    read = nlu.respelled or text
+    if nlu.intent == OUT_OF_SCOPE_INTENT and about_social_media(read, nlu.entity("platform")):
+        return True
+    silent_topic = pictures_of_a_school_event(read) or own_privacy(read)
+    return silent_topic and nlu.intent in CODE_QUESTIONS | {OUT_OF_SCOPE_INTENT, FALLBACK_INTENT}
+
+
+def not_in_code(voice: Voice, turn: Turn) -> Reply:
+    """The code is silent: say so, name the school's own rules, give its contact. Not a fallback: the
+    fallback streak starts again."""
+    turn.state.fallback_streak = 0
+    voice.remember_school(turn)
+    return voice.with_school_choice(turn, "utter_not_in_code", voice.say(turn, "utter_not_in_code"))

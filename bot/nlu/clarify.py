@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.nlu.client import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, URGENT_INTENT, NluResult
+from bot.nlu.client import NluResult
+from bot.nlu.intents import FALLBACK_INTENT, OUT_OF_SCOPE_INTENT, URGENT_INTENT
 
 
 @dataclass(frozen=True)

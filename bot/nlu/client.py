@@ -15,11 +15,9 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot.nlu.intents import FALLBACK_INTENT
 from bot.safeguarding import DangerKind, DangerReading
 
-FALLBACK_INTENT = "nlu_fallback"
-OUT_OF_SCOPE_INTENT = "out_of_scope"
-URGENT_INTENT = "urgent_safeguarding"
 MAX_PARSE_CHARS = 1000
 """Longer messages are cut before parsing: the start says what the message is about, and the tokenizer's
 and count features' cost grows with length (the encoder reads only its first 128 word pieces)."""
@@ -100,6 +98,12 @@ class NluClient(Protocol):
         """False while a model is still loading (a parse would wait for it)."""
         ...
 
+    async def ready(self) -> NluClient:
+        """Wait until the model has loaded (at once when it has) and return the client that parses with
+        it; raise what a failed load raised. The engine waits here before a turn takes the parent's row,
+        so the wait for a loading model never holds the database."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -151,6 +155,9 @@ class InProcessNlu:
 
     def is_ready(self) -> bool:
         return True
+
+    async def ready(self) -> InProcessNlu:
+        return self  # loaded before it was made
 
     async def parse(self, text: str) -> NluResult:
         prepared = _prepare(text)
@@ -230,6 +237,9 @@ class HttpNlu:
 
     def is_ready(self) -> bool:
         return True  # a server that is down is found out (and retried) by parse
+
+    async def ready(self) -> HttpNlu:
+        return self  # the server holds the model: nothing loads here
 
     async def parse(self, text: str) -> NluResult:
         prepared = _prepare(text)

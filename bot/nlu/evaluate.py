@@ -9,9 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.dialogue.intents import CODE_QUESTIONS, HANDOFF_INTENTS, OUT_OF_SCOPE, POLICY_INTENTS, URGENT
 from bot.nlu.clarify import Outcome, outcome
-from bot.nlu.client import FALLBACK_INTENT, NluClient, NluResult
+from bot.nlu.client import NluClient, NluResult
+from bot.nlu.intents import (
+    CODE_QUESTIONS,
+    FALLBACK_INTENT,
+    HANDOFF_INTENTS,
+    OUT_OF_SCOPE_INTENT,
+    POLICY_INTENTS,
+    URGENT_INTENT,
+)
 from bot.safeguarding import Tier
 
 HEADER = ("intent", "text")
@@ -120,7 +127,7 @@ def overlap(examples: Sequence[Example], report: Report, trained: set[str]) -> O
 def normalise(intent: str) -> str:
     """nlu_fallback (Rasa's low-confidence verdict) counts as out_of_scope: the bot answers both the same
     way, so telling them apart would score right answers as errors."""
-    return OUT_OF_SCOPE if intent == FALLBACK_INTENT else intent
+    return OUT_OF_SCOPE_INTENT if intent == FALLBACK_INTENT else intent
 
 
 async def predict(nlu: NluClient, examples: Sequence[Example]) -> list[NluResult]:
@@ -142,11 +149,11 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
     hits = Counter(g for g, p in zip(gold, predicted, strict=True) if g == p)
     recall = {label: hits[label] / support[label] for label in labels}
     confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
-    oos = [p for g, p in zip(gold, predicted, strict=True) if g == OUT_OF_SCOPE]
+    oos = [p for g, p in zip(gold, predicted, strict=True) if g == OUT_OF_SCOPE_INTENT]
     urgent = [
         gate.assess(ex.text, r.danger).tier is not Tier.CALM
         for ex, g, r in zip(examples, gold, results, strict=True)
-        if g == URGENT
+        if g == URGENT_INTENT
     ]
     code = [
         (ex, p, r)
@@ -160,7 +167,7 @@ def score(examples: Sequence[Example], parsed: Sequence[NluResult | str]) -> Rep
         recall=recall,
         support=dict(support),
         confusions=[(g, p, n) for (g, p), n in confusions.most_common()],
-        urgent_recall=recall.get(URGENT),
+        urgent_recall=recall.get(URGENT_INTENT),
         urgent_guided=(sum(urgent) / len(urgent)) if urgent else None,
         oos_as_policy=(sum(p in POLICY_INTENTS for p in oos) / len(oos)) if oos else None,
         code_started_flow=sum(p in HANDOFF_INTENTS for _, p, _ in code),

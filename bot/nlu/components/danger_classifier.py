@@ -28,9 +28,10 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.client import URGENT_INTENT, as_parsed
+from bot.nlu.client import as_parsed
 from bot.nlu.components.sentence_embeddings import EMBEDDING, SentenceEmbeddingFeaturizer
 from bot.nlu.encoder import sentence_parts, shared_encoder
+from bot.nlu.intents import URGENT_INTENT
 from bot.safeguarding import DangerReading
 from bot.safeguarding import corpus as danger_corpus
 from bot.safeguarding.head import DangerHead, Parts, Thresholds, fit

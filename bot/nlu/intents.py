@@ -1,4 +1,8 @@
-"""The intent names of SPEC §3 and how the engine groups them."""
+"""The model's intent names, and the groups the dialogue answers them by.
+
+The NLU layer owns them: the model is trained on exactly these names (domain.yml lists the same set,
+tests/test_domain_contract.py checks it), the evaluation reports by them, and the dialogue imports them
+from here. The NLU layer never imports the dialogue."""
 
 from __future__ import annotations
 
@@ -39,16 +43,20 @@ post, not how schools read messages, what laws say, or how children behave onlin
 HANDOFF_INTENTS = frozenset(
     {"how_to_complain", "report_cyberbullying", "report_breach", "human_handoff", "urgent_safeguarding"}
 )
-"""Intents that can end with a concern passed to the school's staff (SPEC §4.3-§4.6)."""
+"""Intents that can end with a concern passed to the school's staff: a complaint, a bullying report, a
+breach of the code, a question for a person, and danger."""
 
 CHAT_INTENTS = frozenset(
     {"greet", "goodbye", "thank", "affirm", "deny", "bot_help", "privacy_info", "forget_me"}
 )
 
-OUT_OF_SCOPE = "out_of_scope"
-URGENT = "urgent_safeguarding"
+FALLBACK_INTENT = "nlu_fallback"
+"""What Rasa's FallbackClassifier names a message it is not sure enough of (and what an unparsed message
+is taken for)."""
+OUT_OF_SCOPE_INTENT = "out_of_scope"
+URGENT_INTENT = "urgent_safeguarding"
 
-ALL_INTENTS = CODE_QUESTIONS | HANDOFF_INTENTS | CHAT_INTENTS | {OUT_OF_SCOPE}
+ALL_INTENTS = CODE_QUESTIONS | HANDOFF_INTENTS | CHAT_INTENTS | {OUT_OF_SCOPE_INTENT}
 
 POLICY_INTENTS = CODE_QUESTIONS | HANDOFF_INTENTS
 """An out-of-scope message classified as one of these gets answered as if it were a policy question."""

@@ -49,10 +49,11 @@ browser: ## install Debian's chromium for the browser test (as root with apt-get
 			|| echo "chromium could not be installed: the browser test will be skipped"; \
 	else echo "No $(CHROMIUM) (as root: $(APT_CHROMIUM)): the browser test will be skipped"; fi
 
-lint: .venv/.synced ## ruff (lint and format check) and mypy
+lint: .venv/.synced ## ruff (lint and format check), mypy, and the import contracts (lint-imports)
 	$(RUN) ruff check bot devserver tests benchmarks
 	$(RUN) ruff format --check bot devserver tests benchmarks
 	$(RUN) mypy bot devserver/src benchmarks
+	$(RUN) lint-imports
 
 format: .venv/.synced ## format the code with ruff
 	$(RUN) ruff format bot devserver tests benchmarks
@@ -86,4 +87,4 @@ bench: .venv/.synced ## run the benchmarks (about 12 minutes), print a table, wr
 	$(RUN) python -m benchmarks
 
 clean: ## remove the environment, models and caches
-	rm -rf .venv .tools models .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools models .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

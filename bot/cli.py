@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Schools, Settings, load_schools, load_settings
@@ -16,7 +18,6 @@ from bot.logs import configure_logging
 from bot.nlu.model import ProjectPaths
 
 if TYPE_CHECKING:
-    from bot.safeguarding import DangerReading
     from bot.storage.outbox import StuckDelivery
 
 log = logging.getLogger("parentbot")
@@ -224,42 +225,24 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate_gate(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.safeguarding.corpus import FIRST_LOOK_DIR, LabelledFileError, read_labelled
-    from bot.safeguarding.gate import DangerGate
-    from bot.safeguarding.report import format_figures, measure
-    from bot.services import load_nlu
-
+    """The gate's figures, or (--validate) its thresholds chosen again: a developer's tool kept in the
+    repository's scripts/gate_report.py, outside the package the running bot imports."""
+    report = _repository_script("gate_report")
     if args.validate:
-        return _validate_gate(settings)
-    files = args.files or sorted(FIRST_LOOK_DIR.glob("*.tsv"))
-    try:
-        tables = [(file, read_labelled(file)) for file in files]
-    except (OSError, LabelledFileError) as error:
-        print(f"parentbot evaluate-gate: {error}", file=sys.stderr)
-        return 2
-    nlu = load_nlu(settings)
-    gate = DangerGate()
-
-    async def readings(texts: list[str]) -> list[DangerReading | None]:
-        return [(await nlu.parse(text)).danger for text in texts]
-
-    for file, rows in tables:
-        started = time.perf_counter()
-        read = asyncio.run(readings([row.text for row in rows]))
-        elapsed = time.perf_counter() - started
-        print(format_figures(measure(file.name, rows, read, gate), details=args.details))
-        print(f"  parsed {len(rows)} messages in {elapsed:.2f} s\n")
-    return 0
+        return int(report.validate_gate(_paths(settings).nlu))
+    return int(report.evaluate_gate(args.files, details=args.details, settings=settings))
 
 
-def _validate_gate(settings: Settings) -> int:
-    from bot.safeguarding.corpus import THRESHOLDS_FILE
-    from bot.safeguarding.report import validate_corpus, write_thresholds
-
-    validation, thresholds, lexicon = validate_corpus(_paths(settings).nlu)
-    print(write_thresholds(THRESHOLDS_FILE, validation, thresholds, lexicon))
-    print(f"written to {THRESHOLDS_FILE}")
-    return 0
+def _repository_script(name: str) -> ModuleType:
+    """scripts/NAME.py of the repository this package is in, loaded as a module."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"scripts.{name}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise ConfigError(f"{path} is missing: run this command from the parentbot repository")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before it runs: its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
@@ -321,13 +304,14 @@ def _pseudonym(args: argparse.Namespace, settings: Settings) -> int:
 def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     """What the delivery worker could not send: ids, references, kinds, chats and error kinds only."""
     from bot.services import open_database
+    from bot.staff.routing import CardRouting
     from bot.storage.database import session_factory
     from bot.storage.outbox import Outbox
 
     schools = load_schools(settings.schools_file) if args.retry else None
     db = open_database(settings)
     try:
-        store = Outbox(session_factory(db), schools)
+        store = Outbox(session_factory(db), CardRouting(schools) if schools is not None else None)
         stuck = asyncio.run(store.stuck_deliveries())
         print(_stuck_table(stuck) if stuck else "No stuck deliveries.")
         if args.retry and stuck:
@@ -363,8 +347,9 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     A chat that moved shows as "became supergroup ...", the line to change named."""
     from telegram.error import InvalidToken, TelegramError
 
-    from bot.staff.chats import chat_problems, telegram_reason
     from bot.telegram.app import standalone_bot
+    from bot.telegram.staff.chat_checks import chat_problems
+    from bot.telegram.staff.failures import telegram_reason
 
     token = settings.telegram_bot_token
     if token is None:

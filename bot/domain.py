@@ -49,7 +49,7 @@ CASE_ACTIONS: dict[str, frozenset[CaseStatus]] = {
 }
 """The case's lifecycle, in one place: the statuses each staff action applies to (open -> claimed ->
 resolved, or open -> resolved at once). The store's conditional UPDATEs (bot/storage/cases.py) and the
-card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/handlers.py's may_act."""
+card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/access.py's may_act."""
 OPEN_TO_MESSAGES = CASE_ACTIONS[RESOLVE]
 """A case not resolved takes messages from either side; a parent's message reopens a resolved one."""
 

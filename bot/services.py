@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.clock import Clock, utcnow
 from bot.config import ConfigError, Schools, Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
@@ -20,6 +21,7 @@ from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
 from bot.safeguarding.gate import DangerGate
+from bot.staff.routing import CardRouting
 from bot.storage.database import (
     Sessions,
     as_sessions,
@@ -51,6 +53,8 @@ class Services:
     sessions: Sessions
     """The stores' asynchronous sessions (a pooled engine of `db`'s database, closed by close())."""
     turns: Turns
+    clock: Clock = utcnow
+    """The one clock of the stores, the dialogue engine and the staff side (tests set the time with it)."""
 
     async def purge(self) -> PurgeCounts:
         """The retention purge with this configuration (the hourly job): nothing is kept past the period
@@ -152,15 +156,20 @@ def _reason(error: SQLAlchemyError) -> str:
 
 
 def build_services(
-    settings: Settings, schools: Schools, nlu: NluClient | None = None, *, background_nlu: bool = False
+    settings: Settings,
+    schools: Schools,
+    nlu: NluClient | None = None,
+    *,
+    background_nlu: bool = False,
+    clock: Clock = utcnow,
 ) -> Services:
     default_detector()  # the danger data is read now: a broken dangers.yml stops the bot here
     key = settings.log_pseudonym_key
     set_pseudonym_key(key.get_secret_value() if key is not None else None)
     db = open_database(settings)
     sessions = as_sessions(async_engine(db))
-    store = SqlStateStore(sessions)
-    records = Records.on(sessions, schools)
+    store = SqlStateStore(sessions, clock)
+    records = Records.on(sessions, CardRouting(schools), clock)
     nlu = nlu or load_nlu(settings, background=background_nlu)
     responses = ResponseBook.from_domain(
         ProjectPaths(settings.project_dir.resolve()).domain, notice_variables(settings, schools.trust)
@@ -176,5 +185,6 @@ def build_services(
         flow_timeout=timedelta(minutes=settings.flow_timeout_minutes),
         relay_timeout=timedelta(hours=settings.relay_timeout_hours),
         turns=(turns := Turns(sessions)),
+        clock=clock,
     )
-    return Services(settings, schools, db, store, records, nlu, responses, engine, sessions, turns)
+    return Services(settings, schools, db, store, records, nlu, responses, engine, sessions, turns, clock)

@@ -22,8 +22,9 @@ from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.safeguarding.gate import DangerGate
 from bot.staff import routing
+from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts
-from bot.staff.handlers import StaffHandlers
+from bot.staff.chats import StaffChats
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
 from bot.storage.turns import Turns
@@ -65,7 +66,7 @@ def engine_on(
         responses=responses,
         schools=schools,
         store=SqlStateStore(sessions),
-        records=Records.on(sessions, schools),
+        records=Records.on(sessions, routing.CardRouting(schools)),
         gate=DangerGate(),
         turns=Turns(sessions),
     )
@@ -156,7 +157,7 @@ async def test_a_complaint_about_the_head_goes_to_the_trust_s_complaints_chat_no
         assert complaints_people.text in told
         assert "the staff at Riverside Academy" not in told
 
-    records = Records.on(sessions, configured)
+    records = Records.on(sessions, routing.CardRouting(configured))
     [case] = await records.cases.parent_cases("head-1")
     view = await records.cases.get(case.id)
     assert view is not None
@@ -175,7 +176,7 @@ async def test_something_else_and_the_school_s_own_complaints_chat(
     engine = engine_on(nlu, responses, configured, sessions)
     await complain(engine, "head-2", "oakfield", about="the head teacher")  # typed, not tapped
     await complain(engine, "other-2", "oakfield", about="Something else")  # the button's words, typed
-    records = Records.on(sessions, configured)
+    records = Records.on(sessions, routing.CardRouting(configured))
     [head] = await records.cases.parent_cases("head-2")
     [other] = await records.cases.parent_cases("other-2")
     assert head.staff_chat_id == OAKFIELD_GOVERNORS
@@ -187,7 +188,7 @@ async def test_with_no_complaints_chat_it_reaches_the_school_s_chat_and_the_card
 ) -> None:
     engine = engine_on(nlu, responses, schools, sessions)
     await complain(engine, "head-3", "riverside", about='/choose{"value": "head"}')
-    records = Records.on(sessions, schools)
+    records = Records.on(sessions, routing.CardRouting(schools))
     [case] = await records.cases.parent_cases("head-3")
     view = await records.cases.get(case.id)
     assert view is not None
@@ -203,10 +204,10 @@ async def test_only_the_complaints_chat_s_people_may_act_on_it(
     engine = engine_on(nlu, responses, configured, sessions)
     await complain(engine, "head-4", "oakfield", about='/choose{"value": "head"}')
     await complain(engine, "other-4", "oakfield", about='/choose{"value": "other"}')
-    records = Records.on(sessions, configured)
+    records = Records.on(sessions, routing.CardRouting(configured))
     [head] = await records.cases.parent_cases("head-4")
     [other] = await records.cases.parent_cases("other-4")
-    handlers = StaffHandlers(records, configured, responses)
+    handlers = StaffAccess(configured, StaffChats(configured))
     oakfield_chat = -1001000000001
     assert handlers.may_act_on(head, TRUST_COMPLAINTS, COMPLAINTS_OFFICER)
     assert not handlers.may_act_on(head, TRUST_COMPLAINTS, SCHOOL_STAFF_MEMBER)

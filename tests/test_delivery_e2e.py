@@ -16,12 +16,14 @@ from telegram.ext import CallbackContext
 from telegram.warnings import PTBUserWarning
 
 from bot.config import Schools
+from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import build_services
-from bot.staff.delivery import PER_CHAT
-from bot.storage.cases import CaseDraft, CaseStore
+from bot.staff.routing import CardRouting
+from bot.staff.worker import PER_CHAT
+from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
-from bot.storage.models import CaseKind, DeliveryStatus, Priority
+from bot.storage.models import DeliveryStatus
 from bot.telegram.app import build_application
 from devserver import BotApiServer, Call
 from tests.telegram_harness import ROOT, TOKEN, bot_settings
@@ -81,7 +83,7 @@ async def test_an_urgent_card_jumps_a_backlog_and_goes_to_the_schools_safeguardi
 ) -> None:
     db = make_engine(f"sqlite:///{tmp_path}/staff.db")
     migrate(db)
-    store = CaseStore(session_factory(db), trust_and_dsl)
+    store = CaseStore(session_factory(db), CardRouting(trust_and_dsl))
     backlog = await store.open_case(draft(trust_and_dsl, parent_id=9001))
     for number in range(30):  # to the parent's private chat: no per-group rate limit holds them back
         assert await store.staff_reply(backlog.id, "Ms Patel", f"reply {number}")
@@ -151,12 +153,12 @@ async def test_a_group_that_became_a_supergroup_is_followed_and_staff_act_there(
         # The bot missed the migration messages (it was down longer than Telegram keeps updates): the
         # first delivery to the old id is what tells it (tests/test_chat_moves_e2e.py: when it gets them).
         supergroup = world.server.migrate_group(OAKFIELD_STAFF, announce=False)
-        caplog.set_level(logging.WARNING, logger="bot.staff.delivery")
+        caplog.set_level(logging.WARNING, logger="bot.staff.failover")
         first = await world.open_case(**URGENT)
 
         card = await world.card(first, supergroup)
 
-        warnings = [r.getMessage() for r in caplog.records if r.name == "bot.staff.delivery"]
+        warnings = [r.getMessage() for r in caplog.records if r.name == "bot.staff.failover"]
         assert len(warnings) == 1
         assert f"set school oakfield staff_chat_id to {supergroup.id}" in warnings[0]
         assert first.summary not in warnings[0]
@@ -295,9 +297,9 @@ async def test_the_start_up_check_names_every_misconfigured_chat_and_the_bot_kee
         server.set_bot_status(ids["riverside"], "restricted", can_send_messages=False)
         server.set_bot_status(ids["hollybrook"], "member", can_pin_messages=False)
 
-    caplog.set_level(logging.WARNING, logger="bot.staff.chats")
+    caplog.set_level(logging.WARNING, logger="bot.telegram.staff.chat_checks")
     async with staff_bot(nlu, with_chats(schools), tmp_path, prepare=chats) as world:
-        lines = sorted(r.getMessage() for r in caplog.records if r.name == "bot.staff.chats")
+        lines = sorted(r.getMessage() for r in caplog.records if r.name == "bot.telegram.staff.chat_checks")
         assert lines == [
             "Chat -1001000000001 (school oakfield staff_chat_id): cannot be reached "
             "(BadRequest: Chat not found)",

@@ -19,13 +19,14 @@ from telegram import Bot
 
 from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
+from bot.domain import Author, CaseDraft, CaseKind, CaseView, Priority
 from bot.staff import StaffOptions
 from bot.staff.cards import as_utc
-from bot.staff.delivery import DeliveryWorker
-from bot.storage.cases import CaseDraft, CaseView
+from bot.staff.worker import DeliveryWorker
 from bot.storage.database import make_engine, migrate, session_factory
-from bot.storage.models import Author, CaseKind, Delivery, DeliveryStatus, Priority
+from bot.storage.models import Delivery, DeliveryStatus
 from bot.storage.records import Records
+from bot.telegram.staff.delivery import delivery_worker
 from devserver import BotApiServer, SimChat, SimUser
 from tests.databases import database_url
 
@@ -45,7 +46,7 @@ class World:
     parent: SimUser
 
     def worker(self, bot: Bot | None = None, **options: Any) -> DeliveryWorker:
-        return DeliveryWorker(
+        return delivery_worker(
             self.records.outbox,
             self.records.cases,
             bot or self.bot,

@@ -4,7 +4,6 @@ out their decisions, with a stand-in NLU."""
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -273,40 +272,6 @@ def test_a_stored_flow_reads_back_the_same_and_unreadable_old_values_are_no_flow
     assert flow.contact is ContactMethod.CHAT
     for old in ({"name": "complaint", "step": "offer", "school_id": None}, {"name": "x"}, [], None, "junk"):
         assert FlowState.from_json(old) is None
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
-
-
-def _package_imports(package: Path) -> set[str]:
-    return {name for path in sorted(package.rglob("*.py")) for name in _imports(path)}
-
-
-def test_engine_and_flows_do_not_import_each_other_and_the_domain_imports_no_edge() -> None:
-    flow_imports = _package_imports(ROOT / "bot/dialogue/flows")
-    assert flow_imports, "the flows package has moved"
-    assert not any("engine" in name for name in flow_imports)
-    assert "bot.dialogue.flows" in _imports(ROOT / "bot/dialogue/engine.py")
-    domain = _imports(ROOT / "bot/domain.py")
-    assert not {name for name in domain if name.startswith(("bot", "sqlalchemy", "telegram", "rasa"))}
-    assert not {
-        name for name in flow_imports if name.startswith(("bot.storage", "telegram", "rasa", "bot.nlu"))
-    }
-
-
-def test_the_nlu_layer_owns_the_intent_names_and_never_imports_the_dialogue() -> None:
-    nlu_imports = _package_imports(ROOT / "bot/nlu")
-    assert "bot.nlu.intents" in nlu_imports
-    assert not {name for name in nlu_imports if name.startswith("bot.dialogue")}
 
 
 # ---- the engine carrying out the flows' decisions (stand-in NLU, real database) ---------------------------

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from bot.config import Schools
+from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.staff import StaffOptions
-from bot.storage.models import CaseKind, Priority
 from devserver import BotApiServer, SimChat, SimUser
 from tests.telegram_harness import TOKEN, RunningBot, buttons, running_bot
 

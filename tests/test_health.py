@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 
 from bot.config import Schools
+from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
 from bot.staff import StaffOptions
-from bot.storage.cases import CaseDraft
 from bot.storage.database import session_factory
-from bot.storage.models import CaseKind, Delivery, DeliveryKind, DeliveryStatus, Priority
+from bot.storage.models import Delivery, DeliveryKind, DeliveryStatus
 from tests.telegram_harness import RunningBot, eventually, free_port, running_bot
 
 FAST = StaffOptions(delivery_interval=0.2, retry_base=0.2, retry_max=2.0)

@@ -25,13 +25,13 @@ from sqlalchemy import select
 from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
-from bot.domain import Step
+from bot.domain import Author, Step
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
 from bot.storage.cases import CaseStore
 from bot.storage.database import session_factory
 from bot.storage.flood import SqlFloodBuckets
-from bot.storage.models import Author, ConversationMessage
+from bot.storage.models import ConversationMessage
 from bot.storage.parents import SqlStateStore
 from bot.telegram.flood import FLOOD_BURST, SharedFloodGate
 from devserver import SimChat, SimUser

@@ -15,9 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import utcnow
-from bot.domain import TranscriptEntry
-from bot.storage.cases import CaseDraft
-from bot.storage.models import Attachment, Author, Case, CaseKind, CaseMessage, ConversationMessage, Priority
+from bot.domain import Author, CaseDraft, CaseKind, Priority, TranscriptEntry
+from bot.storage.models import Attachment, Case, CaseMessage, ConversationMessage
 from bot.storage.records import Records
 from tests.databases import migrated_sessions
 

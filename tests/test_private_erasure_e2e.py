@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Schools
+from bot.domain import CaseDraft, CaseKind, CaseView, Priority
 from bot.nlu.client import InProcessNlu
-from bot.storage.cases import CaseDraft, CaseView
-from bot.storage.models import CaseKind, ErasureKind, Priority, PrivateKind
+from bot.storage.models import ErasureKind, PrivateKind
 from bot.storage.records import Records
 from tests.telegram_harness import eventually
 from tests.test_retention_telegram import purge_as_if_long_ago

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
 from bot.config import Settings
+from bot.domain import CaseDraft, CaseKind, Priority
 from bot.services import purge
 from bot.storage import database
-from bot.storage.cases import CaseDraft
-from bot.storage.models import AuditEvent, CaseKind, Delivery, DeliveryStatus, ErasureKind, Parent, Priority
+from bot.storage.models import AuditEvent, Delivery, DeliveryStatus, ErasureKind, Parent
 from bot.storage.records import Records
 
 STAFF_CHAT = -1001000000001

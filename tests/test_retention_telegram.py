@@ -16,10 +16,9 @@ from telegram import Bot
 from telegram.error import BadRequest
 
 from bot.config import Schools
-from bot.domain import TranscriptEntry
+from bot.domain import Author, CaseView, TranscriptEntry
 from bot.nlu.client import InProcessNlu
-from bot.storage.cases import CaseView
-from bot.storage.models import Author, Case
+from bot.storage.models import Case
 from devserver import SimChat
 from tests.telegram_harness import TOKEN, eventually
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot, staff_schools

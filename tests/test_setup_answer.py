@@ -22,8 +22,9 @@ from telegram import (
 from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.staff.cards import StaffTexts
-from bot.staff.chats import ChatRights, StaffChats, chat_rights
-from bot.staff.setup import GroupSetup, named_as, setup_answer
+from bot.staff.chats import ChatRights, StaffChats
+from bot.telegram.staff.chat_checks import chat_rights
+from bot.telegram.staff.setup import GroupSetup, named_as, setup_answer
 
 BOT = User(424242, "Bot", is_bot=True)
 EVERY = ChatRights(member=True, post=True, pin=True, manage_topics=True, forum=False)

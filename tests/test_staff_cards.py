@@ -10,9 +10,8 @@ import pytest
 
 from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
+from bot.domain import Author, CaseKind, CaseStatus, CaseView, Priority, TranscriptLine
 from bot.staff.cards import CARD_LIMIT, StaffTexts, callback_data, format_age, parse_callback
-from bot.storage.cases import CaseView, TranscriptLine
-from bot.storage.models import Author, CaseKind, CaseStatus, Priority
 
 OPENED = datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc)
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from bot.config import Schools
-from bot.domain import TranscriptEntry
+from bot.domain import Author, CaseDraft, CaseKind, CaseStatus, CaseView, Priority, TranscriptEntry
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
 from bot.staff import StaffOptions
-from bot.storage.cases import CaseDraft, CaseStore, CaseView
-from bot.storage.models import AuditEvent, Author, CaseKind, CaseStatus, Priority
+from bot.storage.cases import CaseStore
+from bot.storage.models import AuditEvent
 from bot.storage.outbox import Outbox
 from devserver import BotApiServer, SimChat, SimUser, UploadedFile
 from tests.telegram_harness import TOKEN, buttons, eventually, settled, started_application

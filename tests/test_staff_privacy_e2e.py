@@ -18,10 +18,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.config import Schools
-from bot.domain import TranscriptEntry
+from bot.domain import Author, CaseStatus, CaseView, TranscriptEntry
 from bot.nlu.client import InProcessNlu
-from bot.storage.cases import CaseView
-from bot.storage.models import Author, CaseStatus
 from devserver import BotApiServer, SimChat
 from tests.telegram_harness import TOKEN, buttons, poll, started_application
 from tests.test_staff_e2e import FAST, OUTSIDER_ID, STAFF_ID, StaffWorld

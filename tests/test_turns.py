@@ -8,7 +8,8 @@ import asyncio
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.storage.models import Author, ConversationMessage
+from bot.domain import Author
+from bot.storage.models import ConversationMessage
 from bot.storage.parents import SqlStateStore
 from bot.storage.transcripts import Transcripts
 from bot.storage.turns import Turns

@@ -15,13 +15,15 @@ import pytest
 from sqlalchemy import select
 
 from bot.config import Schools
+from bot.domain import Author, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.services import Services
-from bot.staff.delivery import PER_CHAT
+from bot.staff.routing import CardRouting
+from bot.staff.worker import PER_CHAT
 from bot.storage.cases import CaseStore
 from bot.storage.database import make_engine, migrate, session_factory
 from bot.storage.flood import SqlFloodBuckets
-from bot.storage.models import Author, CaseKind, CaseMessage, ConversationMessage, Priority
+from bot.storage.models import CaseMessage, ConversationMessage
 from bot.storage.outbox import Outbox
 from bot.telegram.flood import FLOOD_BURST, URGENT_BURST_FACTOR, SharedFloodGate
 from devserver import BotApiServer
@@ -84,7 +86,10 @@ async def test_a_hundred_deliveries_queued_for_one_school_never_hold_another_sch
     assert aidans is not None
     db = make_engine(f"sqlite:///{tmp_path}/staff.db")
     migrate(db)
-    store, outbox = CaseStore(session_factory(db), schools), Outbox(session_factory(db), schools)
+    store, outbox = (
+        CaseStore(session_factory(db), CardRouting(schools)),
+        Outbox(session_factory(db), CardRouting(schools)),
+    )
     busy = await store.open_case(draft(schools, parent_id=9001, **URGENT))
     for _ in range(100):  # staff asking for the card again and again (/case REF): all urgent
         assert await outbox.queue_card(busy.id)

@@ -1,5 +1,7 @@
-"""The staff side: case cards in each school's staff chat, staff commands and buttons, and the delivery
-worker that sends everything the outbox holds (SPEC §4.8, §5)."""
+"""The staff side's policy, with no transport in it: what a case card says (cards.py), which chat it goes to
+(routing.py), who may act where (access.py), the delivery worker's lanes (worker.py), what a failed
+delivery means and where a case goes when its chat fails (failover.py), what the other messages say
+(outgoing.py) and the figures of /stats (stats.py). Telegram carries it out in bot/telegram/staff/."""
 
 from __future__ import annotations
 

@@ -21,10 +21,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.config import Schools
 from bot.dialogue.messages import Button, without_invisible_characters
 from bot.dialogue.responses import ResponseBook
-from bot.domain import CASE_ACTIONS, Step, actions_allowed
+from bot.domain import (
+    CASE_ACTIONS,
+    Author,
+    CaseKind,
+    CaseStatus,
+    CaseView,
+    Priority,
+    Step,
+    TranscriptLine,
+    actions_allowed,
+)
 from bot.staff import routing
-from bot.storage.cases import CaseView, TranscriptLine
-from bot.storage.models import Author, CaseKind, CaseStatus, Priority
 
 CARD_LIMIT = 3500
 """Longer cards show a short version, and the full text follows as a .txt document."""

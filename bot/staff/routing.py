@@ -7,7 +7,8 @@ else the trust's; never to the school's staff group while either is configured. 
 the school's chat, and the card says what it is about and that no complaints chat is set
 (`parentbot check` says so too). Everything else goes to the school's staff chat.
 
-No storage, no Telegram: bot/storage/outbox.py's chat_for calls it and follows chat moves itself.
+No storage, no Telegram: storage is handed a CardRouting (bot/services.py builds it) and only records the
+chat it names, following chat moves itself.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ def case_chat(
         if chat_id is not None:
             return chat_id
     return school.case_chat_id(priority is Priority.URGENT)
+
+
+class CardRouting:
+    """The staff policy as the stores ask it (bot.storage.common.CardRoute): the configured chat for a
+    case's card, or None for a school the schools file does not name (the case keeps its chat)."""
+
+    def __init__(self, schools: Schools) -> None:
+        self._schools = schools
+
+    def __call__(
+        self,
+        school_id: str,
+        priority: Priority,
+        kind: CaseKind | str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> int | None:
+        school = self._schools.get(school_id)
+        return case_chat(self._schools, school, priority, kind, details) if school is not None else None
 
 
 def unrouted_schools(schools: Schools) -> list[str]:

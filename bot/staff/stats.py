@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from bot.domain import CaseKind, Priority
 from bot.staff.cards import StaffTexts, as_utc, format_age, school_time_zone
 from bot.storage.cases import CaseTimes
-from bot.storage.models import CaseKind, Priority
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

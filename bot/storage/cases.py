@@ -18,34 +18,33 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.clock import utcnow
-from bot.config import Schools
+from bot.clock import Clock, utcnow
 from bot.domain import (
     CASE_ACTIONS,
     CLAIM,
     OPEN_TO_MESSAGES,
     RESOLVE,
+    Author,
     CardDelivery,
     CaseDraft,
+    CaseKind,
+    CaseStatus,
     CaseView,
+    Priority,
     TranscriptLine,
 )
 from bot.storage import outbox
-from bot.storage.common import Store, rowcount
+from bot.storage.common import CardRoute, Store, rowcount
 from bot.storage.database import SessionSource
 from bot.storage.models import (
     Attachment,
-    Author,
     Case,
-    CaseKind,
     CaseMessage,
-    CaseStatus,
     ConversationMessage,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
     Parent,
-    Priority,
 )
 from bot.storage.turns import use_session
 
@@ -54,7 +53,6 @@ MERGED_REPLY_CHARS = 3500
 """A parent's messages waiting for the staff chat are sent as one while together they stay this short:
 Telegram's limit is 4096 characters, and the staff line around them needs the rest."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
-__all__ = ["CaseDraft", "CaseStore", "CaseView", "TranscriptLine"]  # the views' old home
 
 
 def new_reference(school_id: str) -> str:
@@ -123,11 +121,13 @@ class CaseTimes:
 class CaseStore(Store):
     """Cases and their lifecycle."""
 
-    def __init__(self, sessions: SessionSource, schools: Schools | None = None) -> None:
-        super().__init__(sessions)
-        self._schools = schools
-        """With the schools, a new case goes to the chat the configuration names for its priority (the
-        school's safeguarding chat for urgent cases); without, to the draft's staff_chat_id."""
+    def __init__(
+        self, sessions: SessionSource, route: CardRoute | None = None, clock: Clock = utcnow
+    ) -> None:
+        super().__init__(sessions, clock)
+        self._route = route
+        """With the staff policy's route, a new case goes to the chat it names (the school's safeguarding
+        chat for urgent cases, say); without, to the draft's staff_chat_id."""
 
     # ---- opening a case --------------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class CaseStore(Store):
                 reference = new_reference(draft.school_id)  # inside a turn a collision cannot be retried
             chat_id = await outbox.chat_for(
                 session,
-                self._schools,
+                self._route,
                 draft.school_id,
                 draft.priority,
                 draft.staff_chat_id,
@@ -361,7 +361,7 @@ class CaseStore(Store):
                     status=CaseStatus.CLAIMED,
                     claimed_by=staff_id,
                     claimed_by_name=staff_name,
-                    claimed_at=utcnow(),
+                    claimed_at=self._clock(),
                 )
             )
             if rowcount(result):
@@ -374,7 +374,7 @@ class CaseStore(Store):
             result = await session.execute(
                 update(Case)
                 .where(Case.id == case_id, Case.status.in_(CASE_ACTIONS[RESOLVE]))
-                .values(status=CaseStatus.RESOLVED, resolved_at=utcnow())
+                .values(status=CaseStatus.RESOLVED, resolved_at=self._clock())
             )
             if rowcount(result):
                 await session.execute(

@@ -1,10 +1,11 @@
-"""What must still be erased in Telegram for cases the database no longer holds (SPEC §5, issue 20).
+"""What must still be erased in Telegram for cases the database no longer holds (a copy in Telegram must not
+outlive the case).
 
 The retention purge (bot/storage/retention.py) deletes a case's rows; what the bot posted in the staff
 chats for it (the card, evidence photos, the transcript document, relayed parent messages, reminders,
 confirmations, and every piece of a text split over several messages) would otherwise stay there for
 ever. So, in the same transaction that deletes the case, `record_erasures` writes one telegram_erasures row
-per forum topic and per message the outbox recorded as sent; the erasure pass (bot/staff/erasure.py)
+per forum topic and per message the outbox recorded as sent; the erasure pass (bot/telegram/staff/erasure.py)
 works through them from the delivery worker. The same goes for what was sent for the case to a staff
 member's private chat (the details of a case claimed from a chat with members not named staff, and the
 parent's later messages): `PrivateSends` records each such message as it is sent (private_messages), and
@@ -21,7 +22,6 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
 from bot.storage.common import Store, moved_chats
 from bot.storage.models import (
     Case,
@@ -162,7 +162,7 @@ class ErasureQueue(Store):
             rows = (
                 await session.scalars(
                     select(TelegramErasure)
-                    .where(TelegramErasure.not_before <= utcnow())
+                    .where(TelegramErasure.not_before <= self._clock())
                     .order_by((TelegramErasure.kind == ErasureKind.TOPIC).desc(), TelegramErasure.id)
                     .limit(limit)
                 )
@@ -186,7 +186,7 @@ class ErasureQueue(Store):
             await session.execute(
                 update(TelegramErasure)
                 .where(TelegramErasure.id == erasure.id)
-                .values(attempts=TelegramErasure.attempts + 1, not_before=utcnow() + delay)
+                .values(attempts=TelegramErasure.attempts + 1, not_before=self._clock() + delay)
             )
 
     async def pending(self) -> list[DueErasure]:

@@ -5,7 +5,6 @@ is its own short transaction, queued on SQLite with the process's other writers 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -50,6 +49,6 @@ class SqlFloodBuckets(Store):
 
     async def forget_idle(self, idle: timedelta) -> int:
         """Delete buckets untouched for `idle` (they would be full again): part of the retention purge."""
-        before = time.time() - idle.total_seconds()
+        before = self._clock().timestamp() - idle.total_seconds()
         async with use_session(self._sessions, write=True) as session:
             return rowcount(await session.execute(delete(FloodBucket).where(FloodBucket.updated < before)))

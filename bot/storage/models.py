@@ -25,8 +25,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.domain import Author, CaseKind, CaseStatus, Priority
 
-__all__ = ["Author", "CaseKind", "CaseStatus", "Priority"]  # their old home: other modules import them here
-
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -136,7 +134,7 @@ class Parent(Base):
 class ConversationMessage(Base):
     """One line of a parent's chat with the bot: the material of a transcript.
 
-    Lines not attached to a case are deleted after the retention window (SPEC §5).
+    Lines not attached to a case are deleted after the retention window (MESSAGE_RETENTION_HOURS).
     """
 
     __tablename__ = "conversation_messages"
@@ -218,7 +216,8 @@ class Attachment(Base):
 
 
 class AuditEvent(Base):
-    """A staff action (view, claim, reply, resolve) or a refused attempt, for the audit log (SPEC §5)."""
+    """A staff action (view, claim, reply, resolve) or a refused attempt, for the audit log (who saw or did
+    what to a case)."""
 
     __tablename__ = "audit_events"
 
@@ -280,7 +279,7 @@ class FloodBucket(Base):
 
 
 class ErasureKind(str, enum.Enum):
-    """What one telegram_erasures row erases, which says how (bot/staff/erasure.py)."""
+    """What one telegram_erasures row erases, which says how (bot/telegram/staff/erasure.py)."""
 
     TOPIC = "topic"
     """A case's forum topic (deleteForumTopic); its messages have rows of their own, for when it fails."""

@@ -1,6 +1,7 @@
 """The outbox: every message the bot owes a staff chat or a parent, written in the same transaction as
-what caused it and sent by the delivery worker (bot/staff/delivery.py), which leases rows, retries them,
-follows chats that moved and moves a case whose staff chat fails.
+what caused it and sent by the delivery worker (bot/staff/worker.py), which leases rows, retries them,
+follows chats that moved and moves a case whose staff chat fails. Which chat a card goes to is the staff
+policy's decision (bot/staff/routing.py), handed in as a CardRoute; the outbox records it.
 
 The functions taking a session queue rows inside another store's transaction (a claim and the parent's
 "claimed" message are one commit); `Outbox` is the worker's and the operators' side.
@@ -10,28 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
-from bot.config import Schools
-from bot.staff import routing
-from bot.storage.common import Store, moved_chats, rowcount
+from bot.clock import Clock, utcnow
+from bot.domain import CaseKind, CaseStatus, Priority
+from bot.storage.common import CardRoute, Store, moved_chats, rowcount
 from bot.storage.database import SessionSource
-from bot.storage.models import (
-    Case,
-    CaseKind,
-    CaseStatus,
-    ChatMove,
-    Delivery,
-    DeliveryKind,
-    DeliveryStatus,
-    Priority,
-)
+from bot.storage.models import Case, ChatMove, Delivery, DeliveryKind, DeliveryStatus
 from bot.storage.turns import use_session
 
 K = DeliveryKind
@@ -129,26 +120,23 @@ async def queue_topic(session: AsyncSession, case_id: int, kind: DeliveryKind) -
 
 async def chat_for(
     session: AsyncSession,
-    schools: Schools | None,
+    route: CardRoute | None,
     school_id: str,
     priority: Priority,
     default: int,
     kind: CaseKind | None = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """Where a case's card goes now: the chat the staff policy (bot/staff/routing.py) names for it (the
-    school's safeguarding chat for urgent cases, the complaints chat for a complaint about the head),
-    followed through any chat move; without the schools, `default`."""
-    school = schools.get(school_id) if schools is not None else None
-    chat_id = default
-    if schools is not None and school is not None:
-        chat_id = routing.case_chat(schools, school, priority, kind, details)
+    """Where a case's card goes now: the chat the staff policy names for it (`route`), followed through
+    any chat move; `default` when there is no policy or it does not know the school."""
+    named = route(school_id, priority, kind, details) if route is not None else None
+    chat_id = default if named is None else named
     return (await moved_chats(session)).get(chat_id, chat_id)
 
 
-async def repost_card(session: AsyncSession, case_id: int, to_chat_id: int) -> None:
+async def repost_card(session: AsyncSession, case_id: int, to_chat_id: int, now: datetime) -> None:
     """Post the case's card again in `to_chat_id`: what belonged to the old card is marked moved, the
-    rest of the case's staff-chat queue follows the card."""
+    rest of the case's staff-chat queue follows the card (due `now`)."""
     case = await session.get(Case, case_id)
     if case is None:
         return
@@ -167,7 +155,7 @@ async def repost_card(session: AsyncSession, case_id: int, to_chat_id: int) -> N
     await session.execute(
         update(Delivery)
         .where(staff_rows, Delivery.kind.not_in(CARD_BOUND))
-        .values(chat_id=to_chat_id, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+        .values(chat_id=to_chat_id, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now)
     )
     case.staff_chat_id = to_chat_id
     case.card_message_id = None
@@ -185,9 +173,12 @@ def _stuck() -> Any:
 class Outbox(Store):
     """Leasing, recording and retrying deliveries; chat moves; urgent reminders; `parentbot outbox`."""
 
-    def __init__(self, sessions: SessionSource, schools: Schools | None = None) -> None:
-        super().__init__(sessions)
-        self._schools = schools
+    def __init__(
+        self, sessions: SessionSource, route: CardRoute | None = None, clock: Clock = utcnow
+    ) -> None:
+        super().__init__(sessions, clock)
+        self._route = route
+        """The staff policy's chat for a requeued card; without it, a card stays in the chat it has."""
 
     # ---- the delivery worker -----------------------------------------------------------------------------
 
@@ -207,7 +198,7 @@ class Outbox(Store):
         On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers take disjoint rows; on
         SQLite the single writer serialises the same UPDATE.
         """
-        now = utcnow()
+        now = self._clock()
         free = and_(
             Delivery.status == DeliveryStatus.PENDING,
             Delivery.next_attempt_at <= now,
@@ -273,7 +264,7 @@ class Outbox(Store):
                 .where(Delivery.id == delivery_id)
                 .values(
                     status=DeliveryStatus.SENT,
-                    sent_at=utcnow(),
+                    sent_at=self._clock(),
                     sent_message_id=message_id,
                     locked_until=None,
                 )
@@ -287,7 +278,7 @@ class Outbox(Store):
                 .values(
                     status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
                     last_error=error[:200],
-                    next_attempt_at=utcnow() + delay,
+                    next_attempt_at=self._clock() + delay,
                     locked_until=None,
                 )
             )
@@ -307,7 +298,7 @@ class Outbox(Store):
             if card is None:
                 return  # purged meanwhile
             card.status = DeliveryStatus.SENT
-            card.sent_at = utcnow()
+            card.sent_at = self._clock()
             card.sent_message_id = message_id
             card.locked_until = None
             chat_id = card.chat_id
@@ -348,7 +339,7 @@ class Outbox(Store):
 
     async def due_urgent_reminders(self, every: timedelta) -> list[int]:
         """Urgent cases unclaimed since their card or last reminder, `every` ago: queue a reminder."""
-        cutoff = utcnow() - every
+        cutoff = self._clock() - every
         async with use_session(self._sessions, write=True) as session:
             cases = (
                 await session.scalars(
@@ -364,7 +355,7 @@ class Outbox(Store):
                 )
             ).all()
             for case in cases:
-                case.last_reminder_at = utcnow()
+                case.last_reminder_at = self._clock()
                 queue(session, K.URGENT_REMINDER, case.id, case.staff_chat_id)
             return [case.id for case in cases]
 
@@ -418,7 +409,7 @@ class Outbox(Store):
             )
             if alert is not None:
                 queue(session, K.CHAT_FAILED_ALERT, case_id, to_chat_id, alert)
-            await repost_card(session, case_id, to_chat_id)
+            await repost_card(session, case_id, to_chat_id, self._clock())
 
     async def undeliverable(self, delivery_id: int, case_id: int | None, reason: str) -> None:
         """No chat can take this case's card: the delivery is failed (`parentbot outbox` lists it) and
@@ -461,7 +452,7 @@ class Outbox(Store):
             return None
         if oldest.tzinfo is None:  # SQLite keeps no zone: its CURRENT_TIMESTAMP is UTC
             oldest = oldest.replace(tzinfo=timezone.utc)
-        return max(0.0, (utcnow() - oldest).total_seconds())
+        return max(0.0, (self._clock() - oldest).total_seconds())
 
     async def retry_stuck(self) -> int:
         """Queue every stuck delivery again, now, to the chat the configuration names for its case (a
@@ -478,7 +469,7 @@ class Outbox(Store):
         row.status, row.attempts, row.next_attempt_at, row.locked_until = (
             DeliveryStatus.PENDING,
             0,
-            utcnow(),
+            self._clock(),
             None,
         )
         case = await session.get(Case, row.case_id) if row.case_id is not None else None
@@ -488,11 +479,11 @@ class Outbox(Store):
             row.chat_id = (await moved_chats(session)).get(row.chat_id, row.chat_id)
             return
         target = await chat_for(
-            session, self._schools, case.school_id, case.priority, case.staff_chat_id, case.kind, case.details
+            session, self._route, case.school_id, case.priority, case.staff_chat_id, case.kind, case.details
         )
         if target != case.staff_chat_id or case.card_message_id is None:
             await session.flush()
-            await repost_card(session, case.id, target)
+            await repost_card(session, case.id, target, self._clock())
             reposted.add(case.id)
 
     async def deliveries(self, case_id: int | None = None) -> list[Delivery]:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 from sqlalchemy import delete
 
-from bot.clock import utcnow
 from bot.domain import DangerCheck, FlowState, ParentState, Pending
-from bot.storage.database import SessionSource, as_sessions
+from bot.storage.common import Store
 from bot.storage.models import Parent
 from bot.storage.turns import cached_upsert, use_session
 
@@ -27,12 +23,8 @@ _STATE = (
 _SAVE = cached_upsert(Parent, ("id", *_STATE), update=_STATE)
 
 
-class SqlStateStore:
+class SqlStateStore(Store):
     """The engine's StateStore on SQLAlchemy (asynchronous sessions, bot/storage/database.py)."""
-
-    def __init__(self, sessions: SessionSource, clock: Callable[[], datetime] = utcnow) -> None:
-        self._sessions = as_sessions(sessions)
-        self._clock = clock
 
     async def load(self, parent_id: str) -> ParentState:
         async with use_session(self._sessions, write=False) as session:

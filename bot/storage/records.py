@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Schools
+from bot.clock import Clock, utcnow
 from bot.storage.audit import AuditLog
 from bot.storage.cases import CaseStore
+from bot.storage.common import CardRoute
 from bot.storage.database import SessionSource, as_sessions
 from bot.storage.erasures import ErasureQueue, PrivateSends
 from bot.storage.outbox import Outbox
@@ -26,16 +27,17 @@ class Records:
     private: PrivateSends
 
     @classmethod
-    def on(cls, source: SessionSource, schools: Schools | None = None) -> Records:
-        """The stores on these sessions. With the schools, cards go to the chats the configuration names
-        (a new case, and a stuck one requeued); without, to the chat the case draft names."""
+    def on(cls, source: SessionSource, route: CardRoute | None = None, clock: Clock = utcnow) -> Records:
+        """The stores on these sessions, all on one clock. With the staff policy's route
+        (bot/staff/routing.py: CardRouting), cards go to the chats it names (a new case, and a stuck one
+        requeued); without, to the chat the case draft names."""
         sessions = as_sessions(source)
         return cls(
-            cases=CaseStore(sessions, schools),
-            transcripts=Transcripts(sessions),
-            outbox=Outbox(sessions, schools),
-            audit=AuditLog(sessions),
-            retention=Retention(sessions),
-            erasures=ErasureQueue(sessions),
-            private=PrivateSends(sessions),
+            cases=CaseStore(sessions, route, clock),
+            transcripts=Transcripts(sessions, clock),
+            outbox=Outbox(sessions, route, clock),
+            audit=AuditLog(sessions, clock),
+            retention=Retention(sessions, clock),
+            erasures=ErasureQueue(sessions, clock),
+            private=PrivateSends(sessions, clock),
         )

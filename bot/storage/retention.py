@@ -1,10 +1,10 @@
-"""What the bot forgets, and when (SPEC §5): /forget, and the retention purge that deletes old messages,
-cases past their retention, expired drafts, relays gone silent, profiles idle past PROFILE_RETENTION_DAYS
-and audit events older than AUDIT_RETENTION_DAYS.
+"""What the bot forgets, and when (data kept no longer than its purpose needs): /forget, and the retention
+purge that deletes old messages, cases past their retention, expired drafts, relays gone silent, profiles idle
+past PROFILE_RETENTION_DAYS and audit events older than AUDIT_RETENTION_DAYS.
 
-A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it
-posted in the staff chats, and sent to staff members' private chats, in telegram_erasures
-(bot/storage/erasures.py), which the delivery worker's erasure pass (bot/staff/erasure.py) works through."""
+A case deleted here is also to be deleted where the bot posted it: the same transaction queues what it posted
+in the staff chats, and sent to staff members' private chats, in telegram_erasures (bot/storage/erasures.py),
+which the delivery worker's erasure pass (bot/telegram/staff/erasure.py) works through."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
-from bot.domain import FlowState
+from bot.domain import CaseStatus, FlowState
 from bot.storage.common import Store, rowcount
 from bot.storage.erasures import record_erasures
 from bot.storage.models import (
@@ -24,7 +23,6 @@ from bot.storage.models import (
     AuditEvent,
     Case,
     CaseMessage,
-    CaseStatus,
     ConversationMessage,
     Delivery,
     Parent,
@@ -103,7 +101,7 @@ class Retention(Store):
         once they have not written for `idle` (with whatever of theirs is not in a case, as /forget)."""
         async with use_session(self._sessions, write=True) as session:
             idle_ids = (
-                await session.scalars(select(Parent.id).where(Parent.updated_at < utcnow() - idle))
+                await session.scalars(select(Parent.id).where(Parent.updated_at < self._clock() - idle))
             ).all()
             for parent_id in idle_ids:
                 await _forget(session, parent_id)
@@ -112,13 +110,13 @@ class Retention(Store):
     async def _purge_audit(self, retention: timedelta) -> int:
         async with use_session(self._sessions, write=True) as session:
             return rowcount(
-                await session.execute(delete(AuditEvent).where(AuditEvent.at < utcnow() - retention))
+                await session.execute(delete(AuditEvent).where(AuditEvent.at < self._clock() - retention))
             )
 
     async def _purge_drafts(self, timeout: timedelta) -> int:
         """Expired drafts live in parents.flow (JSON): each is replaced by its tombstone (the flow's name
         only), so the parent's next message says it expired. Unreadable values and tombstones stay."""
-        now = utcnow()
+        now = self._clock()
         async with use_session(self._sessions, write=True) as session:
             rows = (
                 await session.execute(select(Parent.id, Parent.flow).where(Parent.flow.is_not(None)))
@@ -140,7 +138,7 @@ class Retention(Store):
             return rowcount(
                 await session.execute(
                     update(Parent)
-                    .where(Parent.relay_case_id.is_not(None), Parent.updated_at < utcnow() - timeout)
+                    .where(Parent.relay_case_id.is_not(None), Parent.updated_at < self._clock() - timeout)
                     .values(relay_case_id=None)
                 )
             )
@@ -148,7 +146,7 @@ class Retention(Store):
     async def _purge(
         self, message_retention: timedelta, case_retention: timedelta, stale: timedelta
     ) -> PurgeCounts:
-        now = utcnow()
+        now = self._clock()
         async with use_session(self._sessions, write=True) as session:
             messages = rowcount(
                 await session.execute(

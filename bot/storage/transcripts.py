@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import insert
 
+from bot.domain import Author
 from bot.storage.common import Store
-from bot.storage.models import Attachment, Author, ConversationMessage
+from bot.storage.models import Attachment, ConversationMessage
 from bot.storage.turns import use_session
 
 

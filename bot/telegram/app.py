@@ -28,11 +28,7 @@ from bot.nlu.client import BackgroundLoadedNlu
 from bot.services import Services, freeze_long_lived_objects
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
-from bot.staff.chats import StaffChats, check_chats
-from bot.staff.delivery import DeliveryWorker
-from bot.staff.handlers import StaffHandlers
-from bot.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
-from bot.staff.setup import SetupCommand
+from bot.staff.chats import StaffChats
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
@@ -42,6 +38,11 @@ from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.request import AiohttpRequest, environment_proxy
 from bot.telegram.sending import send_replies
+from bot.telegram.staff.chat_checks import check_chats
+from bot.telegram.staff.delivery import delivery_worker
+from bot.telegram.staff.handlers import StaffHandlers
+from bot.telegram.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
+from bot.telegram.staff.setup import SetupCommand
 from bot.telegram.unknown_chats import UnknownChats
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def build_application(
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
     flood = flood or SharedFloodGate(
-        SqlFloodBuckets(services.sessions),
+        SqlFloodBuckets(services.sessions, services.clock),
         burst=settings.flood_burst,
         per_minute=settings.flood_per_minute,
     )
@@ -124,7 +125,7 @@ def build_application(
     moves = ChatMoveHandlers(services.records.outbox, rooms.chats, rooms.follow, services.schools)
     _add_chat_move_handlers(app, moves)
 
-    # Group -3 next: /setup, in any group (bot/staff/setup.py) or a private chat; then, in a group or
+    # Group -3 next: /setup, in any group (bot/telegram/staff/setup.py) or a private chat; then, in a group or
     # channel the configuration does not name (moves followed), the bot answers nothing else and leaves
     # (bot/telegram/unknown_chats.py); added to a group, it first stays a few minutes for /setup.
     options = staff_options or StaffOptions()
@@ -134,7 +135,7 @@ def build_application(
     app.add_handler(MessageHandler(~private & ~rooms.filter, _stop_after(unknown.on_message)), group=-3)
     app.add_handler(ChatMemberHandler(unknown.on_my_membership, ChatMemberHandler.MY_CHAT_MEMBER), group=-3)
 
-    # Group -2 next: the staff side (bot/staff), see _add_staff_handlers.
+    # Group -2 next: the staff side (bot/telegram/staff), see _add_staff_handlers.
     membership = StaffMembership(
         app.bot,
         services.schools,
@@ -144,7 +145,14 @@ def build_application(
         outbox=services.records.outbox,
         private=services.records.private,
     )
-    staff = StaffHandlers(services.records, services.schools, services.responses, rooms.chats, membership)
+    staff = StaffHandlers(
+        services.records,
+        services.schools,
+        services.responses,
+        rooms.chats,
+        membership,
+        clock=services.clock,
+    )
     _add_staff_handlers(app, staff, rooms.filter, membership)
 
     # Group -1: anything else in a staff chat is staff talking among themselves, and stops there.
@@ -229,11 +237,11 @@ def _add_staff_handlers(
 ) -> None:
     """Staff handlers, group -2 (after the group -3 guard that leaves groups which are not staff chats).
 
-    A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff
-    chat it is refused and audited, never read as a parent's button. /cases, /case and /stats are refused
-    (and audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats).
-    Joins and leaves in a staff chat (chat_member updates and service messages) go to the membership
-    check (bot/staff/membership.py); /start staff in a private chat is a staff member opening the bot for
+    A button whose data starts with "staff:" is a staff button wherever it is pressed: outside a staff chat it
+    is refused and audited, never read as a parent's button. /cases, /case and /stats are refused (and
+    audited) outside the staff chats (the trust's safeguarding chat counts as one for /stats). Joins and
+    leaves in a staff chat (chat_member updates and service messages) go to the membership check
+    (bot/telegram/staff/membership.py); /start staff in a private chat is a staff member opening the bot for
     case details. Everything handled here stops further handling.
     """
     in_staff_chat = staff_chats & filters.UpdateType.MESSAGE
@@ -265,11 +273,11 @@ def _schedule_staff_jobs(
     membership: StaffMembership,
 ) -> None:
     """The delivery worker every `delivery_interval` seconds (started and stopped with the Application):
-    a tick starts a lane per chat with rows due and returns (bot/staff/delivery.py); the lanes are the
+    a tick starts a lane per chat with rows due and returns (bot/staff/worker.py); the lanes are the
     Application's tasks, so stopping it waits for them."""
     if app.job_queue is None:
         raise RuntimeError("python-telegram-bot's job queue (APScheduler) is needed for deliveries")
-    worker = DeliveryWorker(
+    worker = delivery_worker(
         services.records.outbox,
         services.records.cases,
         app.bot,
@@ -281,6 +289,7 @@ def _schedule_staff_jobs(
         spawn=lambda lane: app.create_task(lane, name="delivery-lane"),
         membership=membership,
         erasures=services.records.erasures,
+        clock=services.clock,
     )
 
     async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
@@ -310,9 +319,10 @@ def _schedule_staff_jobs(
 
 
 def _schedule_purge(app: Application, services: Services) -> None:
-    """The retention purge of SPEC §5, hourly (also `parentbot purge`), and idle flood-limit buckets."""
+    """The retention purge (nothing kept past its period), hourly (also `parentbot purge`), and idle
+    flood-limit buckets."""
     assert app.job_queue is not None
-    buckets = SqlFloodBuckets(services.sessions)
+    buckets = SqlFloodBuckets(services.sessions, services.clock)
 
     async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
         try:

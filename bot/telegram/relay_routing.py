@@ -17,7 +17,8 @@ from telegram import Message
 from bot.config import Schools
 from bot.dialogue.messages import Button, Reply
 from bot.dialogue.responses import ResponseBook
-from bot.storage.cases import CaseStore, CaseView
+from bot.domain import CaseView
+from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""Groups and channels the configuration does not name (issue 20, finding 4): the bot says nothing there,
-answers no command but /setup, and leaves, once per chat and process.
+"""Groups and channels the configuration does not name (anyone can add a bot to a group): the bot says nothing
+there, answers no command but /setup, and leaves, once per chat and process.
 
 Anyone can add a bot to a group of their own. Every answer there would wait on that group's rate limit
 (20 messages a minute) while holding one of python-telegram-bot's update slots, so a few hundred commands
@@ -9,15 +9,15 @@ task (Application.create_task), so no handler waits on it. The staff chats, the 
 chats and the trust's are the chats the configuration names (bot/staff/chats.py), followed through chat
 moves.
 
-A group is set up by adding the bot and sending /setup there (bot/staff/setup.py), before the schools file
-names it. So a bot added to such a group stays for a while (StaffOptions.setup_stay, 10 minutes),
-answering /setup only (from a background task, at most one waiting per chat) and ignoring everything
-else, then leaves (a job of the Application's job queue). The same stay starts at a /setup from a group
-the bot is in without knowing it (added while it was stopped); it never starts again before the bot has
-left and been added again, so nobody keeps the bot in their group by repeating /setup. A group that
-becomes a supergroup during its stay (topics turned on) keeps the stay under its new id. The stays are
-this process's memory: after a restart, or at another bot process behind the same webhook, a message
-other than /setup in such a group makes the bot leave at once, as before.
+A group is set up by adding the bot and sending /setup there (bot/telegram/staff/setup.py), before the schools
+file names it. So a bot added to such a group stays for a while (StaffOptions.setup_stay, 10 minutes),
+answering /setup only (from a background task, at most one waiting per chat) and ignoring everything else,
+then leaves (a job of the Application's job queue). The same stay starts at a /setup from a group the bot is
+in without knowing it (added while it was stopped); it never starts again before the bot has left and been
+added again, so nobody keeps the bot in their group by repeating /setup. A group that becomes a supergroup
+during its stay (topics turned on) keeps the stay under its new id. The stays are this process's memory: after
+a restart, or at another bot process behind the same webhook, a message other than /setup in such a group
+makes the bot leave at once, as before.
 """
 
 from __future__ import annotations

@@ -5,17 +5,16 @@ or to a parent's message, or starts with /reply (in the case's forum topic, or w
 Everything else in a staff chat, a case's topic included, stays between staff. Each message passed on is
 confirmed in the chat once the parent has it (the delivery worker posts "sent to the parent").
 
-Only a school's configured staff chat may act on that school's cases, and only the members its
-staff_user_ids names (the trust's list in the trust's safeguarding chat); every member only where the
-schools file sets allow_all_members instead. Anything else is refused with one short line and written to the
-audit log as refused; every allowed action (claim, reply, resolve, view) is audited too. Logs carry ids
-only. In a chat that holds members who are not named staff (bot/staff/membership.py) the cards carry no
-details: a claim there sends them to the claimer's private chat with the bot, and one who never started
-the bot is asked (in the group, by name) to open it by its link and press Claim again; until then the
-case stays unclaimed. A refusal is sent from a background task (Application.create_task), at most
-MAX_PENDING_REFUSALS waiting per chat (more are dropped): a member pressing buttons or sending commands
-over and over never makes a handler wait on the chat's rate limit (issue 20). What reaches the parent
-goes through the outbox (bot/storage/outbox.py), sent by the DeliveryWorker.
+Who may act where is the staff policy's (bot/staff/access.py): anything else is refused with one short
+line and written to the audit log as refused; every allowed action (claim, reply, resolve, view) is
+audited too. Logs carry ids only. In a chat that holds members who are not named staff
+(bot/telegram/staff/membership.py) the cards carry no details: a claim there sends them to the claimer's
+private chat with the bot, and one who never started the bot is asked (in the group, by name) to open it
+by its link and press Claim again; until then the case stays unclaimed. A refusal is sent from a
+background task (Application.create_task), at most MAX_PENDING_REFUSALS waiting per chat (more are
+dropped): a member pressing buttons or sending commands over and over never makes a handler wait on the
+chat's rate limit, so nobody can hold up the bot's other chats. What reaches the parent goes through the
+outbox (bot/storage/outbox.py), sent by the delivery worker (bot/staff/worker.py).
 """
 
 from __future__ import annotations
@@ -23,27 +22,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from functools import partial
 
 from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.clock import Clock, utcnow
 from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
-from bot.domain import CLAIM
+from bot.domain import CLAIM, CaseStatus, CaseView
 from bot.logs import chat_ref, pseudonym
-from bot.staff import routing
+from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats
-from bot.staff.membership import StaffMembership
 from bot.staff.stats import figures, parse_period, stats_chart, stats_text
-from bot.storage.cases import CaseView
-from bot.storage.models import CaseStatus
 from bot.storage.records import Records
 from bot.telegram.sending import BackgroundSends, send_line, split_text, with_retries
+from bot.telegram.staff.membership import StaffMembership
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +60,8 @@ class StaffHandlers:
         responses: ResponseBook,
         chats: StaffChats | None = None,
         membership: StaffMembership | None = None,
+        *,
+        clock: Clock = utcnow,
     ) -> None:
         self._cases = records.cases
         self._audit = records.audit
@@ -70,51 +69,14 @@ class StaffHandlers:
         self._schools = schools
         self._texts = StaffTexts(responses, schools)
         self._chats = chats if chats is not None else StaffChats(schools)
+        self._access = StaffAccess(schools, self._chats)
+        self._clock = clock
         self._membership = membership
         self._refusals = BackgroundSends(MAX_PENDING_REFUSALS, "Refusal")
 
     @property
     def staff_chat_ids(self) -> frozenset[int]:
         return self._chats.all()
-
-    # ---- who may act -------------------------------------------------------------------------------------
-
-    def schools_for(self, chat_id: int | None, user_id: int) -> list[School]:
-        """The schools whose cases this user may act on in this chat."""
-        return [school for school in self._schools.schools if self.may_act(school, chat_id, user_id)]
-
-    def may_act(self, school: School | None, chat_id: int | None, user_id: int) -> bool:
-        """In one of the school's chats (staff or safeguarding), by a member the school lists in
-        staff_user_ids; in the trust's safeguarding chat (where cases go when a school's chat fails), by
-        a member the trust lists. Any member only where the list is empty and allow_all_members is set."""
-        if school is None or chat_id is None or chat_id not in self._chats.of_school(school):
-            return False
-        trust = self._schools.trust
-        named = trust if chat_id in self._chats.trust_chats() else school
-        if named.staff_user_ids:
-            return user_id in named.staff_user_ids
-        return named.allow_all_members
-
-    def may_act_on(self, view: CaseView, chat_id: int | None, user_id: int) -> bool:
-        """As may_act for the case's school; but a complaint about the head teacher, where a complaints
-        chat is configured (bot/staff/routing.py), only there (or in the trust's fallback chat, where it
-        goes if that chat fails), by the people its complaints_user_ids names: never by the school's
-        staff, its head among them."""
-        owner = routing.complaints_owner(self._schools, view.school_id)
-        if owner is None or not routing.about_head(view.kind, view.details):
-            return self.may_act(self._schools.get(view.school_id), chat_id, user_id)
-        if chat_id is not None and chat_id in self._chats.trust_chats():
-            return self.may_act(self._schools.get(view.school_id), chat_id, user_id)
-        complaints = owner.complaints_chat_id
-        if (
-            chat_id is None
-            or complaints is None
-            or chat_id not in {complaints, self._chats.current(complaints)}
-        ):
-            return False
-        if owner.complaints_user_ids:
-            return user_id in owner.complaints_user_ids
-        return owner.allow_all_members
 
     async def _refuse(
         self,
@@ -158,9 +120,9 @@ class StaffHandlers:
         view = await self._cases.get(parsed[1]) if parsed is not None else None
         action = parsed[0] if parsed is not None else "button"
         chat_id = chat.id if chat is not None else None
-        if view is None and self.schools_for(chat_id, user.id):
+        if view is None and self._access.schools_for(chat_id, user.id):
             await _answer(query, self._texts.say("utter_staff_case_gone"))  # purged, or a stale button
-        elif view is None or not self.may_act_on(view, chat_id, user.id):
+        elif view is None or not self._access.may_act_on(view, chat_id, user.id):
             await self._refuse(context, action, user, chat, view, query)
         elif action == CLAIM:
             await self._claim(query, user, view)
@@ -261,14 +223,14 @@ class StaffHandlers:
         hidden: CaseView | None = None
         if view is None and context.args:
             view = await self._cases.by_reference(context.args[0])
-            if view is not None and not self.may_act_on(view, chat.id, user.id):
+            if view is not None and not self._access.may_act_on(view, chat.id, user.id):
                 # Another school's case: answered exactly as a reference that does not exist, so nothing
                 # tells this chat that it does (the refusal is audited all the same).
                 hidden, view = view, None
             if view is not None:
                 text = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
         if view is None or not text.strip():
-            if not self.schools_for(chat.id, user.id):
+            if not self._access.schools_for(chat.id, user.id):
                 await self._refuse(context, "reply", user, chat, view or hidden, None, message)
                 return
             if hidden is not None:
@@ -307,7 +269,7 @@ class StaffHandlers:
         text: str | None,
     ) -> None:
         chat = message.chat
-        if not self.may_act_on(view, chat.id, user.id):
+        if not self._access.may_act_on(view, chat.id, user.id):
             await self._refuse(context, "reply", user, chat, view, None, message)
             return
         if not text:
@@ -346,16 +308,15 @@ class StaffHandlers:
         message, user, chat = update.effective_message, update.effective_user, update.effective_chat
         if message is None or user is None or chat is None:
             return
-        schools = self.schools_for(chat.id, user.id)
+        schools = self._access.schools_for(chat.id, user.id)
         if not schools:
             await self._refuse(context, "view", user, chat, None, None, message)
             return
-        now = datetime.now(timezone.utc)
+        now = self._clock()
+        may_see = partial(self._access.may_act_on, chat_id=chat.id, user_id=user.id)
         lists = [
             self._texts.case_list(
-                school.id,
-                [v for v in await self._cases.open_cases(school.id) if self.may_act_on(v, chat.id, user.id)],
-                now,
+                school.id, [v for v in await self._cases.open_cases(school.id) if may_see(v)], now
             )
             for school in schools
         ]
@@ -367,7 +328,7 @@ class StaffHandlers:
         message, user, chat = update.effective_message, update.effective_user, update.effective_chat
         if message is None or user is None or chat is None:
             return
-        if not self.schools_for(chat.id, user.id):
+        if not self._access.schools_for(chat.id, user.id):
             await self._refuse(context, "view", user, chat, None, None, message)
             return
         if not context.args:
@@ -375,7 +336,7 @@ class StaffHandlers:
             return
         reference = context.args[0].strip().upper()
         view = await self._cases.by_reference(reference)
-        if view is not None and not self.may_act_on(view, chat.id, user.id):
+        if view is not None and not self._access.may_act_on(view, chat.id, user.id):
             await self._audit.audit("view", actor_id=user.id, chat_id=chat.id, case_id=view.id, allowed=False)
             view = None  # another school's case: not found, as far as this chat can tell
         if view is None:
@@ -393,11 +354,11 @@ class StaffHandlers:
         if message is None or user is None or chat is None:
             return
         trust_wide = chat.id == self._schools.trust.safeguarding_chat_id
-        schools = self._schools.schools if trust_wide else self.schools_for(chat.id, user.id)
+        schools = self._schools.schools if trust_wide else self._access.schools_for(chat.id, user.id)
         if not schools:
             await self._refuse(context, "stats", user, chat, None, None, message)
             return
-        period = parse_period(context.args or [], datetime.now(timezone.utc))
+        period = parse_period(context.args or [], self._clock())
         if period is None:
             await send_line(context.bot, chat.id, self._texts.say("utter_staff_stats_usage"), message)
             return

@@ -14,8 +14,9 @@ from collections.abc import Awaitable
 from telegram import Bot
 from telegram.error import BadRequest, TelegramError
 
+from bot.domain import CaseView
 from bot.staff.cards import StaffTexts
-from bot.storage.cases import CaseStore, CaseView
+from bot.storage.cases import CaseStore
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """/setup: how a group becomes a staff chat, told in the group itself.
 
-Whoever sets the bot up adds it to the group and sends /setup there. The answer gives the group's id,
-whether it has topics, the rights the bot still lacks there (send and pin messages, and manage topics in a
-group with topics), read as the start-up check reads them (bot/staff/chats.py), and the line for the
-schools file. It shows only what every member of the group can see anyway, the group's own id and the
-bot's rights, so any member may ask, in any group or supergroup the bot is in, named in the schools file or
-not: in one it does not name, /setup is the only thing the bot answers, during a short stay after it was
-added (bot/telegram/unknown_chats.py). In a private chat /setup says where to send it.
+Whoever sets the bot up adds it to the group and sends /setup there. The answer gives the group's id, whether
+it has topics, the rights the bot still lacks there (send and pin messages, and manage topics in a group with
+topics), read as the start-up check reads them (bot/telegram/staff/chat_checks.py), and the line for the
+schools file. It shows only what every member of the group can see anyway, the group's own id and the bot's
+rights, so any member may ask, in any group or supergroup the bot is in, named in the schools file or not: in
+one it does not name, /setup is the only thing the bot answers, during a short stay after it was added
+(bot/telegram/unknown_chats.py). In a private chat /setup says where to send it.
 
 Answers are sent from a background task, at most one waiting per chat, so /setup sent over and over never
 holds a handler on a chat's rate limit. The texts are domain.yml's `utter_staff_setup*`.
@@ -25,8 +25,10 @@ from telegram.ext import ContextTypes
 
 from bot.config import ConfiguredChat, Schools
 from bot.staff.cards import StaffTexts
-from bot.staff.chats import ChatRights, StaffChats, read_rights, telegram_reason
+from bot.staff.chats import ChatRights, StaffChats
 from bot.telegram.sending import BackgroundSends, send_line
+from bot.telegram.staff.chat_checks import read_rights
+from bot.telegram.staff.failures import telegram_reason
 from bot.telegram.unknown_chats import UnknownChats
 
 log = logging.getLogger(__name__)

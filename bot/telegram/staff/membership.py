@@ -1,12 +1,12 @@
-"""Who is in a staff chat, and what they may see there (issue 20).
+"""Who is in a staff chat, and what they may see there (a group may hold people who are not staff).
 
-A staff chat is *closed* when everyone in it besides the bot is named in staff_user_ids: its member count
-(getChatMemberCount, minus the bot) equals the named staff present (getChatMember for each named id:
-member, administrator or creator). Only a closed chat sees a child's details on its cards. Any other
-chat, and one the bot cannot check (any error counts as "not closed"), gets cards with reference, kind,
-priority and school only; the details (the full card, transcript, screenshots, the parent's later
-messages) go privately to the named staff member who claims, each message recorded (private_messages) so
-the purge erases it with the case. A chat whose owner sets allow_all_members is
+A staff chat is *closed* when everyone in it besides the bot is named in staff_user_ids (who is named is the
+staff policy's, bot/staff/access.py): its member count (getChatMemberCount, minus the bot) equals the named
+staff present (getChatMember for each named id: member, administrator or creator). Only a closed chat sees a
+child's details on its cards. Any other chat, and one the bot cannot check (any error counts as "not closed"),
+gets cards with reference, kind, priority and school only; the details (the full card, transcript,
+screenshots, the parent's later messages) go privately to the named staff member who claims, each message
+recorded (private_messages) so the purge erases it with the case. A chat whose owner sets allow_all_members is
 never restricted: everyone there counts as staff, by the owner's explicit choice (warned about at start).
 
 The answer is cached per chat, dropped when someone joins or leaves (chat_member updates, which Telegram
@@ -30,14 +30,16 @@ from telegram import Bot, ChatMember, ChatMemberRestricted, Message, Update, Use
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.config import School, Schools, Trust
+from bot.config import Schools
+from bot.domain import CaseView
+from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts, one_line
-from bot.staff.chats import StaffChats, telegram_reason
-from bot.storage.cases import CaseView
+from bot.staff.chats import StaffChats
 from bot.storage.erasures import PrivateSends
 from bot.storage.models import PrivateKind
 from bot.storage.outbox import Outbox
 from bot.telegram.sending import BotBlockedError, split_text, with_retries
+from bot.telegram.staff.failures import telegram_reason
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class StaffMembership:
         self._private = private
         self._schools = schools
         self._chats = chats
+        self._access = StaffAccess(schools, chats)
         self._texts = texts
         self._refresh = refresh
         self._clock = clock
@@ -99,47 +102,12 @@ class StaffMembership:
         self._told: set[int] = set()
         self._joined: dict[int, set[int]] = {}
 
-    # ---- who is named ------------------------------------------------------------------------------------
-
-    def _owners(self, chat_id: int) -> list[School | Trust]:
-        """Whose staff list applies in this chat: the schools it is a chat of, or the trust's."""
-        owners: list[School | Trust] = [
-            school
-            for school in self._schools.schools
-            if chat_id in {*school.chat_ids, *(self._chats.current(c) for c in school.chat_ids)}
-        ]
-        if chat_id in self._chats.trust_chats():
-            owners.append(self._schools.trust)
-        return owners
-
-    def _complaints_owners(self, chat_id: int) -> list[School | Trust]:
-        """Whose complaints chat this is (complaints about the head: their complaints_user_ids apply)."""
-        owners: list[School | Trust] = [*self._schools.schools, self._schools.trust]
-        return [
-            owner
-            for owner in owners
-            if owner.complaints_chat_id is not None
-            and chat_id in {owner.complaints_chat_id, self._chats.current(owner.complaints_chat_id)}
-        ]
-
-    def open_to_all(self, chat_id: int) -> bool:
-        """Every member counts as staff here (allow_all_members): never restricted."""
-        owners = [*self._owners(chat_id), *self._complaints_owners(chat_id)]
-        return bool(owners) and all(owner.allow_all_members for owner in owners)
-
-    def named(self, chat_id: int) -> frozenset[int]:
-        staff = {user_id for owner in self._owners(chat_id) for user_id in owner.staff_user_ids}
-        complaints = (
-            user_id for owner in self._complaints_owners(chat_id) for user_id in owner.complaints_user_ids
-        )
-        return frozenset(staff.union(complaints))
-
     # ---- closed or restricted ----------------------------------------------------------------------------
 
     async def restricted(self, chat_id: int) -> bool:
         """Cards in this chat must leave out the details. The first time a chat is found so (since it was
         last closed), it and the trust's chat are told why."""
-        if self.open_to_all(chat_id):
+        if self._access.open_to_all(chat_id):
             return False
         audience = await self.audience(chat_id)
         if audience.closed:
@@ -185,7 +153,7 @@ class StaffMembership:
             log.warning("Members of chat %s not counted (%s): no details shown there", chat_id, reason)
             return None
         present = 0
-        for user_id in sorted(self.named(chat_id)):
+        for user_id in sorted(self._access.named(chat_id)):
             present += await self._present(chat_id, user_id)
         return max(count - 1 - present, 0)  # the bot is one of the members
 
@@ -259,9 +227,9 @@ class StaffMembership:
             return
         seen.add(user.id)
         log.info("A member joined staff chat %s", chat_id)
-        if self.open_to_all(chat_id):
+        if self._access.open_to_all(chat_id):
             response = "utter_staff_member_joined_all"
-        elif user.id in self.named(chat_id):
+        elif user.id in self._access.named(chat_id):
             response = "utter_staff_member_joined_named"
         else:
             response = "utter_staff_member_joined_not_named"
@@ -272,7 +240,7 @@ class StaffMembership:
         self.forget(chat_id)
         self._joined.get(chat_id, set()).discard(user.id)
         log.info("A member left staff chat %s", chat_id)
-        if not self.open_to_all(chat_id):
+        if not self._access.open_to_all(chat_id):
             await self.restricted(chat_id)
 
     # ---- the details, privately --------------------------------------------------------------------------
@@ -329,8 +297,8 @@ class StaffMembership:
             await self._sent(view, message, PrivateKind.TEXT)
 
     async def _sent(self, view: CaseView, message: Message, kind: PrivateKind) -> None:
-        """Record a message sent privately, so the purge erases it with the case (issue 20). A failure
-        to record is logged, not raised: the claimer still gets the rest of the details."""
+        """Record a message sent privately, so the purge erases it with the case (a copy must not outlive
+        it). A failure to record is logged, not raised: the claimer still gets the rest of the details."""
         if self._private is None:
             return
         try:

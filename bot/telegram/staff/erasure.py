@@ -1,4 +1,5 @@
-"""Deleting in Telegram what the bot posted for a case the database no longer holds (issue 20).
+"""Deleting in Telegram what the bot posted for a case the database no longer holds (a copy must not outlive
+the case).
 
 The retention purge and `parentbot erase-case` queue what a deleted case left in the staff chats and in
 staff members' private chats (bot/storage/erasures.py); this pass, run by the delivery worker after its
@@ -34,6 +35,7 @@ from bot.logs import chat_ref
 from bot.staff.cards import StaffTexts
 from bot.storage.erasures import DueErasure, ErasureQueue
 from bot.storage.models import ErasureKind
+from bot.telegram.staff.failures import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +169,8 @@ class TelegramEraser:
             await self._queue.done(erasure)
             return
         if isinstance(error, RetryAfter):
-            delay = timedelta(seconds=_retry_after(error))
+            delay = timedelta(seconds=retry_after_seconds(error))
         else:
             delay = timedelta(seconds=min(self._retry_base * 2**erasure.attempts, self._retry_max))
         log.info("Erasure %s (%s, chat %s) failed: %s; retry in %.0f s", *where, delay.total_seconds())
         await self._queue.retry(erasure, delay)
-
-
-def _retry_after(error: RetryAfter) -> float:
-    from bot.staff.delivery import retry_after_seconds  # the delivery worker's reading of it
-
-    return retry_after_seconds(error)

@@ -1,24 +1,50 @@
 """Figures of the safeguarding gate over labelled messages (bot.safeguarding.corpus's file format), per
-kind and per tier: `parentbot evaluate-gate FILE ...`.
+kind and per tier, and the choice of its thresholds: `parentbot evaluate-gate [FILE ...] [--details]` and
+`parentbot evaluate-gate --validate` (`make evaluate-gate`, `make validate-gate`) run this file, as does
+`uv run python scripts/gate_report.py [--validate] [--details] [FILE ...]`.
 
 Each message is read as the engine reads a parent's first message: the trained NLU model parses it (its
 danger head gives the reading) and the gate decides the tier. The same messages are also read by the
 lexicon alone, which is what the gate does while the model is still loading.
+
+A developer's measuring tool, not part of the running bot: it lives beside the other scripts so the gate's
+package holds only what decides a parent's message.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier
-from bot.safeguarding.corpus import CORPUS_DIR, Labelled, corpus_files, fingerprint
-from bot.safeguarding.gate import DangerGate
-from bot.safeguarding.head import Thresholds, Validation, choose_thresholds, validate
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a file: the bot's package is the repository's
+    sys.path.insert(0, str(ROOT))
+
+from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier  # noqa: E402
+from bot.safeguarding.corpus import (  # noqa: E402
+    CORPUS_DIR,
+    FIRST_LOOK_DIR,
+    THRESHOLDS_FILE,
+    Labelled,
+    LabelledFileError,
+    corpus_files,
+    fingerprint,
+    read_labelled,
+)
+from bot.safeguarding.gate import DangerGate  # noqa: E402
+from bot.safeguarding.head import Thresholds, Validation, choose_thresholds, validate  # noqa: E402
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 KINDS = [kind.value for kind in DangerKind]
 
@@ -186,3 +212,54 @@ def write_thresholds(path: Path, validation: Validation, thresholds: Thresholds,
     commented = "".join(f"#   {line}\n" for line in report.splitlines())
     path.write_text(header + commented + yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
     return report
+
+
+def evaluate_gate(files: Sequence[Path], *, details: bool, settings: Settings) -> int:
+    """The figures of each labelled file (default: the first-look sets), read by the model the settings
+    name; an exit status."""
+    from bot.services import load_nlu
+
+    try:
+        tables = [(file, read_labelled(file)) for file in files or sorted(FIRST_LOOK_DIR.glob("*.tsv"))]
+    except (OSError, LabelledFileError) as error:
+        print(f"parentbot evaluate-gate: {error}", file=sys.stderr)
+        return 2
+    nlu = load_nlu(settings)
+    gate = DangerGate()
+
+    async def readings(texts: list[str]) -> list[DangerReading | None]:
+        return [(await nlu.parse(text)).danger for text in texts]
+
+    for file, rows in tables:
+        started = time.perf_counter()
+        read = asyncio.run(readings([row.text for row in rows]))
+        elapsed = time.perf_counter() - started
+        print(format_figures(measure(file.name, rows, read, gate), details=details))
+        print(f"  parsed {len(rows)} messages in {elapsed:.2f} s\n")
+    return 0
+
+
+def validate_gate(nlu_dir: Path) -> int:
+    """Choose the thresholds on the danger corpus and write them to data/danger/thresholds.yml."""
+    validation, thresholds, lexicon = validate_corpus(nlu_dir)
+    print(write_thresholds(THRESHOLDS_FILE, validation, thresholds, lexicon))
+    print(f"written to {THRESHOLDS_FILE}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run as a file: the same as `parentbot evaluate-gate`."""
+    from bot.config import load_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--details", action="store_true")
+    parser.add_argument("--validate", action="store_true")
+    args = parser.parse_args(argv)
+    if args.validate:
+        return validate_gate(ROOT / "nlu")
+    return evaluate_gate(args.files, details=args.details, settings=load_settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -21,7 +21,7 @@ import httpx
 from benchmarks.common import ROOT, Child, bot_env, child_process, free_port, summary_ms
 from benchmarks.scenarios import FLOWS
 
-DEV_SET = ROOT.parent / "shared" / "nlu-dev" / "nlu_dev.tsv"
+DEV_SET = ROOT / "tests" / "data" / "nlu_dev.tsv"
 WARM_UP = 10
 
 

@@ -32,11 +32,16 @@ chat: .venv/.synced ## talk to the bot in this terminal
 demo: .venv/.synced ## try it in a browser: the bot, three parents and two staff groups on a local page
 	$(RUN) python -m devserver.demo
 
+# The suite runs on one worker per core (pytest-xdist); `make test TEST_WORKERS=0` runs it in one process.
+# --dist loadgroup keeps the PostgreSQL tests on one worker (tests/conftest.py).
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test-fast: .venv/.synced ## the inner loop: tests needing no model, no Bot API server, no PostgreSQL, no subprocess (< 60 s)
-	$(RUN) pytest -q -m "not slow and not e2e and not postgres and not subprocess"
+	$(RUN) pytest -q $(XDIST) -m "not slow and not e2e and not postgres and not subprocess"
 
 test: .venv/.synced browser ## run the whole test suite (trains the model first when the data changed)
-	$(RUN) pytest
+	$(RUN) pytest $(XDIST)
 
 # The demo page's browser test drives Debian's chromium (never a browser downloaded by playwright).
 CHROMIUM := /usr/bin/chromium

@@ -53,6 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {meaning}")
 
 
+POSTGRES_GROUP = "postgresql"
+"""`make test` runs the suite on several workers (pytest-xdist, --dist loadgroup); every PostgreSQL test
+goes to one worker, one after another, because a fault test stops and restarts the server under them."""
+
 MODEL_FIXTURES = frozenset({"model_path", "nlu", "engine", "make_engine"})
 """Fixtures that load the trained model (make_engine takes it unless given another NLU client)."""
 
@@ -74,6 +78,14 @@ def _starts_processes(module: object) -> bool:
     return _uses(module, "subprocess", "benchmarks") or "create_subprocess" in source
 
 
+def _opens_postgres(item: pytest.Item) -> bool:
+    """A test that makes its own PostgreSQL schema (not through a parametrised fixture)."""
+    import inspect
+
+    function = getattr(item, "function", None)
+    return function is not None and "fresh_postgres_schema(" in inspect.getsource(function)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -82,8 +94,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if module is not None and _uses(module, "devserver", "tests.telegram_harness"):
             item.add_marker(pytest.mark.e2e)
-        if "postgres" in item.name.lower() or "postgres" in " ".join(fixtures):
+        if "postgres" in item.name.lower() or "postgres" in " ".join(fixtures) or _opens_postgres(item):
             item.add_marker(pytest.mark.postgres)
+            item.add_marker(pytest.mark.xdist_group(POSTGRES_GROUP))
         if module is not None and _starts_processes(module):
             item.add_marker(pytest.mark.subprocess)
 

@@ -14,6 +14,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 log = logging.getLogger(__name__)
 
 MODEL_PREFIX = "nlu-"
@@ -118,10 +120,18 @@ def train(paths: ProjectPaths, *, nlu_data: Path | None = None, output: Path | N
 
 
 def ensure_model(paths: ProjectPaths, *, announce: bool = True) -> Path:
-    """The up-to-date model, training it first when the data has changed since the last one."""
-    existing = current_model(paths)
-    if existing is not None:
-        return existing
+    """The up-to-date model, training it first when the data has changed since the last one.
+
+    Processes started together (the test suite's workers, a bot and `make evaluate`) take turns through a
+    lock file beside the models, so one of them trains and the others find its model when they get the
+    lock (held while the model file is written, so none of them reads half a file): never two trainings
+    of the same data fighting for the CPU and the same file."""
+    paths.models.mkdir(parents=True, exist_ok=True)
+    with FileLock(paths.models / ".training.lock"):
+        return current_model(paths) or _train_current(paths, announce=announce)
+
+
+def _train_current(paths: ProjectPaths, *, announce: bool) -> Path:
     if announce:
         print(
             "No trained model matches the current nlu/, config.yml and domain.yml: "

@@ -20,6 +20,7 @@ legal words an answer glosses. The word limit counts every word, citations inclu
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from collections.abc import Mapping
@@ -98,20 +99,23 @@ def cited_sections(text: str) -> list[str]:
     return [section for citation in CITATION.findall(text) for section in QUOTATION.findall(citation)]
 
 
+@functools.cache
 def policy_text() -> str:
     return _normalise(POLICY.read_text(encoding="utf-8"))
 
 
-def policy_headings() -> set[str]:
+@functools.cache
+def policy_headings() -> frozenset[str]:
     """Lines of the code that stand alone between blank lines and end without a full stop."""
     blocks = re.split(r"\n\s*\n", POLICY.read_text(encoding="utf-8"))
-    return {
+    return frozenset(
         _normalise(block)
         for block in blocks
         if block.strip() and "\n" not in block.strip() and not block.strip().endswith((".", ":"))
-    }
+    )
 
 
+@functools.cache
 def response_texts() -> dict[str, str]:
     """Every response's raw text (first variation), as written in domain.yml."""
     domain = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))
@@ -180,15 +184,16 @@ def misquotations(text: str, allowed: set[str] | frozenset[str] = frozenset()) -
     ]
 
 
-def button_titles() -> set[str]:
+@functools.cache
+def button_titles() -> frozenset[str]:
     """Every button's title: a text that names a button in quotes ("tap "Yes, send it"") quotes the
     bot's own screen, not the code."""
     domain = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))
-    return {
+    return frozenset(
         _normalise(str(button["title"]))
         for variations in domain["responses"].values()
         for button in variations[0].get("buttons") or []
-    }
+    )
 
 
 @pytest.mark.parametrize("name", sorted(response_texts()))

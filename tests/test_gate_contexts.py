@@ -4,7 +4,9 @@ in, what does a danger message get first (the full guidance, the "is a child at 
 nothing), and how often does a calm look-alike raise the alarm?
 
 The real engine, the real gate, the real trained model and a real database. Each context is reached once by
-a scripted conversation; every message then starts from a copy of that parent's state. The figures are
+a scripted conversation; every message then starts from a copy of that parent's state. The model reads
+each text once per test session (a parse depends on the text alone), so the six contexts cost the model
+one pass over the sets instead of six. The figures are
 printed (`pytest -s`) and asserted against the floors below. The gate reads a message before anything
 else, so its answer must also be the same in every context as in a cold chat.
 """
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.nlu.client import InProcessNlu, NluResult
 from bot.safeguarding import DangerKind, Tier
 from bot.safeguarding.corpus import FIRST_LOOK_DIR, Labelled, read_labelled
 from bot.safeguarding.gate import DangerGate
@@ -86,31 +89,34 @@ def seen(replies: list[Reply], responses: ResponseBook) -> Seen:
     return Seen(Tier.CALM)
 
 
-async def _relay_template(engine: DialogueEngine, cases: CaseStore) -> None:
-    """Parent "template" with a filed case whose staff have replied: relay mode."""
+async def _relay_template(engine: DialogueEngine, cases: CaseStore, template: str) -> None:
+    """A parent with a filed case whose staff have replied: relay mode."""
     for text in (OAKFIELD, "/human_handoff", "/affirm", "a question about the dinner menu", CHAT, "/affirm"):
-        await engine.handle("template", text)
-    [case] = await cases.parent_cases("template")
+        await engine.handle(template, text)
+    [case] = await cases.parent_cases(template)
     assert await cases.staff_reply(case.id, "Mrs Patel", "Which class is your child in?")
-    await engine.handle("template", "Year 5, Oak class")  # passed to the staff: relay mode is on
+    await engine.handle(template, "Year 5, Oak class")  # passed to the staff: relay mode is on
 
 
-async def _reach(engine: DialogueEngine, sessions: sessionmaker[Session], context: str) -> None:
+async def _reach(
+    engine: DialogueEngine, sessions: sessionmaker[Session], context: str, template: str
+) -> None:
     if context == "relay mode":
-        await _relay_template(engine, CaseStore(sessions))
+        await _relay_template(engine, CaseStore(sessions), template)
     else:
         for text in CONTEXTS[context]:
-            await engine.handle("template", text)
+            await engine.handle(template, text)
 
 
 async def _play(
-    engine: DialogueEngine, store: SqlStateStore, rows: list[Labelled], responses: ResponseBook, tag: str
+    engine: DialogueEngine, store: SqlStateStore, rows: list[Labelled], responses: ResponseBook, template: str
 ) -> list[Seen]:
-    template = await store.load("template")
+    """Each message from a parent of its own, starting in the template parent's state."""
+    state = await store.load(template)
     out = []
     for number, row in enumerate(rows):
-        parent = f"{tag}-{number}"
-        await store.save(parent, template)
+        parent = f"{template}-{number}"
+        await store.save(parent, state)
         out.append(seen(await engine.handle(parent, row.text), responses))
     return out
 
@@ -129,6 +135,43 @@ def figures(rows: list[Labelled], outcomes: list[Seen]) -> dict[str, float]:
     }
 
 
+class ParsedOnce:
+    """The session's real model, remembering what it made of each text."""
+
+    def __init__(self, model: InProcessNlu) -> None:
+        self._model = model
+        self._read: dict[str, NluResult] = {}
+
+    async def parse(self, text: str) -> NluResult:
+        if text not in self._read:
+            self._read[text] = await self._model.parse(text)
+        return self._read[text]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+
+@pytest.fixture(scope="module")
+def parsed_once(nlu: InProcessNlu) -> ParsedOnce:
+    return ParsedOnce(nlu)
+
+
+@dataclass(frozen=True)
+class Player:
+    """What playing a set in a context needs: the engine's parts and the model read once."""
+
+    make_engine: MakeEngine
+    model: ParsedOnce
+    responses: ResponseBook
+    sessions: sessionmaker[Session]
+
+    async def outcomes(self, rows: list[Labelled], context: str) -> list[Seen]:
+        engine = self.make_engine(self.model)  # type: ignore[arg-type]
+        template = f"template {context}"
+        await _reach(engine, self.sessions, context, template)
+        return await _play(engine, SqlStateStore(self.sessions), rows, self.responses, template)
+
+
 _COLD: dict[Path, list[Seen]] = {}
 
 
@@ -137,25 +180,24 @@ _COLD: dict[Path, list[Seen]] = {}
 async def test_each_first_look_set_in_each_context(
     make_engine: MakeEngine,
     responses: ResponseBook,
+    parsed_once: ParsedOnce,
     sessions: sessionmaker[Session],
     table: Path,
     context: str,
 ) -> None:
     rows = read_labelled(table)
-    engine, store = make_engine(), SqlStateStore(sessions)
-    await _reach(engine, sessions, context)
-    outcomes = await _play(engine, store, rows, responses, "m")
+    player = Player(make_engine, parsed_once, responses, sessions)
+    outcomes = await player.outcomes(rows, context)
     found = figures(rows, outcomes)
     print(f"\n{table.stem}, {context}: " + ", ".join(f"{k} {v:.3f}" for k, v in found.items()))
     for name, floor in FLOORS.items():
         assert found[name] >= floor, name
     for name, ceiling in CEILINGS.items():
         assert found[name] <= ceiling, name
-    if context == "cold":
-        _COLD[table] = outcomes
-    elif table in _COLD:
-        differ = [r.text for r, a, b in zip(rows, outcomes, _COLD[table], strict=True) if a.tier != b.tier]
-        assert differ == [], "the gate answered differently than in a cold chat"
+    if table not in _COLD:  # whichever context of this set runs first (and on whichever worker)
+        _COLD[table] = outcomes if context == "cold" else await player.outcomes(rows, "cold")
+    differ = [r.text for r, a, b in zip(rows, outcomes, _COLD[table], strict=True) if a.tier != b.tier]
+    assert differ == [], "the gate answered differently than in a cold chat"
 
 
 @pytest.mark.parametrize("table", SETS, ids=[p.stem for p in SETS])
@@ -167,8 +209,8 @@ async def test_while_the_model_loads_every_lexicon_danger_is_answered_at_once(
     gate = DangerGate()
     rows = [r for r in read_labelled(table) if r.danger and gate.assess(r.text, None).urgent]
     engine = make_engine(StubNlu(ready=False))
-    await engine.handle("template", OAKFIELD)  # a button: answered without the model
-    outcomes = await _play(engine, SqlStateStore(sessions), rows, responses, "l")
+    await engine.handle("loading", OAKFIELD)  # a button: answered without the model
+    outcomes = await _play(engine, SqlStateStore(sessions), rows, responses, "loading")
     share = len(rows) / sum(r.danger for r in read_labelled(table))
     print(f"\n{table.stem}, model loading: the lexicon alone guides {share:.3f} of the danger messages")
     assert Counter(o.tier for o in outcomes) == Counter({Tier.FULL: len(rows)})

@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from telegram import Update
 
-    from bot.config import ConfigError, load_schools, load_settings
+    from bot.config import ConfigError, load_settings
     from bot.logs import configure_logging
+    from bot.schools import load_schools
     from bot.services import build_services
     from bot.telegram.app import build_application
 

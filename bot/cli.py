@@ -13,9 +13,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from bot.config import ConfigError, Schools, Settings, load_schools, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 from bot.nlu.model import ProjectPaths
+from bot.schools import Schools, load_schools
 
 if TYPE_CHECKING:
     from bot.storage.outbox import StuckDelivery

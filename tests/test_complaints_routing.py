@@ -15,12 +15,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import _complaints_notes
-from bot.config import School, Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.safeguarding.gate import DangerGate
+from bot.schools import School, Schools
 from bot.staff import routing
 from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from telegram.warnings import PTBUserWarning
 
-from bot.config import Schools
 from bot.logs import WITHHELD, configure_logging
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
+from bot.schools import Schools
 from bot.storage import database
 from devserver import BotApiServer
 from tests.telegram_harness import ROOT, TOKEN, eventually, started_application

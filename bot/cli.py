@@ -403,7 +403,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.")
         return _chat(args, settings)
     from bot.services import build_services
-    from bot.telegram.app import run
+    from bot.telegram.runner import run
 
     schools = load_schools(settings.schools_file)
     services = build_services(settings, schools, background_nlu=True)

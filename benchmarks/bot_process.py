@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     applied = apply()
     if args[:1] == ["--parentbot-run"]:
-        from bot.cli import main as parentbot
+        from bot.cli.main import main as parentbot
 
         return parentbot(["run"])
 

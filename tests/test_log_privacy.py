@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.logs import configure_logging, pseudonym, set_pseudonym_key
 from bot.nlu.client import InProcessNlu
 from bot.schools import Schools

@@ -75,7 +75,7 @@ async def _no_job(scheduler: object, name: str) -> bool:
 PYTHON_WARNING = re.compile(r"\.py:\d+: \w*Warning: ")
 """A line `warnings` prints: path.py:LINE: CategoryWarning: message."""
 START_AS_THE_CLI_DOES = """
-from bot.cli import main
+from bot.cli.main import main
 main({options} + ["pseudonym", "5000000001"])  # the CLI's start: logging and warnings set up, then a command
 import rasa.core.agent  # what loading the model imports: TensorFlow, Keras, jax, Sanic, SQLAlchemy 1.x names
 own = compile("import warnings; warnings.warn('an own deprecation', DeprecationWarning)", {own!r}, "exec")

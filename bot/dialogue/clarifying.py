@@ -1,4 +1,5 @@
-"""Which option of a "Did you mean ...?" question a typed answer names (issue 12).
+"""Which option of a "Did you mean ...?" question a typed answer names, so a parent who types an answer
+rather than tapping a button is understood.
 
 The question itself is asked by the engine with bot.nlu.clarify's candidates as buttons. A parent may type
 instead of tapping: "the first one", "2", "complaint", the option's title or "something else" count as

@@ -9,7 +9,8 @@ id has failed (the delivery worker's fallback, for a move whose messages the bot
 Other processes learn the move from the database: a message or a staff button from a group this process
 does not know makes it read the stored moves again before the staff handlers (and the guard that answers
 other groups) decide: at most once per REFRESH_EVERY per unknown chat (the last MAX_REMEMBERED of them are
-remembered), so groups that are no staff chat cannot keep the database busy (issue 20, findings 4 and 7).
+remembered), so groups that are no staff chat cannot keep the database busy: a stream of messages from
+unknown groups would otherwise cost a database read each.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A per-parent flood limit for the Telegram front end (SPEC §8: bad input never crashes the bot).
+"""A per-parent flood limit for the Telegram front end, so that bad input, a flood of messages among it,
+never crashes the bot.
 
 Each parent has a token bucket: a burst of FLOOD_BURST messages at once, refilled at FLOOD_PER_MINUTE. A
 message over the limit is not processed at all (no NLU, no database write); the first one in each
@@ -7,8 +8,8 @@ dropped silently. Button presses and photos cost half a message (BUTTON_COST, PH
 going briskly through a report presses many buttons, and an album of ten screenshots must fit in a burst.
 A message that mentions a child in danger takes from a second, looser bucket of its own (key
 "PARENT:urgent", URGENT_BURST_FACTOR times the burst, the same refill), never from the first: a parent
-over the ordinary limit can still raise an alarm, but danger words are no way round the limit (issue 20:
-a burst of 200 such messages all went to the staff). Over the urgent bucket too, the message is not
+over the ordinary limit can still raise an alarm, but danger words are no way round the limit (else a
+burst of 200 such messages would all go to the staff). Over the urgent bucket too, the message is not
 processed either, but the parent is still shown the emergency guidance (999 first): the handler sends it
 without the engine (bot/telegram/handlers.py).
 

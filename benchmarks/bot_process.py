@@ -35,14 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     applied = apply()
     if args[:1] == ["--parentbot-run"]:
-        from bot.cli import main as parentbot
+        from bot.cli.main import main as parentbot
 
         return parentbot(["run"])
 
     from telegram import Update
 
-    from bot.config import ConfigError, load_schools, load_settings
+    from bot.config import ConfigError, load_settings
     from bot.logs import configure_logging
+    from bot.schools import load_schools
     from bot.services import build_services
     from bot.telegram.app import build_application
 

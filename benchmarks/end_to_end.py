@@ -26,7 +26,7 @@ from benchmarks.common import (
 )
 from benchmarks.loadgen import Arrival, BenchServer, calibrate, run_load
 from benchmarks.scenarios import Script, scripts_for
-from bot.config import load_schools
+from bot.schools import load_schools
 from bot.storage.database import scratch_schema
 
 TOKEN = "424242:benchmark-token"  # noqa: S105 - the local server's made-up token

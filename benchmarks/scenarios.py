@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Schools
+from bot.schools import Schools
 
 
 @dataclass(frozen=True)

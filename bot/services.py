@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import Clock, utcnow
-from bot.config import ConfigError, Schools, Settings
+from bot.config import ConfigError, Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
@@ -21,6 +21,7 @@ from bot.nlu.client import BackgroundLoadedNlu, HttpNlu, InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.detector import default_detector
 from bot.safeguarding.gate import DangerGate
+from bot.schools import Schools
 from bot.staff.routing import CardRouting
 from bot.storage.database import (
     Sessions,

@@ -15,7 +15,7 @@ import pytest
 import rasa.core.agent  # noqa: F401 (see below)
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools, Settings, StaffedHours, load_schools
+from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import notice_variables
 from bot.dialogue.responses import ResponseBook
@@ -23,6 +23,7 @@ from bot.logs import configure_logging
 from bot.nlu.client import InProcessNlu, NluClient
 from bot.nlu.model import ProjectPaths, ensure_model
 from bot.safeguarding.gate import DangerGate
+from bot.schools import Schools, StaffedHours, load_schools
 from bot.storage import database
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore

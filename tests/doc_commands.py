@@ -9,7 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
-from bot.cli import _parser
+from bot.cli.main import build_parser
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def parse_error(arguments: list[str]) -> str | None:
     said = io.StringIO()
     try:
         with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-            _parser().parse_args(arguments)
+            build_parser().parse_args(arguments)
     except SystemExit as exit_:
         if exit_.code != 0:
             return f"parentbot {' '.join(arguments)}: {said.getvalue().strip().splitlines()[-1]}"

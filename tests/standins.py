@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import utcnow
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import NluResult
 from bot.nlu.intents import FALLBACK_INTENT
 from bot.safeguarding import DangerAssessment, DangerKind, DangerReading, Tier
+from bot.schools import Schools
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
 

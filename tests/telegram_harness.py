@@ -12,8 +12,9 @@ from typing import Any
 
 from telegram.ext import Application
 
-from bot.config import Schools, Settings
+from bot.config import Settings
 from bot.nlu.client import NluClient
+from bot.schools import Schools
 from bot.services import Services, build_services
 from bot.staff import StaffOptions
 from bot.storage.models import DeliveryStatus

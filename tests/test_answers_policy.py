@@ -30,10 +30,10 @@ import pytest
 import textstat
 import yaml
 
-from bot.config import Schools, load_schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.intents import CODE_QUESTIONS, POSTING_QUESTIONS
+from bot.schools import Schools, load_schools
 
 ROOT = Path(__file__).resolve().parent.parent
 PARENT = "parent-answers"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.scenarios import Script, scripts_for
-from bot.config import load_schools
 from bot.dialogue.messages import Reply
+from bot.schools import load_schools
 from tests.conftest import ROOT, MakeEngine
 
 FILED = ("Your reference is", "marked URGENT")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import Schools
 from bot.domain import Author, TranscriptEntry
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from tests.test_staff_e2e import staff_bot, staff_schools
 
 FORGED = (

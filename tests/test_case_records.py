@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseDraft, CaseStatus
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts, parse_callback
 from bot.storage.models import Delivery, DeliveryKind
 from bot.storage.records import Records

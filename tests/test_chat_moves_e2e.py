@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
 from telegram.ext import Application, filters
 
-from bot.config import Schools
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.services import Services
 from bot.staff.chats import StaffChats
 from bot.storage.outbox import Outbox

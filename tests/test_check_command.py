@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Schools
+from bot.schools import Schools
 from devserver import BotApiServer
 from tests.telegram_harness import ROOT, TOKEN
 from tests.test_staff_e2e import TRUST_SAFEGUARDING_CHAT, staff_schools

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue.clarifying import SOMETHING_ELSE, chosen_option
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.schools import Schools
 from bot.storage.parents import SqlStateStore
 from tests.standins import StubNlu, intent, ranked, stub_engine
 

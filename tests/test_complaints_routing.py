@@ -14,13 +14,13 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import _complaints_notes
-from bot.config import School, Schools
+from bot.cli.bot_commands import complaints_notes
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
 from bot.safeguarding.gate import DangerGate
+from bot.schools import School, Schools
 from bot.staff import routing
 from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts
@@ -132,9 +132,9 @@ def test_a_complaints_chat_is_never_the_school_s_own_and_names_who_may_act(schoo
 
 
 def test_parentbot_check_warns_when_no_complaints_chat_is_set(schools: Schools) -> None:
-    [note] = _complaints_notes(schools)
+    [note] = complaints_notes(schools)
     assert note.startswith("No complaints_chat_id for schools oakfield, st-aidans, riverside, hollybrook")
-    assert _complaints_notes(with_complaints(schools)) == []
+    assert complaints_notes(with_complaints(schools)) == []
 
 
 # ---- the real engine and a real database ---------------------------------------------------------------

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DEFAULT_LAWFUL_BASIS, MIN_SECRET_CHARS, ConfigError, load_schools, load_settings
+from bot.config import MIN_SECRET_CHARS, ConfigError, load_settings
+from bot.schools import DEFAULT_LAWFUL_BASIS, load_schools
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,7 +220,7 @@ def test_allow_all_members_is_an_explicit_choice_logged_as_a_warning(
             "    staff_user_ids: [100000004]\n", "    staff_user_ids: []\n    allow_all_members: true\n", 1
         )
     )
-    with caplog.at_level("WARNING", logger="bot.config"):
+    with caplog.at_level("WARNING", logger="bot.schools"):
         schools = load_schools(path)
     riverside = schools.get("riverside")
     assert riverside is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import ConfigError
 from bot.logs import configure_logging
 from bot.storage.database import make_engine, migrate, redacted

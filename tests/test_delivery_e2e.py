@@ -15,9 +15,9 @@ import pytest
 from telegram.ext import CallbackContext
 from telegram.warnings import PTBUserWarning
 
-from bot.config import Schools
 from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.services import build_services
 from bot.staff.routing import CardRouting
 from bot.staff.worker import PER_CHAT

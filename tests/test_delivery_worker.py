@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import Engine
 from telegram import Bot
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.domain import Author, CaseDraft, CaseKind, CaseView, Priority
+from bot.schools import Schools
 from bot.staff import StaffOptions
 from bot.staff.cards import as_utc
 from bot.staff.worker import DeliveryWorker

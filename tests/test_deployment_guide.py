@@ -22,8 +22,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bot import metrics
-from bot.config import Schools, Settings
+from bot.config import Settings
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.storage.database import make_engine, migrate, normalise_url
 from tests.doc_commands import (
     ROOT,

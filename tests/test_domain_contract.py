@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import Schools
 from bot.dialogue.clarifying import SOMETHING_ELSE
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.inputs import CHOOSE_SCHOOL, DANGER_CHECK
@@ -16,6 +15,7 @@ from bot.dialogue.responses import ResponseBook
 from bot.dialogue.variables import PLATFORM_NAMES
 from bot.nlu.intents import ALL_INTENTS, CODE_QUESTIONS
 from bot.nlu.model import ProjectPaths
+from bot.schools import Schools
 from tests.test_answers_policy import LONGER, MAX_WORDS, cited_sections, school_variables, word_count
 
 ROOT = Path(__file__).resolve().parent.parent

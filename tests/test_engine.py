@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.variables import TemplateVariables
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu, NluClient
+from bot.schools import Schools
 from bot.storage.cases import CaseStore
 from tests.conftest import MakeEngine
 from tests.standins import say

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import Schools
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from devserver import BotApiServer
 from tests.test_delivery_e2e import DELIVERED, TRUST_CHAT, URGENT, group, told, with_chats
 from tests.test_staff_e2e import STAFF_ID, StaffWorld, staff_bot

@@ -27,8 +27,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.config import Schools, Settings, load_schools
+from bot.config import Settings
 from bot.nlu.client import InProcessNlu, NluClient
+from bot.schools import Schools, load_schools
 from bot.services import build_services, open_database
 from bot.staff import StaffOptions
 from bot.storage.database import make_engine, session_factory

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue import flows
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.flows import DiscardDraft, FlowContext, FlowInput, OpenCase, Outcome
@@ -32,6 +31,7 @@ from bot.domain import (
     Priority,
     Step,
 )
+from bot.schools import Schools
 from bot.storage.models import Attachment, Case, ConversationMessage, Delivery
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records

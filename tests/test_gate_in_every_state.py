@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseKind, FlowName, ParentState, Priority, Step
 from bot.nlu.client import NluResult
+from bot.schools import Schools
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records
 from tests.standins import StandInGate, StubNlu, intent, reading, stub_engine

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import Schools
 from bot.domain import CaseKind, Priority
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.staff import StaffOptions
 from devserver import BotApiServer, SimChat, SimUser
 from tests.telegram_harness import TOKEN, RunningBot, buttons, running_bot

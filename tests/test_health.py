@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from bot.config import Schools
 from bot.domain import CaseDraft, CaseKind, Priority
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
+from bot.schools import Schools
 from bot.staff import StaffOptions
 from bot.storage.database import session_factory
 from bot.storage.models import Delivery, DeliveryKind, DeliveryStatus

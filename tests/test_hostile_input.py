@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.domain import Author, Step
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.services import Services
 from bot.storage.cases import CaseStore
 from bot.storage.database import session_factory

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.variables import TemplateVariables
+from bot.schools import Schools
 from bot.storage.models import Parent
 from bot.storage.parents import SqlStateStore
 from bot.storage.records import Records

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.cli import main
-from bot.config import Schools
+from bot.cli.main import main
 from bot.logs import configure_logging, pseudonym, set_pseudonym_key
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.storage import database
 from bot.storage.models import Parent
 from tests.telegram_harness import TOKEN, RunningBot, running_bot

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue import flows
 from bot.dialogue.flows import FlowContext, FlowInput, OpenCase
 from bot.dialogue.inputs import read
@@ -18,6 +17,7 @@ from bot.dialogue.openings import names_in, when_in, who_in
 from bot.dialogue.responses import ResponseBook
 from bot.domain import FlowName, Step
 from bot.safeguarding import DangerKind
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts
 from bot.storage.records import Records
 from tests.conftest import MakeEngine

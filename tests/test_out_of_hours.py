@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import ConfigError, Schools, StaffedHours, load_schools
+from bot.config import ConfigError
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
+from bot.schools import Schools, StaffedHours, load_schools
 from tests.conftest import ROOT
 from tests.standins import Clock, stub_engine
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Schools
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.messages import Reply
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseView
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts
 from bot.storage.records import Records
 from tests.standins import StubNlu, intent, stub_engine

@@ -4,11 +4,12 @@ where case records live, and the rights with how to use them."""
 
 from __future__ import annotations
 
-from bot.config import Schools, Settings
+from bot.config import Settings
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.notice import ICO_COMPLAINTS_URL, notice_variables
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.model import ProjectPaths
+from bot.schools import Schools
 
 
 def _book(paths: ProjectPaths, schools: Schools) -> tuple[ResponseBook, Settings]:

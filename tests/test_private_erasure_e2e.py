@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.config import Schools
 from bot.domain import CaseDraft, CaseKind, CaseView, Priority
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.storage.models import ErasureKind, PrivateKind
 from bot.storage.records import Records
 from tests.telegram_harness import eventually

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from telegram.warnings import PTBUserWarning
 
-from bot.config import Schools
 from bot.logs import WITHHELD, configure_logging
 from bot.nlu.client import BackgroundLoadedNlu, InProcessNlu
+from bot.schools import Schools
 from bot.storage import database
 from devserver import BotApiServer
 from tests.telegram_harness import ROOT, TOKEN, eventually, started_application
@@ -75,7 +75,7 @@ async def _no_job(scheduler: object, name: str) -> bool:
 PYTHON_WARNING = re.compile(r"\.py:\d+: \w*Warning: ")
 """A line `warnings` prints: path.py:LINE: CategoryWarning: message."""
 START_AS_THE_CLI_DOES = """
-from bot.cli import main
+from bot.cli.main import main
 main({options} + ["pseudonym", "5000000001"])  # the CLI's start: logging and warnings set up, then a command
 import rasa.core.agent  # what loading the model imports: TensorFlow, Keras, jax, Sanic, SQLAlchemy 1.x names
 own = compile("import warnings; warnings.warn('an own deprecation', DeprecationWarning)", {own!r}, "exec")

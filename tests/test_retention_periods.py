@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.config import Settings
 from bot.domain import CaseDraft, CaseKind, Priority
 from bot.services import purge

@@ -15,9 +15,9 @@ from sqlalchemy import update
 from telegram import Bot
 from telegram.error import BadRequest
 
-from bot.config import Schools
 from bot.domain import Author, CaseView, TranscriptEntry
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.storage.models import Case
 from devserver import SimChat
 from tests.telegram_harness import TOKEN, eventually

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.safeguarding import DangerKind, DangerReading, Tier
 from bot.safeguarding.corpus import CORPUS_DIR, Labelled, read_labelled
 from bot.safeguarding.detector import DangerDataError, DangerDetector, default_detector, words
 from bot.safeguarding.gate import DangerGate
+from bot.schools import Schools
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = read_labelled(CORPUS_DIR / "w0-team-dev.tsv")

@@ -19,8 +19,8 @@ from telegram import (
     User,
 )
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts
 from bot.staff.chats import ChatRights, StaffChats
 from bot.telegram.staff.chat_checks import chat_rights

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from devserver.membership import BotStatus
 
-from bot.config import Schools
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.services import Services
 from bot.staff import StaffOptions
 from bot.storage.models import AuditEvent

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.domain import Author, CaseKind, CaseStatus, CaseView, Priority, TranscriptLine
+from bot.schools import Schools
 from bot.staff.cards import CARD_LIMIT, StaffTexts, callback_data, format_age, parse_callback
 
 OPENED = datetime(2025, 3, 4, 9, 30, tzinfo=timezone.utc)

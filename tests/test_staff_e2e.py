@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import Schools
 from bot.domain import Author, CaseDraft, CaseKind, CaseStatus, CaseView, Priority, TranscriptEntry
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.services import Services
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseStore

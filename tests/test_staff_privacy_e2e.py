@@ -17,9 +17,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.config import Schools
 from bot.domain import Author, CaseStatus, CaseView, TranscriptEntry
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from devserver import BotApiServer, SimChat
 from tests.telegram_harness import TOKEN, buttons, poll, started_application
 from tests.test_staff_e2e import FAST, OUTSIDER_ID, STAFF_ID, StaffWorld

@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 from matplotlib.text import Text
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseKind, CaseStatus, Priority
 from bot.nlu.model import ProjectPaths
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts, format_age
 from bot.staff.stats import chart_figure, chart_texts, figures, parse_period
 from bot.storage.cases import CaseTimes

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import Schools
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from tests.telegram_harness import RunningBot, buttons, running_bot
 
 

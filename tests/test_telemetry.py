@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.config import Schools
 from bot.domain import Author, CaseKind, Priority
 from bot.nlu.client import InProcessNlu
+from bot.schools import Schools
 from bot.services import Services
 from bot.staff.routing import CardRouting
 from bot.staff.worker import PER_CHAT

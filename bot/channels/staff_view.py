@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts
 from bot.storage.models import DeliveryKind
 from bot.storage.records import Records

@@ -18,7 +18,6 @@ from datetime import timedelta
 
 from bot import metrics
 from bot.clock import Clock, utcnow
-from bot.config import Schools
 from bot.dialogue import flows
 from bot.dialogue.answers import Answers
 from bot.dialogue.clarifying import chosen_option
@@ -39,6 +38,7 @@ from bot.dialogue.voice import Voice
 from bot.domain import Author, DangerCheck, FlowState, ParentState, Pending, Step
 from bot.nlu.client import NluClient, NluResult
 from bot.safeguarding import SafeguardingGate
+from bot.schools import Schools
 
 FLOW_TIMEOUT = timedelta(minutes=120)
 

@@ -6,7 +6,8 @@ per-turn variables, such as the school, come on top)."""
 
 from __future__ import annotations
 
-from bot.config import Settings, Trust
+from bot.config import Settings
+from bot.schools import Trust
 
 ICO_COMPLAINTS_URL = "https://ico.org.uk/make-a-complaint/"
 """The Information Commissioner's Office, where a parent may complain about how their data is handled."""

@@ -3,11 +3,11 @@ it, for the transcripts staff read and the answers a flow keeps."""
 
 from __future__ import annotations
 
-from bot.config import Schools
 from bot.dialogue import flows
 from bot.dialogue.inputs import ParentInput
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.intents import ALL_INTENTS
+from bot.schools import Schools
 
 
 class ButtonTitles:

@@ -7,9 +7,9 @@ The ResponseBook (bot/dialogue/responses.py) fills them in; the privacy notice's
 
 from __future__ import annotations
 
-from bot.config import School, Schools
 from bot.dialogue.responses import ResponseBook
 from bot.nlu.client import NluResult
+from bot.schools import School, Schools
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",

@@ -5,13 +5,13 @@ notes it takes.
 
 from __future__ import annotations
 
-from bot.config import School, Schools
 from bot.dialogue import flows
 from bot.dialogue.messages import Button, Reply
 from bot.dialogue.responses import ResponseBook
 from bot.dialogue.turns import Turn
 from bot.dialogue.variables import PLATFORM_NAMES, TemplateVariables
 from bot.nlu.intents import POSTING_QUESTIONS
+from bot.schools import School, Schools
 
 
 class Voice:

@@ -14,8 +14,8 @@ Pure policy on the schools file and the chats followed through moves: the Telegr
 
 from __future__ import annotations
 
-from bot.config import School, Schools, Trust
 from bot.domain import CaseView
+from bot.schools import School, Schools, Trust
 from bot.staff import routing
 from bot.staff.chats import StaffChats
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.config import Schools
 from bot.dialogue.messages import Button, without_invisible_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import (
@@ -32,6 +31,7 @@ from bot.domain import (
     TranscriptLine,
     actions_allowed,
 )
+from bot.schools import Schools
 from bot.staff import routing
 
 CARD_LIMIT = 3500

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import School, Schools
+from bot.schools import School, Schools
 
 
 class StaffChats:

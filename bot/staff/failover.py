@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot import metrics
-from bot.config import Schools
 from bot.logs import chat_ref
+from bot.schools import Schools
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseStore
 from bot.storage.models import DeliveryKind

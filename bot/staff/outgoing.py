@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bot.config import Schools
 from bot.domain import CaseView, Priority
+from bot.schools import Schools
 from bot.staff.cards import StaffTexts
 from bot.staff.failover import setting_of
 from bot.storage.models import DeliveryKind

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.config import School, Schools, Trust
 from bot.domain import ABOUT_HEAD, CaseKind, Priority, Step
+from bot.schools import School, Schools, Trust
 
 ABOUT = Step.ABOUT.value
 """The details key of a complaint's answer to "is it about the head teacher or the trust?"."""

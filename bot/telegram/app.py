@@ -1,13 +1,13 @@
-"""The one place that wires the Telegram bot: handlers in an explicit order, error handler, start-up."""
+"""The one place that wires the Telegram bot: the Application, its handlers in an explicit order, its
+error handler, start and stop hooks (bot/telegram/lifecycle.py) and background jobs (bot/telegram/jobs.py).
+The run loop is bot/telegram/runner.py."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, BotCommand, LinkPreviewOptions, Update
+from telegram import Bot, LinkPreviewOptions, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -22,44 +22,25 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import ConfigError, Settings
-from bot.logs import chat_ref
-from bot.nlu.client import BackgroundLoadedNlu
-from bot.services import Services, freeze_long_lived_objects
+from bot.config import Settings
+from bot.services import Services
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
 from bot.staff.chats import StaffChats
 from bot.storage.flood import SqlFloodBuckets
 from bot.telegram.chat_moves import ChatMoveHandlers
 from bot.telegram.flood import SharedFloodGate
-from bot.telegram.handlers import ParentHandlers
-from bot.telegram.health import HealthServer
+from bot.telegram.handlers import PARENT_COMMANDS, ParentHandlers
+from bot.telegram.jobs import schedule_staff_jobs
+from bot.telegram.lifecycle import error_handler, health_server, on_start, on_stop
 from bot.telegram.relay_routing import CALLBACK_PREFIX as RELAY_CHOICE
 from bot.telegram.relay_routing import RelayRouter
 from bot.telegram.request import AiohttpRequest, environment_proxy
-from bot.telegram.sending import send_replies
-from bot.telegram.staff.chat_checks import check_chats
-from bot.telegram.staff.delivery import delivery_worker
 from bot.telegram.staff.handlers import StaffHandlers
 from bot.telegram.staff.membership import DEEP_LINK_PAYLOAD, StaffMembership
 from bot.telegram.staff.setup import SetupCommand
 from bot.telegram.unknown_chats import UnknownChats
 
-log = logging.getLogger(__name__)
-
-PARENT_COMMANDS = {
-    "start": "Start again and choose your child's school",
-    "help": "What I can help with",
-    "school": "Change your child's school",
-    "cancel": "Stop what we are doing",
-    "status": "Your cases with the school",
-    "privacy": "What happens to your messages",
-    "forget": "Delete what I have stored about you",
-    "done": "Stop messaging the school's staff",
-}
-PURGE_INTERVAL = timedelta(hours=1)
-FLOOD_BUCKET_IDLE = timedelta(hours=1)
-"""A bucket untouched this long is full again: the row says nothing the default would not."""
 TELEGRAM_API = "https://api.telegram.org/bot"
 BOT_API_CONNECTIONS = 32
 """Connections to the Bot API server for sending; more calls than that wait for a free one."""
@@ -105,8 +86,8 @@ def build_application(
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     rooms = StaffRooms(StaffChats(services.schools))
-    health = _health_server(services)
-    builder = builder.post_init(_on_start(services, rooms, health)).post_shutdown(_on_stop(health))
+    health = health_server(services)
+    builder = builder.post_init(on_start(services, rooms.follow, health)).post_shutdown(on_stop(health))
     app = builder.build()
 
     # The per-parent flood limit (bot/telegram/flood.py), counted in the database for every process.
@@ -167,10 +148,10 @@ def build_application(
     app.add_handler(MessageHandler(private & filters.PHOTO, parents.on_photo))
     app.add_handler(MessageHandler(private & OTHER_CONTENT, parents.on_other_content))
 
-    app.add_error_handler(_error_handler(services))
+    app.add_error_handler(error_handler(services))
 
     # Background jobs (bot/staff): the outbox delivery worker and the urgent-case reminders.
-    _schedule_staff_jobs(app, services, options, rooms, membership)
+    schedule_staff_jobs(app, services, options, rooms.follow, membership)
     return app
 
 
@@ -265,89 +246,6 @@ def _add_staff_handlers(
     app.add_handlers(handlers, group=-2)
 
 
-def _schedule_staff_jobs(
-    app: Application,
-    services: Services,
-    options: StaffOptions,
-    rooms: StaffRooms,
-    membership: StaffMembership,
-) -> None:
-    """The delivery worker every `delivery_interval` seconds (started and stopped with the Application):
-    a tick starts a lane per chat with rows due and returns (bot/staff/worker.py); the lanes are the
-    Application's tasks, so stopping it waits for them."""
-    if app.job_queue is None:
-        raise RuntimeError("python-telegram-bot's job queue (APScheduler) is needed for deliveries")
-    worker = delivery_worker(
-        services.records.outbox,
-        services.records.cases,
-        app.bot,
-        services.schools,
-        services.responses,
-        options=options,
-        on_parent_blocked=services.store.mark_blocked,
-        on_chat_moved=rooms.follow,
-        spawn=lambda lane: app.create_task(lane, name="delivery-lane"),
-        membership=membership,
-        erasures=services.records.erasures,
-        clock=services.clock,
-    )
-
-    async def deliver(_: ContextTypes.DEFAULT_TYPE) -> None:
-        if app.running:  # stopping: the rows wait for the next start, not in lanes nobody would await
-            await worker.tick()
-
-    async def remind(_: ContextTypes.DEFAULT_TYPE) -> None:
-        try:
-            queued = await services.records.outbox.due_urgent_reminders(options.urgent_reminder_every)
-        except Exception as error:  # noqa: BLE001 - the repeating job must keep running
-            log.error("Urgent reminder check failed: %s", type(error).__name__)
-            return
-        if queued:
-            log.info("Reminders queued for unclaimed urgent cases %s", queued)
-
-    app.job_queue.run_repeating(
-        deliver,
-        interval=options.delivery_interval,
-        first=0,
-        name="deliveries",
-        job_kwargs={"max_instances": 2, "coalesce": True},
-    )
-    app.job_queue.run_repeating(
-        remind, interval=options.reminder_check_interval, first=0, name="urgent_reminders"
-    )
-    _schedule_purge(app, services)
-
-
-def _schedule_purge(app: Application, services: Services) -> None:
-    """The retention purge (nothing kept past its period), hourly (also `parentbot purge`), and idle
-    flood-limit buckets."""
-    assert app.job_queue is not None
-    buckets = SqlFloodBuckets(services.sessions, services.clock)
-
-    async def purge(_: ContextTypes.DEFAULT_TYPE) -> None:
-        try:
-            await buckets.forget_idle(FLOOD_BUCKET_IDLE)
-            counts = await services.purge()
-        except Exception as error:  # noqa: BLE001 - the repeating job must keep running
-            log.error("Retention purge failed: %s", type(error).__name__)
-            return
-        log.info(
-            "Purged %d messages, %d photos, %d cases (%d never resolved), %d expired drafts, %d idle "
-            "profiles, %d audit events; ended %d silent relays; queued %d erasures in Telegram",
-            counts.messages,
-            counts.attachments,
-            counts.cases,
-            counts.unresolved,
-            counts.drafts,
-            counts.profiles,
-            counts.audit_events,
-            counts.relays,
-            counts.erasures,
-        )
-
-    app.job_queue.run_repeating(purge, interval=PURGE_INTERVAL, first=60, name="retention_purge")
-
-
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
@@ -361,128 +259,3 @@ def _stop_after(handler: Handler) -> Handler:
         raise ApplicationHandlerStop
 
     return run_then_stop
-
-
-def _health_server(services: Services) -> HealthServer | None:
-    """/healthz and /metrics (bot/telegram/health.py) when HEALTH_PORT is set."""
-    settings = services.settings
-    if settings.health_port is None:
-        return None
-    return HealthServer(services, settings.health_listen, settings.health_port)
-
-
-def _on_start(
-    services: Services, rooms: StaffRooms, health: HealthServer | None
-) -> Callable[[Application], Coroutine[Any, Any, None]]:
-    async def on_start(app: Application) -> None:
-        if health is not None:  # first: a monitor sees the model loading and the chats being checked
-            await health.start()
-        await app.bot.set_my_commands([BotCommand(name, text) for name, text in PARENT_COMMANDS.items()])
-        await _check_staff_chats(app, services, rooms)
-        log.info("Bot @%s is ready", app.bot.username)
-        freeze_long_lived_objects()  # again once a model loading in the background is ready
-        if isinstance(services.nlu, BackgroundLoadedNlu):
-            _watch_the_model_load(app, services.nlu)
-
-    return on_start
-
-
-def _on_stop(health: HealthServer | None) -> Callable[[Application], Coroutine[Any, Any, None]]:
-    async def on_stop(_: Application) -> None:
-        if health is not None:
-            await health.stop()
-
-    return on_stop
-
-
-async def _check_staff_chats(app: Application, services: Services, rooms: StaffRooms) -> None:
-    """Follow the chat moves stored earlier, then check every configured chat (one log line per problem;
-    a problem never stops the bot: cases fail over to the trust's chat)."""
-    try:
-        moves = await services.records.outbox.chat_moves()
-        for old, new in moves.items():
-            rooms.follow(old, new)
-        await check_chats(app.bot, services.schools, moves)
-    except Exception as error:  # noqa: BLE001 - a check that fails must not stop the bot
-        log.warning("Could not check the staff chats: %s", type(error).__name__)
-
-
-MODEL_WATCH_INTERVAL = 0.5
-"""Seconds between two looks at a model loading in the background."""
-
-
-def _watch_the_model_load(app: Application, nlu: BackgroundLoadedNlu) -> None:
-    """A model that cannot be loaded stops the bot (`run` then raises the error), as it would have
-    before polling started had it been loaded first.
-
-    A job of the Application's job queue looks at the load every MODEL_WATCH_INTERVAL s until it has
-    ended: post_init runs before the Application does, and a task created then (Application.create_task)
-    is not the Application's to await (python-telegram-bot warns so); a job starts and stops with it.
-    It looks rather than awaits, so stopping the bot never waits for a load still under way."""
-    assert app.job_queue is not None
-
-    async def look(context: ContextTypes.DEFAULT_TYPE) -> None:
-        if nlu.loading():
-            return
-        assert context.job is not None
-        context.job.schedule_removal()
-        if (error := nlu.error()) is not None:
-            log.critical("The NLU model could not be loaded: stopping (%s)", type(error).__name__)
-            app.stop_running()
-
-    app.job_queue.run_repeating(look, interval=MODEL_WATCH_INTERVAL, first=0, name="nlu-load-watch")
-
-
-def _error_handler(
-    services: Services,
-) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
-    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log the failure by ids only (never text), and tell the parent where we can."""
-        error = context.error
-        update_id = update.update_id if isinstance(update, Update) else None
-        log.error(
-            "Error handling update %s: %s",
-            update_id,
-            type(error).__name__,
-            exc_info=(type(error), error, error.__traceback__) if error else None,
-        )
-        if not isinstance(update, Update) or update.effective_chat is None:
-            return
-        if update.effective_chat.type != "private":
-            return
-        sorry = services.responses.render("utter_error", {})
-        try:
-            await send_replies(context.bot, update.effective_chat.id, [sorry])
-        except Exception:  # noqa: BLE001 - the error handler must never raise
-            log.warning("Could not tell chat %s about the error", chat_ref(update.effective_chat.id))
-
-    return on_error
-
-
-def webhook_secret(services: Services) -> str:
-    """WEBHOOK_SECRET, shared by every process behind WEBHOOK_URL (load_settings refuses one without it)."""
-    configured = services.settings.webhook_secret
-    if configured is None:
-        raise ConfigError("Invalid setting WEBHOOK_SECRET: is needed with WEBHOOK_URL")
-    return configured.get_secret_value()
-
-
-def run(services: Services) -> None:
-    """Run until stopped: webhook when WEBHOOK_URL is set, long polling otherwise."""
-    app = build_application(services)
-    settings = services.settings
-    if settings.webhook_url:
-        log.info("Receiving updates by webhook on %s:%d", settings.webhook_listen, settings.webhook_port)
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path="telegram",
-            webhook_url=settings.webhook_url,
-            secret_token=webhook_secret(services),
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        log.info("Receiving updates by long polling")
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
-    if isinstance(services.nlu, BackgroundLoadedNlu):
-        services.nlu.raise_if_failed()

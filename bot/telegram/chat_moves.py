@@ -24,7 +24,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from bot.config import Schools
+from bot.schools import Schools
 from bot.staff.chats import StaffChats
 from bot.storage.outbox import Outbox
 

@@ -36,6 +36,17 @@ from bot.telegram.sending import BotBlockedError, send_replies, with_retries
 
 log = logging.getLogger(__name__)
 TYPING_AFTER_SECONDS = 1.0
+PARENT_COMMANDS = {
+    "start": "Start again and choose your child's school",
+    "help": "What I can help with",
+    "school": "Change your child's school",
+    "cancel": "Stop what we are doing",
+    "status": "Your cases with the school",
+    "privacy": "What happens to your messages",
+    "forget": "Delete what I have stored about you",
+    "done": "Stop messaging the school's staff",
+}
+"""The commands parents see in their menu (set at start), each handled as text by ParentHandlers.on_text."""
 
 
 class ParentHandlers:

@@ -6,7 +6,7 @@ outbox` lists), 503 otherwise, with a JSON body saying which. /metrics is Promet
 (bot/metrics.py). Neither says anything personal: states, counts and ages only, never an id or a text.
 
 The server (aiohttp's, as the bot's HTTP client) is started in the Application's post_init and stopped
-in its post_shutdown (bot/telegram/app.py), on HEALTH_LISTEN (127.0.0.1 unless set).
+in its post_shutdown (bot/telegram/lifecycle.py), on HEALTH_LISTEN (127.0.0.1 unless set).
 """
 
 from __future__ import annotations

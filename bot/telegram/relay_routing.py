@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from telegram import Message
 
-from bot.config import Schools
 from bot.dialogue.messages import Button, Reply
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CaseView
+from bot.schools import Schools
 from bot.storage.cases import CaseStore
 from bot.storage.parents import SqlStateStore
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.config import School
 from bot.dialogue import vocabulary
 from bot.dialogue.flows.asking import (
     advance,
@@ -52,6 +51,7 @@ from bot.dialogue.inputs import ParentInput
 from bot.dialogue.messages import Reply
 from bot.dialogue.openings import Opening
 from bot.domain import Author, FlowName, FlowState, Step, TranscriptEntry
+from bot.schools import School
 
 __all__ = [
     "CHOICE_STEPS",

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.config import School, Schools
 from bot.dialogue.flows.base import FLOW_INTENTS, FLOWS, DiscardDraft, FlowContext, Outcome
 from bot.dialogue.flows.preview import consent, summary
 from bot.dialogue.inputs import ParentInput
 from bot.dialogue.messages import Button, Reply
 from bot.domain import Author, ContactMethod, FlowName, FlowState, Step
+from bot.schools import School, Schools
 
 
 def advance(ctx: FlowContext, flow: FlowState) -> Outcome:

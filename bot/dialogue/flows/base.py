@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.config import Schools
 from bot.dialogue.inputs import ParentInput
 from bot.dialogue.messages import Reply
 from bot.domain import CaseDraft, FlowName, FlowState, Step
+from bot.schools import Schools
 
 MAX_ANSWER_CHARS = 1500
 MAX_PHOTOS_PER_REPORT = 10

@@ -12,7 +12,7 @@ import logging
 from telegram import Bot, ChatFullInfo, ChatMember, ChatMemberAdministrator, ChatMemberRestricted
 from telegram.error import ChatMigrated, TelegramError
 
-from bot.config import ConfiguredChat, Schools
+from bot.schools import ConfiguredChat, Schools
 from bot.staff.chats import PROBLEMS, ChatRights
 from bot.telegram.staff.failures import telegram_reason
 

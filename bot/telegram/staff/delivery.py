@@ -6,8 +6,8 @@ from __future__ import annotations
 from telegram import Bot
 
 from bot.clock import Clock, utcnow
-from bot.config import Schools
 from bot.dialogue.responses import ResponseBook
+from bot.schools import Schools
 from bot.staff import StaffOptions
 from bot.staff.cards import StaffTexts
 from bot.staff.failover import BlockedCallback, Failover, MovedCallback

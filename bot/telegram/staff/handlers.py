@@ -29,11 +29,11 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.clock import Clock, utcnow
-from bot.config import School, Schools
 from bot.dialogue.messages import without_control_characters
 from bot.dialogue.responses import ResponseBook
 from bot.domain import CLAIM, CaseStatus, CaseView
 from bot.logs import chat_ref, pseudonym
+from bot.schools import School, Schools
 from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts, one_line, parse_callback
 from bot.staff.chats import StaffChats

@@ -30,8 +30,8 @@ from telegram import Bot, ChatMember, ChatMemberRestricted, Message, Update, Use
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.config import Schools
 from bot.domain import CaseView
+from bot.schools import Schools
 from bot.staff.access import StaffAccess
 from bot.staff.cards import StaffTexts, one_line
 from bot.staff.chats import StaffChats

@@ -25,9 +25,9 @@ from telegram import (
 )
 
 from bot.clock import Clock, utcnow
-from bot.config import Schools
 from bot.dialogue.messages import Button
 from bot.domain import CaseStatus, CaseView, Priority
+from bot.schools import Schools
 from bot.staff import outgoing
 from bot.staff.cards import StaffCard, StaffTexts
 from bot.staff.failover import CardNotPostedError, CaseGoneError, Failure

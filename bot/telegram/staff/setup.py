@@ -23,7 +23,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.config import ConfiguredChat, Schools
+from bot.schools import ConfiguredChat, Schools
 from bot.staff.cards import StaffTexts
 from bot.staff.chats import ChatRights, StaffChats
 from bot.telegram.sending import BackgroundSends, send_line

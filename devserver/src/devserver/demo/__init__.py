@@ -18,8 +18,9 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import Application
 
-from bot.config import Schools, Settings, load_schools, load_settings
+from bot.config import Settings, load_settings
 from bot.nlu.client import NluClient
+from bot.schools import Schools, load_schools
 from bot.services import build_services
 from bot.staff import StaffOptions
 from bot.telegram.app import build_application

@@ -61,7 +61,7 @@ def _banner(world: DemoWorld, database: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    # Rasa reports usage to its makers unless told not to (as in bot/cli.py), before Rasa is imported.
+    # Rasa reports usage to its makers unless told not to (as in bot/cli/main.py), before Rasa is imported.
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     configure_logging()
     try:

@@ -18,7 +18,7 @@ from bot.logs import configure_logging
 from bot.nlu.model import ProjectPaths
 
 if TYPE_CHECKING:
-    from bot.storage.outbox import StuckDelivery
+    from bot.storage.outbox_backlog import StuckDelivery
 
 log = logging.getLogger("parentbot")
 EXAMPLE_SCHOOLS = Path("schools.example.yml")

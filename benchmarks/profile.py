@@ -61,7 +61,12 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("logging", ("logging/", "bot/logs.py")),
 )
-OUTBOX_FILES = ("bot/storage/outbox.py", "bot/storage/erasures.py")
+OUTBOX_FILES = (
+    "bot/storage/outbox.py",
+    "bot/storage/outbox_queue.py",
+    "bot/storage/outbox_backlog.py",
+    "bot/storage/erasures.py",
+)
 
 
 def part_of(filename: str) -> str:

@@ -48,8 +48,9 @@ CASE_ACTIONS: dict[str, frozenset[CaseStatus]] = {
     RESOLVE: frozenset({CaseStatus.OPEN, CaseStatus.CLAIMED}),
 }
 """The case's lifecycle, in one place: the statuses each staff action applies to (open -> claimed ->
-resolved, or open -> resolved at once). The store's conditional UPDATEs (bot/storage/cases.py) and the
-card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/access.py's may_act."""
+resolved, or open -> resolved at once). The store's conditional UPDATEs (bot/storage/case_actions.py)
+and the card's buttons (bot/staff/cards.py) both follow it; who may act is bot/staff/access.py's
+may_act."""
 OPEN_TO_MESSAGES = CASE_ACTIONS[RESOLVE]
 """A case not resolved takes messages from either side; a parent's message reopens a resolved one."""
 

@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.schools import load_schools
 
 if TYPE_CHECKING:
-    from bot.storage.outbox import StuckDelivery
+    from bot.storage.outbox_backlog import StuckDelivery
 
 
 def purge_command(args: argparse.Namespace, settings: Settings) -> int:

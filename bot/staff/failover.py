@@ -26,7 +26,8 @@ from bot.schools import Schools
 from bot.staff import StaffOptions
 from bot.storage.cases import CaseStore
 from bot.storage.models import DeliveryKind
-from bot.storage.outbox import TO_PARENT, DueDelivery, Outbox
+from bot.storage.outbox import DueDelivery, Outbox
+from bot.storage.outbox_queue import TO_PARENT
 
 log = logging.getLogger(__name__)
 

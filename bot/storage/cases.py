@@ -1,5 +1,6 @@
-"""Cases: opening one, finding one, and what staff and parents do to it (claim, resolve, reopen, the
-messages of its thread). The statuses each action applies to are bot.domain's CASE_ACTIONS.
+"""Cases: opening one and finding one (by reference, staff card, forum topic or parent message), as the
+detached CaseView staff and parents see, and the figures /stats reads. Claiming, resolving, reopening and
+the messages of a case's thread are bot/storage/case_actions.py.
 
 A case and the deliveries that announce it are written in one transaction, before anything is sent,
 so a crash or a Telegram outage can delay a case but never lose it.
@@ -11,19 +12,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.clock import Clock, utcnow
 from bot.domain import (
-    CASE_ACTIONS,
-    CLAIM,
-    OPEN_TO_MESSAGES,
-    RESOLVE,
     Author,
     CardDelivery,
     CaseDraft,
@@ -33,8 +30,8 @@ from bot.domain import (
     Priority,
     TranscriptLine,
 )
-from bot.storage import outbox
-from bot.storage.common import CardRoute, Store, rowcount
+from bot.storage.case_actions import CaseActions
+from bot.storage.common import CardRoute
 from bot.storage.database import SessionSource
 from bot.storage.models import (
     Attachment,
@@ -44,14 +41,11 @@ from bot.storage.models import (
     Delivery,
     DeliveryKind,
     DeliveryStatus,
-    Parent,
 )
+from bot.storage.outbox_queue import ABOUT_A_CASE, ADDRESSED_TO_PARENT, chat_for, queue
 from bot.storage.turns import use_session
 
 K = DeliveryKind
-MERGED_REPLY_CHARS = 3500
-"""A parent's messages waiting for the staff chat are sent as one while together they stay this short:
-Telegram's limit is 4096 characters, and the staff line around them needs the rest."""
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out on the phone
 
 
@@ -118,8 +112,9 @@ class CaseTimes:
     resolved_at: datetime | None
 
 
-class CaseStore(Store):
-    """Cases and their lifecycle."""
+class CaseStore(CaseActions):
+    """Opening and reading cases; what is done to them afterwards is CaseActions'
+    (bot/storage/case_actions.py)."""
 
     def __init__(
         self, sessions: SessionSource, route: CardRoute | None = None, clock: Clock = utcnow
@@ -144,7 +139,7 @@ class CaseStore(Store):
         async with use_session(self._sessions, write=True) as session:
             while await session.scalar(select(Case.id).where(Case.reference == reference)) is not None:
                 reference = new_reference(draft.school_id)  # inside a turn a collision cannot be retried
-            chat_id = await outbox.chat_for(
+            chat_id = await chat_for(
                 session,
                 self._route,
                 draft.school_id,
@@ -178,7 +173,7 @@ class CaseStore(Store):
                 )
                 for line in draft.transcript
             )
-            outbox.queue(session, K.CASE_CARD, case.id, chat_id)
+            queue(session, K.CASE_CARD, case.id, chat_id)
             await session.flush()
             return await self._view(session, case.id)
 
@@ -197,7 +192,7 @@ class CaseStore(Store):
     async def by_card(self, staff_chat_id: int, message_id: int) -> CaseView | None:
         """The case whose staff card, or a parent's message relayed to staff, is this message: what a
         staff reply to it is addressed to (the parent)."""
-        return await self._by_card(staff_chat_id, message_id, outbox.ADDRESSED_TO_PARENT)
+        return await self._by_card(staff_chat_id, message_id, ADDRESSED_TO_PARENT)
 
     async def by_staff_chat_message(self, staff_chat_id: int, message_id: int) -> CaseView | None:
         """The case any message the bot posted in a staff chat belongs to (card, evidence, reminder...)."""
@@ -288,7 +283,7 @@ class CaseStore(Store):
         query = select(Delivery.case_id).where(
             Delivery.chat_id == parent_chat_id,
             Delivery.sent_message_id == message_id,
-            Delivery.kind.in_(outbox.ABOUT_A_CASE),
+            Delivery.kind.in_(ABOUT_A_CASE),
             Delivery.case_id.is_not(None),
         )
         return await self._view_of(cast("Select[tuple[int]]", query), with_transcript=False)
@@ -310,19 +305,6 @@ class CaseStore(Store):
             ).all()
             return [await self._view(session, case_id, with_transcript=False) for case_id in ids]
 
-    async def reopen_for_parent(self, case_id: int) -> bool:
-        """The parent answered a message of a resolved case: it is open again (claimed again by whoever
-        had it), its card shows so and its forum topic is reopened. False when it was not resolved."""
-        async with use_session(self._sessions, write=True) as session:
-            case = await session.get(Case, case_id)
-            if case is None or case.status != CaseStatus.RESOLVED:
-                return False
-            case.status = CaseStatus.OPEN if case.claimed_by is None else CaseStatus.CLAIMED
-            case.resolved_at = None
-            outbox.queue(session, K.CARD_UPDATE, case_id, case.staff_chat_id)
-            await outbox.queue_topic(session, case_id, K.TOPIC_REOPEN)
-            return True
-
     @staticmethod
     async def _view(session: AsyncSession, case_id: int, with_transcript: bool = True) -> CaseView:
         case = (
@@ -343,112 +325,3 @@ class CaseStore(Store):
                 )
             ).all()
         return case_view(case, transcript)
-
-    # ---- staff actions ------------------------------------------------------------------------------------
-
-    async def set_topic(self, case_id: int, topic_id: int) -> None:
-        """Record the forum topic created for the case (before anything is posted in it)."""
-        async with use_session(self._sessions, write=True) as session:
-            await session.execute(update(Case).where(Case.id == case_id).values(topic_id=topic_id))
-
-    async def claim(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        """Claim an open case; False when it was already claimed or resolved."""
-        async with use_session(self._sessions, write=True) as session:
-            result = await session.execute(
-                update(Case)
-                .where(Case.id == case_id, Case.status.in_(CASE_ACTIONS[CLAIM]))
-                .values(
-                    status=CaseStatus.CLAIMED,
-                    claimed_by=staff_id,
-                    claimed_by_name=staff_name,
-                    claimed_at=self._clock(),
-                )
-            )
-            if rowcount(result):
-                outbox.queue(session, K.CARD_UPDATE, case_id, await outbox.staff_chat(session, case_id))
-                await outbox.notify_parent(session, case_id, K.PARENT_CLAIMED, {"staff_name": staff_name})
-            return bool(rowcount(result))
-
-    async def resolve(self, case_id: int, staff_id: int, staff_name: str) -> bool:
-        async with use_session(self._sessions, write=True) as session:
-            result = await session.execute(
-                update(Case)
-                .where(Case.id == case_id, Case.status.in_(CASE_ACTIONS[RESOLVE]))
-                .values(status=CaseStatus.RESOLVED, resolved_at=self._clock())
-            )
-            if rowcount(result):
-                await session.execute(
-                    update(Parent).where(Parent.relay_case_id == case_id).values(relay_case_id=None)
-                )
-                outbox.queue(session, K.CARD_UPDATE, case_id, await outbox.staff_chat(session, case_id))
-                await outbox.notify_parent(session, case_id, K.PARENT_RESOLVED, {"staff_name": staff_name})
-                await outbox.queue_topic(session, case_id, K.TOPIC_CLOSE)
-            return bool(rowcount(result))
-
-    async def staff_reply(
-        self, case_id: int, staff_name: str, text: str, confirm: tuple[int, int] | None = None
-    ) -> bool:
-        """A staff member's message for the parent: kept with the case and queued for the parent.
-        ``confirm`` (staff chat id, the staff message's id): once the parent has it, say so there."""
-        async with use_session(self._sessions, write=True) as session:
-            case = await session.get(Case, case_id)
-            if case is None or case.status not in OPEN_TO_MESSAGES or case.parent_id is None:
-                return False
-            session.add(CaseMessage(case_id=case_id, author=Author.STAFF, author_name=staff_name, text=text))
-            await session.execute(
-                update(Parent).where(Parent.id == case.parent_id).values(relay_case_id=case_id)
-            )
-            payload: dict[str, Any] = {"staff_name": staff_name, "text": text}
-            if confirm is not None:
-                payload["confirm_chat_id"], payload["confirm_message_id"] = confirm
-            await outbox.notify_parent(session, case_id, K.STAFF_REPLY, payload)
-            return True
-
-    async def parent_reply(self, case_id: int, text: str, *, urgent: bool = False) -> bool:
-        """The parent's message in an open case's thread: kept with the case and queued for the staff chat.
-        An `urgent` one (the safeguarding gate saw danger in it) raises the case to urgent, is marked so in
-        the staff thread, and the card is updated to show it."""
-        async with use_session(self._sessions, write=True) as session:
-            case = await session.get(Case, case_id)
-            if case is None or case.status not in OPEN_TO_MESSAGES:
-                return False
-            session.add(CaseMessage(case_id=case_id, author=Author.PARENT, text=text))
-            if not await _merge_parent_reply(session, case_id, text, urgent):
-                payload: dict[str, Any] = {"text": text, "urgent": True} if urgent else {"text": text}
-                outbox.queue(session, K.PARENT_REPLY, case_id, case.staff_chat_id, payload)
-            if urgent and case.priority is not Priority.URGENT:
-                case.priority = Priority.URGENT
-                outbox.queue(session, K.CARD_UPDATE, case_id, case.staff_chat_id)
-            return True
-
-
-async def _merge_parent_reply(session: AsyncSession, case_id: int, text: str, urgent: bool) -> bool:
-    """Add the parent's message to the case's relayed message still waiting for its first attempt, if
-    both are urgent or neither is and the two fit in one Telegram message: a parent sending many in a
-    row fills one delivery, not a queue of them in front of every other case of that staff chat (issue
-    20). False when there is none to join (or the worker took it meanwhile): the message gets a delivery
-    of its own."""
-    last = (
-        await session.scalars(  # the case's latest: joining an older one would change the order
-            select(Delivery)
-            .where(Delivery.case_id == case_id, Delivery.kind == K.PARENT_REPLY)
-            .order_by(Delivery.id.desc())
-            .limit(1)
-        )
-    ).first()
-    if last is None or last.status is not DeliveryStatus.PENDING or last.attempts != 0:
-        return False
-    before = dict(last.payload or {})
-    if bool(before.get("urgent")) != urgent:
-        return False  # an urgent message stands out on its own, under its own header
-    joined = f"{before.get('text', '')}\n\n{text}"
-    if len(joined) > MERGED_REPLY_CHARS:
-        return False
-    payload: dict[str, Any] = {"text": joined, "urgent": True} if urgent else {"text": joined}
-    taken = await session.execute(
-        update(Delivery)
-        .where(Delivery.id == last.id, Delivery.attempts == 0, Delivery.status == DeliveryStatus.PENDING)
-        .values(payload=payload)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(rowcount(taken))

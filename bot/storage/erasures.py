@@ -33,7 +33,7 @@ from bot.storage.models import (
     PrivateMessage,
     TelegramErasure,
 )
-from bot.storage.outbox import TO_PARENT
+from bot.storage.outbox_queue import TO_PARENT
 from bot.storage.turns import use_session
 
 K = DeliveryKind

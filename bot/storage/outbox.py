@@ -1,41 +1,28 @@
-"""The outbox: every message the bot owes a staff chat or a parent, written in the same transaction as
-what caused it and sent by the delivery worker (bot/staff/worker.py), which leases rows, retries them,
-follows chats that moved and moves a case whose staff chat fails. Which chat a card goes to is the staff
-policy's decision (bot/staff/routing.py), handed in as a CardRoute; the outbox records it.
-
-The functions taking a session queue rows inside another store's transaction (a claim and the parent's
-"claimed" message are one commit); `Outbox` is the worker's and the operators' side.
+"""The outbox: every message the bot owes a staff chat or a parent, queued in the same transaction as
+what caused it (bot/storage/outbox_queue.py) and sent by the delivery worker (bot/staff/worker.py).
+`Outbox` is the worker's side: it leases rows, records them sent or retries them, follows chats that
+moved, moves a case whose staff chat fails and queues the urgent cases' reminders. What operators see of
+the backlog is bot/storage/outbox_backlog.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock, utcnow
-from bot.domain import CaseKind, CaseStatus, Priority
-from bot.storage.common import CardRoute, Store, moved_chats, rowcount
-from bot.storage.database import SessionSource
+from bot.domain import CaseStatus, Priority
+from bot.storage.common import moved_chats, rowcount
 from bot.storage.models import Case, ChatMove, Delivery, DeliveryKind, DeliveryStatus
+from bot.storage.outbox_backlog import OutboxBacklog
+from bot.storage.outbox_queue import notify_parent_once, queue, repost_card
 from bot.storage.turns import use_session
 
 K = DeliveryKind
-STUCK_ATTEMPTS = 5
-"""A pending delivery tried this many times is listed by `parentbot outbox` as stuck."""
-ABOUT_A_CASE = frozenset({K.PARENT_CLAIMED, K.PARENT_RESOLVED, K.STAFF_REPLY})
-"""What goes to the parent's chat about one case: a parent's Telegram reply to one is about that case."""
-TO_PARENT = ABOUT_A_CASE | {K.PARENT_DELIVERED, K.PARENT_UNDELIVERED}
-"""Everything that goes to a parent's chat (never moved with a staff chat)."""
-CARD_BOUND = frozenset({K.CASE_CARD, K.CARD_UPDATE, K.EVIDENCE, K.TRANSCRIPT, K.PIN})
-"""Staff-chat deliveries of the card itself or replying to it: a new card in another chat replaces them."""
-ADDRESSED_TO_PARENT = (K.CASE_CARD, K.PARENT_REPLY)
-"""Staff-chat messages a staff member's Telegram reply to is meant for the parent."""
 
 
 @dataclass(frozen=True)
@@ -59,126 +46,9 @@ class FollowUp:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class StuckDelivery:
-    """An outbox row that failed or keeps failing, as `parentbot outbox` lists it (no message text)."""
-
-    id: int
-    reference: str | None
-    kind: DeliveryKind | str
-    chat_id: int
-    status: DeliveryStatus
-    attempts: int
-    last_error: str | None
-
-    @property
-    def error_kind(self) -> str:
-        """The error's type (the reason up to its first colon or bracket)."""
-        reason = self.last_error or "-"
-        return reason.split(":", 1)[0].split(" (", 1)[0].strip()
-
-
-# ---- queueing inside another store's transaction ---------------------------------------------------------
-
-
-def queue(
-    session: AsyncSession,
-    kind: DeliveryKind,
-    case_id: int | None,
-    chat_id: int,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    session.add(Delivery(kind=kind, case_id=case_id, chat_id=chat_id, payload=payload or {}))
-
-
-async def staff_chat(session: AsyncSession, case_id: int) -> int:
-    return int(await session.scalar(select(Case.staff_chat_id).where(Case.id == case_id)) or 0)
-
-
-async def notify_parent(
-    session: AsyncSession, case_id: int, kind: DeliveryKind, payload: dict[str, Any]
-) -> None:
-    """A message to the parent's chat about their case (none for a case without one)."""
-    case = await session.get(Case, case_id)
-    if case is not None and case.parent_chat_id is not None:
-        queue(session, kind, case_id, case.parent_chat_id, payload)
-
-
-async def notify_parent_once(session: AsyncSession, case: Case, kind: DeliveryKind) -> None:
-    """A message to the parent about their case, unless one of this kind was queued before."""
-    told = await session.scalar(select(Delivery.id).where(Delivery.case_id == case.id, Delivery.kind == kind))
-    if told is None:
-        await notify_parent(session, case.id, kind, {})
-
-
-async def queue_topic(session: AsyncSession, case_id: int, kind: DeliveryKind) -> None:
-    """Close or reopen the case's forum topic, if it has one."""
-    case = await session.get(Case, case_id)
-    if case is not None and case.topic_id is not None:
-        queue(session, kind, case_id, case.staff_chat_id)
-
-
-async def chat_for(
-    session: AsyncSession,
-    route: CardRoute | None,
-    school_id: str,
-    priority: Priority,
-    default: int,
-    kind: CaseKind | None = None,
-    details: dict[str, Any] | None = None,
-) -> int:
-    """Where a case's card goes now: the chat the staff policy names for it (`route`), followed through
-    any chat move; `default` when there is no policy or it does not know the school."""
-    named = route(school_id, priority, kind, details) if route is not None else None
-    chat_id = default if named is None else named
-    return (await moved_chats(session)).get(chat_id, chat_id)
-
-
-async def repost_card(session: AsyncSession, case_id: int, to_chat_id: int, now: datetime) -> None:
-    """Post the case's card again in `to_chat_id`: what belonged to the old card is marked moved, the
-    rest of the case's staff-chat queue follows the card (due `now`)."""
-    case = await session.get(Case, case_id)
-    if case is None:
-        return
-    waiting = [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
-    staff_rows = and_(
-        Delivery.case_id == case_id,
-        Delivery.status.in_(waiting),
-        Delivery.kind.not_in(TO_PARENT),
-        Delivery.kind != K.CHAT_FAILED_ALERT,
-    )
-    await session.execute(
-        update(Delivery)
-        .where(staff_rows, Delivery.kind.in_(CARD_BOUND))
-        .values(status=DeliveryStatus.MOVED, locked_until=None)
-    )
-    await session.execute(
-        update(Delivery)
-        .where(staff_rows, Delivery.kind.not_in(CARD_BOUND))
-        .values(chat_id=to_chat_id, status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now)
-    )
-    case.staff_chat_id = to_chat_id
-    case.card_message_id = None
-    case.topic_id = None  # the forum topic is the old chat's; the new chat gets its own if it has topics
-    queue(session, K.CASE_CARD, case_id, to_chat_id)
-
-
-def _stuck() -> Any:
-    return or_(
-        Delivery.status == DeliveryStatus.FAILED,
-        and_(Delivery.status == DeliveryStatus.PENDING, Delivery.attempts >= STUCK_ATTEMPTS),
-    )
-
-
-class Outbox(Store):
-    """Leasing, recording and retrying deliveries; chat moves; urgent reminders; `parentbot outbox`."""
-
-    def __init__(
-        self, sessions: SessionSource, route: CardRoute | None = None, clock: Clock = utcnow
-    ) -> None:
-        super().__init__(sessions, clock)
-        self._route = route
-        """The staff policy's chat for a requeued card; without it, a card stays in the chat it has."""
+class Outbox(OutboxBacklog):
+    """Leasing, recording and retrying deliveries; chat moves; urgent reminders (the backlog's figures
+    and `parentbot outbox`: OutboxBacklog)."""
 
     # ---- the delivery worker -----------------------------------------------------------------------------
 
@@ -423,68 +293,6 @@ class Outbox(Store):
             case = await session.get(Case, case_id) if case_id is not None else None
             if case is not None:
                 await notify_parent_once(session, case, K.PARENT_UNDELIVERED)
-
-    # ---- what operators see (`parentbot outbox`) ----------------------------------------------------------
-
-    async def stuck_deliveries(self) -> list[StuckDelivery]:
-        """Failed deliveries, and pending ones tried STUCK_ATTEMPTS times or more, oldest first."""
-        async with use_session(self._sessions, write=False) as session:
-            rows = (
-                await session.execute(
-                    select(Delivery, Case.reference)
-                    .outerjoin(Case, Case.id == Delivery.case_id)
-                    .where(_stuck())
-                    .order_by(Delivery.id)
-                )
-            ).all()
-            return [
-                StuckDelivery(d.id, reference, d.kind, d.chat_id, d.status, d.attempts, d.last_error)
-                for d, reference in rows
-            ]
-
-    async def oldest_undelivered_age(self) -> float | None:
-        """Seconds since the oldest delivery still pending or failed was queued; None when every one
-        was sent (for the health check and the metrics, bot/telegram/health.py)."""
-        undelivered = Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED))
-        async with use_session(self._sessions, write=False) as session:
-            oldest = await session.scalar(select(func.min(Delivery.created_at)).where(undelivered))
-        if oldest is None:
-            return None
-        if oldest.tzinfo is None:  # SQLite keeps no zone: its CURRENT_TIMESTAMP is UTC
-            oldest = oldest.replace(tzinfo=timezone.utc)
-        return max(0.0, (self._clock() - oldest).total_seconds())
-
-    async def retry_stuck(self) -> int:
-        """Queue every stuck delivery again, now, to the chat the configuration names for its case (a
-        card in another chat is posted there again); how many were requeued."""
-        async with use_session(self._sessions, write=True) as session:
-            rows = (await session.scalars(select(Delivery).where(_stuck()).order_by(Delivery.id))).all()
-            reposted: set[int] = set()
-            for row in rows:
-                if row.case_id not in reposted:
-                    await self._requeue(session, row, reposted)
-            return len(rows)
-
-    async def _requeue(self, session: AsyncSession, row: Delivery, reposted: set[int]) -> None:
-        row.status, row.attempts, row.next_attempt_at, row.locked_until = (
-            DeliveryStatus.PENDING,
-            0,
-            self._clock(),
-            None,
-        )
-        case = await session.get(Case, row.case_id) if row.case_id is not None else None
-        if case is None or row.kind in TO_PARENT:
-            return
-        if row.kind == K.CHAT_FAILED_ALERT:
-            row.chat_id = (await moved_chats(session)).get(row.chat_id, row.chat_id)
-            return
-        target = await chat_for(
-            session, self._route, case.school_id, case.priority, case.staff_chat_id, case.kind, case.details
-        )
-        if target != case.staff_chat_id or case.card_message_id is None:
-            await session.flush()
-            await repost_card(session, case.id, target, self._clock())
-            reposted.add(case.id)
 
     async def deliveries(self, case_id: int | None = None) -> list[Delivery]:
         async with use_session(self._sessions, write=False) as session:

@@ -32,13 +32,14 @@ chat: .venv/.synced ## talk to the bot in this terminal
 demo: .venv/.synced ## try it in a browser: the bot, three parents and two staff groups on a local page
 	$(RUN) python -m devserver.demo
 
-# The suite runs on one worker per core (pytest-xdist); `make test TEST_WORKERS=0` runs it in one process.
-# --dist loadgroup keeps the PostgreSQL tests on one worker (tests/conftest.py).
-TEST_WORKERS ?= auto
+# The suite runs on one worker more than there are cores (pytest-xdist: many tests wait on other processes,
+# so a spare worker fills the gaps); `make test TEST_WORKERS=0` runs it in one process. --dist loadgroup
+# keeps the PostgreSQL tests on one worker (tests/conftest.py).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: .venv/.synced ## the inner loop: tests needing no model, no Bot API server, no PostgreSQL, no subprocess (< 60 s)
-	$(RUN) pytest -q $(XDIST) -m "not slow and not e2e and not postgres and not subprocess"
+	$(RUN) pytest -q -n auto -m "not slow and not e2e and not postgres and not subprocess"
 
 test: .venv/.synced browser ## run the whole test suite (trains the model first when the data changed)
 	$(RUN) pytest $(XDIST)

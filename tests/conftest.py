@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Protocol
 
 import pytest
-import rasa.core.agent  # noqa: F401 (see below)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
@@ -33,11 +32,6 @@ from tests.databases import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Importing Rasa installs uvloop's event loop policy (through Sanic), as it does in the bot's own process.
-# Imported here, before any test's event loop exists, every test runs on that policy whatever order the
-# files run in; imported later, by the first test that loads the model, the session's asyncio loop would
-# meet uvloop's policy, which has no child watcher, and every subprocess started after it would fail.
-
 
 MARKERS = {
     "slow": "uses the trained NLU model (trains it first when the data changed)",
@@ -52,6 +46,23 @@ remembering to mark it; `make test-fast` runs the tests with none of them."""
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {meaning}")
+    if not _is_xdist_controller(config):
+        _import_rasa_first()
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """The process that hands tests to pytest-xdist's workers runs none itself."""
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
+
+
+def _import_rasa_first() -> None:
+    """Importing Rasa installs uvloop's event loop policy (through Sanic), as it does in the bot's own
+    process. Imported here, before any test module and any test's event loop, every test runs on that
+    policy whatever order the files run in; imported later, by the first test that loads the model, the
+    session's asyncio loop would meet uvloop's policy, which has no child watcher, and every subprocess
+    started after it would fail. (Not in xdist's controller: it runs no test, and Rasa takes 10 s
+    to import.)"""
+    import rasa.core.agent  # noqa: F401
 
 
 POSTGRES_GROUP = "postgresql"

@@ -98,6 +98,7 @@ def _opens_postgres(item: pytest.Item) -> bool:
     return function is not None and "fresh_postgres_schema(" in inspect.getsource(function)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))

@@ -37,12 +37,16 @@ demo: .venv/.synced ## try it in a browser: the bot, three parents and two staff
 # keeps the PostgreSQL tests on one worker (tests/conftest.py).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
+# Test files (the tests' SQLite databases among them) on a RAM disk where there is one: on a virtual disk
+# SQLite's sync at each commit is much of a storage test's time, and a test needs no durability across a
+# power cut (a killed process loses nothing either way). One folder per checkout: pytest empties it.
+TEST_TMP := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo --basetemp=/dev/shm/parentbot-tests-$$(pwd | cksum | cut -d' ' -f1))
 
 test-fast: .venv/.synced ## the inner loop: tests needing no model, no Bot API server, no PostgreSQL, no subprocess (< 60 s)
-	$(RUN) pytest -q -n auto -m "not slow and not e2e and not postgres and not subprocess"
+	$(RUN) pytest -q -n auto $(TEST_TMP) -m "not slow and not e2e and not postgres and not subprocess"
 
 test: .venv/.synced browser ## run the whole test suite (trains the model first when the data changed)
-	$(RUN) pytest $(XDIST)
+	$(RUN) pytest $(XDIST) $(TEST_TMP)
 
 # The demo page's browser test drives Debian's chromium (never a browser downloaded by playwright).
 CHROMIUM := /usr/bin/chromium

@@ -40,13 +40,17 @@ XDIST := -n $(TEST_WORKERS) --dist loadgroup
 # Test files (the tests' SQLite databases among them) on a RAM disk where there is one: on a virtual disk
 # SQLite's sync at each commit is much of a storage test's time, and a test needs no durability across a
 # power cut (a killed process loses nothing either way). One folder per checkout: pytest empties it.
-TEST_TMP := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo --basetemp=/dev/shm/parentbot-tests-$$(pwd | cksum | cut -d' ' -f1))
+# After a passing run the folder is removed (RAM is not for leftovers); after a failure it is kept to look at.
+TEST_TMP_DIR := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm/parentbot-tests-$$(pwd | cksum | cut -d' ' -f1))
+TEST_TMP := $(if $(TEST_TMP_DIR),--basetemp=$(TEST_TMP_DIR))
 
 test-fast: .venv/.synced ## the inner loop: tests needing no model, no Bot API server, no PostgreSQL, no subprocess (< 60 s)
 	$(RUN) pytest -q -n auto $(TEST_TMP) -m "not slow and not e2e and not postgres and not subprocess"
+	$(if $(TEST_TMP_DIR),@rm -rf $(TEST_TMP_DIR))
 
 test: .venv/.synced browser ## run the whole test suite (trains the model first when the data changed)
 	$(RUN) pytest $(XDIST) $(TEST_TMP)
+	$(if $(TEST_TMP_DIR),@rm -rf $(TEST_TMP_DIR))
 
 # The demo page's browser test drives Debian's chromium (never a browser downloaded by playwright).
 CHROMIUM := /usr/bin/chromium

@@ -26,11 +26,11 @@ def test_two_starts_without_a_model_train_once_and_both_get_that_model(
     trainings: list[int] = []
     inside = threading.Event()
 
-    def slow_training(paths: ProjectPaths) -> Path:
+    def slow_training(paths: ProjectPaths, *, output: Path) -> Path:
         """Stands in for Rasa: writes the model file slowly, as a real training does at its end."""
         trainings.append(threading.get_ident())
         inside.set()
-        target = model_path_for(paths)
+        target = output / "fold.tar.gz"
         with target.open("wb") as out:
             out.write(b"half")
             time.sleep(0.3)
@@ -46,3 +46,12 @@ def test_two_starts_without_a_model_train_once_and_both_get_that_model(
     assert len(trainings) == 1
     assert found == {model_path_for(paths)}
     assert model_path_for(paths).read_bytes() == b"half and the rest"
+
+
+def test_an_existing_model_is_returned_without_writing_anything(tmp_path: Path) -> None:
+    """Where the bot runs, models/ may be read-only: finding the model must not need a lock file there."""
+    paths = _project(tmp_path)
+    paths.models.mkdir()
+    model_path_for(paths).write_bytes(b"a model")
+    assert ensure_model(paths, announce=False) == model_path_for(paths)
+    assert sorted(p.name for p in paths.models.iterdir()) == [model_path_for(paths).name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -122,10 +123,15 @@ def train(paths: ProjectPaths, *, nlu_data: Path | None = None, output: Path | N
 def ensure_model(paths: ProjectPaths, *, announce: bool = True) -> Path:
     """The up-to-date model, training it first when the data has changed since the last one.
 
-    Processes started together (the test suite's workers, a bot and `make evaluate`) take turns through a
-    lock file beside the models, so one of them trains and the others find its model when they get the
-    lock (held while the model file is written, so none of them reads half a file): never two trainings
-    of the same data fighting for the CPU and the same file."""
+    A model that exists is returned without writing anything (models/ may be read-only where the bot
+    runs). Processes that find none at the same moment (the test suite's workers, a bot and
+    `make evaluate`) take turns through a lock file beside the models, so one of them trains and the
+    others find its model when they get the lock: never two trainings of the same data fighting for the
+    CPU and the same file. A model is trained into a folder of its own and moved into place whole, so
+    no process ever reads half of one."""
+    existing = current_model(paths)
+    if existing is not None:
+        return existing
     paths.models.mkdir(parents=True, exist_ok=True)
     with FileLock(paths.models / ".training.lock"):
         return current_model(paths) or _train_current(paths, announce=announce)
@@ -138,7 +144,8 @@ def _train_current(paths: ProjectPaths, *, announce: bool) -> Path:
             "training one now, this takes a minute or two...",
             flush=True,
         )
-    model = train(paths)
+    with tempfile.TemporaryDirectory(prefix=".training-", dir=paths.models) as folder:
+        model = train(paths, output=Path(folder)).replace(model_path_for(paths))
     if removed := prune_models(paths.models):
         log.info("Removed %d older models from %s", len(removed), paths.models)
     return model
